@@ -1,0 +1,37 @@
+// In-memory LogStore for the simulator and tests. Save() is atomic; Crash()
+// models power loss. A fault hook lets the simulator fail a Save() (as a
+// failing fsync would) before anything becomes durable.
+#pragma once
+
+#include <functional>
+#include <map>
+
+#include "storage/log_store.h"
+
+namespace blixard::storage {
+
+class MemLogStore : public LogStore {
+ public:
+  MemLogStore();
+  ~MemLogStore() override;
+
+  Result<raft::PersistentState> Load() override;
+  Status Save(const std::optional<raft::HardState>& hard_state,
+              const std::vector<raft::Entry>& entries,
+              const std::shared_ptr<const raft::Snapshot>& snapshot) override;
+  Status Compact(const raft::Snapshot& snapshot) override;
+  Result<std::optional<std::string>> GetMeta(const std::string& key) override;
+  Status PutMeta(const std::string& key, const std::string& value) override;
+
+  // When set and returning non-ok, the next write fails with that status and
+  // changes nothing.
+  void SetFaultHook(std::function<Status()> hook);
+  // Number of successful durable writes (each models one fsync).
+  uint64_t sync_count() const;
+
+ private:
+  struct Data;
+  std::unique_ptr<Data> d_;
+};
+
+}  // namespace blixard::storage
