@@ -1,0 +1,26 @@
+// `blixard node ...`: runs one cluster member until SIGINT/SIGTERM.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace blixard::node {
+
+struct DaemonOptions {
+  uint64_t id = 1;                        // --id
+  std::string bind = "127.0.0.1:7001";    // --bind HOST:PORT or unix:/path
+  std::string data_dir = "./data";        // --data-dir
+  std::vector<std::string> join;          // --join ADDR (issue 4)
+  std::string log_level = "info";         // --log-level trace|debug|info|warn|error
+  std::string log_format = "text";        // --log-format text|json
+  uint64_t snapshot_threshold = 10000;    // --snapshot-threshold: applied entries between snapshots
+  int tick_ms = 100;                      // --tick-ms: Raft tick interval
+  int election_ticks = 10;                // --election-ticks
+  size_t max_message_bytes = 16 << 20;    // --max-message-bytes: gRPC receive limit
+};
+
+// Runs the daemon; returns the process exit code (0 after a clean shutdown).
+int RunDaemon(const DaemonOptions& options);
+
+}  // namespace blixard::node
