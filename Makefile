@@ -1,0 +1,39 @@
+# Two commands do everything on a fresh Debian 12 machine:
+#   make run    install what is missing, build, start a one-node cluster (data in ./data)
+#   make test   install what is missing, build, run every test
+BUILD ?= build
+BUILD_TYPE ?= RelWithDebInfo
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
+
+.PHONY: all setup build run test bench sim clean
+
+all: build
+
+setup:
+	@scripts/setup --check >/dev/null 2>&1 || scripts/setup
+
+$(BUILD)/build.ninja: CMakeLists.txt
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_FLAGS) >/dev/null
+
+build: setup $(BUILD)/build.ninja
+	@cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	@mkdir -p data
+	$(BUILD)/src/cli/blixard node --id 1 --bind 127.0.0.1:7001 --data-dir ./data
+
+test: build
+	cd $(BUILD) && ctest -j $(JOBS) --output-on-failure --timeout 900
+
+bench: build
+	@scripts/bench $(BUILD)
+
+SEEDS ?= 10000
+sim: build
+	$(BUILD)/src/sim/blixard-sim --seeds $(SEEDS)
+
+clean:
+	rm -rf $(BUILD)
