@@ -1,0 +1,407 @@
+#include "state/cluster_state.h"
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
+#include <set>
+#include <utility>
+
+#include "state/validation.h"
+
+namespace blixard::state {
+namespace {
+
+std::string Quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+std::string VmNotFound(std::string_view name) { return "vm " + Quoted(name) + " not found"; }
+
+std::string NodeNotFound(uint64_t id) { return "node " + std::to_string(id) + " not found"; }
+
+// Canonical bytes: deterministic serialization sorts map entries, so equal
+// messages give equal bytes on every replica.
+std::string SerializeDeterministic(const google::protobuf::MessageLite& msg) {
+  std::string out;
+  {
+    google::protobuf::io::StringOutputStream stream(&out);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    msg.SerializeToCodedStream(&coded);
+  }
+  return out;
+}
+
+// FNV-1a 64 with a final avalanche (splitmix64), enough to tell replicas apart.
+uint64_t Hash64(std::string_view bytes) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (char c : bytes) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 0x100000001b3ULL;
+  }
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ULL;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebULL;
+  h ^= h >> 31;
+  return h;
+}
+
+bool IsSettableDesiredState(v1::DesiredState s) {
+  return s == v1::DESIRED_STATE_RUNNING || s == v1::DESIRED_STATE_STOPPED;
+}
+
+Status CheckDesiredState(int value, std::string_view what) {
+  if (IsSettableDesiredState(static_cast<v1::DesiredState>(value))) return Status::Ok();
+  return Status::InvalidArgument(std::string(what) + " desired state " + std::to_string(value) +
+                                 " is invalid: use RUNNING or STOPPED");
+}
+
+// Moves a VM to `node_id` (0 = unplaced). The previous node's observed status
+// no longer says anything about the VM, so the phase goes back to PENDING.
+void SetPlacement(v1::Vm& vm, uint64_t node_id, int64_t now, std::string message) {
+  vm.set_node_id(node_id);
+  vm.set_generation(vm.generation() + 1);
+  v1::VmStatus* status = vm.mutable_status();
+  status->set_phase(v1::VM_PHASE_PENDING);
+  status->set_message(std::move(message));
+  status->set_updated_at_unix_ms(now);
+}
+
+}  // namespace
+
+ApplyResult ClusterState::Apply(const v1::Command& cmd, uint64_t index) {
+  ApplyResult out;
+  if (index <= applied_index_) {
+    out.status = Status::FailedPrecondition(
+        "log index " + std::to_string(index) + " is not after the applied index " +
+        std::to_string(applied_index_) + ": each entry is applied once, in log order");
+    return out;
+  }
+  applied_index_ = index;
+  const int64_t now = cmd.now_unix_ms();
+  switch (cmd.op_case()) {
+    case v1::Command::kCreateVm:
+      out.status = ApplyCreateVm(cmd.create_vm(), now, index, out);
+      break;
+    case v1::Command::kDeleteVm:
+      out.status = ApplyDeleteVm(cmd.delete_vm(), out);
+      break;
+    case v1::Command::kSetVmDesiredState:
+      out.status = ApplySetVmDesiredState(cmd.set_vm_desired_state(), out);
+      break;
+    case v1::Command::kReportVmStatus:
+      out.status = ApplyReportVmStatus(cmd.report_vm_status(), now, out);
+      break;
+    case v1::Command::kRegisterNode:
+      out.status = ApplyRegisterNode(cmd.register_node(), now);
+      break;
+    case v1::Command::kRemoveNode:
+      out.status = ApplyRemoveNode(cmd.remove_node(), now);
+      break;
+    case v1::Command::kInitCluster:
+      out.status = ApplyInitCluster(cmd.init_cluster());
+      break;
+    case v1::Command::kPlaceVms:
+      out.status = ApplyPlaceVms(cmd.place_vms(), now);
+      break;
+    case v1::Command::OP_NOT_SET:
+      out.status = Status::InvalidArgument(
+          "command has no operation: set one of create_vm, delete_vm, set_vm_desired_state, "
+          "report_vm_status, register_node, remove_node, init_cluster, place_vms");
+      break;
+  }
+  if (!out.status.ok()) out.vm.reset();
+  return out;
+}
+
+Status ClusterState::ApplyCreateVm(const v1::CreateVm& op, int64_t now, uint64_t index,
+                                   ApplyResult& out) {
+  if (Status s = ValidateVmSpec(op.spec()); !s.ok()) return s;
+  v1::DesiredState desired = op.desired_state() == v1::DESIRED_STATE_UNSPECIFIED
+                                 ? v1::DESIRED_STATE_RUNNING
+                                 : op.desired_state();
+  if (Status s = CheckDesiredState(desired, "vm " + Quoted(op.spec().name())); !s.ok()) return s;
+  auto it = vms_.lower_bound(op.spec().name());
+  if (it != vms_.end() && it->first == op.spec().name()) {
+    return Status::AlreadyExists("vm " + Quoted(op.spec().name()) + " already exists");
+  }
+  v1::Vm vm;
+  *vm.mutable_spec() = op.spec();
+  vm.set_desired_state(desired);
+  vm.set_node_id(0);
+  vm.mutable_status()->set_phase(v1::VM_PHASE_PENDING);
+  vm.mutable_status()->set_message("waiting for placement");
+  vm.mutable_status()->set_updated_at_unix_ms(now);
+  vm.set_generation(1);
+  vm.set_created_at_unix_ms(now);
+  vm.set_created_index(index);
+  it = vms_.emplace_hint(it, op.spec().name(), std::move(vm));
+  out.vm = it->second;
+  return Status::Ok();
+}
+
+Status ClusterState::ApplyDeleteVm(const v1::DeleteVm& op, ApplyResult& out) {
+  if (Status s = ValidateVmName(op.name()); !s.ok()) return s;
+  auto it = vms_.find(op.name());
+  if (it == vms_.end()) return Status::NotFound(VmNotFound(op.name()));
+  out.vm = std::move(it->second);
+  vms_.erase(it);
+  return Status::Ok();
+}
+
+Status ClusterState::ApplySetVmDesiredState(const v1::SetVmDesiredState& op, ApplyResult& out) {
+  if (Status s = ValidateVmName(op.name()); !s.ok()) return s;
+  if (Status s = CheckDesiredState(op.desired_state(), "vm " + Quoted(op.name())); !s.ok()) {
+    return s;
+  }
+  auto it = vms_.find(op.name());
+  if (it == vms_.end()) return Status::NotFound(VmNotFound(op.name()));
+  v1::Vm& vm = it->second;
+  if (vm.desired_state() != op.desired_state()) {
+    vm.set_desired_state(op.desired_state());
+    vm.set_generation(vm.generation() + 1);
+  }
+  out.vm = vm;
+  return Status::Ok();
+}
+
+Status ClusterState::ApplyReportVmStatus(const v1::ReportVmStatus& op, int64_t now,
+                                         ApplyResult& out) {
+  if (Status s = ValidateVmName(op.name()); !s.ok()) return s;
+  const v1::VmStatus& reported = op.status();
+  if (!v1::VmPhase_IsValid(reported.phase()) || reported.phase() == v1::VM_PHASE_UNSPECIFIED) {
+    return Status::InvalidArgument("vm " + Quoted(op.name()) + " phase " +
+                                   std::to_string(reported.phase()) +
+                                   " is invalid: use PENDING, STARTING, RUNNING, READY, "
+                                   "STOPPING, STOPPED or FAILED");
+  }
+  if (reported.message().size() > kMaxStatusMessageLength) {
+    return Status::InvalidArgument("vm " + Quoted(op.name()) + " status message is " +
+                                   std::to_string(reported.message().size()) +
+                                   " bytes long: use at most " +
+                                   std::to_string(kMaxStatusMessageLength));
+  }
+  auto it = vms_.find(op.name());
+  if (it == vms_.end()) return Status::NotFound(VmNotFound(op.name()));
+  v1::Vm& vm = it->second;
+  if (op.node_id() == 0 || vm.node_id() != op.node_id()) {
+    std::string where = vm.node_id() == 0 ? "is not placed on any node"
+                                          : "is placed on node " + std::to_string(vm.node_id());
+    return Status::FailedPrecondition("vm " + Quoted(op.name()) + " " + where +
+                                      ", not node " + std::to_string(op.node_id()) +
+                                      ": only the node it is placed on reports its status");
+  }
+  v1::VmStatus* status = vm.mutable_status();
+  status->set_phase(reported.phase());
+  status->set_message(reported.message());
+  status->set_updated_at_unix_ms(now);
+  out.vm = vm;
+  return Status::Ok();
+}
+
+Status ClusterState::ApplyRegisterNode(const v1::RegisterNode& op, int64_t now) {
+  if (Status s = ValidateNode(op.node()); !s.ok()) return s;
+  auto it = nodes_.lower_bound(op.node().id());
+  if (it != nodes_.end() && it->first == op.node().id()) {
+    // Re-registration keeps the first registration time.
+    const int64_t registered_at = it->second.registered_at_unix_ms();
+    it->second = op.node();
+    it->second.set_registered_at_unix_ms(registered_at);
+  } else {
+    it = nodes_.emplace_hint(it, op.node().id(), op.node());
+    it->second.set_registered_at_unix_ms(now);
+  }
+  return Status::Ok();
+}
+
+Status ClusterState::ApplyRemoveNode(const v1::RemoveNode& op, int64_t now) {
+  if (op.id() == 0) return Status::InvalidArgument("node id 0 is invalid: use an id of 1 or more");
+  auto it = nodes_.find(op.id());
+  if (it == nodes_.end()) return Status::NotFound(NodeNotFound(op.id()));
+  nodes_.erase(it);
+  // VMs placed there go back to the scheduler; no placement may name a node
+  // that is not registered.
+  for (auto& [name, vm] : vms_) {
+    if (vm.node_id() == op.id()) {
+      SetPlacement(vm, 0, now, "node " + std::to_string(op.id()) + " was removed");
+    }
+  }
+  return Status::Ok();
+}
+
+Status ClusterState::ApplyInitCluster(const v1::InitCluster& op) {
+  if (Status s = ValidateClusterId(op.cluster_id()); !s.ok()) return s;
+  if (cluster_id_.empty()) {
+    cluster_id_ = op.cluster_id();
+    return Status::Ok();
+  }
+  if (cluster_id_ == op.cluster_id()) return Status::Ok();
+  return Status::FailedPrecondition("cluster id is already " + Quoted(cluster_id_) +
+                                    ", not " + Quoted(op.cluster_id()) +
+                                    ": it is set once, at bootstrap");
+}
+
+Status ClusterState::ApplyPlaceVms(const v1::PlaceVms& op, int64_t now) {
+  if (op.placements().empty()) {
+    return Status::InvalidArgument("place_vms has no placements: give at least one");
+  }
+  // Check everything first so a rejected batch changes nothing.
+  std::vector<VmMap::iterator> targets;
+  targets.reserve(op.placements_size());
+  std::set<std::string_view> seen;
+  for (const v1::VmPlacement& p : op.placements()) {
+    if (Status s = ValidateVmName(p.name()); !s.ok()) return s;
+    if (!seen.insert(p.name()).second) {
+      return Status::InvalidArgument("vm " + Quoted(p.name()) +
+                                     " is placed twice in one batch: place each VM once");
+    }
+    auto it = vms_.find(p.name());
+    if (it == vms_.end()) return Status::NotFound(VmNotFound(p.name()));
+    if (p.node_id() != 0 && !nodes_.contains(p.node_id())) {
+      return Status::NotFound(NodeNotFound(p.node_id()) + ": place vm " + Quoted(p.name()) +
+                              " on a registered node");
+    }
+    if (p.expected_generation() != 0 && p.expected_generation() != it->second.generation()) {
+      return Status::FailedPrecondition(
+          "vm " + Quoted(p.name()) + " is at generation " +
+          std::to_string(it->second.generation()) + ", not " +
+          std::to_string(p.expected_generation()) + ": it changed since it was scheduled");
+    }
+    targets.push_back(it);
+  }
+  for (size_t i = 0; i < targets.size(); ++i) {
+    const uint64_t node_id = op.placements(static_cast<int>(i)).node_id();
+    v1::Vm& vm = targets[i]->second;
+    if (vm.node_id() == node_id) continue;
+    SetPlacement(vm, node_id, now,
+                 node_id == 0 ? "waiting for placement"
+                              : "placed on node " + std::to_string(node_id));
+  }
+  return Status::Ok();
+}
+
+const v1::Vm* ClusterState::FindVm(std::string_view name) const {
+  auto it = vms_.find(name);
+  return it == vms_.end() ? nullptr : &it->second;
+}
+
+const v1::Node* ClusterState::FindNode(uint64_t id) const {
+  auto it = nodes_.find(id);
+  return it == nodes_.end() ? nullptr : &it->second;
+}
+
+std::vector<v1::Vm> ClusterState::ListVms() const {
+  std::vector<v1::Vm> out;
+  out.reserve(vms_.size());
+  for (const auto& [name, vm] : vms_) out.push_back(vm);
+  return out;
+}
+
+std::vector<v1::Node> ClusterState::ListNodes() const {
+  std::vector<v1::Node> out;
+  out.reserve(nodes_.size());
+  for (const auto& [id, node] : nodes_) out.push_back(node);
+  return out;
+}
+
+v1::ClusterStateSnapshot ClusterState::ToSnapshot(bool with_applied_index) const {
+  v1::ClusterStateSnapshot snap;
+  snap.set_format_version(kSnapshotFormatVersion);
+  snap.set_cluster_id(cluster_id_);
+  snap.mutable_vms()->Reserve(static_cast<int>(vms_.size()));
+  for (const auto& [name, vm] : vms_) *snap.add_vms() = vm;
+  snap.mutable_nodes()->Reserve(static_cast<int>(nodes_.size()));
+  for (const auto& [id, node] : nodes_) *snap.add_nodes() = node;
+  if (with_applied_index) snap.set_applied_index(applied_index_);
+  return snap;
+}
+
+std::string ClusterState::EncodeSnapshot() const {
+  return SerializeDeterministic(ToSnapshot(/*with_applied_index=*/true));
+}
+
+Status ClusterState::RestoreSnapshot(const std::string& data) {
+  v1::ClusterStateSnapshot snap;
+  if (!snap.ParseFromString(data)) {
+    return Status::Corruption("cluster state snapshot of " + std::to_string(data.size()) +
+                              " bytes does not parse");
+  }
+  if (snap.format_version() != kSnapshotFormatVersion) {
+    return Status::Corruption("cluster state snapshot has format version " +
+                              std::to_string(snap.format_version()) + ", this build reads " +
+                              std::to_string(kSnapshotFormatVersion));
+  }
+  ClusterState next;
+  next.cluster_id_ = snap.cluster_id();
+  next.applied_index_ = snap.applied_index();
+  for (v1::Vm& vm : *snap.mutable_vms()) {
+    if (!next.vms_.empty() && !(next.vms_.rbegin()->first < vm.spec().name())) {
+      return Status::Corruption("cluster state snapshot vm " + Quoted(vm.spec().name()) +
+                                " is out of order or duplicated");
+    }
+    std::string name = vm.spec().name();
+    next.vms_.emplace_hint(next.vms_.end(), std::move(name), std::move(vm));
+  }
+  for (v1::Node& node : *snap.mutable_nodes()) {
+    if (!next.nodes_.empty() && !(next.nodes_.rbegin()->first < node.id())) {
+      return Status::Corruption("cluster state snapshot node " + std::to_string(node.id()) +
+                                " is out of order or duplicated");
+    }
+    const uint64_t id = node.id();
+    next.nodes_.emplace_hint(next.nodes_.end(), id, std::move(node));
+  }
+  if (Status s = next.CheckInvariants(); !s.ok()) {
+    return Status::Corruption("cluster state snapshot is invalid: " + s.message());
+  }
+  *this = std::move(next);
+  return Status::Ok();
+}
+
+uint64_t ClusterState::Digest() const {
+  return Hash64(SerializeDeterministic(ToSnapshot(/*with_applied_index=*/false)));
+}
+
+Status ClusterState::CheckInvariants() const {
+  auto broken = [](std::string what) { return Status::Internal("invariant broken: " + what); };
+  if (!cluster_id_.empty()) {
+    if (Status s = ValidateClusterId(cluster_id_); !s.ok()) return broken(s.message());
+  }
+  for (const auto& [id, node] : nodes_) {
+    if (node.id() != id) {
+      return broken("node keyed " + std::to_string(id) + " has id " + std::to_string(node.id()));
+    }
+    if (Status s = ValidateNode(node); !s.ok()) return broken(s.message());
+  }
+  for (const auto& [name, vm] : vms_) {
+    const std::string what = "vm " + Quoted(name);
+    if (vm.spec().name() != name) {
+      return broken(what + " has spec name " + Quoted(vm.spec().name()));
+    }
+    if (Status s = ValidateVmSpec(vm.spec()); !s.ok()) return broken(s.message());
+    if (vm.generation() < 1) return broken(what + " has generation 0");
+    if (!IsSettableDesiredState(vm.desired_state())) {
+      return broken(what + " has desired state " + std::to_string(vm.desired_state()));
+    }
+    if (!v1::VmPhase_IsValid(vm.status().phase()) ||
+        vm.status().phase() == v1::VM_PHASE_UNSPECIFIED) {
+      return broken(what + " has phase " + std::to_string(vm.status().phase()));
+    }
+    if (vm.created_index() > applied_index_) {
+      return broken(what + " was created at index " + std::to_string(vm.created_index()) +
+                    ", after the applied index " + std::to_string(applied_index_));
+    }
+    if (vm.node_id() != 0 && !nodes_.contains(vm.node_id())) {
+      return broken(what + " is placed on unregistered node " + std::to_string(vm.node_id()));
+    }
+  }
+  return Status::Ok();
+}
+
+bool ClusterState::operator==(const ClusterState& other) const {
+  if (applied_index_ != other.applied_index_ || cluster_id_ != other.cluster_id_ ||
+      vms_.size() != other.vms_.size() || nodes_.size() != other.nodes_.size()) {
+    return false;
+  }
+  return EncodeSnapshot() == other.EncodeSnapshot();
+}
+
+}  // namespace blixard::state

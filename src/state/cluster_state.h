@@ -1,0 +1,118 @@
+// The replicated cluster state machine: VMs and nodes, changed only by
+// Apply(command) on committed Raft entries.
+//
+// Determinism: Apply reads no clock, randomness or I/O; a time it needs comes
+// from Command.now_unix_ms. The same commands at the same indices produce the
+// same state (operator==) and the same Digest() on every replica.
+// Atomicity: a command that fails changes nothing but applied_index().
+// Thread safety: none; one owner (the node's loop thread) drives it. Readers
+// on other threads need their own synchronisation or a copy.
+// Cost: Apply is O(log n) in the number of VMs, except RemoveNode (O(n)) and
+// PlaceVms (O(k log n) for k placements).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "blixard/v1/state.pb.h"
+#include "common/status.h"
+
+namespace blixard::state {
+
+struct ApplyResult {
+  Status status;
+  // The VM record after the command, for commands that target one VM
+  // (CreateVm, SetVmDesiredState, ReportVmStatus; DeleteVm: the deleted
+  // record). Empty on failure and for other commands.
+  std::optional<v1::Vm> vm;
+};
+
+class ClusterState {
+ public:
+  using VmMap = std::map<std::string, v1::Vm, std::less<>>;  // by name
+  using NodeMap = std::map<uint64_t, v1::Node>;              // by id
+
+  static constexpr uint32_t kSnapshotFormatVersion = 1;
+
+  ClusterState() = default;
+
+  // Applies one committed command at log index `index`.
+  // REQUIRES: index > applied_index(); otherwise kFailedPrecondition and no
+  // change (an entry is never applied twice). Gaps are allowed: Raft entries
+  // that carry no command (no-ops, membership changes) are not applied here.
+  //
+  // Errors: kInvalidArgument (no op, invalid spec/name/node/enum),
+  // kAlreadyExists (CreateVm of an existing name), kNotFound (unknown VM or
+  // node), kFailedPrecondition (status report from a node the VM is not
+  // placed on, generation mismatch, different cluster id).
+  // On any error nothing changes except applied_index(), which always
+  // advances to `index` so the caller can track progress.
+  ApplyResult Apply(const v1::Command& cmd, uint64_t index);
+
+  // Log index of the last command passed to Apply (or restored); 0 if none.
+  uint64_t applied_index() const { return applied_index_; }
+  const std::string& cluster_id() const { return cluster_id_; }
+
+  // Null if absent. The pointer is valid until the next Apply/Restore.
+  const v1::Vm* FindVm(std::string_view name) const;
+  const v1::Node* FindNode(uint64_t id) const;
+  // Copies, sorted by name / id.
+  std::vector<v1::Vm> ListVms() const;
+  std::vector<v1::Node> ListNodes() const;
+  size_t vm_count() const { return vms_.size(); }
+  size_t node_count() const { return nodes_.size(); }
+  // Read-only views without copying, for the scheduler and controllers.
+  // Valid until the next Apply/Restore.
+  const VmMap& vms() const { return vms_; }
+  const NodeMap& nodes() const { return nodes_; }
+
+  // Serialized ClusterStateSnapshot, canonical: VMs sorted by name, nodes by
+  // id, deterministic protobuf serialization (map entries sorted). Equal
+  // states encode to equal bytes.
+  std::string EncodeSnapshot() const;
+  // Replaces the whole state with a snapshot. kDataLoss if the bytes do not
+  // parse, the format version is unknown, or the content breaks an invariant
+  // (unsorted or duplicate entries, invalid specs, ...); then the state is
+  // unchanged.
+  Status RestoreSnapshot(const std::string& data);
+
+  // 64-bit hash of the canonical snapshot content (cluster id, VMs, nodes).
+  // applied_index is left out, so replicas that hold the same content agree,
+  // and a failed command leaves the digest unchanged.
+  uint64_t Digest() const;
+
+  // Checks: names valid and unique and equal to the map key, specs valid,
+  // generation >= 1, desired state RUNNING or STOPPED, phase a valid enum,
+  // created_index <= applied_index, every placement names a registered node,
+  // node records valid and keyed by id, cluster id valid if set.
+  // kInternal with the first violation found.
+  Status CheckInvariants() const;
+
+  // Compares content and applied_index.
+  bool operator==(const ClusterState& other) const;
+  bool operator!=(const ClusterState& other) const { return !(*this == other); }
+
+ private:
+  v1::ClusterStateSnapshot ToSnapshot(bool with_applied_index) const;
+
+  Status ApplyCreateVm(const v1::CreateVm& op, int64_t now, uint64_t index, ApplyResult& out);
+  Status ApplyDeleteVm(const v1::DeleteVm& op, ApplyResult& out);
+  Status ApplySetVmDesiredState(const v1::SetVmDesiredState& op, ApplyResult& out);
+  Status ApplyReportVmStatus(const v1::ReportVmStatus& op, int64_t now, ApplyResult& out);
+  Status ApplyRegisterNode(const v1::RegisterNode& op, int64_t now);
+  Status ApplyRemoveNode(const v1::RemoveNode& op, int64_t now);
+  Status ApplyInitCluster(const v1::InitCluster& op);
+  Status ApplyPlaceVms(const v1::PlaceVms& op, int64_t now);
+
+  std::string cluster_id_;
+  VmMap vms_;
+  NodeMap nodes_;
+  uint64_t applied_index_ = 0;
+};
+
+}  // namespace blixard::state

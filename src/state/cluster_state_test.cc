@@ -1,0 +1,369 @@
+#include "state/cluster_state.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "state/commands.h"
+
+namespace blixard::state {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr int64_t kNow = 1'700'000'000'000;
+
+v1::VmSpec Spec(const std::string& name) {
+  v1::VmSpec spec;
+  spec.set_name(name);
+  spec.set_vcpus(2);
+  spec.set_memory_mib(512);
+  (*spec.mutable_labels())["tier"] = "web";
+  (*spec.mutable_labels())["app"] = "shop";
+  return spec;
+}
+
+v1::Node NodeRecord(uint64_t id) {
+  v1::Node node;
+  node.set_id(id);
+  node.set_address("127.0.0.1:" + std::to_string(7000 + id));
+  node.set_role(v1::NODE_ROLE_VOTER);
+  node.set_health(v1::NODE_HEALTH_READY);
+  node.mutable_capacity()->set_vcpus(8);
+  node.mutable_capacity()->set_memory_mib(16384);
+  return node;
+}
+
+class ClusterStateTest : public ::testing::Test {
+ protected:
+  ApplyResult Run(const v1::Command& cmd) { return state_.Apply(cmd, ++index_); }
+  // Applies `cmd`, which must fail with `code`, and checks it changed nothing.
+  Status RunFailing(const v1::Command& cmd, StatusCode code) {
+    const std::string before = state_.EncodeSnapshot();
+    const uint64_t digest = state_.Digest();
+    ApplyResult r = Run(cmd);
+    EXPECT_EQ(r.status.code(), code) << r.status.ToString();
+    EXPECT_FALSE(r.vm.has_value());
+    EXPECT_EQ(state_.Digest(), digest);
+    ClusterState restored;
+    EXPECT_TRUE(restored.RestoreSnapshot(before).ok());
+    EXPECT_EQ(restored.Digest(), state_.Digest());
+    EXPECT_EQ(state_.applied_index(), index_);
+    EXPECT_TRUE(state_.CheckInvariants().ok());
+    return r.status;
+  }
+
+  ClusterState state_;
+  uint64_t index_ = 0;
+};
+
+TEST_F(ClusterStateTest, EmptyStateIsConsistent) {
+  EXPECT_EQ(state_.vm_count(), 0u);
+  EXPECT_EQ(state_.applied_index(), 0u);
+  EXPECT_EQ(state_.cluster_id(), "");
+  EXPECT_TRUE(state_.CheckInvariants().ok());
+  EXPECT_EQ(state_.FindVm("nope"), nullptr);
+}
+
+TEST_F(ClusterStateTest, CreateVmSetsInitialRecord) {
+  ApplyResult r = state_.Apply(MakeCreateVm(Spec("web-1"), true, kNow), 7);
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  ASSERT_TRUE(r.vm.has_value());
+  const v1::Vm* vm = state_.FindVm("web-1");
+  ASSERT_NE(vm, nullptr);
+  EXPECT_EQ(vm->spec().vcpus(), 2u);
+  EXPECT_EQ(vm->desired_state(), v1::DESIRED_STATE_RUNNING);
+  EXPECT_EQ(vm->status().phase(), v1::VM_PHASE_PENDING);
+  EXPECT_EQ(vm->node_id(), 0u);
+  EXPECT_EQ(vm->generation(), 1u);
+  EXPECT_EQ(vm->created_at_unix_ms(), kNow);
+  EXPECT_EQ(vm->created_index(), 7u);
+  EXPECT_EQ(state_.applied_index(), 7u);
+  EXPECT_EQ(r.vm->SerializeAsString(), vm->SerializeAsString());
+  EXPECT_TRUE(state_.CheckInvariants().ok());
+}
+
+TEST_F(ClusterStateTest, CreateVmUnspecifiedDesiredStateMeansRunning) {
+  v1::Command cmd = MakeCreateVm(Spec("a"), true, kNow);
+  cmd.mutable_create_vm()->set_desired_state(v1::DESIRED_STATE_UNSPECIFIED);
+  ASSERT_TRUE(Run(cmd).status.ok());
+  EXPECT_EQ(state_.FindVm("a")->desired_state(), v1::DESIRED_STATE_RUNNING);
+}
+
+TEST_F(ClusterStateTest, CreateVmStopped) {
+  ASSERT_TRUE(Run(MakeCreateVm(Spec("a"), false, kNow)).status.ok());
+  EXPECT_EQ(state_.FindVm("a")->desired_state(), v1::DESIRED_STATE_STOPPED);
+}
+
+TEST_F(ClusterStateTest, CreateVmRejectsInvalidSpec) {
+  v1::VmSpec spec = Spec("web-1");
+  spec.set_vcpus(0);
+  Status s = RunFailing(MakeCreateVm(spec, true, kNow), StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("use 1-255"));
+  EXPECT_EQ(state_.vm_count(), 0u);
+  v1::Command cmd = MakeCreateVm(Spec("x"), true, kNow);
+  cmd.mutable_create_vm()->set_desired_state(static_cast<v1::DesiredState>(7));
+  EXPECT_THAT(RunFailing(cmd, StatusCode::kInvalidArgument).message(),
+              HasSubstr("use RUNNING or STOPPED"));
+}
+
+TEST_F(ClusterStateTest, CreateVmDuplicateIsAlreadyExists) {
+  ASSERT_TRUE(Run(MakeCreateVm(Spec("web-1"), true, kNow)).status.ok());
+  v1::VmSpec other = Spec("web-1");
+  other.set_vcpus(4);
+  Status s = RunFailing(MakeCreateVm(other, true, kNow + 1), StatusCode::kAlreadyExists);
+  EXPECT_EQ(s.message(), "vm \"web-1\" already exists");
+  EXPECT_EQ(state_.FindVm("web-1")->spec().vcpus(), 2u);
+}
+
+TEST_F(ClusterStateTest, DeleteVm) {
+  ASSERT_TRUE(Run(MakeCreateVm(Spec("web-1"), true, kNow)).status.ok());
+  ApplyResult r = Run(MakeDeleteVm("web-1", kNow));
+  ASSERT_TRUE(r.status.ok());
+  ASSERT_TRUE(r.vm.has_value());
+  EXPECT_EQ(r.vm->spec().name(), "web-1");
+  EXPECT_EQ(state_.FindVm("web-1"), nullptr);
+  EXPECT_EQ(state_.vm_count(), 0u);
+}
+
+TEST_F(ClusterStateTest, DeleteUnknownVmIsNotFound) {
+  EXPECT_EQ(RunFailing(MakeDeleteVm("ghost", kNow), StatusCode::kNotFound).message(),
+            "vm \"ghost\" not found");
+  EXPECT_THAT(RunFailing(MakeDeleteVm("Bad_Name", kNow), StatusCode::kInvalidArgument).message(),
+              HasSubstr("1-63"));
+}
+
+TEST_F(ClusterStateTest, SetDesiredStateBumpsGenerationOnlyOnChange) {
+  ASSERT_TRUE(Run(MakeCreateVm(Spec("a"), true, kNow)).status.ok());
+  ApplyResult r = Run(MakeStopVm("a", kNow));
+  ASSERT_TRUE(r.status.ok());
+  EXPECT_EQ(r.vm->desired_state(), v1::DESIRED_STATE_STOPPED);
+  EXPECT_EQ(r.vm->generation(), 2u);
+  r = Run(MakeStopVm("a", kNow));
+  ASSERT_TRUE(r.status.ok());
+  EXPECT_EQ(r.vm->generation(), 2u);
+  r = Run(MakeStartVm("a", kNow));
+  EXPECT_EQ(state_.FindVm("a")->generation(), 3u);
+  EXPECT_EQ(state_.FindVm("a")->desired_state(), v1::DESIRED_STATE_RUNNING);
+}
+
+TEST_F(ClusterStateTest, SetDesiredStateRejectsUnknownVmAndBadState) {
+  RunFailing(MakeStopVm("ghost", kNow), StatusCode::kNotFound);
+  ASSERT_TRUE(Run(MakeCreateVm(Spec("a"), true, kNow)).status.ok());
+  EXPECT_THAT(RunFailing(MakeSetVmDesiredState("a", v1::DESIRED_STATE_UNSPECIFIED, kNow),
+                         StatusCode::kInvalidArgument)
+                  .message(),
+              HasSubstr("use RUNNING or STOPPED"));
+}
+
+TEST_F(ClusterStateTest, PlaceVmsAndReportStatus) {
+  ASSERT_TRUE(Run(MakeRegisterNode(NodeRecord(1), kNow)).status.ok());
+  ASSERT_TRUE(Run(MakeRegisterNode(NodeRecord(2), kNow)).status.ok());
+  ASSERT_TRUE(Run(MakeCreateVm(Spec("a"), true, kNow)).status.ok());
+  ASSERT_TRUE(Run(MakeCreateVm(Spec("b"), true, kNow)).status.ok());
+  ASSERT_TRUE(Run(MakePlaceVms({{"a", 1, 1}, {"b", 2, 0}}, kNow + 5)).status.ok());
+  EXPECT_EQ(state_.FindVm("a")->node_id(), 1u);
+  EXPECT_EQ(state_.FindVm("a")->generation(), 2u);
+  EXPECT_EQ(state_.FindVm("b")->node_id(), 2u);
+
+  ApplyResult r = Run(MakeReportVmStatus("a", 1, v1::VM_PHASE_RUNNING, "booted", kNow + 9));
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(r.vm->status().phase(), v1::VM_PHASE_RUNNING);
+  EXPECT_EQ(r.vm->status().message(), "booted");
+  EXPECT_EQ(r.vm->status().updated_at_unix_ms(), kNow + 9);
+  EXPECT_EQ(r.vm->generation(), 2u);  // status reports do not bump it
+}
+
+TEST_F(ClusterStateTest, ReportStatusFromWrongNodeIsFailedPrecondition) {
+  ASSERT_TRUE(Run(MakeRegisterNode(NodeRecord(1), kNow)).status.ok());
+  ASSERT_TRUE(Run(MakeCreateVm(Spec("a"), true, kNow)).status.ok());
+  EXPECT_THAT(RunFailing(MakeReportVmStatus("a", 1, v1::VM_PHASE_RUNNING, "", kNow),
+                         StatusCode::kFailedPrecondition)
+                  .message(),
+              HasSubstr("is not placed on any node"));
+  ASSERT_TRUE(Run(MakePlaceVms({{"a", 1, 0}}, kNow)).status.ok());
+  EXPECT_THAT(RunFailing(MakeReportVmStatus("a", 2, v1::VM_PHASE_RUNNING, "", kNow),
+                         StatusCode::kFailedPrecondition)
+                  .message(),
+              HasSubstr("is placed on node 1, not node 2"));
+  RunFailing(MakeReportVmStatus("ghost", 1, v1::VM_PHASE_RUNNING, "", kNow),
+             StatusCode::kNotFound);
+  RunFailing(MakeReportVmStatus("a", 1, v1::VM_PHASE_UNSPECIFIED, "", kNow),
+             StatusCode::kInvalidArgument);
+  RunFailing(MakeReportVmStatus("a", 1, v1::VM_PHASE_RUNNING, std::string(2000, 'm'), kNow),
+             StatusCode::kInvalidArgument);
+}
+
+TEST_F(ClusterStateTest, PlaceVmsIsAllOrNothing) {
+  ASSERT_TRUE(Run(MakeRegisterNode(NodeRecord(1), kNow)).status.ok());
+  ASSERT_TRUE(Run(MakeCreateVm(Spec("a"), true, kNow)).status.ok());
+  ASSERT_TRUE(Run(MakeCreateVm(Spec("b"), true, kNow)).status.ok());
+  RunFailing(MakePlaceVms({{"a", 1, 0}, {"ghost", 1, 0}}, kNow), StatusCode::kNotFound);
+  RunFailing(MakePlaceVms({{"a", 1, 0}, {"b", 9, 0}}, kNow), StatusCode::kNotFound);
+  RunFailing(MakePlaceVms({{"a", 1, 0}, {"b", 1, 5}}, kNow), StatusCode::kFailedPrecondition);
+  RunFailing(MakePlaceVms({{"a", 1, 0}, {"a", 1, 0}}, kNow), StatusCode::kInvalidArgument);
+  RunFailing(MakePlaceVms({}, kNow), StatusCode::kInvalidArgument);
+  EXPECT_EQ(state_.FindVm("a")->node_id(), 0u);
+}
+
+TEST_F(ClusterStateTest, RegisterNodeUpsertsAndKeepsRegistrationTime) {
+  ASSERT_TRUE(Run(MakeRegisterNode(NodeRecord(3), kNow)).status.ok());
+  v1::Node changed = NodeRecord(3);
+  changed.set_health(v1::NODE_HEALTH_DRAINING);
+  ASSERT_TRUE(Run(MakeRegisterNode(changed, kNow + 100)).status.ok());
+  ASSERT_NE(state_.FindNode(3), nullptr);
+  EXPECT_EQ(state_.FindNode(3)->health(), v1::NODE_HEALTH_DRAINING);
+  EXPECT_EQ(state_.FindNode(3)->registered_at_unix_ms(), kNow);
+  EXPECT_EQ(state_.ListNodes().size(), 1u);
+  RunFailing(MakeRegisterNode(NodeRecord(0), kNow), StatusCode::kInvalidArgument);
+}
+
+TEST_F(ClusterStateTest, RemoveNodeUnplacesItsVms) {
+  ASSERT_TRUE(Run(MakeRegisterNode(NodeRecord(1), kNow)).status.ok());
+  ASSERT_TRUE(Run(MakeCreateVm(Spec("a"), true, kNow)).status.ok());
+  ASSERT_TRUE(Run(MakePlaceVms({{"a", 1, 0}}, kNow)).status.ok());
+  ASSERT_TRUE(Run(MakeReportVmStatus("a", 1, v1::VM_PHASE_READY, "", kNow)).status.ok());
+  ASSERT_TRUE(Run(MakeRemoveNode(1, kNow)).status.ok());
+  EXPECT_EQ(state_.FindNode(1), nullptr);
+  const v1::Vm* vm = state_.FindVm("a");
+  EXPECT_EQ(vm->node_id(), 0u);
+  EXPECT_EQ(vm->status().phase(), v1::VM_PHASE_PENDING);
+  EXPECT_EQ(vm->generation(), 3u);
+  EXPECT_TRUE(state_.CheckInvariants().ok());
+  EXPECT_EQ(RunFailing(MakeRemoveNode(1, kNow), StatusCode::kNotFound).message(),
+            "node 1 not found");
+}
+
+TEST_F(ClusterStateTest, InitClusterAppliesOnce) {
+  ASSERT_TRUE(Run(MakeInitCluster("c-1", kNow)).status.ok());
+  EXPECT_EQ(state_.cluster_id(), "c-1");
+  EXPECT_TRUE(Run(MakeInitCluster("c-1", kNow)).status.ok());
+  RunFailing(MakeInitCluster("c-2", kNow), StatusCode::kFailedPrecondition);
+  RunFailing(MakeInitCluster("", kNow), StatusCode::kInvalidArgument);
+  EXPECT_EQ(state_.cluster_id(), "c-1");
+}
+
+TEST_F(ClusterStateTest, CommandWithoutOpIsInvalidArgument) {
+  v1::Command empty;
+  EXPECT_THAT(RunFailing(empty, StatusCode::kInvalidArgument).message(),
+              HasSubstr("set one of create_vm"));
+}
+
+TEST_F(ClusterStateTest, StaleIndexIsRejectedAndChangesNothing) {
+  ASSERT_TRUE(state_.Apply(MakeCreateVm(Spec("a"), true, kNow), 5).status.ok());
+  ApplyResult r = state_.Apply(MakeDeleteVm("a", kNow), 5);
+  EXPECT_EQ(r.status.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(state_.FindVm("a"), nullptr);
+  EXPECT_EQ(state_.applied_index(), 5u);
+  EXPECT_TRUE(state_.Apply(MakeDeleteVm("a", kNow), 9).status.ok());  // gaps are fine
+}
+
+TEST_F(ClusterStateTest, ListVmsIsSortedByName) {
+  for (const char* name : {"c", "a", "b"}) {
+    ASSERT_TRUE(Run(MakeCreateVm(Spec(name), true, kNow)).status.ok());
+  }
+  std::vector<v1::Vm> vms = state_.ListVms();
+  ASSERT_EQ(vms.size(), 3u);
+  EXPECT_EQ(vms[0].spec().name(), "a");
+  EXPECT_EQ(vms[1].spec().name(), "b");
+  EXPECT_EQ(vms[2].spec().name(), "c");
+}
+
+TEST_F(ClusterStateTest, SnapshotRoundTrip) {
+  ASSERT_TRUE(Run(MakeInitCluster("c-1", kNow)).status.ok());
+  ASSERT_TRUE(Run(MakeRegisterNode(NodeRecord(1), kNow)).status.ok());
+  for (const char* name : {"c", "a", "b"}) {
+    ASSERT_TRUE(Run(MakeCreateVm(Spec(name), true, kNow)).status.ok());
+  }
+  ASSERT_TRUE(Run(MakePlaceVms({{"b", 1, 0}}, kNow)).status.ok());
+  const std::string snap = state_.EncodeSnapshot();
+  ClusterState copy;
+  ASSERT_TRUE(copy.RestoreSnapshot(snap).ok());
+  EXPECT_TRUE(copy == state_);
+  EXPECT_EQ(copy.Digest(), state_.Digest());
+  EXPECT_EQ(copy.EncodeSnapshot(), snap);
+  EXPECT_EQ(copy.applied_index(), state_.applied_index());
+  EXPECT_EQ(copy.cluster_id(), "c-1");
+  EXPECT_EQ(copy.vm_count(), 3u);
+}
+
+TEST_F(ClusterStateTest, RestoreReplacesWholeState) {
+  ClusterState other;
+  ASSERT_TRUE(other.Apply(MakeCreateVm(Spec("x"), true, kNow), 1).status.ok());
+  ASSERT_TRUE(Run(MakeCreateVm(Spec("a"), true, kNow)).status.ok());
+  ASSERT_TRUE(Run(MakeCreateVm(Spec("b"), true, kNow)).status.ok());
+  ASSERT_TRUE(state_.RestoreSnapshot(other.EncodeSnapshot()).ok());
+  EXPECT_TRUE(state_ == other);
+  EXPECT_EQ(state_.FindVm("a"), nullptr);
+  EXPECT_EQ(state_.applied_index(), 1u);
+}
+
+TEST_F(ClusterStateTest, RestoreRejectsCorruptSnapshots) {
+  ASSERT_TRUE(Run(MakeCreateVm(Spec("a"), true, kNow)).status.ok());
+  const std::string good = state_.EncodeSnapshot();
+  const uint64_t digest = state_.Digest();
+
+  EXPECT_EQ(state_.RestoreSnapshot("\xff\xff\xff garbage").code(), StatusCode::kDataLoss);
+  EXPECT_EQ(state_.RestoreSnapshot("").code(), StatusCode::kDataLoss);  // version 0
+
+  v1::ClusterStateSnapshot snap;
+  ASSERT_TRUE(snap.ParseFromString(good));
+  snap.set_format_version(2);
+  EXPECT_EQ(state_.RestoreSnapshot(snap.SerializeAsString()).code(), StatusCode::kDataLoss);
+
+  ASSERT_TRUE(snap.ParseFromString(good));
+  *snap.add_vms() = snap.vms(0);  // duplicate
+  EXPECT_EQ(state_.RestoreSnapshot(snap.SerializeAsString()).code(), StatusCode::kDataLoss);
+
+  ASSERT_TRUE(snap.ParseFromString(good));
+  snap.mutable_vms(0)->mutable_spec()->set_vcpus(0);
+  Status s = state_.RestoreSnapshot(snap.SerializeAsString());
+  EXPECT_EQ(s.code(), StatusCode::kDataLoss);
+  EXPECT_THAT(s.message(), HasSubstr("vcpus 0"));
+
+  ASSERT_TRUE(snap.ParseFromString(good));
+  snap.mutable_vms(0)->set_node_id(42);  // unregistered node
+  EXPECT_EQ(state_.RestoreSnapshot(snap.SerializeAsString()).code(), StatusCode::kDataLoss);
+
+  EXPECT_EQ(state_.Digest(), digest);
+  EXPECT_EQ(state_.EncodeSnapshot(), good);
+}
+
+TEST_F(ClusterStateTest, DigestIgnoresAppliedIndexButNotContent) {
+  ClusterState a;
+  ClusterState b;
+  ASSERT_TRUE(a.Apply(MakeCreateVm(Spec("x"), true, kNow), 1).status.ok());
+  ASSERT_TRUE(b.Apply(MakeCreateVm(Spec("x"), true, kNow), 1).status.ok());
+  EXPECT_EQ(a.Digest(), b.Digest());
+  EXPECT_TRUE(a == b);
+  ASSERT_TRUE(b.Apply(MakeStopVm("x", kNow), 2).status.ok());
+  EXPECT_NE(a.Digest(), b.Digest());
+  EXPECT_FALSE(a == b);
+}
+
+TEST_F(ClusterStateTest, CommandEncodingRoundTrips) {
+  v1::Command cmd = MakeCreateVm(Spec("a"), true, kNow);
+  Result<v1::Command> decoded = DecodeCommand(EncodeCommand(cmd));
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(EncodeCommand(*decoded), EncodeCommand(cmd));
+  EXPECT_EQ(DecodeCommand("\xff\xff\xff").status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(ClusterStateScale, TenThousandVms) {
+  ClusterState state;
+  uint64_t index = 0;
+  for (int i = 0; i < 10000; ++i) {
+    ASSERT_TRUE(
+        state.Apply(MakeCreateVm(Spec("vm-" + std::to_string(i)), true, kNow), ++index).status.ok());
+  }
+  EXPECT_EQ(state.vm_count(), 10000u);
+  EXPECT_NE(state.FindVm("vm-9999"), nullptr);
+  ClusterState copy;
+  ASSERT_TRUE(copy.RestoreSnapshot(state.EncodeSnapshot()).ok());
+  EXPECT_TRUE(copy == state);
+  EXPECT_TRUE(copy.CheckInvariants().ok());
+}
+
+}  // namespace
+}  // namespace blixard::state

@@ -1,0 +1,111 @@
+#include "state/commands.h"
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
+namespace blixard::state {
+namespace {
+
+v1::Command WithTime(int64_t now_ms) {
+  v1::Command cmd;
+  cmd.set_now_unix_ms(now_ms);
+  return cmd;
+}
+
+}  // namespace
+
+v1::Command MakeCreateVm(const v1::VmSpec& spec, bool start, int64_t now_ms) {
+  v1::Command cmd = WithTime(now_ms);
+  v1::CreateVm* op = cmd.mutable_create_vm();
+  *op->mutable_spec() = spec;
+  op->set_desired_state(start ? v1::DESIRED_STATE_RUNNING : v1::DESIRED_STATE_STOPPED);
+  return cmd;
+}
+
+v1::Command MakeDeleteVm(std::string_view name, int64_t now_ms) {
+  v1::Command cmd = WithTime(now_ms);
+  cmd.mutable_delete_vm()->set_name(std::string(name));
+  return cmd;
+}
+
+v1::Command MakeSetVmDesiredState(std::string_view name, v1::DesiredState state,
+                                  int64_t now_ms) {
+  v1::Command cmd = WithTime(now_ms);
+  v1::SetVmDesiredState* op = cmd.mutable_set_vm_desired_state();
+  op->set_name(std::string(name));
+  op->set_desired_state(state);
+  return cmd;
+}
+
+v1::Command MakeStartVm(std::string_view name, int64_t now_ms) {
+  return MakeSetVmDesiredState(name, v1::DESIRED_STATE_RUNNING, now_ms);
+}
+
+v1::Command MakeStopVm(std::string_view name, int64_t now_ms) {
+  return MakeSetVmDesiredState(name, v1::DESIRED_STATE_STOPPED, now_ms);
+}
+
+v1::Command MakeReportVmStatus(std::string_view name, uint64_t node_id, v1::VmPhase phase,
+                               std::string_view message, int64_t now_ms) {
+  v1::Command cmd = WithTime(now_ms);
+  v1::ReportVmStatus* op = cmd.mutable_report_vm_status();
+  op->set_name(std::string(name));
+  op->set_node_id(node_id);
+  op->mutable_status()->set_phase(phase);
+  op->mutable_status()->set_message(std::string(message));
+  op->mutable_status()->set_updated_at_unix_ms(now_ms);
+  return cmd;
+}
+
+v1::Command MakeRegisterNode(const v1::Node& node, int64_t now_ms) {
+  v1::Command cmd = WithTime(now_ms);
+  *cmd.mutable_register_node()->mutable_node() = node;
+  return cmd;
+}
+
+v1::Command MakeRemoveNode(uint64_t id, int64_t now_ms) {
+  v1::Command cmd = WithTime(now_ms);
+  cmd.mutable_remove_node()->set_id(id);
+  return cmd;
+}
+
+v1::Command MakeInitCluster(std::string_view cluster_id, int64_t now_ms) {
+  v1::Command cmd = WithTime(now_ms);
+  cmd.mutable_init_cluster()->set_cluster_id(std::string(cluster_id));
+  return cmd;
+}
+
+v1::Command MakePlaceVms(const std::vector<Placement>& placements, int64_t now_ms) {
+  v1::Command cmd = WithTime(now_ms);
+  v1::PlaceVms* op = cmd.mutable_place_vms();
+  op->mutable_placements()->Reserve(static_cast<int>(placements.size()));
+  for (const Placement& p : placements) {
+    v1::VmPlacement* out = op->add_placements();
+    out->set_name(p.name);
+    out->set_node_id(p.node_id);
+    out->set_expected_generation(p.expected_generation);
+  }
+  return cmd;
+}
+
+std::string EncodeCommand(const v1::Command& cmd) {
+  std::string out;
+  {
+    google::protobuf::io::StringOutputStream stream(&out);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    cmd.SerializeToCodedStream(&coded);
+  }
+  return out;
+}
+
+Result<v1::Command> DecodeCommand(std::string_view data) {
+  v1::Command cmd;
+  if (!cmd.ParseFromArray(data.data(), static_cast<int>(data.size()))) {
+    return Status::InvalidArgument("command of " + std::to_string(data.size()) +
+                                   " bytes does not parse as blixard.v1.Command");
+  }
+  return cmd;
+}
+
+}  // namespace blixard::state

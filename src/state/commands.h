@@ -1,0 +1,40 @@
+// Builders for the commands ClusterState applies, and their wire encoding
+// (the data of normal Raft entries). `now_ms` is the proposer's wall clock;
+// apply never reads a clock of its own.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "blixard/v1/state.pb.h"
+#include "common/status.h"
+
+namespace blixard::state {
+
+// start=false creates the VM stopped.
+v1::Command MakeCreateVm(const v1::VmSpec& spec, bool start, int64_t now_ms);
+v1::Command MakeDeleteVm(std::string_view name, int64_t now_ms);
+v1::Command MakeSetVmDesiredState(std::string_view name, v1::DesiredState state, int64_t now_ms);
+v1::Command MakeStartVm(std::string_view name, int64_t now_ms);  // desired RUNNING
+v1::Command MakeStopVm(std::string_view name, int64_t now_ms);   // desired STOPPED
+v1::Command MakeReportVmStatus(std::string_view name, uint64_t node_id, v1::VmPhase phase,
+                               std::string_view message, int64_t now_ms);
+v1::Command MakeRegisterNode(const v1::Node& node, int64_t now_ms);
+v1::Command MakeRemoveNode(uint64_t id, int64_t now_ms);
+v1::Command MakeInitCluster(std::string_view cluster_id, int64_t now_ms);
+
+struct Placement {
+  std::string name;
+  uint64_t node_id = 0;              // 0 = unplace
+  uint64_t expected_generation = 0;  // 0 = do not check
+};
+v1::Command MakePlaceVms(const std::vector<Placement>& placements, int64_t now_ms);
+
+// Entry data <-> command. Encoding is deterministic.
+std::string EncodeCommand(const v1::Command& cmd);
+// kInvalidArgument if the bytes do not parse as a Command.
+Result<v1::Command> DecodeCommand(std::string_view data);
+
+}  // namespace blixard::state

@@ -1,0 +1,169 @@
+#include "state/validation.h"
+
+#include <string>
+
+#include "blixard/v1/state.pb.h"
+
+namespace blixard::state {
+namespace {
+
+bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+
+bool IsLabelKeyChar(char c) {
+  return IsLowerAlnum(c) || (c >= 'A' && c <= 'Z') || c == '.' || c == '_' || c == '/' ||
+         c == '-';
+}
+
+bool IsPrintableAscii(char c) { return c >= 0x20 && c < 0x7f; }
+
+bool HasControlChar(std::string_view s) {
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) return true;
+  }
+  return false;
+}
+
+// Quotes a user value for an error message, cut short so a 1 MiB name does not
+// become a 1 MiB message.
+std::string Quote(std::string_view s) {
+  constexpr size_t kShown = 64;
+  std::string out = "\"";
+  for (char c : s.substr(0, kShown)) {
+    if (IsPrintableAscii(c) && c != '"' && c != '\\') {
+      out += c;
+    } else {
+      static const char kHex[] = "0123456789abcdef";
+      auto u = static_cast<unsigned char>(c);
+      out += "\\x";
+      out += kHex[u >> 4];
+      out += kHex[u & 0xf];
+    }
+  }
+  if (s.size() > kShown) out += "...";
+  out += '"';
+  return out;
+}
+
+Status CheckLength(std::string_view value, size_t max, std::string_view what) {
+  if (value.size() > max) {
+    return Status::InvalidArgument(std::string(what) + " is " + std::to_string(value.size()) +
+                                   " bytes long: use at most " + std::to_string(max));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ValidateVmName(std::string_view name) {
+  bool ok = !name.empty() && name.size() <= kMaxVmNameLength && name.front() != '-' &&
+            name.back() != '-';
+  for (char c : name) ok = ok && (IsLowerAlnum(c) || c == '-');
+  if (ok) return Status::Ok();
+  return Status::InvalidArgument("vm name " + Quote(name) +
+                                 " is invalid: use 1-63 lowercase letters, digits or '-', not "
+                                 "starting or ending with '-'");
+}
+
+Status ValidateLabels(const google::protobuf::Map<std::string, std::string>& labels,
+                      std::string_view what) {
+  const std::string owner(what);
+  if (labels.size() > kMaxLabels) {
+    return Status::InvalidArgument(owner + " has " + std::to_string(labels.size()) +
+                                   " labels: use at most " + std::to_string(kMaxLabels));
+  }
+  for (const auto& [key, value] : labels) {
+    bool key_ok = !key.empty() && key.size() <= kMaxLabelKeyLength;
+    for (char c : key) key_ok = key_ok && IsLabelKeyChar(c);
+    if (!key_ok) {
+      return Status::InvalidArgument(owner + " label key " + Quote(key) +
+                                     " is invalid: use 1-63 letters, digits, '.', '_', '/' or '-'");
+    }
+    if (value.size() > kMaxLabelValueLength || HasControlChar(value)) {
+      return Status::InvalidArgument(owner + " label " + Quote(key) + " value " + Quote(value) +
+                                     " is invalid: use at most 253 characters and no control "
+                                     "characters");
+    }
+  }
+  return Status::Ok();
+}
+
+Status ValidateVmSpec(const v1::VmSpec& spec) {
+  if (Status s = ValidateVmName(spec.name()); !s.ok()) return s;
+  const std::string vm = "vm " + Quote(spec.name());
+  if (spec.vcpus() < kMinVcpus || spec.vcpus() > kMaxVcpus) {
+    return Status::InvalidArgument("vcpus " + std::to_string(spec.vcpus()) +
+                                   " is out of range: use 1-255");
+  }
+  if (spec.memory_mib() < kMinMemoryMib || spec.memory_mib() > kMaxMemoryMib) {
+    return Status::InvalidArgument("memory " + std::to_string(spec.memory_mib()) +
+                                   " MiB is out of range: use 16-1048576 MiB (1 TiB)");
+  }
+  if (Status s = CheckLength(spec.kernel(), kMaxPathLength, vm + " kernel path"); !s.ok()) {
+    return s;
+  }
+  if (Status s = CheckLength(spec.initrd(), kMaxPathLength, vm + " initrd path"); !s.ok()) {
+    return s;
+  }
+  if (Status s = CheckLength(spec.cmdline(), kMaxCmdlineLength, vm + " kernel cmdline");
+      !s.ok()) {
+    return s;
+  }
+  if (HasControlChar(spec.kernel()) || HasControlChar(spec.initrd()) ||
+      HasControlChar(spec.cmdline())) {
+    return Status::InvalidArgument(vm +
+                                   " kernel, initrd or cmdline contains a control character: use "
+                                   "printable characters only");
+  }
+  if (static_cast<size_t>(spec.disks_size()) > kMaxDisks) {
+    return Status::InvalidArgument(vm + " has " + std::to_string(spec.disks_size()) +
+                                   " disks: use at most " + std::to_string(kMaxDisks));
+  }
+  for (const std::string& disk : spec.disks()) {
+    if (disk.empty() || disk.size() > kMaxPathLength || HasControlChar(disk)) {
+      return Status::InvalidArgument(vm + " disk path " + Quote(disk) +
+                                     " is invalid: use a host path of 1-4096 printable "
+                                     "characters");
+    }
+  }
+  if (Status s = ValidateLabels(spec.labels(), vm); !s.ok()) return s;
+  if (!v1::RestartPolicy_IsValid(spec.restart_policy())) {
+    return Status::InvalidArgument(vm + " restart policy " +
+                                   std::to_string(spec.restart_policy()) +
+                                   " is invalid: use NEVER, ON_FAILURE or ALWAYS");
+  }
+  return Status::Ok();
+}
+
+Status ValidateNode(const v1::Node& node) {
+  if (node.id() == 0) {
+    return Status::InvalidArgument("node id 0 is invalid: use an id of 1 or more");
+  }
+  const std::string what = "node " + std::to_string(node.id());
+  bool address_ok = !node.address().empty() && node.address().size() <= kMaxNodeAddressLength;
+  for (char c : node.address()) address_ok = address_ok && IsPrintableAscii(c) && c != ' ';
+  if (!address_ok) {
+    return Status::InvalidArgument(what + " address " + Quote(node.address()) +
+                                   " is invalid: use HOST:PORT or unix:/path, 1-255 printable "
+                                   "characters without spaces");
+  }
+  if (!v1::NodeRole_IsValid(node.role())) {
+    return Status::InvalidArgument(what + " role " + std::to_string(node.role()) +
+                                   " is invalid: use VOTER, STANDBY, LEARNER or WORKER");
+  }
+  if (!v1::NodeHealth_IsValid(node.health())) {
+    return Status::InvalidArgument(what + " health " + std::to_string(node.health()) +
+                                   " is invalid: use READY, DOWN or DRAINING");
+  }
+  return ValidateLabels(node.labels(), what);
+}
+
+Status ValidateClusterId(std::string_view id) {
+  bool ok = !id.empty() && id.size() <= kMaxClusterIdLength;
+  for (char c : id) ok = ok && IsPrintableAscii(c);
+  if (ok) return Status::Ok();
+  return Status::InvalidArgument("cluster id " + Quote(id) +
+                                 " is invalid: use 1-128 printable ASCII characters");
+}
+
+}  // namespace blixard::state

@@ -1,0 +1,64 @@
+// Input validation for everything that enters the replicated state: VM specs,
+// names, labels and node records. The API layer calls these to reject a bad
+// request early; ClusterState::Apply calls them again, because a command in
+// the log is the only thing every replica agrees on.
+//
+// Every rejection is kInvalidArgument with a message that says what was wrong
+// and what is allowed, so it can go to the user unchanged.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace google::protobuf {
+template <typename K, typename V>
+class Map;
+}  // namespace google::protobuf
+
+namespace blixard::v1 {
+class VmSpec;
+class Node;
+}  // namespace blixard::v1
+
+namespace blixard::state {
+
+inline constexpr size_t kMaxVmNameLength = 63;
+inline constexpr uint32_t kMinVcpus = 1;
+inline constexpr uint32_t kMaxVcpus = 255;
+inline constexpr uint64_t kMinMemoryMib = 16;
+inline constexpr uint64_t kMaxMemoryMib = 1048576;  // 1 TiB
+inline constexpr size_t kMaxLabels = 64;
+inline constexpr size_t kMaxLabelKeyLength = 63;
+inline constexpr size_t kMaxLabelValueLength = 253;
+inline constexpr size_t kMaxPathLength = 4096;     // kernel, initrd, each disk
+inline constexpr size_t kMaxCmdlineLength = 4096;
+inline constexpr size_t kMaxDisks = 16;
+inline constexpr size_t kMaxNodeAddressLength = 255;
+inline constexpr size_t kMaxClusterIdLength = 128;
+inline constexpr size_t kMaxStatusMessageLength = 1024;
+
+// A DNS label: 1-63 chars of [a-z0-9-], not starting or ending with '-'.
+Status ValidateVmName(std::string_view name);
+
+// name, vcpus, memory_mib, kernel/initrd/cmdline/disk lengths, labels and the
+// restart policy enum.
+Status ValidateVmSpec(const v1::VmSpec& spec);
+
+// At most kMaxLabels entries; keys 1-63 chars of [a-zA-Z0-9._/-]; values at
+// most 253 chars without control characters. `what` names the owner in
+// messages, e.g. `vm "web-1"`.
+Status ValidateLabels(const google::protobuf::Map<std::string, std::string>& labels,
+                      std::string_view what);
+
+// id != 0, address 1-255 printable chars without spaces, role and health
+// valid enum values, labels.
+Status ValidateNode(const v1::Node& node);
+
+// 1-128 printable ASCII chars.
+Status ValidateClusterId(std::string_view id);
+
+}  // namespace blixard::state
