@@ -1,0 +1,26 @@
+#include "api/services.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include "api/cluster_service.h"
+#include "api/vm_service.h"
+
+namespace blixard::api {
+
+struct ApiServices::Impl {
+  explicit Impl(node::Node& n) : vm(n), cluster(n), nodes(n) {}
+  VmServiceImpl vm;
+  ClusterServiceImpl cluster;
+  NodeServiceImpl nodes;
+};
+
+ApiServices::ApiServices(node::Node& node) : impl_(std::make_unique<Impl>(node)) {}
+ApiServices::~ApiServices() = default;
+
+void ApiServices::RegisterWith(grpc::ServerBuilder& builder) {
+  builder.RegisterService(&impl_->vm);
+  builder.RegisterService(&impl_->cluster);
+  builder.RegisterService(&impl_->nodes);
+}
+
+}  // namespace blixard::api

@@ -1,0 +1,136 @@
+#include "node/daemon.h"
+
+#include <grpcpp/grpcpp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+
+#include "api/services.h"
+#include "node/data_dir.h"
+#include "node/logging.h"
+#include "node/node.h"
+#include "storage/log_store.h"
+
+namespace blixard::node {
+namespace {
+
+constexpr std::string_view kUnixPrefix = "unix:";
+
+// gRPC silently replaces an existing unix socket file; refuse when a live
+// server still answers on it.
+bool UnixSocketInUse(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  bool in_use = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  ::close(fd);
+  return in_use;
+}
+
+Status ValidateOptions(const DaemonOptions& o) {
+  if (o.id == 0) return Status::InvalidArgument("--id 0 is reserved: use a node id of 1 or more");
+  if (o.bind.empty()) return Status::InvalidArgument("--bind is empty: use HOST:PORT or unix:/path");
+  if (o.data_dir.empty()) return Status::InvalidArgument("--data-dir is empty: give a directory");
+  if (!o.join.empty()) {
+    return Status::Unimplemented("--join arrives with multi-node clusters (issue 4); "
+                                 "start without --join for a one-member cluster");
+  }
+  if (o.tick_ms < 1 || o.tick_ms > 10000) {
+    return Status::InvalidArgument("--tick-ms " + std::to_string(o.tick_ms) + " is out of range: use 1-10000");
+  }
+  if (o.election_ticks < 2 || o.election_ticks > 1000) {
+    return Status::InvalidArgument("--election-ticks " + std::to_string(o.election_ticks) +
+                                   " is out of range: use 2-1000");
+  }
+  if (o.max_message_bytes < 4096) {
+    return Status::InvalidArgument("--max-message-bytes is too small: use at least 4096");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+int RunDaemon(const DaemonOptions& o) {
+  // SIGINT/SIGTERM are taken synchronously by this thread (sigwait); every
+  // thread started from here on inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  if (Status s = SetupLogging(o.log_level, o.log_format); !s.ok()) {
+    fprintf(stderr, "error: %s\n", s.message().c_str());
+    return 2;
+  }
+  if (Status s = ValidateOptions(o); !s.ok()) {
+    spdlog::error("{}", s.message());
+    return 2;
+  }
+  auto lock = DataDirLock::Acquire(o.data_dir);
+  if (!lock.ok()) {
+    spdlog::error("{}", lock.status().message());
+    return 1;
+  }
+  auto store = storage::OpenLmdbLogStore(o.data_dir);
+  if (!store.ok()) {
+    spdlog::error("cannot open the store in {}: {}", o.data_dir, store.status().ToString());
+    return 1;
+  }
+
+  std::atomic<bool> fatal{false};
+  NodeConfig nc;
+  nc.id = o.id;
+  nc.address = o.bind;
+  nc.snapshot_threshold = o.snapshot_threshold;
+  nc.tick_ms = o.tick_ms;
+  nc.election_ticks = o.election_ticks;
+  nc.on_fatal = [&fatal](const Status&) {
+    fatal = true;
+    ::kill(::getpid(), SIGTERM);  // wakes sigwait below
+  };
+  auto node = Node::Start(std::move(nc), std::move(store).value());
+  if (!node.ok()) {
+    spdlog::error("cannot start node {} from {}: {}", o.id, o.data_dir, node.status().ToString());
+    return 1;
+  }
+
+  if (o.bind.rfind(kUnixPrefix, 0) == 0 && UnixSocketInUse(o.bind.substr(kUnixPrefix.size()))) {
+    spdlog::error("{} is in use by another server; stop it or choose another --bind", o.bind);
+    return 1;
+  }
+  api::ApiServices api(**node);
+  grpc::ServerBuilder builder;
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(o.max_message_bytes));
+  int port = 0;
+  builder.AddListeningPort(o.bind, grpc::InsecureServerCredentials(), &port);
+  api.RegisterWith(builder);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || (o.bind.rfind(kUnixPrefix, 0) != 0 && port == 0)) {
+    spdlog::error("cannot listen on {}: the address is in use or invalid; "
+                  "stop the other server or choose another --bind", o.bind);
+    return 1;
+  }
+  spdlog::info("blixard node {} serving on {} (data dir {})", o.id, o.bind, o.data_dir);
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info(fatal ? "stopping after a storage failure" : "received {}, shutting down",
+               strsignal(sig));
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));
+  (*node)->Stop();
+  server->Wait();
+  spdlog::info("node {} stopped cleanly", o.id);
+  return fatal ? 1 : 0;
+}
+
+}  // namespace blixard::node

@@ -1,0 +1,95 @@
+#include "support/daemon.h"
+
+#include <signal.h>
+
+#include <iostream>
+
+namespace blixard::testing {
+
+TestDaemon::TestDaemon(Options options) : options_(std::move(options)) {
+  data_dir_ = dir_.path() + "/data";
+  addr_ = options_.tcp ? "127.0.0.1:" + std::to_string(FreeTcpPort())
+                       : "unix:" + dir_.path() + "/api.sock";
+}
+
+TestDaemon::~TestDaemon() {
+  if (child_ && child_->Running()) Stop(SIGKILL);
+}
+
+std::vector<std::string> TestDaemon::NodeArgs() const {
+  std::vector<std::string> args = {BlixardBin(), "node", "--id", std::to_string(options_.id),
+                                   "--bind", addr_, "--data-dir", data_dir_};
+  args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
+  return args;
+}
+
+void TestDaemon::Spawn() {
+  child_ = std::make_unique<Child>(NodeArgs(),
+                                   dir_.path() + "/node-" + std::to_string(++starts_) + ".log");
+  channel_.reset();
+}
+
+bool TestDaemon::Start() {
+  Spawn();
+  auto stub = Cluster();
+  bool ready = WaitUntil(
+      [&] {
+        if (!child_->Running()) return true;  // exited: stop waiting, report below
+        v1::GetClusterStatusRequest req;
+        v1::GetClusterStatusResponse resp;
+        auto ctx = Ctx(1);
+        return stub->GetClusterStatus(ctx.get(), req, &resp).ok() &&
+               resp.leader_id() == options_.id;
+      },
+      std::chrono::seconds(30));
+  if (!ready || !child_->Running()) {
+    std::cerr << "daemon did not become ready; log:\n" << log() << std::endl;
+    return false;
+  }
+  return true;
+}
+
+int TestDaemon::Stop(int sig) {
+  child_->Signal(sig);
+  int code = child_->Wait(std::chrono::seconds(30));
+  channel_.reset();
+  return code;
+}
+
+std::shared_ptr<grpc::Channel> TestDaemon::Channel() {
+  if (!channel_) {
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(64 << 20);
+    args.SetMaxSendMessageSize(64 << 20);
+    channel_ = grpc::CreateCustomChannel(addr_, grpc::InsecureChannelCredentials(), args);
+  }
+  return channel_;
+}
+
+std::unique_ptr<v1::VmService::Stub> TestDaemon::Vms() { return v1::VmService::NewStub(Channel()); }
+std::unique_ptr<v1::ClusterService::Stub> TestDaemon::Cluster() {
+  return v1::ClusterService::NewStub(Channel());
+}
+
+CommandResult TestDaemon::Cli(std::vector<std::string> args) const {
+  args.insert(args.begin(), BlixardBin());
+  args.push_back("--addr");
+  args.push_back(addr_);
+  return RunCommand(args);
+}
+
+std::unique_ptr<grpc::ClientContext> Ctx(int seconds) {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
+  return ctx;
+}
+
+v1::VmSpec Spec(const std::string& name, uint32_t vcpus, uint64_t memory_mib) {
+  v1::VmSpec s;
+  s.set_name(name);
+  s.set_vcpus(vcpus);
+  s.set_memory_mib(memory_mib);
+  return s;
+}
+
+}  // namespace blixard::testing
