@@ -1,0 +1,205 @@
+// CLI11 wiring: which subcommands and flags exist, and which function in
+// commands.h (or the daemon) each one calls. The only file including CLI11.
+#include "cli/cli.h"
+
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+#include "cli/parse.h"
+
+namespace blixard::cli {
+namespace {
+
+// Everything the parser fills; one subcommand runs, so they share fields.
+struct Args {
+  ClientOptions client;
+  VmCreateArgs create;
+  std::string name_flag;  // `vm create --name NAME`, the original CLI's form
+  std::string name;
+  bool stale = false;
+  uint64_t id = 0;
+  std::string deadline;
+  node::DaemonOptions daemon;
+  std::function<int()> action;  // set by the callback of the chosen subcommand
+};
+
+// A CLI11 check built from one of the parse.h functions.
+template <typename F>
+CLI::Validator Check(F parse, std::string what) {
+  return CLI::Validator(
+      [parse](std::string& s) -> std::string {
+        auto r = parse(s);
+        return r.ok() ? std::string() : r.status().message();
+      },
+      std::move(what));
+}
+
+std::string FailureWithUsage(const CLI::App* app, const CLI::Error& e) {
+  return "error: " + std::string(e.what()) + "\n\n" + app->help();
+}
+
+void AddVmCommands(CLI::App& app, Args& a) {
+  auto* vm = app.add_subcommand("vm", "Create, inspect and control VMs");
+  vm->require_subcommand(1);
+
+  auto* create = vm->add_subcommand("create", "Create a VM; it starts unless --stopped");
+  VmCreateArgs& c = a.create;
+  create->add_option("name", c.name, "VM name (DNS label)");
+  create->add_option("--name", a.name_flag, "VM name, instead of the positional NAME");
+  create->add_option("--vcpus", c.vcpus, "virtual CPUs")->capture_default_str();
+  create->add_option("--memory", c.memory_mib, "memory in MiB")->capture_default_str();
+  create->add_option("--kernel", c.kernel, "host path of the guest kernel (default: the node's)");
+  create->add_option("--initrd", c.initrd, "host path of the initramfs (default: the node's)");
+  create->add_option("--cmdline", c.cmdline, "extra kernel command line");
+  create->add_option("--disk", c.disks, "host path of a raw disk image (repeatable)");
+  create->add_option("--label", c.labels, "label KEY=VALUE (repeatable)")
+      ->check(Check(ParseLabel, "KEY=VALUE"));
+  create->add_option("--restart", c.restart, "restart policy: never|on-failure|always (default on-failure)")
+      ->check(Check(ParseRestartPolicy, "POLICY"));
+  create->add_flag("--stopped", c.stopped, "create without starting it");
+  create->callback([&a] {
+    if (!a.create.name.empty() && !a.name_flag.empty() && a.create.name != a.name_flag) {
+      throw CLI::ValidationError("name", "NAME and --name differ: give the name once");
+    }
+    if (a.create.name.empty()) a.create.name = a.name_flag;
+    if (a.create.name.empty()) throw CLI::RequiredError("NAME (or --name)");
+    a.action = [&a] { return VmCreate(a.client, a.create); };
+  });
+
+  auto* list = vm->add_subcommand("list", "List VMs");
+  list->add_flag("--stale", a.stale, "answer from the addressed node's local state, without a quorum read");
+  list->callback([&a] { a.action = [&a] { return VmList(a.client, a.stale); }; });
+
+  auto* get = vm->add_subcommand("get", "Show one VM");
+  get->add_option("name", a.name, "VM name")->required();
+  get->add_flag("--stale", a.stale, "answer from the addressed node's local state, without a quorum read");
+  get->callback([&a] { a.action = [&a] { return VmGet(a.client, a.name, a.stale); }; });
+
+  struct Verb {
+    const char* name;
+    const char* help;
+    VmVerb verb;
+  };
+  for (Verb v : {Verb{"start", "Set a VM's desired state to running", VmVerb::kStart},
+                 Verb{"stop", "Set a VM's desired state to stopped", VmVerb::kStop},
+                 Verb{"delete", "Delete a VM (stopping it first)", VmVerb::kDelete}}) {
+    auto* sub = vm->add_subcommand(v.name, v.help);
+    sub->add_option("name", a.name, "VM name")->required();
+    sub->callback([&a, verb = v.verb] { a.action = [&a, verb] { return VmAct(a.client, verb, a.name); }; });
+  }
+}
+
+void AddClusterCommands(CLI::App& app, Args& a) {
+  auto* cluster = app.add_subcommand("cluster", "Inspect and change cluster membership");
+  cluster->require_subcommand(1);
+
+  auto* status = cluster->add_subcommand("status", "Raft status of the addressed node and the members");
+  status->add_flag("--stale", a.stale, "answer from the addressed node's local state, without a quorum read");
+  status->callback([&a] { a.action = [&a] { return ClusterStatus(a.client, a.stale); }; });
+
+  cluster->add_subcommand("members", "List the members")->callback([&a] {
+    a.action = [&a] { return ClusterMembers(a.client); };
+  });
+
+  auto* transfer = cluster->add_subcommand("transfer-leader", "Hand leadership to another voter");
+  transfer->add_option("id", a.id, "node id of the new leader")->required();
+  transfer->callback([&a] { a.action = [&a] { return ClusterTransferLeader(a.client, a.id); }; });
+
+  auto* remove = cluster->add_subcommand("remove", "Remove a member from the cluster");
+  remove->add_option("id", a.id, "node id to remove")->required();
+  remove->callback([&a] { a.action = [&a] { return ClusterRemove(a.client, a.id); }; });
+
+  cluster->add_subcommand("leave", "Make the addressed node leave the cluster")->callback([&a] {
+    a.action = [&a] { return ClusterLeave(a.client); };
+  });
+}
+
+// `blixard node [daemon flags]` runs the daemon; `blixard node list|drain|
+// undrain` are client commands.
+void AddNodeCommands(CLI::App& app, Args& a, const DaemonRunner& run_daemon) {
+  auto* cmd = app.add_subcommand("node", "Run a cluster member (daemon), or list/drain nodes");
+  cmd->require_subcommand(0, 1);
+  node::DaemonOptions& d = a.daemon;
+  cmd->add_option("--id", d.id, "this node's id (unique in the cluster, > 0)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--bind", d.bind, "where to serve gRPC: HOST:PORT or unix:/path")->capture_default_str();
+  cmd->add_option("--data-dir", d.data_dir, "directory for the Raft log, snapshots and VM state")
+      ->capture_default_str();
+  cmd->add_option("--join", d.join, "address of an existing member to join through (repeatable)");
+  cmd->add_option("--log-level", d.log_level, "log level")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
+      ->capture_default_str();
+  cmd->add_option("--log-format", d.log_format, "log format")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  cmd->add_option("--snapshot-threshold", d.snapshot_threshold, "applied entries between snapshots")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--tick-ms", d.tick_ms, "Raft tick interval in milliseconds")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--election-ticks", d.election_ticks, "ticks without a leader before an election")
+      ->check(CLI::Range(2, 1000))
+      ->capture_default_str();
+  cmd->add_option("--max-message-bytes", d.max_message_bytes, "largest gRPC message accepted")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->callback([cmd, &a, &run_daemon] {
+    if (cmd->get_subcommands().empty()) a.action = [&a, &run_daemon] { return run_daemon(a.daemon); };
+  });
+
+  cmd->add_subcommand("list", "List nodes: role, health, capacity")->callback([&a] {
+    a.action = [&a] { return NodeList(a.client); };
+  });
+
+  auto* drain = cmd->add_subcommand("drain", "Move VMs off a node and place no new ones there");
+  drain->add_option("id", a.id, "node id")->required();
+  drain->add_option("--deadline", a.deadline, "give up moving VMs after this long, e.g. 5m (default: server's)")
+      ->check(Check(ParseDurationSeconds, "DURATION"));
+  drain->callback([&a] {
+    a.action = [&a] {
+      return NodeDrain(a.client, a.id, a.deadline.empty() ? 0 : *ParseDurationSeconds(a.deadline));
+    };
+  });
+
+  auto* undrain = cmd->add_subcommand("undrain", "Let a drained node take VMs again");
+  undrain->add_option("id", a.id, "node id")->required();
+  undrain->callback([&a] { a.action = [&a] { return NodeUndrain(a.client, a.id); }; });
+}
+
+}  // namespace
+
+int Run(int argc, const char* const* argv, const DaemonRunner& run_daemon) {
+  CLI::App app{"Blixard: a microVM orchestrator.", "blixard"};
+  app.fallthrough();  // global flags also after the subcommand: `blixard vm list -o json`
+  app.require_subcommand(1);
+  app.failure_message(FailureWithUsage);
+  app.set_version_flag("--version", "blixard 0.1.0");
+
+  Args a;
+  app.add_option("--addr", a.client.addr, "daemon to talk to: HOST:PORT or unix:/path")
+      ->envname("BLIXARD_ADDR")
+      ->capture_default_str();
+  app.add_option("-o,--output", a.client.output, "output format: table or json")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->capture_default_str();
+  app.add_option("--timeout", a.client.timeout_seconds, "deadline of each call, in seconds")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+
+  AddNodeCommands(app, a, run_daemon);
+  AddVmCommands(app, a);
+  AddClusterCommands(app, a);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // --help and --version exit 0
+  }
+  return a.action ? a.action() : 2;
+}
+
+}  // namespace blixard::cli

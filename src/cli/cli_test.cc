@@ -1,0 +1,100 @@
+// Parsing and exit codes of the command line, without a server: the daemon
+// runner is a fake that records its options; client commands aim at a unix
+// socket nobody serves.
+#include "cli/cli.h"
+
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace blixard::cli {
+namespace {
+
+class CliTest : public ::testing::Test {
+ protected:
+  int Run(std::vector<std::string> args) {
+    args.insert(args.begin(), "blixard");
+    std::vector<const char*> argv;
+    for (const auto& a : args) argv.push_back(a.c_str());
+    return cli::Run(static_cast<int>(argv.size()), argv.data(), [this](const node::DaemonOptions& o) {
+      daemon_ = o;
+      return 7;
+    });
+  }
+  std::optional<node::DaemonOptions> daemon_;
+};
+
+TEST_F(CliTest, NodeFlagsFillDaemonOptionsAndReturnItsCode) {
+  EXPECT_EQ(Run({"node", "--id", "2", "--bind", "127.0.0.1:7002", "--data-dir", "/tmp/d2", "--join",
+                 "127.0.0.1:7001", "--join", "unix:/tmp/n3.sock", "--log-level", "debug", "--log-format",
+                 "json", "--snapshot-threshold", "500", "--tick-ms", "20", "--election-ticks", "5",
+                 "--max-message-bytes", "1048576"}),
+            7);
+  ASSERT_TRUE(daemon_.has_value());
+  EXPECT_EQ(daemon_->id, 2u);
+  EXPECT_EQ(daemon_->bind, "127.0.0.1:7002");
+  EXPECT_EQ(daemon_->data_dir, "/tmp/d2");
+  EXPECT_EQ(daemon_->join, (std::vector<std::string>{"127.0.0.1:7001", "unix:/tmp/n3.sock"}));
+  EXPECT_EQ(daemon_->log_level, "debug");
+  EXPECT_EQ(daemon_->log_format, "json");
+  EXPECT_EQ(daemon_->snapshot_threshold, 500u);
+  EXPECT_EQ(daemon_->tick_ms, 20);
+  EXPECT_EQ(daemon_->election_ticks, 5);
+  EXPECT_EQ(daemon_->max_message_bytes, 1048576u);
+}
+
+TEST_F(CliTest, NodeWithoutFlagsUsesDaemonDefaults) {
+  EXPECT_EQ(Run({"node"}), 7);
+  ASSERT_TRUE(daemon_.has_value());
+  EXPECT_EQ(daemon_->bind, node::DaemonOptions().bind);
+}
+
+TEST_F(CliTest, UsageErrorsExitTwo) {
+  EXPECT_EQ(Run({}), 2);
+  EXPECT_EQ(Run({"bogus"}), 2);
+  EXPECT_EQ(Run({"vm"}), 2);
+  EXPECT_EQ(Run({"vm", "frobnicate"}), 2);
+  EXPECT_EQ(Run({"vm", "create"}), 2);                          // no name
+  EXPECT_EQ(Run({"vm", "create", "a", "--name", "b"}), 2);      // two names
+  EXPECT_EQ(Run({"vm", "create", "a", "--label", "novalue"}), 2);
+  EXPECT_EQ(Run({"vm", "create", "a", "--restart", "sometimes"}), 2);
+  EXPECT_EQ(Run({"vm", "create", "a", "--vcpus", "two"}), 2);
+  EXPECT_EQ(Run({"vm", "get"}), 2);
+  EXPECT_EQ(Run({"-o", "yaml", "vm", "list"}), 2);
+  EXPECT_EQ(Run({"node", "drain", "1", "--deadline", "soon"}), 2);
+  EXPECT_EQ(Run({"node", "--log-format", "xml"}), 2);
+  EXPECT_EQ(Run({"cluster", "transfer-leader"}), 2);
+  EXPECT_FALSE(daemon_.has_value());
+}
+
+TEST_F(CliTest, HelpExitsZero) {
+  EXPECT_EQ(Run({"--help"}), 0);
+  EXPECT_EQ(Run({"vm", "create", "--help"}), 0);
+}
+
+TEST_F(CliTest, NodeSubcommandDoesNotStartTheDaemon) {
+  const std::string addr = "unix:/tmp/blixard-cli-test-nobody-" + std::to_string(::getpid()) + ".sock";
+  EXPECT_EQ(Run({"--addr", addr, "--timeout", "2", "node", "list"}), 1);
+  EXPECT_FALSE(daemon_.has_value());
+}
+
+TEST_F(CliTest, NoDaemonListeningExitsOne) {
+  const std::string addr = "unix:/tmp/blixard-cli-test-nobody-" + std::to_string(::getpid()) + ".sock";
+  ::testing::internal::CaptureStderr();
+  int rc = Run({"--addr", addr, "--timeout", "2", "vm", "list"});
+  std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(rc, 1);
+  EXPECT_NE(err.find("error: UNAVAILABLE"), std::string::npos) << err;
+  EXPECT_NE(err.find(addr), std::string::npos) << err;
+  EXPECT_NE(err.find("make run"), std::string::npos) << err;
+}
+
+TEST_F(CliTest, GlobalFlagsAlsoAfterTheSubcommand) {
+  const std::string addr = "unix:/tmp/blixard-cli-test-nobody-" + std::to_string(::getpid()) + ".sock";
+  EXPECT_EQ(Run({"vm", "list", "-o", "json", "--addr", addr, "--timeout", "2"}), 1);
+}
+
+}  // namespace
+}  // namespace blixard::cli

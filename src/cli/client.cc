@@ -1,0 +1,59 @@
+#include "cli/client.h"
+
+#include <google/protobuf/message.h>
+
+#include <chrono>
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "cli/output.h"
+
+namespace blixard::cli {
+
+Client::Client(const ClientOptions& options) : options_(options) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  // "unix:/path" and "host:port" are both gRPC target strings already.
+  channel_ = grpc::CreateCustomChannel(options_.addr, grpc::InsecureChannelCredentials(), args);
+}
+
+std::unique_ptr<grpc::ClientContext> Client::Context() const {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  auto timeout = std::chrono::duration_cast<std::chrono::system_clock::duration>(
+      std::chrono::duration<double>(options_.timeout_seconds));
+  ctx->set_deadline(std::chrono::system_clock::now() + timeout);
+  return ctx;
+}
+
+int Client::Fail(const grpc::Status& status) const {
+  const auto state = channel_->GetState(false);
+  const bool unreachable =
+      (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+       (state == GRPC_CHANNEL_TRANSIENT_FAILURE ||
+        status.error_message().find("failed to connect") != std::string::npos)) ||
+      (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && state != GRPC_CHANNEL_READY);
+  if (unreachable) {
+    std::cerr << fmt::format(
+        "error: {}: cannot reach a blixard daemon at {} ({})\n"
+        "hint: start one with `make run` or `blixard node --id 1 --bind {} --data-dir ./data`, "
+        "or point --addr / BLIXARD_ADDR at a running node\n",
+        GrpcCodeName(status.error_code()), options_.addr, status.error_message(), options_.addr);
+    return 1;
+  }
+  std::cerr << fmt::format("error: {}: {}\n", GrpcCodeName(status.error_code()), status.error_message());
+  return 1;
+}
+
+int Client::Print(const google::protobuf::Message& message, const std::string& table) const {
+  std::cout << (json() ? ToJson(message) : table) << std::flush;
+  return 0;
+}
+
+int64_t NowUnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace blixard::cli

@@ -1,0 +1,45 @@
+// gRPC plumbing shared by the command files: the channel, per-call contexts
+// with the --timeout deadline, printing results and errors. Includes gRPC;
+// only the command .cc files include it.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+
+#include "cli/commands.h"
+
+namespace google::protobuf {
+class Message;
+}
+
+namespace blixard::cli {
+
+class Client {
+ public:
+  explicit Client(const ClientOptions& options);
+
+  const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
+  bool json() const { return options_.output == "json"; }
+
+  // A fresh context whose deadline is now + --timeout.
+  std::unique_ptr<grpc::ClientContext> Context() const;
+
+  // Prints `error: CODE: message` to stderr and returns 1. When the daemon
+  // could not be reached at all, says so, names the address and suggests how
+  // to start one.
+  int Fail(const grpc::Status& status) const;
+
+  // Prints the JSON of `message` for -o json, else `table`; returns 0.
+  int Print(const google::protobuf::Message& message, const std::string& table) const;
+
+ private:
+  ClientOptions options_;
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
+// Milliseconds since the Unix epoch, for AGE columns.
+int64_t NowUnixMs();
+
+}  // namespace blixard::cli

@@ -1,0 +1,52 @@
+// The client subcommands, one function each. They talk to one daemon over
+// gRPC, print the result on stdout (table or JSON) and return the exit code:
+// 0 ok, 1 error from the server or no server (message on stderr).
+// Arguments arrive already validated by the parser in cli.cc.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace blixard::cli {
+
+inline constexpr const char* kDefaultAddr = "127.0.0.1:7001";
+
+// Global flags of every client subcommand.
+struct ClientOptions {
+  std::string addr = kDefaultAddr;  // --addr / BLIXARD_ADDR: HOST:PORT or unix:/path
+  std::string output = "table";     // -o table|json
+  double timeout_seconds = 10;      // --timeout: gRPC deadline of each call
+};
+
+struct VmCreateArgs {
+  std::string name;
+  uint32_t vcpus = 1;
+  uint64_t memory_mib = 128;
+  std::string kernel;
+  std::string initrd;
+  std::string cmdline;
+  std::vector<std::string> disks;
+  std::vector<std::string> labels;  // "k=v", checked by ParseLabel
+  std::string restart;              // empty = server default (on-failure)
+  bool stopped = false;             // create with desired state STOPPED
+};
+
+enum class VmVerb { kStart, kStop, kDelete };
+
+int VmCreate(const ClientOptions& o, const VmCreateArgs& args);
+int VmList(const ClientOptions& o, bool stale);
+int VmGet(const ClientOptions& o, const std::string& name, bool stale);
+int VmAct(const ClientOptions& o, VmVerb verb, const std::string& name);
+
+int ClusterStatus(const ClientOptions& o, bool stale);
+int ClusterMembers(const ClientOptions& o);
+int ClusterTransferLeader(const ClientOptions& o, uint64_t to_node_id);
+int ClusterRemove(const ClientOptions& o, uint64_t node_id);
+int ClusterLeave(const ClientOptions& o);
+
+int NodeList(const ClientOptions& o);
+int NodeDrain(const ClientOptions& o, uint64_t node_id, int64_t deadline_seconds);
+int NodeUndrain(const ClientOptions& o, uint64_t node_id);
+
+}  // namespace blixard::cli

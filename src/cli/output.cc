@@ -1,0 +1,228 @@
+#include "cli/output.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <algorithm>
+#include <cctype>
+#include <ctime>
+#include <map>
+#include <string_view>
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace blixard::cli {
+namespace {
+
+// "VM_PHASE_ON_FAILURE" minus "VM_PHASE_" → "on-failure"; "-" if unspecified.
+std::string EnumText(const std::string& full, std::string_view prefix) {
+  std::string_view rest = full;
+  if (rest.substr(0, prefix.size()) == prefix) rest.remove_prefix(prefix.size());
+  if (rest.empty() || rest == "UNSPECIFIED") return "-";
+  std::string out;
+  for (char c : rest) out += c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string Upper(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string OrDash(const std::string& s) { return s.empty() ? "-" : s; }
+
+std::string FormatTime(int64_t unix_ms, int64_t now_ms) {
+  if (unix_ms <= 0) return "-";
+  std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
+  return fmt::format("{:%Y-%m-%dT%H:%M:%SZ} ({} ago)", fmt::gmtime(t), FormatAge(unix_ms, now_ms));
+}
+
+std::string SortedLabels(const google::protobuf::Map<std::string, std::string>& labels) {
+  std::map<std::string, std::string> sorted(labels.begin(), labels.end());
+  std::string out;
+  for (const auto& [k, v] : sorted) {
+    if (!out.empty()) out += ",";
+    out += k + "=" + v;
+  }
+  return OrDash(out);
+}
+
+}  // namespace
+
+std::string RenderTable(const std::vector<std::string>& header,
+                        const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width(header.size());
+  for (size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size() && i < width.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  }
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string out;
+    for (size_t i = 0; i < width.size(); ++i) {
+      const std::string cell = i < cells.size() ? cells[i] : "";
+      out += cell;
+      if (i + 1 < width.size()) out += std::string(width[i] - cell.size() + 2, ' ');
+    }
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    return out + "\n";
+  };
+  std::string out = line(header);
+  for (const auto& row : rows) out += line(row);
+  return out;
+}
+
+std::string RenderFields(const std::vector<std::pair<std::string, std::string>>& fields) {
+  size_t width = 0;
+  for (const auto& [k, v] : fields) width = std::max(width, k.size());
+  std::string out;
+  for (const auto& [k, v] : fields) {
+    std::string l = k + ":" + std::string(width - k.size() + 1, ' ') + v;
+    while (!l.empty() && l.back() == ' ') l.pop_back();
+    out += l + "\n";
+  }
+  return out;
+}
+
+std::string FormatAge(int64_t created_ms, int64_t now_ms) {
+  if (created_ms <= 0) return "-";
+  int64_t s = std::max<int64_t>(0, (now_ms - created_ms) / 1000);
+  if (s < 60) return fmt::format("{}s", s);
+  if (s < 3600) return fmt::format("{}m", s / 60);
+  if (s < 86400) return fmt::format("{}h", s / 3600);
+  return fmt::format("{}d", s / 86400);
+}
+
+std::string FormatMemoryMib(uint64_t mib) {
+  if (mib != 0 && mib % (1024 * 1024) == 0) return fmt::format("{}Ti", mib / (1024 * 1024));
+  if (mib != 0 && mib % 1024 == 0) return fmt::format("{}Gi", mib / 1024);
+  return fmt::format("{}Mi", mib);
+}
+
+std::string PhaseName(v1::VmPhase phase) { return EnumText(v1::VmPhase_Name(phase), "VM_PHASE_"); }
+std::string DesiredName(v1::DesiredState d) { return EnumText(v1::DesiredState_Name(d), "DESIRED_STATE_"); }
+std::string RoleName(v1::NodeRole role) { return EnumText(v1::NodeRole_Name(role), "NODE_ROLE_"); }
+std::string HealthName(v1::NodeHealth h) { return EnumText(v1::NodeHealth_Name(h), "NODE_HEALTH_"); }
+std::string RestartPolicyName(v1::RestartPolicy p) {
+  return EnumText(v1::RestartPolicy_Name(p), "RESTART_POLICY_");
+}
+
+std::string VmStateText(const v1::Vm& vm) {
+  const v1::VmPhase phase = vm.status().phase();
+  std::string text = phase == v1::VM_PHASE_UNSPECIFIED ? "UNKNOWN" : Upper(PhaseName(phase));
+  bool reached = true;
+  switch (vm.desired_state()) {
+    case v1::DESIRED_STATE_RUNNING:
+      reached = phase == v1::VM_PHASE_RUNNING || phase == v1::VM_PHASE_READY;
+      break;
+    case v1::DESIRED_STATE_STOPPED:
+      reached = phase == v1::VM_PHASE_STOPPED;
+      break;
+    default:
+      break;
+  }
+  if (!reached) text += " (want " + DesiredName(vm.desired_state()) + ")";
+  return text;
+}
+
+std::string VmTable(const google::protobuf::RepeatedPtrField<v1::Vm>& vms, int64_t now_ms) {
+  std::vector<std::vector<std::string>> rows;
+  for (const v1::Vm& vm : vms) {
+    rows.push_back({vm.spec().name(), VmStateText(vm), vm.node_id() == 0 ? "-" : std::to_string(vm.node_id()),
+                    std::to_string(vm.spec().vcpus()), FormatMemoryMib(vm.spec().memory_mib()),
+                    FormatAge(vm.created_at_unix_ms(), now_ms)});
+  }
+  return RenderTable({"NAME", "STATE", "NODE", "VCPUS", "MEMORY", "AGE"}, rows);
+}
+
+std::string VmDetails(const v1::Vm& vm, int64_t now_ms) {
+  const v1::VmSpec& s = vm.spec();
+  std::string disks;
+  for (const auto& d : s.disks()) disks += (disks.empty() ? "" : ",") + d;
+  return RenderFields({
+      {"name", s.name()},
+      {"state", VmStateText(vm)},
+      {"phase", PhaseName(vm.status().phase())},
+      {"desired", DesiredName(vm.desired_state())},
+      {"message", OrDash(vm.status().message())},
+      {"node", vm.node_id() == 0 ? "-" : std::to_string(vm.node_id())},
+      {"vcpus", std::to_string(s.vcpus())},
+      {"memory", FormatMemoryMib(s.memory_mib())},
+      {"kernel", s.kernel().empty() ? "(node default)" : s.kernel()},
+      {"initrd", s.initrd().empty() ? "(node default)" : s.initrd()},
+      {"cmdline", OrDash(s.cmdline())},
+      {"disks", OrDash(disks)},
+      {"labels", SortedLabels(s.labels())},
+      {"restart", s.restart_policy() == v1::RESTART_POLICY_UNSPECIFIED ? "on-failure"
+                                                                        : RestartPolicyName(s.restart_policy())},
+      {"generation", std::to_string(vm.generation())},
+      {"created", FormatTime(vm.created_at_unix_ms(), now_ms)},
+      {"created index", std::to_string(vm.created_index())},
+      {"status updated", FormatTime(vm.status().updated_at_unix_ms(), now_ms)},
+  });
+}
+
+std::string NodeTable(const google::protobuf::RepeatedPtrField<v1::Node>& nodes, int64_t now_ms) {
+  std::vector<std::vector<std::string>> rows;
+  for (const v1::Node& n : nodes) {
+    rows.push_back({std::to_string(n.id()), n.address(), RoleName(n.role()), HealthName(n.health()),
+                    std::to_string(n.capacity().vcpus()), FormatMemoryMib(n.capacity().memory_mib()),
+                    SortedLabels(n.labels()), FormatAge(n.registered_at_unix_ms(), now_ms)});
+  }
+  return RenderTable({"ID", "ADDRESS", "ROLE", "HEALTH", "VCPUS", "MEMORY", "LABELS", "AGE"}, rows);
+}
+
+std::string MemberTable(const google::protobuf::RepeatedPtrField<v1::Member>& members, uint64_t leader_id) {
+  std::vector<std::vector<std::string>> rows;
+  for (const v1::Member& m : members) {
+    std::string role = RoleName(m.role());
+    if (leader_id != 0 && m.id() == leader_id) role += " (leader)";
+    rows.push_back({std::to_string(m.id()), m.address(), role,
+                    m.match_index() == 0 ? "-" : std::to_string(m.match_index()),
+                    m.last_contact_ms_ago() < 0 ? "-" : fmt::format("{}ms", m.last_contact_ms_ago())});
+  }
+  return RenderTable({"ID", "ADDRESS", "ROLE", "MATCH", "CONTACT"}, rows);
+}
+
+std::string ClusterStatusText(const v1::GetClusterStatusResponse& st) {
+  std::string out = RenderFields({
+      {"cluster", OrDash(st.cluster_id())},
+      {"answered by", fmt::format("node {}", st.node_id())},
+      {"role", OrDash(st.role())},
+      {"term", std::to_string(st.term())},
+      {"leader", st.leader_id() == 0 ? "none" : fmt::format("node {}", st.leader_id())},
+      {"commit index", std::to_string(st.commit_index())},
+      {"applied index", std::to_string(st.applied_index())},
+      {"snapshot index", std::to_string(st.snapshot_index())},
+      {"last index", std::to_string(st.last_index())},
+  });
+  return out + "\n" + MemberTable(st.members(), st.leader_id());
+}
+
+std::string ToJson(const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  std::string raw;
+  auto status = google::protobuf::util::MessageToJsonString(message, &raw, options);
+  if (!status.ok()) {
+    // Only for messages with unset Any fields and the like; none in this API.
+    nlohmann::json err = {{"error", std::string(status.message())}};
+    return err.dump(2) + "\n";
+  }
+  // nlohmann's default object keeps keys sorted: map fields print in a
+  // stable order whatever the protobuf map's iteration order was.
+  return nlohmann::json::parse(raw).dump(2) + "\n";
+}
+
+const char* GrpcCodeName(int code) {
+  static constexpr const char* kNames[] = {
+      "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",  "DEADLINE_EXCEEDED",
+      "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+      "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",          "UNAVAILABLE",
+      "DATA_LOSS", "UNAUTHENTICATED"};
+  if (code < 0 || code >= static_cast<int>(std::size(kNames))) return "UNKNOWN";
+  return kNames[code];
+}
+
+}  // namespace blixard::cli
