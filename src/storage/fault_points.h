@@ -1,0 +1,33 @@
+// libfiu fault points of the storage, compiled in only with FIU_ENABLE
+// (BLIXARD_FIU=ON). Enable them from a test with fiu_enable("storage/sync", …):
+//   storage/write   a write (LMDB put, snapshot file write) fails with EIO
+//   storage/enospc  the same write fails with ENOSPC
+//   storage/sync    a durable commit (LMDB commit, snapshot fsync) fails with EIO
+#pragma once
+
+#include <cerrno>
+
+#ifdef FIU_ENABLE
+#include <fiu.h>
+#endif
+
+namespace blixard::storage {
+
+// The errno to fail a write with, or 0.
+inline int InjectedWriteError() {
+#ifdef FIU_ENABLE
+  if (fiu_fail("storage/write")) return EIO;
+  if (fiu_fail("storage/enospc")) return ENOSPC;
+#endif
+  return 0;
+}
+
+// The errno to fail a sync with, or 0.
+inline int InjectedSyncError() {
+#ifdef FIU_ENABLE
+  if (fiu_fail("storage/sync")) return EIO;
+#endif
+  return 0;
+}
+
+}  // namespace blixard::storage
