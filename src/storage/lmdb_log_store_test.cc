@@ -3,6 +3,11 @@
 #include <gtest/gtest.h>
 #include <lmdb.h>
 
+#ifdef FIU_ENABLE
+#include <fiu-control.h>
+#include <fiu.h>
+#endif
+
 #include <filesystem>
 #include <fstream>
 
@@ -209,6 +214,134 @@ TEST_F(LmdbLogStoreTest, EntryCopiedToAnotherIndexIsDataLoss) {
     ASSERT_EQ(mdb_put(txn, dbi, &k6, &nv, 0), 0);
   });
   EXPECT_EQ(LoadStatus().code(), StatusCode::kDataLoss);
+}
+
+void ExpectSameState(const raft::PersistentState& got, const raft::PersistentState& want) {
+  EXPECT_EQ(got.hard_state, want.hard_state);
+  ASSERT_NE(got.snapshot, nullptr);
+  EXPECT_EQ(*got.snapshot, *want.snapshot);
+  EXPECT_EQ(got.entries, want.entries);
+}
+
+#ifdef FIU_ENABLE
+
+// Each write, failed at each fault point: the call returns the error, the
+// store refuses writes from then on, and a reopened store holds exactly
+// what it held before the failed call (no half-written transaction, no
+// stray snapshot file).
+class LmdbFaultTest : public LmdbLogStoreTest, public ::testing::WithParamInterface<const char*> {
+ protected:
+  void SetUp() override {
+    static const int init = fiu_init(0);
+    ASSERT_EQ(init, 0);
+    Populate();
+  }
+  void TearDown() override { fiu_disable(GetParam()); }
+
+  void ExpectFailureChangesNothing(const std::function<Status(LogStore*)>& write) {
+    auto s = MustOpen(dir_.path());
+    ASSERT_NE(s, nullptr);
+    Result<raft::PersistentState> before = s->Load();
+    ASSERT_TRUE(before.ok());
+    std::vector<std::string> files_before = SnapshotFiles(dir_.path());
+
+    ASSERT_EQ(fiu_enable(GetParam(), 1, nullptr, 0), 0);
+    Status st = write(s.get());
+    fiu_disable(GetParam());
+    EXPECT_EQ(st.code(), StatusCode::kInternal) << st.ToString();
+    const char* want = std::string(GetParam()) == "storage/enospc" ? "No space left"
+                                                                     : "Input/output error";
+    EXPECT_NE(st.message().find(want), std::string::npos) << st.message();
+    // Once a write failed, the store does not trust itself any more.
+    EXPECT_EQ(s->Save(raft::HardState{.term = 9, .vote = 0, .commit = 0}, {}, nullptr).code(),
+              StatusCode::kFailedPrecondition);
+
+    s.reset();
+    s = MustOpen(dir_.path());
+    ASSERT_NE(s, nullptr);
+    Result<raft::PersistentState> after = s->Load();
+    ASSERT_TRUE(after.ok()) << after.status().ToString();
+    ExpectSameState(*after, *before);
+    EXPECT_EQ(SnapshotFiles(dir_.path()), files_before);
+    // And the reopened store works.
+    EXPECT_TRUE(s->Save(std::nullopt, MakeEntries(11, 11, 2), nullptr).ok());
+  }
+};
+
+TEST_P(LmdbFaultTest, FailedAppendChangesNothing) {
+  ExpectFailureChangesNothing([](LogStore* s) {
+    return s->Save(raft::HardState{.term = 2, .vote = 2, .commit = 9}, MakeEntries(8, 12, 2),
+                   nullptr);
+  });
+}
+
+TEST_P(LmdbFaultTest, FailedSnapshotInstallChangesNothing) {
+  ExpectFailureChangesNothing(
+      [](LogStore* s) { return s->Save(std::nullopt, {}, MakeSnapshot(20, 3, "new")); });
+}
+
+TEST_P(LmdbFaultTest, FailedCompactChangesNothing) {
+  ExpectFailureChangesNothing([](LogStore* s) { return s->Compact(*MakeSnapshot(8, 1, "c")); });
+}
+
+TEST_P(LmdbFaultTest, FailedPutMetaChangesNothing) {
+  ExpectFailureChangesNothing([](LogStore* s) {
+    Status st = s->PutMeta("node_id", "7");
+    EXPECT_TRUE(s->GetMeta("node_id").ok());
+    return st;
+  });
+}
+
+INSTANTIATE_TEST_SUITE_P(FaultPoints, LmdbFaultTest,
+                         ::testing::Values("storage/sync", "storage/write", "storage/enospc"),
+                         [](const ::testing::TestParamInfo<const char*>& info) {
+                           std::string n = std::string(info.param).substr(8);  // "storage/"
+                           return n;
+                         });
+
+#endif  // FIU_ENABLE
+
+TEST(MemLogStore, FaultHookFailsTheWriteAndChangesNothing) {
+  MemLogStore s;
+  ASSERT_TRUE(s.Save(raft::HardState{.term = 1, .vote = 1, .commit = 0}, MakeEntries(1, 3, 1),
+                     nullptr)
+                  .ok());
+  Result<raft::PersistentState> before = s.Load();
+  int calls = 0;
+  s.SetFaultHook([&calls] {
+    ++calls;
+    return Status::IoError("injected fsync failure");
+  });
+  EXPECT_EQ(s.Save(raft::HardState{.term = 2, .vote = 0, .commit = 0}, MakeEntries(2, 5, 2),
+                   MakeSnapshot(1, 1))
+                .message(),
+            "I/O error: injected fsync failure");
+  EXPECT_FALSE(s.Compact(*MakeSnapshot(2, 1)).ok());
+  EXPECT_FALSE(s.PutMeta("k", "v").ok());
+  EXPECT_EQ(calls, 3);
+  ExpectSameState(*s.Load(), *before);
+  EXPECT_FALSE(s.GetMeta("k")->has_value());
+
+  s.SetFaultHook(nullptr);
+  EXPECT_TRUE(s.Save(std::nullopt, MakeEntries(4, 4, 1), nullptr).ok());
+}
+
+TEST(MemLogStore, SyncCountCountsDurableWrites) {
+  MemLogStore s;
+  EXPECT_EQ(s.sync_count(), 0u);
+  ASSERT_TRUE(s.Save(std::nullopt, MakeEntries(1, 3, 1), nullptr).ok());
+  ASSERT_TRUE(s.Save(std::nullopt, {}, nullptr).ok());                  // nothing to write
+  ASSERT_FALSE(s.Save(std::nullopt, MakeEntries(9, 9, 1), nullptr).ok());  // refused
+  ASSERT_TRUE(s.Compact(*MakeSnapshot(2, 1)).ok());
+  ASSERT_TRUE(s.PutMeta("node_id", "1").ok());
+  EXPECT_EQ(s.sync_count(), 3u);
+}
+
+TEST(MemLogStore, SnapshotIsSharedNotCopied) {
+  MemLogStore s;
+  auto snap = MakeSnapshot(5, 2, std::string(1 << 20, 'z'));
+  ASSERT_TRUE(s.Save(std::nullopt, {}, snap).ok());
+  EXPECT_EQ(s.Load()->snapshot.get(), snap.get());
 }
 
 }  // namespace
