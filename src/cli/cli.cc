@@ -36,8 +36,21 @@ CLI::Validator Check(F parse, std::string what) {
       std::move(what));
 }
 
+// CLI11's message, reworded where it misleads, then the usage of the
+// deepest subcommand given.
 std::string FailureWithUsage(const CLI::App* app, const CLI::Error& e) {
-  return "error: " + std::string(e.what()) + "\n\n" + app->help();
+  const CLI::App* sub = app;
+  std::string path = app->get_name();
+  while (!sub->get_subcommands().empty()) {
+    sub = sub->get_subcommands().front();
+    path += " " + sub->get_name();
+  }
+  std::string message = e.what();
+  const auto extra = app->remaining(true);
+  if (message.find("subcommand is required") != std::string::npos && !extra.empty()) {
+    message = "unknown command \"" + extra.front() + "\" for \"" + path + "\"";
+  }
+  return "error: " + message + "\n\n" + app->help();
 }
 
 void AddVmCommands(CLI::App& app, Args& a) {
@@ -55,9 +68,11 @@ void AddVmCommands(CLI::App& app, Args& a) {
   create->add_option("--cmdline", c.cmdline, "extra kernel command line");
   create->add_option("--disk", c.disks, "host path of a raw disk image (repeatable)");
   create->add_option("--label", c.labels, "label KEY=VALUE (repeatable)")
-      ->check(Check(ParseLabel, "KEY=VALUE"));
+      ->type_name("KEY=VALUE")
+      ->check(Check(ParseLabel, ""));
   create->add_option("--restart", c.restart, "restart policy: never|on-failure|always (default on-failure)")
-      ->check(Check(ParseRestartPolicy, "POLICY"));
+      ->type_name("POLICY")
+      ->check(Check(ParseRestartPolicy, ""));
   create->add_flag("--stopped", c.stopped, "create without starting it");
   create->callback([&a] {
     if (!a.create.name.empty() && !a.name_flag.empty() && a.create.name != a.name_flag) {
@@ -158,7 +173,8 @@ void AddNodeCommands(CLI::App& app, Args& a, const DaemonRunner& run_daemon) {
   auto* drain = cmd->add_subcommand("drain", "Move VMs off a node and place no new ones there");
   drain->add_option("id", a.id, "node id")->required();
   drain->add_option("--deadline", a.deadline, "give up moving VMs after this long, e.g. 5m (default: server's)")
-      ->check(Check(ParseDurationSeconds, "DURATION"));
+      ->type_name("DURATION")
+      ->check(Check(ParseDurationSeconds, ""));
   drain->callback([&a] {
     a.action = [&a] {
       return NodeDrain(a.client, a.id, a.deadline.empty() ? 0 : *ParseDurationSeconds(a.deadline));
