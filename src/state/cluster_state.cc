@@ -186,8 +186,8 @@ Status ClusterState::ApplyReportVmStatus(const v1::ReportVmStatus& op, int64_t n
   if (op.node_id() == 0 || vm.node_id() != op.node_id()) {
     std::string where = vm.node_id() == 0 ? "is not placed on any node"
                                           : "is placed on node " + std::to_string(vm.node_id());
-    return Status::FailedPrecondition("vm " + Quoted(op.name()) + " " + where +
-                                      ", not node " + std::to_string(op.node_id()) +
+    return Status::FailedPrecondition("vm " + Quoted(op.name()) + " " + where + ", not node " +
+                                      std::to_string(op.node_id()) +
                                       ": only the node it is placed on reports its status");
   }
   v1::VmStatus* status = vm.mutable_status();
@@ -235,9 +235,8 @@ Status ClusterState::ApplyInitCluster(const v1::InitCluster& op) {
     return Status::Ok();
   }
   if (cluster_id_ == op.cluster_id()) return Status::Ok();
-  return Status::FailedPrecondition("cluster id is already " + Quoted(cluster_id_) +
-                                    ", not " + Quoted(op.cluster_id()) +
-                                    ": it is set once, at bootstrap");
+  return Status::FailedPrecondition("cluster id is already " + Quoted(cluster_id_) + ", not " +
+                                    Quoted(op.cluster_id()) + ": it is set once, at bootstrap");
 }
 
 Status ClusterState::ApplyPlaceVms(const v1::PlaceVms& op, int64_t now) {
@@ -261,10 +260,10 @@ Status ClusterState::ApplyPlaceVms(const v1::PlaceVms& op, int64_t now) {
                               " on a registered node");
     }
     if (p.expected_generation() != 0 && p.expected_generation() != it->second.generation()) {
-      return Status::FailedPrecondition(
-          "vm " + Quoted(p.name()) + " is at generation " +
-          std::to_string(it->second.generation()) + ", not " +
-          std::to_string(p.expected_generation()) + ": it changed since it was scheduled");
+      return Status::FailedPrecondition("vm " + Quoted(p.name()) + " is at generation " +
+                                        std::to_string(it->second.generation()) + ", not " +
+                                        std::to_string(p.expected_generation()) +
+                                        ": it changed since it was scheduled");
     }
     targets.push_back(it);
   }
@@ -272,9 +271,9 @@ Status ClusterState::ApplyPlaceVms(const v1::PlaceVms& op, int64_t now) {
     const uint64_t node_id = op.placements(static_cast<int>(i)).node_id();
     v1::Vm& vm = targets[i]->second;
     if (vm.node_id() == node_id) continue;
-    SetPlacement(vm, node_id, now,
-                 node_id == 0 ? "waiting for placement"
-                              : "placed on node " + std::to_string(node_id));
+    SetPlacement(
+        vm, node_id, now,
+        node_id == 0 ? "waiting for placement" : "placed on node " + std::to_string(node_id));
   }
   return Status::Ok();
 }

@@ -187,8 +187,7 @@ TEST_F(ClusterStateTest, ReportStatusFromWrongNodeIsFailedPrecondition) {
                          StatusCode::kFailedPrecondition)
                   .message(),
               HasSubstr("is placed on node 1, not node 2"));
-  RunFailing(MakeReportVmStatus("ghost", 1, v1::VM_PHASE_RUNNING, "", kNow),
-             StatusCode::kNotFound);
+  RunFailing(MakeReportVmStatus("ghost", 1, v1::VM_PHASE_RUNNING, "", kNow), StatusCode::kNotFound);
   RunFailing(MakeReportVmStatus("a", 1, v1::VM_PHASE_UNSPECIFIED, "", kNow),
              StatusCode::kInvalidArgument);
   RunFailing(MakeReportVmStatus("a", 1, v1::VM_PHASE_RUNNING, std::string(2000, 'm'), kNow),
@@ -354,8 +353,8 @@ TEST(ClusterStateScale, TenThousandVms) {
   ClusterState state;
   uint64_t index = 0;
   for (int i = 0; i < 10000; ++i) {
-    ASSERT_TRUE(
-        state.Apply(MakeCreateVm(Spec("vm-" + std::to_string(i)), true, kNow), ++index).status.ok());
+    ASSERT_TRUE(state.Apply(MakeCreateVm(Spec("vm-" + std::to_string(i)), true, kNow), ++index)
+                    .status.ok());
   }
   EXPECT_EQ(state.vm_count(), 10000u);
   EXPECT_NE(state.FindVm("vm-9999"), nullptr);

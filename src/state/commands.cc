@@ -3,6 +3,8 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
+#include <limits>
+
 namespace blixard::state {
 namespace {
 
@@ -28,8 +30,7 @@ v1::Command MakeDeleteVm(std::string_view name, int64_t now_ms) {
   return cmd;
 }
 
-v1::Command MakeSetVmDesiredState(std::string_view name, v1::DesiredState state,
-                                  int64_t now_ms) {
+v1::Command MakeSetVmDesiredState(std::string_view name, v1::DesiredState state, int64_t now_ms) {
   v1::Command cmd = WithTime(now_ms);
   v1::SetVmDesiredState* op = cmd.mutable_set_vm_desired_state();
   op->set_name(std::string(name));
@@ -101,7 +102,8 @@ std::string EncodeCommand(const v1::Command& cmd) {
 
 Result<v1::Command> DecodeCommand(std::string_view data) {
   v1::Command cmd;
-  if (!cmd.ParseFromArray(data.data(), static_cast<int>(data.size()))) {
+  if (data.size() > static_cast<size_t>(std::numeric_limits<int>::max()) ||
+      !cmd.ParseFromArray(data.data(), static_cast<int>(data.size()))) {
     return Status::InvalidArgument("command of " + std::to_string(data.size()) +
                                    " bytes does not parse as blixard.v1.Command");
   }

@@ -10,8 +10,7 @@ namespace {
 bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
 
 bool IsLabelKeyChar(char c) {
-  return IsLowerAlnum(c) || (c >= 'A' && c <= 'Z') || c == '.' || c == '_' || c == '/' ||
-         c == '-';
+  return IsLowerAlnum(c) || (c >= 'A' && c <= 'Z') || c == '.' || c == '_' || c == '/' || c == '-';
 }
 
 bool IsPrintableAscii(char c) { return c >= 0x20 && c < 0x7f; }
@@ -56,8 +55,8 @@ Status CheckLength(std::string_view value, size_t max, std::string_view what) {
 }  // namespace
 
 Status ValidateVmName(std::string_view name) {
-  bool ok = !name.empty() && name.size() <= kMaxVmNameLength && name.front() != '-' &&
-            name.back() != '-';
+  bool ok =
+      !name.empty() && name.size() <= kMaxVmNameLength && name.front() != '-' && name.back() != '-';
   for (char c : name) ok = ok && (IsLowerAlnum(c) || c == '-');
   if (ok) return Status::Ok();
   return Status::InvalidArgument("vm name " + Quote(name) +
@@ -105,8 +104,7 @@ Status ValidateVmSpec(const v1::VmSpec& spec) {
   if (Status s = CheckLength(spec.initrd(), kMaxPathLength, vm + " initrd path"); !s.ok()) {
     return s;
   }
-  if (Status s = CheckLength(spec.cmdline(), kMaxCmdlineLength, vm + " kernel cmdline");
-      !s.ok()) {
+  if (Status s = CheckLength(spec.cmdline(), kMaxCmdlineLength, vm + " kernel cmdline"); !s.ok()) {
     return s;
   }
   if (HasControlChar(spec.kernel()) || HasControlChar(spec.initrd()) ||
@@ -128,8 +126,7 @@ Status ValidateVmSpec(const v1::VmSpec& spec) {
   }
   if (Status s = ValidateLabels(spec.labels(), vm); !s.ok()) return s;
   if (!v1::RestartPolicy_IsValid(spec.restart_policy())) {
-    return Status::InvalidArgument(vm + " restart policy " +
-                                   std::to_string(spec.restart_policy()) +
+    return Status::InvalidArgument(vm + " restart policy " + std::to_string(spec.restart_policy()) +
                                    " is invalid: use NEVER, ON_FAILURE or ALWAYS");
   }
   return Status::Ok();

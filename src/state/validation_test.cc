@@ -114,8 +114,8 @@ TEST(ValidateVmSpec, LabelKeys) {
   v1::VmSpec spec = GoodSpec();
   (*spec.mutable_labels())["app.kubernetes.io/Name_x-1"] = "ok";
   EXPECT_TRUE(ValidateVmSpec(spec).ok());
-  for (const std::string& key : {std::string(""), std::string(64, 'k'), std::string("a b"),
-                                 std::string("a=b")}) {
+  for (const std::string& key :
+       {std::string(""), std::string(64, 'k'), std::string("a b"), std::string("a=b")}) {
     spec = GoodSpec();
     (*spec.mutable_labels())[key] = "v";
     ExpectInvalid(ValidateVmSpec(spec), "label key", "use 1-63 letters, digits, '.', '_', '/'");

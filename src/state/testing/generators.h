@@ -29,8 +29,8 @@ inline void showValue(const Command& v, std::ostream& os) { os << v.ShortDebugSt
 namespace blixard::state::testing {
 
 struct GenOptions {
-  int vm_name_pool = 8;    // names vm-0 .. vm-{pool-1}
-  int node_id_pool = 4;    // node ids 1 .. pool
+  int vm_name_pool = 8;      // names vm-0 .. vm-{pool-1}
+  int node_id_pool = 4;      // node ids 1 .. pool
   int invalid_percent = 15;  // share of deliberately invalid inputs
 };
 
@@ -58,9 +58,9 @@ inline rc::Gen<std::string> GenPooledVmName(const GenOptions& opt = {}) {
 
 // Always rejected by ValidateVmName.
 inline rc::Gen<std::string> GenInvalidVmName() {
-  return rc::gen::elementOf(std::vector<std::string>{
-      "", "Web_1", "-web", "web-", "web.1", "UPPER", "with space", std::string(64, 'a'),
-      "caf\xc3\xa9"});
+  return rc::gen::elementOf(std::vector<std::string>{"", "Web_1", "-web", "web-", "web.1", "UPPER",
+                                                     "with space", std::string(64, 'a'),
+                                                     "caf\xc3\xa9"});
 }
 
 // Pooled names mostly, sometimes an invalid one.
@@ -72,8 +72,8 @@ inline rc::Gen<std::string> GenVmNameMix(const GenOptions& opt = {}) {
 
 inline rc::Gen<std::pair<std::string, std::string>> GenValidLabel() {
   return rc::gen::pair(
-      rc::gen::elementOf(std::vector<std::string>{"app", "tier", "zone", "example.com/team",
-                                                  "Env_1"}),
+      rc::gen::elementOf(
+          std::vector<std::string>{"app", "tier", "zone", "example.com/team", "Env_1"}),
       rc::gen::elementOf(std::vector<std::string>{"", "web", "db", "eu-west-1", "a b c"}));
 }
 
@@ -95,9 +95,9 @@ inline rc::Gen<v1::VmSpec> GenValidVmSpec(rc::Gen<std::string> names = GenValidV
         static_cast<size_t>(*rc::gen::inRange(0, 4)), GenValidLabel());
     for (const auto& [k, v] : labels) (*spec.mutable_labels())[k] = v;
     if (*rc::gen::inRange(0, 4) == 0) spec.add_disks("/var/lib/blixard/" + spec.name() + ".img");
-    spec.set_restart_policy(*rc::gen::elementOf(std::vector<v1::RestartPolicy>{
-        v1::RESTART_POLICY_UNSPECIFIED, v1::RESTART_POLICY_NEVER, v1::RESTART_POLICY_ON_FAILURE,
-        v1::RESTART_POLICY_ALWAYS}));
+    spec.set_restart_policy(*rc::gen::elementOf(
+        std::vector<v1::RestartPolicy>{v1::RESTART_POLICY_UNSPECIFIED, v1::RESTART_POLICY_NEVER,
+                                       v1::RESTART_POLICY_ON_FAILURE, v1::RESTART_POLICY_ALWAYS}));
     return spec;
   });
 }
@@ -107,17 +107,34 @@ inline rc::Gen<v1::VmSpec> GenInvalidVmSpec(rc::Gen<std::string> names = GenVali
   return rc::gen::exec([names] {
     v1::VmSpec spec = *GenValidVmSpec(names);
     switch (*rc::gen::inRange(0, 10)) {
-      case 0: spec.set_name(*GenInvalidVmName()); break;
-      case 1: spec.set_vcpus(*rc::gen::elementOf(std::vector<uint32_t>{0, 256, 100000})); break;
-      case 2:
-        spec.set_memory_mib(*rc::gen::elementOf(std::vector<uint64_t>{0, 8, 15, kMaxMemoryMib + 1}));
+      case 0:
+        spec.set_name(*GenInvalidVmName());
         break;
-      case 3: spec.set_kernel(std::string(kMaxPathLength + 1, 'k')); break;
-      case 4: spec.set_cmdline(std::string(kMaxCmdlineLength + 1, 'c')); break;
-      case 5: (*spec.mutable_labels())["bad key"] = "v"; break;
-      case 6: (*spec.mutable_labels())["k"] = std::string(kMaxLabelValueLength + 1, 'v'); break;
-      case 7: spec.set_restart_policy(static_cast<v1::RestartPolicy>(99)); break;
-      case 8: spec.add_disks(""); break;
+      case 1:
+        spec.set_vcpus(*rc::gen::elementOf(std::vector<uint32_t>{0, 256, 100000}));
+        break;
+      case 2:
+        spec.set_memory_mib(
+            *rc::gen::elementOf(std::vector<uint64_t>{0, 8, 15, kMaxMemoryMib + 1}));
+        break;
+      case 3:
+        spec.set_kernel(std::string(kMaxPathLength + 1, 'k'));
+        break;
+      case 4:
+        spec.set_cmdline(std::string(kMaxCmdlineLength + 1, 'c'));
+        break;
+      case 5:
+        (*spec.mutable_labels())["bad key"] = "v";
+        break;
+      case 6:
+        (*spec.mutable_labels())["k"] = std::string(kMaxLabelValueLength + 1, 'v');
+        break;
+      case 7:
+        spec.set_restart_policy(static_cast<v1::RestartPolicy>(99));
+        break;
+      case 8:
+        spec.add_disks("");
+        break;
       default:
         for (size_t i = 0; i <= kMaxLabels; ++i) {
           (*spec.mutable_labels())["k" + std::to_string(i)] = "v";
@@ -154,10 +171,18 @@ inline rc::Gen<v1::Node> GenNode(const GenOptions& opt = {}) {
     if (*rc::gen::inRange(0, 2) == 0) (*node.mutable_labels())["zone"] = "a";
     if (*rc::gen::inRange(0, 100) < opt.invalid_percent) {
       switch (*rc::gen::inRange(0, 4)) {
-        case 0: node.set_id(0); break;
-        case 1: node.set_address(""); break;
-        case 2: node.set_role(static_cast<v1::NodeRole>(99)); break;
-        default: (*node.mutable_labels())[""] = "v"; break;
+        case 0:
+          node.set_id(0);
+          break;
+        case 1:
+          node.set_address("");
+          break;
+        case 2:
+          node.set_role(static_cast<v1::NodeRole>(99));
+          break;
+        default:
+          (*node.mutable_labels())[""] = "v";
+          break;
       }
     }
     return node;
@@ -208,10 +233,10 @@ inline rc::Gen<v1::Command> GenCommand(const GenOptions& opt = {}) {
         v1::ReportVmStatus* op = cmd.mutable_report_vm_status();
         op->set_name(*GenVmNameMix(opt));
         op->set_node_id(node_id());
-        op->mutable_status()->set_phase(static_cast<v1::VmPhase>(
-            bad ? *elementOf(std::vector<int>{0, 42}) : *inRange(1, 8)));
-        op->mutable_status()->set_message(
-            bad ? std::string(kMaxStatusMessageLength + 1, 'm') : "ok");
+        op->mutable_status()->set_phase(
+            static_cast<v1::VmPhase>(bad ? *elementOf(std::vector<int>{0, 42}) : *inRange(1, 8)));
+        op->mutable_status()->set_message(bad ? std::string(kMaxStatusMessageLength + 1, 'm')
+                                              : "ok");
         break;
       }
       case 4:
