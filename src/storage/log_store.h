@@ -8,7 +8,10 @@
 // - Load() returns exactly what the last successful calls left, or a
 //   kDataLoss Status naming the file when something on disk is corrupt.
 // - On any I/O error the caller must stop the node: the store's state is no
-//   longer trusted (the lesson of PostgreSQL's fsync failures).
+//   longer trusted (the lesson of PostgreSQL's fsync failures). The LMDB
+//   store enforces it: after an I/O error every write returns
+//   kFailedPrecondition until it is reopened. I/O errors are kInternal
+//   ("I/O error: …"); corruption found on disk is kDataLoss.
 // Thread safety: none; the node loop owns the store.
 #pragma once
 
@@ -32,15 +35,25 @@ class LogStore {
 
   // Persists one Ready's worth, in this order and atomically:
   // `snapshot` (when non-null: replaces the snapshot and drops every log entry
-  // at or below its index), then `entries` (an entry at index i replaces the
-  // stored entry i and every entry after it), then `hard_state` (when set).
+  // at or below its index; when the log has no entry with the snapshot's index
+  // and term, the log disagrees with the leader's and ALL of it is dropped, as
+  // etcd's raft does; when it has one, the entries after it stay, Raft paper
+  // §7), then `entries` (an entry at index i replaces the stored entry i and
+  // every entry after it; entries at or below the snapshot index are skipped),
+  // then `hard_state` (when set).
+  // Refused, with nothing written: a snapshot older than the stored one
+  // (kFailedPrecondition); entries that are not contiguous, leave a gap after
+  // the stored log, or have a term below the entry before them
+  // (kInvalidArgument). The rules live in log_plan.h, shared by all stores.
   virtual Status Save(const std::optional<raft::HardState>& hard_state,
                       const std::vector<raft::Entry>& entries,
                       const std::shared_ptr<const raft::Snapshot>& snapshot) = 0;
 
   // The application took a snapshot of its state at snapshot.meta.index:
   // stores it (atomically replacing the previous one) and deletes log entries
-  // at or below that index. REQUIRES: meta.index <= last stored index.
+  // at or below that index. REQUIRES: stored snapshot index <= meta.index <=
+  // last stored index (else kFailedPrecondition) and meta.term is the stored
+  // term at meta.index (else kInvalidArgument).
   virtual Status Compact(const raft::Snapshot& snapshot) = 0;
 
   // Small identity values (e.g. "node_id", "cluster_id"). Durable on return.
