@@ -21,9 +21,17 @@ struct Args {
   bool stale = false;
   uint64_t id = 0;
   std::string deadline;
+  WaitOptions wait;
   node::DaemonOptions daemon;
   std::function<int()> action;  // set by the callback of the chosen subcommand
 };
+
+void AddWaitFlags(CLI::App* cmd, WaitOptions& wait) {
+  cmd->add_flag("--wait", wait.enabled, "wait until the VM reaches its desired state, showing progress");
+  cmd->add_option("--wait-timeout", wait.seconds, "give up waiting after this many seconds")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+}
 
 // A CLI11 check built from one of the parse.h functions.
 template <typename F>
@@ -74,6 +82,7 @@ void AddVmCommands(CLI::App& app, Args& a) {
       ->type_name("POLICY")
       ->check(Check(ParseRestartPolicy, ""));
   create->add_flag("--stopped", c.stopped, "create without starting it");
+  AddWaitFlags(create, c.wait);
   create->callback([&a] {
     if (!a.create.name.empty() && !a.name_flag.empty() && a.create.name != a.name_flag) {
       throw CLI::ValidationError("name", "NAME and --name differ: give the name once");
@@ -102,7 +111,10 @@ void AddVmCommands(CLI::App& app, Args& a) {
                  Verb{"delete", "Delete a VM (stopping it first)", VmVerb::kDelete}}) {
     auto* sub = vm->add_subcommand(v.name, v.help);
     sub->add_option("name", a.name, "VM name")->required();
-    sub->callback([&a, verb = v.verb] { a.action = [&a, verb] { return VmAct(a.client, verb, a.name); }; });
+    if (v.verb != VmVerb::kDelete) AddWaitFlags(sub, a.wait);
+    sub->callback([&a, verb = v.verb] {
+      a.action = [&a, verb] { return VmAct(a.client, verb, a.name, a.wait); };
+    });
   }
 }
 

@@ -19,6 +19,13 @@ struct ClientOptions {
   double timeout_seconds = 10;      // --timeout: gRPC deadline of each call
 };
 
+// --wait: after the write, poll the VM until it reaches its desired state
+// (progress on stderr); FAILED or running out of time exits 1.
+struct WaitOptions {
+  bool enabled = false;
+  double seconds = 300;  // --wait-timeout
+};
+
 struct VmCreateArgs {
   std::string name;
   uint32_t vcpus = 1;
@@ -30,6 +37,7 @@ struct VmCreateArgs {
   std::vector<std::string> labels;  // "k=v", checked by ParseLabel
   std::string restart;              // empty = server default (on-failure)
   bool stopped = false;             // create with desired state STOPPED
+  WaitOptions wait;
 };
 
 enum class VmVerb { kStart, kStop, kDelete };
@@ -37,7 +45,7 @@ enum class VmVerb { kStart, kStop, kDelete };
 int VmCreate(const ClientOptions& o, const VmCreateArgs& args);
 int VmList(const ClientOptions& o, bool stale);
 int VmGet(const ClientOptions& o, const std::string& name, bool stale);
-int VmAct(const ClientOptions& o, VmVerb verb, const std::string& name);
+int VmAct(const ClientOptions& o, VmVerb verb, const std::string& name, const WaitOptions& wait = {});
 
 int ClusterStatus(const ClientOptions& o, bool stale);
 int ClusterMembers(const ClientOptions& o);

@@ -107,21 +107,22 @@ std::string RestartPolicyName(v1::RestartPolicy p) {
   return EnumText(v1::RestartPolicy_Name(p), "RESTART_POLICY_");
 }
 
+bool VmReachedDesired(const v1::Vm& vm) {
+  const v1::VmPhase phase = vm.status().phase();
+  switch (vm.desired_state()) {
+    case v1::DESIRED_STATE_RUNNING:
+      return phase == v1::VM_PHASE_RUNNING || phase == v1::VM_PHASE_READY;
+    case v1::DESIRED_STATE_STOPPED:
+      return phase == v1::VM_PHASE_STOPPED;
+    default:
+      return true;
+  }
+}
+
 std::string VmStateText(const v1::Vm& vm) {
   const v1::VmPhase phase = vm.status().phase();
   std::string text = phase == v1::VM_PHASE_UNSPECIFIED ? "UNKNOWN" : Upper(PhaseName(phase));
-  bool reached = true;
-  switch (vm.desired_state()) {
-    case v1::DESIRED_STATE_RUNNING:
-      reached = phase == v1::VM_PHASE_RUNNING || phase == v1::VM_PHASE_READY;
-      break;
-    case v1::DESIRED_STATE_STOPPED:
-      reached = phase == v1::VM_PHASE_STOPPED;
-      break;
-    default:
-      break;
-  }
-  if (!reached) text += " (want " + DesiredName(vm.desired_state()) + ")";
+  if (!VmReachedDesired(vm)) text += " (want " + DesiredName(vm.desired_state()) + ")";
   return text;
 }
 

@@ -34,6 +34,10 @@ std::string RoleName(v1::NodeRole role);
 std::string HealthName(v1::NodeHealth health);
 std::string RestartPolicyName(v1::RestartPolicy policy);
 
+// Whether the reported phase is what the desired state asks for (RUNNING or
+// READY for running, STOPPED for stopped).
+bool VmReachedDesired(const v1::Vm& vm);
+
 // The STATE column: the phase in capitals, plus the desired state when the
 // VM has not reached it yet: "RUNNING", "PENDING (want running)".
 std::string VmStateText(const v1::Vm& vm);

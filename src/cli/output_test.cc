@@ -65,6 +65,14 @@ TEST(VmStateText, ShowsDesiredStateOnlyWhileNotReached) {
             "UNKNOWN (want running)");
 }
 
+TEST(VmReachedDesired, RunningOrReadyForRunningStoppedForStopped) {
+  EXPECT_TRUE(VmReachedDesired(MakeVm("a", v1::VM_PHASE_READY, v1::DESIRED_STATE_RUNNING)));
+  EXPECT_FALSE(VmReachedDesired(MakeVm("a", v1::VM_PHASE_STARTING, v1::DESIRED_STATE_RUNNING)));
+  EXPECT_FALSE(VmReachedDesired(MakeVm("a", v1::VM_PHASE_FAILED, v1::DESIRED_STATE_RUNNING)));
+  EXPECT_TRUE(VmReachedDesired(MakeVm("a", v1::VM_PHASE_STOPPED, v1::DESIRED_STATE_STOPPED)));
+  EXPECT_FALSE(VmReachedDesired(MakeVm("a", v1::VM_PHASE_STOPPING, v1::DESIRED_STATE_STOPPED)));
+}
+
 TEST(VmTable, ListsNameStateNodeVcpusMemoryAge) {
   google::protobuf::RepeatedPtrField<v1::Vm> vms;
   *vms.Add() = MakeVm("web-1", v1::VM_PHASE_PENDING, v1::DESIRED_STATE_RUNNING);

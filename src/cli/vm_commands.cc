@@ -1,4 +1,8 @@
 // `blixard vm ...`: VmService calls.
+#include <chrono>
+#include <iostream>
+#include <thread>
+
 #include <fmt/format.h>
 
 #include "blixard/v1/blixard.grpc.pb.h"
@@ -8,6 +12,44 @@
 #include "cli/parse.h"
 
 namespace blixard::cli {
+namespace {
+
+// --wait: polls GetVm until the VM reaches its desired state, printing each
+// new state on stderr. Returns the exit code; prints the final VM on success.
+int WaitForDesired(const Client& client, v1::VmService::Stub& stub, const std::string& name,
+                   const WaitOptions& wait) {
+  const auto give_up = std::chrono::steady_clock::now() +
+                       std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                           std::chrono::duration<double>(wait.seconds));
+  std::string last;
+  while (true) {
+    v1::GetVmRequest req;
+    req.set_name(name);
+    v1::VmResponse resp;
+    auto status = stub.GetVm(client.Context().get(), req, &resp);
+    if (!status.ok()) return client.Fail(status);
+    const v1::Vm& vm = resp.vm();
+    std::string state = VmStateText(vm);
+    if (state != last) {
+      std::cerr << fmt::format("{}: {}{}\n", name, state,
+                               vm.status().message().empty() ? "" : " - " + vm.status().message());
+      last = state;
+    }
+    if (VmReachedDesired(vm)) return client.Print(vm, VmDetails(vm, NowUnixMs()));
+    if (vm.status().phase() == v1::VM_PHASE_FAILED) {
+      std::cerr << fmt::format("error: vm \"{}\" failed: {}\n", name, vm.status().message());
+      return 1;
+    }
+    if (std::chrono::steady_clock::now() >= give_up) {
+      std::cerr << fmt::format("error: DEADLINE_EXCEEDED: vm \"{}\" still {} after {}s (--wait-timeout)\n",
+                               name, state, wait.seconds);
+      return 1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+}
+
+}  // namespace
 
 int VmCreate(const ClientOptions& o, const VmCreateArgs& args) {
   v1::CreateVmRequest req;
@@ -38,6 +80,7 @@ int VmCreate(const ClientOptions& o, const VmCreateArgs& args) {
   v1::CreateVmResponse resp;
   auto status = stub->CreateVm(client.Context().get(), req, &resp);
   if (!status.ok()) return client.Fail(status);
+  if (args.wait.enabled) return WaitForDesired(client, *stub, args.name, args.wait);
   return client.Print(resp.vm(), fmt::format("vm \"{}\" created ({})\n", resp.vm().spec().name(),
                                              VmStateText(resp.vm())));
 }
@@ -65,7 +108,7 @@ int VmGet(const ClientOptions& o, const std::string& name, bool stale) {
   return client.Print(resp.vm(), VmDetails(resp.vm(), NowUnixMs()));
 }
 
-int VmAct(const ClientOptions& o, VmVerb verb, const std::string& name) {
+int VmAct(const ClientOptions& o, VmVerb verb, const std::string& name, const WaitOptions& wait) {
   Client client(o);
   auto stub = v1::VmService::NewStub(client.channel());
   v1::VmNameRequest req;
@@ -80,6 +123,7 @@ int VmAct(const ClientOptions& o, VmVerb verb, const std::string& name) {
   auto status = verb == VmVerb::kStart ? stub->StartVm(client.Context().get(), req, &resp)
                                        : stub->StopVm(client.Context().get(), req, &resp);
   if (!status.ok()) return client.Fail(status);
+  if (wait.enabled) return WaitForDesired(client, *stub, name, wait);
   return client.Print(resp.vm(), fmt::format("vm \"{}\" {} ({})\n", name,
                                              verb == VmVerb::kStart ? "starting" : "stopping",
                                              VmStateText(resp.vm())));
