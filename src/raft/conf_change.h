@@ -20,4 +20,10 @@ struct ConfChangeEntry {
 std::string EncodeConfChangeEntry(const ConfChangeEntry& e);
 Result<ConfChangeEntry> DecodeConfChangeEntry(const std::string& data);
 
+// The configuration that results from applying `change` to `conf`.
+// kFailedPrecondition when the change does not apply (adding a member,
+// promoting a non-learner, demoting a non-voter, removing a non-member) or
+// would leave no voter; kInvalidArgument for node id 0.
+Result<ConfState> ApplyConfChange(const ConfState& conf, const ConfChange& change);
+
 }  // namespace blixard::raft

@@ -106,8 +106,28 @@ class Raft {
   std::vector<PeerProgress> progress() const;  // leader only; empty otherwise
   HardState hard_state() const;
 
+  // For model checkers and invariant checks.
+  // A deep, independent copy of the whole core (snapshots are immutable and
+  // shared). Stepping the copy never affects this one.
+  std::unique_ptr<Raft> Clone() const;
+  // Hash of all protocol state: hard state, role, leader, log (entries,
+  // snapshot, stable/commit/applied marks), configuration, progress, votes,
+  // timers, PRNG and pending reads. Equal states give equal digests on every
+  // platform (no std::hash). Pending outbound messages are not included.
+  uint64_t StateDigest() const;
+  // The entries in [lo, hi) still in the log (clamped to what is held).
+  std::vector<Entry> entries(Index lo, Index hi) const;
+  // LogCabin-style self check: commit <= last, applied <= commit, log
+  // contiguous after the snapshot, terms non-decreasing and <= current term,
+  // role/leader/progress consistent, configuration well formed. Non-ok with
+  // a description when violated (a bug in the core).
+  Status CheckInvariants() const;
+  // Randomized election timeout currently in force, in ticks (for tests).
+  int randomized_election_timeout() const;
+
  private:
   class Impl;
+  explicit Raft(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 
