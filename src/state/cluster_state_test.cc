@@ -80,7 +80,7 @@ TEST_F(ClusterStateTest, CreateVmSetsInitialRecord) {
   EXPECT_EQ(vm->created_at_unix_ms(), kNow);
   EXPECT_EQ(vm->created_index(), 7u);
   EXPECT_EQ(state_.applied_index(), 7u);
-  EXPECT_EQ(r.vm->SerializeAsString(), vm->SerializeAsString());
+  EXPECT_EQ(r.vm->ShortDebugString(), vm->ShortDebugString());
   EXPECT_TRUE(state_.CheckInvariants().ok());
 }
 
