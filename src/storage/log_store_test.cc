@@ -190,6 +190,16 @@ TYPED_TEST(LogStoreContract, SnapshotEntriesAndHardStateInOneSave) {
   EXPECT_EQ(ps.hard_state.commit, 10u);
 }
 
+TYPED_TEST(LogStoreContract, BootstrapSnapshotAtIndexZeroKeepsTheMembership) {
+  this->MustSave(raft::HardState{.term = 1, .vote = 0, .commit = 0}, {},
+                 MakeSnapshot(0, 0, "", {1}));
+  this->MustSave(std::nullopt, MakeEntries(1, 2, 1));
+  this->Restart();
+  raft::PersistentState ps = this->MustLoad();
+  EXPECT_EQ(ps.snapshot->meta.conf.voters, std::vector<raft::NodeId>{1});
+  EXPECT_EQ(ps.entries, MakeEntries(1, 2, 1));
+}
+
 TYPED_TEST(LogStoreContract, OlderSnapshotIsRefused) {
   this->MustSave(std::nullopt, {}, MakeSnapshot(10, 2));
   EXPECT_EQ(this->s_->Save(std::nullopt, {}, MakeSnapshot(5, 2)).code(),

@@ -56,7 +56,9 @@ Status MemLogStore::Save(const std::optional<raft::HardState>& hard_state,
     } else {
       d_->DropThrough(plan->drop_through);
     }
-    d_->snapshot = snapshot;
+    // A copy: the durable state must not change when the caller later
+    // changes an object it still holds.
+    d_->snapshot = std::make_shared<const raft::Snapshot>(*snapshot);
   }
   if (plan->truncate_from > 0) {
     d_->log.resize(plan->truncate_from - d_->snapshot->meta.index - 1);

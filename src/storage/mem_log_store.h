@@ -1,8 +1,9 @@
 // In-memory LogStore for the simulator and tests, with the same rules as the
 // LMDB store (log_plan.h). Every successful write is "durable" at once, so a
 // power loss is modelled by dropping the node that owns the store and
-// calling Load() again: Load() returns a copy that shares nothing mutable
-// with the store (snapshots are immutable and shared). A fault hook lets the
+// calling Load() again. Save() copies what it is given and Load() returns a
+// copy of the entries; the snapshot Load() returns is the store's own
+// immutable copy, shared rather than copied again. A fault hook lets the
 // simulator fail a write (as a failing fsync would) before anything becomes
 // durable. Deterministic: no clock, no randomness, no I/O.
 #pragma once

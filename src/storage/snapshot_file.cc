@@ -95,6 +95,8 @@ Result<raft::Snapshot> ReadSnapshotFile(const std::string& dir, const SnapshotRe
     return Errno("open", path, errno);
   }
   std::string content;
+  struct stat st;
+  if (::fstat(fd, &st) == 0 && st.st_size > 0) content.reserve(static_cast<size_t>(st.st_size));
   char buf[1 << 16];
   for (;;) {
     ssize_t n = ::read(fd, buf, sizeof buf);
