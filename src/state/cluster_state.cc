@@ -55,9 +55,24 @@ Status CheckDesiredState(int value, std::string_view what) {
                                  " is invalid: use RUNNING or STOPPED");
 }
 
+}  // namespace
+
+void ClusterState::IndexVm(uint64_t node_id, const std::string& name) {
+  by_node_[node_id].insert(name);
+}
+
+void ClusterState::UnindexVm(uint64_t node_id, std::string_view name) {
+  auto it = by_node_.find(node_id);
+  if (it == by_node_.end()) return;
+  if (auto n = it->second.find(name); n != it->second.end()) it->second.erase(n);
+  if (it->second.empty()) by_node_.erase(it);
+}
+
 // Moves a VM to `node_id` (0 = unplaced). The previous node's observed status
 // no longer says anything about the VM, so the phase goes back to PENDING.
-void SetPlacement(v1::Vm& vm, uint64_t node_id, int64_t now, std::string message) {
+void ClusterState::MoveVm(v1::Vm& vm, uint64_t node_id, int64_t now, std::string message) {
+  UnindexVm(vm.node_id(), vm.spec().name());
+  IndexVm(node_id, vm.spec().name());
   vm.set_node_id(node_id);
   vm.set_generation(vm.generation() + 1);
   v1::VmStatus* status = vm.mutable_status();
@@ -65,8 +80,6 @@ void SetPlacement(v1::Vm& vm, uint64_t node_id, int64_t now, std::string message
   status->set_message(std::move(message));
   status->set_updated_at_unix_ms(now);
 }
-
-}  // namespace
 
 ApplyResult ClusterState::Apply(const v1::Command& cmd, uint64_t index) {
   ApplyResult out;
@@ -135,6 +148,7 @@ Status ClusterState::ApplyCreateVm(const v1::CreateVm& op, int64_t now, uint64_t
   vm.set_created_at_unix_ms(now);
   vm.set_created_index(index);
   it = vms_.emplace_hint(it, op.spec().name(), std::move(vm));
+  IndexVm(0, it->first);
   out.vm = it->second;
   return Status::Ok();
 }
@@ -143,6 +157,7 @@ Status ClusterState::ApplyDeleteVm(const v1::DeleteVm& op, ApplyResult& out) {
   if (Status s = ValidateVmName(op.name()); !s.ok()) return s;
   auto it = vms_.find(op.name());
   if (it == vms_.end()) return Status::NotFound(VmNotFound(op.name()));
+  UnindexVm(it->second.node_id(), it->first);
   out.vm = std::move(it->second);
   vms_.erase(it);
   return Status::Ok();
@@ -220,9 +235,10 @@ Status ClusterState::ApplyRemoveNode(const v1::RemoveNode& op, int64_t now) {
   nodes_.erase(it);
   // VMs placed there go back to the scheduler; no placement may name a node
   // that is not registered.
-  for (auto& [name, vm] : vms_) {
-    if (vm.node_id() == op.id()) {
-      SetPlacement(vm, 0, now, "node " + std::to_string(op.id()) + " was removed");
+  if (auto placed = by_node_.find(op.id()); placed != by_node_.end()) {
+    const NameSet names = placed->second;  // MoveVm edits the index
+    for (const std::string& name : names) {
+      MoveVm(vms_.find(name)->second, 0, now, "node " + std::to_string(op.id()) + " was removed");
     }
   }
   return Status::Ok();
@@ -271,9 +287,8 @@ Status ClusterState::ApplyPlaceVms(const v1::PlaceVms& op, int64_t now) {
     const uint64_t node_id = op.placements(static_cast<int>(i)).node_id();
     v1::Vm& vm = targets[i]->second;
     if (vm.node_id() == node_id) continue;
-    SetPlacement(
-        vm, node_id, now,
-        node_id == 0 ? "waiting for placement" : "placed on node " + std::to_string(node_id));
+    MoveVm(vm, node_id, now,
+           node_id == 0 ? "waiting for placement" : "placed on node " + std::to_string(node_id));
   }
   return Status::Ok();
 }
@@ -281,6 +296,20 @@ Status ClusterState::ApplyPlaceVms(const v1::PlaceVms& op, int64_t now) {
 const v1::Vm* ClusterState::FindVm(std::string_view name) const {
   auto it = vms_.find(name);
   return it == vms_.end() ? nullptr : &it->second;
+}
+
+std::vector<const v1::Vm*> ClusterState::VmsOnNode(uint64_t node_id) const {
+  std::vector<const v1::Vm*> out;
+  auto it = by_node_.find(node_id);
+  if (it == by_node_.end()) return out;
+  out.reserve(it->second.size());
+  for (const std::string& name : it->second) out.push_back(&vms_.find(name)->second);
+  return out;
+}
+
+size_t ClusterState::VmCountOnNode(uint64_t node_id) const {
+  auto it = by_node_.find(node_id);
+  return it == by_node_.end() ? 0 : it->second.size();
 }
 
 const v1::Node* ClusterState::FindNode(uint64_t id) const {
@@ -338,6 +367,7 @@ Status ClusterState::RestoreSnapshot(const std::string& data) {
                                 " is out of order or duplicated");
     }
     std::string name = vm.spec().name();
+    next.IndexVm(vm.node_id(), name);
     next.vms_.emplace_hint(next.vms_.end(), std::move(name), std::move(vm));
   }
   for (v1::Node& node : *snap.mutable_nodes()) {
@@ -391,6 +421,19 @@ Status ClusterState::CheckInvariants() const {
     if (vm.node_id() != 0 && !nodes_.contains(vm.node_id())) {
       return broken(what + " is placed on unregistered node " + std::to_string(vm.node_id()));
     }
+    auto indexed = by_node_.find(vm.node_id());
+    if (indexed == by_node_.end() || !indexed->second.contains(name)) {
+      return broken(what + " is missing from the index of node " + std::to_string(vm.node_id()));
+    }
+  }
+  size_t indexed_count = 0;
+  for (const auto& [node_id, names] : by_node_) {
+    if (names.empty()) return broken("empty index entry for node " + std::to_string(node_id));
+    indexed_count += names.size();
+  }
+  if (indexed_count != vms_.size()) {
+    return broken("the node index holds " + std::to_string(indexed_count) + " VMs, not " +
+                  std::to_string(vms_.size()));
   }
   return Status::Ok();
 }

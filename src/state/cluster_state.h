@@ -15,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -70,6 +71,11 @@ class ClusterState {
   // Valid until the next Apply/Restore.
   const VmMap& vms() const { return vms_; }
   const NodeMap& nodes() const { return nodes_; }
+  // The VMs placed on `node_id`, sorted by name; node_id 0 gives the VMs
+  // waiting for placement. O(k log n) for k results, from an index kept by
+  // Apply, so an agent or the scheduler need not scan every VM.
+  std::vector<const v1::Vm*> VmsOnNode(uint64_t node_id) const;
+  size_t VmCountOnNode(uint64_t node_id) const;
 
   // Serialized ClusterStateSnapshot, canonical: VMs sorted by name, nodes by
   // id, deterministic protobuf serialization (map entries sorted). Equal
@@ -109,9 +115,17 @@ class ClusterState {
   Status ApplyInitCluster(const v1::InitCluster& op);
   Status ApplyPlaceVms(const v1::PlaceVms& op, int64_t now);
 
+  // Every VM (and only VMs) under its node_id, 0 = unplaced. Derived from
+  // vms_; kept in step by Apply and RestoreSnapshot.
+  using NameSet = std::set<std::string, std::less<>>;
+  void IndexVm(uint64_t node_id, const std::string& name);
+  void UnindexVm(uint64_t node_id, std::string_view name);
+  void MoveVm(v1::Vm& vm, uint64_t node_id, int64_t now, std::string message);
+
   std::string cluster_id_;
   VmMap vms_;
   NodeMap nodes_;
+  std::map<uint64_t, NameSet> by_node_;
   uint64_t applied_index_ = 0;
 };
 

@@ -234,6 +234,36 @@ TEST_F(ClusterStateTest, RemoveNodeUnplacesItsVms) {
             "node 1 not found");
 }
 
+TEST_F(ClusterStateTest, VmsOnNodeFollowsPlacement) {
+  ASSERT_TRUE(Run(MakeRegisterNode(NodeRecord(1), kNow)).status.ok());
+  ASSERT_TRUE(Run(MakeRegisterNode(NodeRecord(2), kNow)).status.ok());
+  for (const char* name : {"c", "a", "b", "d"}) {
+    ASSERT_TRUE(Run(MakeCreateVm(Spec(name), true, kNow)).status.ok());
+  }
+  EXPECT_EQ(state_.VmCountOnNode(0), 4u);
+  ASSERT_TRUE(Run(MakePlaceVms({{"c", 1, 0}, {"a", 1, 0}, {"b", 2, 0}}, kNow)).status.ok());
+  std::vector<const v1::Vm*> on1 = state_.VmsOnNode(1);
+  ASSERT_EQ(on1.size(), 2u);
+  EXPECT_EQ(on1[0]->spec().name(), "a");
+  EXPECT_EQ(on1[1]->spec().name(), "c");
+  ASSERT_EQ(state_.VmsOnNode(0).size(), 1u);
+  EXPECT_EQ(state_.VmsOnNode(0)[0]->spec().name(), "d");
+  EXPECT_TRUE(state_.VmsOnNode(7).empty());
+
+  ASSERT_TRUE(Run(MakeDeleteVm("a", kNow)).status.ok());
+  ASSERT_TRUE(Run(MakeRemoveNode(2, kNow)).status.ok());
+  EXPECT_EQ(state_.VmCountOnNode(1), 1u);
+  EXPECT_EQ(state_.VmCountOnNode(2), 0u);
+  EXPECT_EQ(state_.VmCountOnNode(0), 2u);  // b and d
+  EXPECT_TRUE(state_.CheckInvariants().ok());
+
+  ClusterState copy;
+  ASSERT_TRUE(copy.RestoreSnapshot(state_.EncodeSnapshot()).ok());
+  EXPECT_EQ(copy.VmCountOnNode(0), 2u);
+  EXPECT_EQ(copy.VmCountOnNode(1), 1u);
+  EXPECT_TRUE(copy.CheckInvariants().ok());
+}
+
 TEST_F(ClusterStateTest, InitClusterAppliesOnce) {
   ASSERT_TRUE(Run(MakeInitCluster("c-1", kNow)).status.ok());
   EXPECT_EQ(state_.cluster_id(), "c-1");
