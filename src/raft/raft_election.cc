@@ -48,6 +48,7 @@ void Raft::Impl::become_leader() {
     pr.next = log_.last_index() + 1;
     pr.match = peer == id() ? log_.last_index() : 0;
   }
+  prs_.at(id()).become_replicate();  // we trivially hold our own log
   // §5.4.2 / thesis §6.4: an empty entry of the new term lets the leader
   // commit (and learn the commit index) without waiting for a proposal.
   leader_append(Entry{term_, log_.last_index() + 1, EntryType::kNormal, {}});

@@ -32,3 +32,182 @@ TEST(RaftReplication, FollowerRefusesProposal) {
 
 }  // namespace
 }  // namespace blixard::raft
+
+namespace blixard::raft {
+namespace {
+
+using testing::Network;
+
+// A deposed leader holding many entries of its old term that nobody else has
+// converges in a constant number of rejected probes, not one per entry.
+TEST(RaftReplication, LogConflictFastBacktracking) {
+  Network net(3);
+  ASSERT_EQ(net.Elect(1), 1u);
+  net.Isolate(1);
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(net.raft(1).propose("old" + std::to_string(i)).ok());
+  net.ProcessAll();
+  net.Stabilize();
+  net.TickAll(30);  // 1 steps down (check-quorum); 2 or 3 is elected
+  const NodeId l = net.Leader();
+  ASSERT_TRUE(l == 2 || l == 3) << l;
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(net.Propose("new" + std::to_string(i)).ok());
+  net.Stabilize();
+  // Hand over to the other node so the leader that meets node 1 starts
+  // probing at the end of its long log.
+  const NodeId l2 = l == 2 ? 3 : 2;
+  ASSERT_TRUE(net.raft(l).transfer_leader(l2).ok());
+  net.ProcessAll();
+  net.Stabilize();
+  ASSERT_EQ(net.Leader(), l2);
+  ASSERT_EQ(net.raft(1).last_index(), 101u);
+  int rejects = 0;
+  net.drop = [&](const Message& m) {
+    if (m.type == MessageType::kAppendResp && m.from == 1 && m.reject) ++rejects;
+    return false;
+  };
+  net.Heal();
+  net.TickAll(3);
+  EXPECT_GE(rejects, 1);
+  EXPECT_LE(rejects, 2);
+  EXPECT_EQ(net.raft(1).last_index(), net.raft(l2).last_index());
+  EXPECT_EQ(net.node(1).app.payloads, net.node(l2).app.payloads);
+  EXPECT_EQ(net.node(1).app.payloads.size(), 50u);
+  net.CheckLogMatching();
+  EXPECT_TRUE(net.errors().empty()) << net.ErrorText();
+}
+
+TEST(RaftReplication, FlowControlRespectsInflightCap) {
+  Config c;
+  c.max_inflight_msgs = 3;
+  c.max_size_per_msg = 1;  // one entry per message
+  Network net(3, c);
+  ASSERT_EQ(net.Elect(1), 1u);
+  ASSERT_EQ(net.raft(1).progress()[1].state, PeerProgress::State::kReplicate);
+  int appends_to_2 = 0;
+  net.drop = [&](const Message& m) {
+    if (m.type == MessageType::kAppend && m.to == 2 && !m.entries.empty()) ++appends_to_2;
+    return m.type == MessageType::kAppendResp && m.from == 2;  // 2's acks are lost
+  };
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(net.Propose("e" + std::to_string(i)).ok());
+  net.Stabilize();
+  EXPECT_EQ(appends_to_2, 3);
+  // Acks flow again: replication resumes and completes.
+  net.drop = nullptr;
+  net.TickAll(30);
+  EXPECT_EQ(net.raft(2).last_index(), net.raft(1).last_index());
+  EXPECT_EQ(net.raft(2).commit_index(), net.raft(1).commit_index());
+  EXPECT_TRUE(net.errors().empty()) << net.ErrorText();
+}
+
+TEST(RaftReplication, BatchesManyEntriesPerMessageAndAtLeastOne) {
+  Network net(3);
+  ASSERT_EQ(net.Elect(1), 1u);
+  net.Isolate(3);
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(net.Propose("b" + std::to_string(i)).ok());
+  net.Stabilize();
+  size_t biggest = 0;
+  net.drop = [&](const Message& m) {
+    if (m.type == MessageType::kAppend && m.to == 3) biggest = std::max(biggest, m.entries.size());
+    return false;
+  };
+  net.Heal();
+  net.TickAll(2);
+  EXPECT_GE(biggest, 50u);
+  EXPECT_EQ(net.raft(3).last_index(), net.raft(1).last_index());
+
+  // A size limit smaller than one entry still sends one entry per message.
+  Config c;
+  c.max_size_per_msg = 1;
+  Network small(2, c);
+  ASSERT_EQ(small.Elect(1), 1u);
+  ASSERT_TRUE(small.Propose(std::string(100, 'x')).ok());
+  small.Stabilize();
+  EXPECT_EQ(small.raft(2).last_index(), 2u);
+}
+
+TEST(RaftReplication, HeartbeatCarriesCommitBoundedByMatch) {
+  Network net(3);
+  ASSERT_EQ(net.Elect(1), 1u);
+  net.Isolate(3);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(net.Propose("h").ok());
+  net.Stabilize();
+  ASSERT_EQ(net.raft(1).commit_index(), 6u);
+  Index match3 = 0;
+  for (const auto& p : net.raft(1).progress()) if (p.id == 3) match3 = p.match;
+  net.raft(1).tick();
+  auto rd = net.raft(1).ready();
+  int heartbeats = 0;
+  for (const auto& m : rd.messages) {
+    if (m.type != MessageType::kHeartbeat) continue;
+    ++heartbeats;
+    EXPECT_EQ(m.commit, m.to == 3 ? match3 : 6u);
+  }
+  EXPECT_EQ(heartbeats, 2);
+  net.raft(1).advance(rd);
+}
+
+TEST(RaftReplication, SnapshotInstallToFollowerBehindCompaction) {
+  Network net(3);
+  ASSERT_EQ(net.Elect(1), 1u);
+  net.Isolate(3);
+  for (int i = 0; i < 30; ++i) ASSERT_TRUE(net.Propose("s" + std::to_string(i)).ok());
+  net.Stabilize();
+  net.TickAll(1);
+  for (NodeId id : {1, 2}) ASSERT_TRUE(net.Compact(id, net.node(id).app.applied).ok());
+  ASSERT_GT(net.raft(1).first_index(), net.raft(3).last_index() + 1);
+  net.Heal();
+  net.TickAll(3);
+  EXPECT_GE(net.delivered(MessageType::kSnapshot), 1u);
+  EXPECT_EQ(net.node(3).app.payloads, net.node(1).app.payloads);
+  EXPECT_EQ(net.raft(3).first_index(), net.raft(1).first_index());
+  // Replication resumes after the snapshot.
+  ASSERT_TRUE(net.Propose("after").ok());
+  net.TickAll(2);
+  EXPECT_EQ(net.node(3).app.payloads.back(), "after");
+  for (const auto& p : net.raft(1).progress()) EXPECT_EQ(p.state, PeerProgress::State::kReplicate);
+  EXPECT_TRUE(net.errors().empty()) << net.ErrorText();
+}
+
+TEST(RaftReplication, LostSnapshotIsResent) {
+  Network net(3);
+  ASSERT_EQ(net.Elect(1), 1u);
+  net.Isolate(3);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(net.Propose("s").ok());
+  net.TickAll(1);
+  ASSERT_TRUE(net.Compact(1, net.node(1).app.applied).ok());
+  net.Heal();
+  int dropped = 0;
+  net.drop = [&](const Message& m) { return m.type == MessageType::kSnapshot && dropped++ == 0; };
+  net.TickAll(40);
+  EXPECT_GE(dropped, 2);
+  EXPECT_EQ(net.raft(3).commit_index(), net.raft(1).commit_index());
+}
+
+TEST(RaftReplication, FollowerIgnoresStaleSnapshot) {
+  Network net(2);
+  ASSERT_EQ(net.Elect(1), 1u);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(net.Propose("x").ok());
+  net.TickAll(1);
+  ASSERT_EQ(net.raft(2).commit_index(), 6u);
+  auto snap = std::make_shared<Snapshot>();
+  snap->meta.index = 3;
+  snap->meta.term = net.raft(1).term();
+  snap->meta.conf.voters = {1, 2};
+  Message m;
+  m.type = MessageType::kSnapshot;
+  m.from = 1;
+  m.to = 2;
+  m.term = net.raft(1).term();
+  m.snapshot = snap;
+  ASSERT_TRUE(net.raft(2).step(m).ok());
+  Ready rd = net.raft(2).ready();
+  EXPECT_EQ(rd.snapshot, nullptr);
+  ASSERT_EQ(rd.messages.size(), 1u);
+  EXPECT_EQ(rd.messages[0].type, MessageType::kAppendResp);
+  EXPECT_EQ(rd.messages[0].index, 6u);
+  net.raft(2).advance(rd);
+  EXPECT_EQ(net.raft(2).last_index(), 6u);
+}
+
+}  // namespace
+}  // namespace blixard::raft
