@@ -7,8 +7,9 @@
 // Atomicity: a command that fails changes nothing but applied_index().
 // Thread safety: none; one owner (the node's loop thread) drives it. Readers
 // on other threads need their own synchronisation or a copy.
-// Cost: Apply is O(log n) in the number of VMs, except RemoveNode (O(n)) and
-// PlaceVms (O(k log n) for k placements).
+// Cost: Apply is O(log n) in the number of VMs, except RemoveNode (O(k log n)
+// for the k VMs placed on the node) and PlaceVms (O(k log n) for k
+// placements). Snapshot, Digest, operator== and CheckInvariants are O(n).
 #pragma once
 
 #include <cstdint>

@@ -388,9 +388,20 @@ TEST(ClusterStateScale, TenThousandVms) {
   }
   EXPECT_EQ(state.vm_count(), 10000u);
   EXPECT_NE(state.FindVm("vm-9999"), nullptr);
+  // One scheduler batch places them all; removing the node unplaces them all.
+  ASSERT_TRUE(state.Apply(MakeRegisterNode(NodeRecord(1), kNow), ++index).status.ok());
+  std::vector<Placement> batch;
+  for (int i = 0; i < 10000; ++i) batch.push_back({"vm-" + std::to_string(i), 1, 1});
+  ASSERT_TRUE(state.Apply(MakePlaceVms(batch, kNow), ++index).status.ok());
+  EXPECT_EQ(state.VmCountOnNode(1), 10000u);
+  EXPECT_EQ(state.VmCountOnNode(0), 0u);
   ClusterState copy;
   ASSERT_TRUE(copy.RestoreSnapshot(state.EncodeSnapshot()).ok());
   EXPECT_TRUE(copy == state);
+  EXPECT_TRUE(copy.CheckInvariants().ok());
+  ASSERT_TRUE(copy.Apply(MakeRemoveNode(1, kNow), ++index).status.ok());
+  EXPECT_EQ(copy.VmCountOnNode(0), 10000u);
+  EXPECT_EQ(copy.FindVm("vm-42")->generation(), 3u);
   EXPECT_TRUE(copy.CheckInvariants().ok());
 }
 
