@@ -84,4 +84,37 @@ Status CheckHistory(const History& history, const std::map<Index, LogRecord>& co
   return Status::Ok();
 }
 
+Status HistoryChecker::OnComplete(const Op& op, const std::map<Index, LogRecord>& committed) {
+  if (op.outcome != Outcome::kOk) return Status::Ok();
+  // Highest index acknowledged strictly before the op was invoked.
+  auto it = std::lower_bound(acked_.begin(), acked_.end(), op.invoke,
+                             [](const std::pair<Time, Index>& a, Time t) { return a.first < t; });
+  const Index before = it == acked_.begin() ? 0 : std::prev(it)->second;
+  if (op.kind == OpKind::kWrite) {
+    auto c = committed.find(op.index);
+    if (c != committed.end() && c->second.hash != op.hash) {
+      return Status::Internal("durability: acknowledged write's index holds another entry: " + Describe(op));
+    }
+    if (op.index <= before) {
+      return Status::Internal("real-time order: " + Describe(op) + " was committed at or below index " +
+                              std::to_string(before) + ", acknowledged before it was invoked");
+    }
+    const Index high = std::max(op.index, acked_.empty() ? 0 : acked_.back().second);
+    acked_.emplace_back(op.complete, high);
+    return Status::Ok();
+  }
+  if (op.served < op.index) {
+    return Status::Internal("read served below its read index (served at " + std::to_string(op.served) +
+                            "): " + Describe(op));
+  }
+  if (op.must_find && !op.found) {
+    return Status::Internal("stale read: a VM whose create was acknowledged is missing: " + Describe(op));
+  }
+  if (op.index < before) {
+    return Status::Internal("stale read: " + Describe(op) + " does not cover index " + std::to_string(before) +
+                            ", acknowledged before the read was invoked");
+  }
+  return Status::Ok();
+}
+
 }  // namespace blixard::sim

@@ -68,4 +68,17 @@ class History {
 // - a read of a VM known to exist finds it.
 Status CheckHistory(const History& history, const std::map<Index, LogRecord>& committed);
 
+// The same checks op by op, as operations complete, so that a failure is
+// reported next to the events that caused it. An acknowledged write not yet
+// in `committed` is left to CheckHistory at the end.
+class HistoryChecker {
+ public:
+  // REQUIRES: ops are reported in non-decreasing completion time.
+  Status OnComplete(const Op& op, const std::map<Index, LogRecord>& committed);
+
+ private:
+  // (completion time, highest index of the writes acknowledged until then)
+  std::vector<std::pair<Time, Index>> acked_;
+};
+
 }  // namespace blixard::sim

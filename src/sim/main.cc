@@ -19,7 +19,8 @@ void Usage() {
   std::fprintf(stderr,
                "usage: blixard-sim [--seed S] [--seeds N] [--nodes 3|5|7] [--virtual-seconds T]\n"
                "                   [--faults all|none|net,partition,crash,pause,disk,membership,transfer]\n"
-               "                   [--clients C] [--verbose] [--keep-going]\n");
+               "                   [--clients C] [--verbose] [--keep-going]\n"
+               "                   [--inject-bug ack-on-propose|local-read]\n");
 }
 
 bool ParseU64(const char* s, uint64_t* out) {
@@ -86,6 +87,17 @@ int main(int argc, char** argv) {
     } else if (a == "--verbose" || a == "-v") {
       base.verbose = true;
       base.out = &std::cout;
+    } else if (a == "--inject-bug") {
+      // Proves the checks bite: a deliberately broken node.
+      const std::string b = i + 1 < argc ? argv[++i] : "";
+      if (b == "ack-on-propose") {
+        base.bug = InjectedBug::kAckOnPropose;
+      } else if (b == "local-read") {
+        base.bug = InjectedBug::kLocalRead;
+      } else {
+        std::fprintf(stderr, "--inject-bug ack-on-propose|local-read\n");
+        return 2;
+      }
     } else if (a == "--keep-going") {
       keep_going = true;
     } else if (a == "--help" || a == "-h") {

@@ -9,7 +9,6 @@
 #include <optional>
 #include <ostream>
 #include <string>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -26,6 +25,7 @@
 namespace blixard::sim {
 namespace {
 
+using raft::kNoNode;
 using raft::Role;
 
 constexpr int64_t kEpochMs = 1'767'225'600'000;  // the clients' wall clock at t=0 (2026-01-01)
@@ -110,41 +110,6 @@ std::string FormatTrace(const TraceRec& r) {
   char line[320];
   snprintf(line, sizeof line, "t=%7lldms %s", static_cast<long long>(r.t), buf);
   return line;
-}
-
-// ---- Optional parts of the Raft API (probed so the simulator builds against
-// the core as it grows). ----
-
-template <typename R>
-Status RaftInvariants(const R& r) {
-  if constexpr (requires { r.CheckInvariants(); }) {
-    using T = decltype(r.CheckInvariants());
-    if constexpr (std::is_same_v<T, Status>) {
-      return r.CheckInvariants();
-    } else if constexpr (std::is_convertible_v<T, bool>) {
-      return r.CheckInvariants() ? Status::Ok() : Status::Internal("Raft::CheckInvariants failed");
-    } else {
-      return Status::Ok();
-    }
-  } else {
-    return Status::Ok();
-  }
-}
-
-template <typename R>
-uint64_t RaftStateDigest(const R& r) {
-  if constexpr (requires { r.StateDigest(); }) {
-    using T = decltype(r.StateDigest());
-    if constexpr (std::is_integral_v<T>) {
-      return static_cast<uint64_t>(r.StateDigest());
-    } else if constexpr (std::is_convertible_v<T, std::string_view>) {
-      return Hash64(r.StateDigest());
-    } else {
-      return 0;
-    }
-  } else {
-    return 0;
-  }
 }
 
 // ---- Nodes and clients ----
@@ -273,6 +238,7 @@ class World {
 
   // -- checks --
   void PeriodicChecks();
+  Status RaftLogMatchesStorage(const SimNode& n) const;
   bool Converged();
   void FinalChecks();
 
@@ -282,6 +248,7 @@ class World {
   Network net_;
   SafetyChecker safety_;
   History history_;
+  HistoryChecker history_checker_;
   SimResult result_;
   std::map<NodeId, std::unique_ptr<SimNode>> nodes_;
   std::vector<Client> clients_;
@@ -434,7 +401,7 @@ void World::ScheduleTick(SimNode& n, Time delay) {
     n->raft->tick();
     HandleReady(*n);
     if (!n->up) return;
-    Check(RaftInvariants(*n->raft), "raft invariants");
+    Check(n->raft->CheckInvariants(), "raft invariants");
   });
 }
 
@@ -845,6 +812,7 @@ void World::ClientDone(Client& c, Outcome outcome) {
   op.outcome = outcome;
   op.complete = events_.now();
   Trace(Ev::kOpDone, c.id, op.id, static_cast<uint64_t>(outcome), op.index);
+  if (!Check(history_checker_.OnComplete(op, safety_.committed()), "linearizability")) return;
   if (op.kind == OpKind::kWrite) {
     if (outcome == Outcome::kOk) ++result_.writes_ok;
     if (outcome == Outcome::kFail) ++result_.writes_failed;
@@ -957,7 +925,6 @@ void World::ActPartition() {
     }
     case 5: {  // a flapping link
       const Time until = events_.now() + prng_.Range(1000, 8000);
-      Trace(Ev::kPartition, 5, m[0], mask({m[0], m[1]}));
       Flap(m[0], m[1], gen, until);
       return;  // healed when flapping stops
     }
@@ -1120,10 +1087,38 @@ void World::PeriodicChecks() {
     }
     if (live[i]->up) {
       if (!Check(live[i]->state.CheckInvariants(), "state invariants")) return;
-      if (!Check(RaftInvariants(*live[i]->raft), "raft invariants")) return;
+      if (!Check(live[i]->raft->CheckInvariants(), "raft invariants")) return;
+      if (!Check(RaftLogMatchesStorage(*live[i]), "raft log vs storage")) return;
     }
   }
   if (!settling_) events_.After(kCheckEveryMs, [this] { PeriodicChecks(); });
+}
+
+// Between events every Ready has been handled, so the core's log is exactly
+// what was saved: same snapshot boundary, same entries.
+Status World::RaftLogMatchesStorage(const SimNode& n) const {
+  const raft::Raft& r = *n.raft;
+  const ShadowLog& sh = n.shadow;
+  const std::string who = "node " + std::to_string(n.id) + ": ";
+  if (r.first_index() != sh.snapshot_index() + 1 || r.last_index() != sh.last_index()) {
+    return Status::Internal(who + "core holds log [" + std::to_string(r.first_index()) + ", " +
+                            std::to_string(r.last_index()) + "], storage holds [" +
+                            std::to_string(sh.snapshot_index() + 1) + ", " + std::to_string(sh.last_index()) + "]");
+  }
+  const std::vector<raft::Entry> es = r.entries(r.first_index(), r.last_index() + 1);
+  if (es.size() != r.last_index() + 1 - r.first_index()) {
+    return Status::Internal(who + "entries(first, last+1) returned " + std::to_string(es.size()) + " entries");
+  }
+  for (const raft::Entry& e : es) {
+    if (!sh.Contains(e.index, LogRecord{e.term, EntryHash(e)})) {
+      return Status::Internal(who + "core's entry " + std::to_string(e.index) + "@" + std::to_string(e.term) +
+                              " differs from the saved one");
+    }
+  }
+  if (r.hard_state().commit > r.last_index() && r.hard_state().commit > sh.snapshot_index()) {
+    return Status::Internal(who + "commit index beyond the log");
+  }
+  return Status::Ok();
 }
 
 bool World::Converged() {
@@ -1219,7 +1214,7 @@ SimResult World::Run() {
   d = HashCombine(d, r.writes_ok * 1'000'003 + r.reads_ok);
   if (l != nullptr) {
     d = HashCombine(d, l->state.Digest());
-    d = HashCombine(d, RaftStateDigest(*l->raft));
+    d = HashCombine(d, l->raft->StateDigest());
   }
   r.digest = d;
   return r;
