@@ -145,6 +145,15 @@ TEST(ShadowLog, FollowsTheSaveContract) {
   l.Save(std::make_pair(Index{5}, Term{3}), {E(6, 3, "y")});
   EXPECT_EQ(l.snapshot_index(), 5u);
   EXPECT_EQ(l.last_index(), 6u);
+  // A snapshot matching an entry keeps the entries after it...
+  l.Save(std::nullopt, {E(7, 3, "z"), E(8, 3, "w")});
+  l.Save(std::make_pair(Index{7}, Term{3}), {});
+  EXPECT_EQ(l.last_index(), 8u);
+  // ...one that disagrees with the log drops all of it.
+  l.Save(std::nullopt, {E(9, 3, "v"), E(10, 3, "u")});
+  l.Save(std::make_pair(Index{9}, Term{4}), {});
+  EXPECT_EQ(l.snapshot_index(), 9u);
+  EXPECT_EQ(l.last_index(), 9u);
 }
 
 // Checks must bite: each broken history below is rejected.

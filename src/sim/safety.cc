@@ -22,7 +22,9 @@ std::optional<Term> ShadowLog::term_at(Index i) const {
 void ShadowLog::Save(const std::optional<std::pair<Index, Term>>& snapshot, const std::vector<raft::Entry>& entries) {
   if (snapshot) {
     const auto [index, term] = *snapshot;
-    if (index >= last_index()) {
+    // Entries after the snapshot survive only when the log holds the
+    // snapshot's own last entry (LogStore::Save, as etcd's raft does).
+    if (index >= last_index() || term_at(index) != term) {
       entries_.clear();
     } else {
       entries_.erase(entries_.begin(), entries_.begin() + static_cast<ptrdiff_t>(index - snapshot_index_));

@@ -46,8 +46,10 @@ class ShadowLog {
     return i > snapshot_index_ && i <= last_index() && at(i) == r;
   }
 
-  // A snapshot (when set) replaces everything at or below its index; an
-  // entry at index i replaces i and everything after it.
+  // A snapshot (when set) replaces everything at or below its index, and
+  // everything after it too unless the log holds an entry with the
+  // snapshot's index and term; an entry at index i replaces i and
+  // everything after it.
   void Save(const std::optional<std::pair<Index, Term>>& snapshot, const std::vector<raft::Entry>& entries);
   // Drops entries at or below `index` (the application's snapshot).
   void Compact(Index index, Term term);
