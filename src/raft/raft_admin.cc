@@ -130,6 +130,7 @@ void Raft::Impl::on_commit_advanced() {
     pending_reads_.clear();
     for (auto& [from, ctx] : waiting) leader_read_index(from, std::move(ctx));
   }
+  if (conf_index_ <= log_.committed()) sync_progress();  // drop removed peers
   // Thesis §4.2.2: a leader no longer in the configuration steps down once
   // the change that removed it is committed.
   if (!conf_.IsVoter(id()) && conf_index_ <= log_.committed()) become_follower(term_, kNoNode);

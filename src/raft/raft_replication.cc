@@ -117,14 +117,15 @@ void Raft::Impl::handle_append_resp(const Message& m) {
     case Progress::State::kReplicate: pr.inflights.free_le(m.index); break;
   }
   if (maybe_commit()) {
-    if (role_ != Role::kLeader) return;  // stepped down (removed from the voters)
+    // The commit may have made us step down or dropped this (removed) peer.
+    if (role_ != Role::kLeader || !prs_.count(m.from)) return;
     bcast_append();
   } else if (was_paused) {
     maybe_send_append(m.from, true);
   }
   while (maybe_send_append(m.from, false)) {
   }
-  if (m.from == lead_transferee_ && pr.match == log_.last_index()) {
+  if (m.from == lead_transferee_ && prs_.at(m.from).match == log_.last_index()) {
     Message t;
     t.type = MessageType::kTimeoutNow;
     t.to = m.from;
@@ -156,9 +157,12 @@ void Raft::Impl::leader_append(Entry e) {
 }
 
 void Raft::Impl::sync_progress() {
-  // Track every member (and ourselves); forget removed ones.
+  // Track every member (and ourselves). A removed node is still sent the
+  // log until its removal commits, so it learns it was removed and stops
+  // campaigning (thesis §4.2.2); it never counts for a quorum.
+  const bool settled = conf_index_ <= log_.committed();
   for (auto it = prs_.begin(); it != prs_.end();) {
-    if (it->first != id() && !conf_.IsMember(it->first)) {
+    if (it->first != id() && !conf_.IsMember(it->first) && settled) {
       it = prs_.erase(it);
     } else {
       ++it;

@@ -130,7 +130,9 @@ struct SoftState {
 // What the core hands back; the caller must, in order:
 //   1. persist `snapshot` (if set), then `entries` (truncating any stable
 //      entries at or after entries.front().index), then `hard_state`,
-//      all durably (fsync);
+//      all durably (fsync). A snapshot replaces the whole stored log unless
+//      the log holds an entry with the snapshot's index and term (then only
+//      the entries it covers go);
 //   2. send `messages`;
 //   3. apply `snapshot` (if set) then `committed_entries` to the state machine,
 //      and serve `read_states` once applied >= their index;

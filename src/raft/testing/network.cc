@@ -7,10 +7,17 @@ namespace blixard::raft::testing {
 
 void MemDisk::Save(const Ready& rd) {
   if (rd.snapshot) {
+    // The snapshot replaces the whole log unless the log holds its last
+    // entry (same index and term), as in storage/log_plan.h.
+    const SnapshotMeta& meta = rd.snapshot->meta;
+    const bool holds = std::any_of(entries.begin(), entries.end(),
+                                   [&](const Entry& e) { return e.index == meta.index && e.term == meta.term; });
+    if (holds) {
+      std::erase_if(entries, [&](const Entry& e) { return e.index <= meta.index; });
+    } else {
+      entries.clear();
+    }
     snapshot = rd.snapshot;
-    std::erase_if(entries, [&](const Entry& e) { return e.index <= snapshot->meta.index; });
-    // Keep only a contiguous tail after the snapshot.
-    if (!entries.empty() && entries.front().index != snapshot->meta.index + 1) entries.clear();
   }
   if (!rd.entries.empty()) {
     const Index first = rd.entries.front().index;
@@ -140,6 +147,20 @@ bool Network::DeliverOne() {
   Process(m.to);
   return true;
 }
+
+void Network::DeliverAt(size_t i) {
+  i %= queue_.size();
+  Message m = std::move(queue_[i]);
+  queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(i));
+  if (Blocked(m)) return;
+  ++delivered_[m.type];
+  (void)nodes_.at(m.to).raft->step(m);
+  Process(m.to);
+}
+
+void Network::DropAt(size_t i) { queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(i % queue_.size())); }
+
+void Network::DuplicateAt(size_t i) { queue_.push_back(queue_[i % queue_.size()]); }
 
 size_t Network::Stabilize(size_t max) {
   size_t n = 0;

@@ -67,6 +67,11 @@ class Network {
   size_t Stabilize(size_t max = 1000000);
   // Delivers just the first queued message (after ProcessAll).
   bool DeliverOne();
+  // Delivers (or drops) the queued message at position i % size: reordering.
+  // REQUIRES: the queue is not empty.
+  void DeliverAt(size_t i);
+  void DropAt(size_t i);
+  void DuplicateAt(size_t i);
   void Tick(NodeId id, int n = 1);
   // Ticks every up node `n` times, stabilizing after each round.
   void TickAll(int n = 1);
