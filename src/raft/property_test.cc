@@ -26,6 +26,9 @@ struct Op {
 // Runs one history; returns "" or what went wrong.
 std::string RunHistory(int nodes, uint64_t seed, const std::vector<Op>& ops) {
   Config c;
+  // Vary the optional protocol features with the seed.
+  c.pre_vote = seed % 4 != 1;
+  c.check_quorum = seed % 4 != 2;
   c.election_tick = 5;
   c.max_inflight_msgs = 4;
   c.max_size_per_msg = 64;
@@ -86,8 +89,29 @@ std::string RunHistory(int nodes, uint64_t seed, const std::vector<Op>& ops) {
   for (NodeId n : net.ids()) {
     if (!net.node(n).up) net.Restart(n);
   }
-  net.TickAll(60);
+  for (int round = 0; round < 100; ++round) {
+    net.TickAll(1);
+    if (getenv("RAFT_PROP_TRACE")) {
+      for (NodeId n : net.ids()) {
+        Raft& r = net.raft(n);
+        fprintf(stderr, "%lu:%s/%lu/t%d ", (unsigned long)n, RoleName(r.role()), (unsigned long)r.term(),
+                r.randomized_election_timeout());
+      }
+      fprintf(stderr, "\n");
+    }
+  }
   const NodeId l = net.Leader();
+  if (l == kNoNode && getenv("RAFT_PROP_VERBOSE")) {
+    for (NodeId n : net.ids()) {
+      Raft& r = net.raft(n);
+      fprintf(stderr, "node %lu role=%s term=%lu vote=%lu lead=%lu last=%lu lastterm=%lu commit=%lu voters=%zu\n",
+              (unsigned long)n, RoleName(r.role()), (unsigned long)r.term(), (unsigned long)r.hard_state().vote,
+              (unsigned long)r.leader(), (unsigned long)r.last_index(),
+              (unsigned long)(r.last_index() >= r.first_index() ? r.entries(r.last_index(), r.last_index() + 1)[0].term : 0),
+              (unsigned long)r.commit_index(), r.conf().voters.size());
+    }
+    fprintf(stderr, "queue=%zu\n", net.queue().size());
+  }
   CHECK_OR_RETURN(l != kNoNode);
   CHECK_OR_RETURN(net.Propose("final").ok());
   net.TickAll(5);
@@ -113,7 +137,12 @@ RC_GTEST_PROP(RaftProperty, SafetyUnderDropsReordersPartitionsAndRestarts, ()) {
 // The same with a long fixed schedule per seed (longer histories than the
 // shrinking generator tends to produce).
 TEST(RaftProperty, LongRandomHistories) {
-  for (uint64_t seed = 1; seed <= 20; ++seed) {
+  // RAFT_PROP_SEEDS=N runs more seeds (soak).
+  const char* env = getenv("RAFT_PROP_SEEDS");
+  const uint64_t seeds = env ? std::strtoull(env, nullptr, 10) : 20;
+  const char* first_env = getenv("RAFT_PROP_FIRST");
+  const uint64_t first = first_env ? std::strtoull(first_env, nullptr, 10) : 1;
+  for (uint64_t seed = first; seed < first + seeds; ++seed) {
     uint64_t x = seed * 0x9e3779b97f4a7c15ULL;
     std::vector<Op> ops;
     for (int i = 0; i < 3000; ++i) {

@@ -155,7 +155,13 @@ Status Raft::Impl::step(const Message& m) {
                m.type == MessageType::kSnapshot) {
       become_follower(m.term, m.from);
     } else {
+      // Figure 2: only hearing from a leader or granting a vote restarts the
+      // election timer; a vote request we may refuse (stale log) must not,
+      // or candidates with stale logs could keep up-to-date nodes from ever
+      // timing out (a liveness issue without pre-vote).
+      const int elapsed = election_elapsed_;
       become_follower(m.term, kNoNode);
+      if (m.type == MessageType::kVote) election_elapsed_ = elapsed;
     }
   } else if (m.term < term_) {
     if ((cfg_.check_quorum || cfg_.pre_vote) &&
