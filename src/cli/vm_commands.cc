@@ -81,7 +81,7 @@ int VmCreate(const ClientOptions& o, const VmCreateArgs& args) {
   auto status = stub->CreateVm(client.Context().get(), req, &resp);
   if (!status.ok()) return client.Fail(status);
   if (args.wait.enabled) return WaitForDesired(client, *stub, args.name, args.wait);
-  return client.Print(resp.vm(), fmt::format("vm \"{}\" created ({})\n", resp.vm().spec().name(),
+  return client.Print(resp.vm(), fmt::format("vm \"{}\" created; state {}\n", resp.vm().spec().name(),
                                              VmStateText(resp.vm())));
 }
 
@@ -124,7 +124,7 @@ int VmAct(const ClientOptions& o, VmVerb verb, const std::string& name, const Wa
                                        : stub->StopVm(client.Context().get(), req, &resp);
   if (!status.ok()) return client.Fail(status);
   if (wait.enabled) return WaitForDesired(client, *stub, name, wait);
-  return client.Print(resp.vm(), fmt::format("vm \"{}\" {} ({})\n", name,
+  return client.Print(resp.vm(), fmt::format("vm \"{}\" {}; state {}\n", name,
                                              verb == VmVerb::kStart ? "starting" : "stopping",
                                              VmStateText(resp.vm())));
 }
