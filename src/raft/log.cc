@@ -160,7 +160,10 @@ std::pair<ConfState, Index> RaftLog::conf_at(Index i) const {
 
 Status RaftLog::CheckInvariants() const {
   const Index snap = snapshot_->meta.index;
-  if (!(snap <= applied_ && applied_ <= applying_ && applying_ <= committed_ && committed_ <= last_index())) {
+  // A leader's snapshot just restored (not yet handed out and acknowledged
+  // by advance()) is ahead of applied until then.
+  const Index applied_floor = unstable_snapshot_ ? 0 : snap;
+  if (!(applied_floor <= applied_ && applied_ <= applying_ && applying_ <= committed_ && committed_ <= last_index())) {
     return Status::Internal("log: require snapshot <= applied <= applying <= committed <= last");
   }
   if (unstable_from_ < first_index() || unstable_from_ > last_index() + 1) {
