@@ -42,7 +42,7 @@ constexpr size_t kTraceRing = 50;
 enum class Ev : uint8_t {
   kTick, kDeliver, kCrash, kRestart, kShutdown, kPause, kResume, kDiskFault, kStorageError, kPartition, kHeal,
   kNetConfig, kLeader, kPropose, kClientReply, kOpDone, kSnapshotTaken, kSnapshotInstalled, kConfPropose,
-  kConfApplied, kTransfer, kSettle,
+  kConfApplied, kTransfer, kSettle, kCrashArmed,
 };
 
 struct TraceRec {
@@ -106,6 +106,10 @@ std::string FormatTrace(const TraceRec& r) {
     case Ev::kConfApplied: snprintf(buf, sizeof buf, "committed %s node %llu at index %llu", ConfTypeName(r.a), u(r.b), u(r.c)); break;
     case Ev::kTransfer: snprintf(buf, sizeof buf, "leader %llu transfers leadership to %llu: %s", u(r.a), u(r.b), r.c ? "ok" : "refused"); break;
     case Ev::kSettle: snprintf(buf, sizeof buf, "SETTLE: faults off, all nodes up, network healed"); break;
+    case Ev::kCrashArmed:
+      snprintf(buf, sizeof buf, "node %llu will crash in its next Ready, after %s", u(r.a),
+               r.b == 1 ? "persisting" : r.b == 2 ? "sending" : "applying");
+      break;
   }
   char line[320];
   snprintf(line, sizeof line, "t=%7lldms %s", static_cast<long long>(r.t), buf);
@@ -145,6 +149,8 @@ struct SimNode {
   bool removed = false;
   uint64_t incarnation = 0;
   uint64_t pause_gen = 0;
+  bool ready_deferred = false;  // a HandleReady is scheduled
+  int crash_point = 0;          // crash in the next Ready: 1 after persist, 2 after send, 3 after apply
   Time tick_interval = kTickMs;
   std::vector<std::function<void()>> held;  // deliveries while paused
   std::map<Index, PendingWrite> writes;
@@ -205,6 +211,8 @@ class World {
   void OnNode(SimNode& n, std::function<void()> fn);
   void DeliverRaft(const raft::Message& m);
   void HandleReady(SimNode& n);
+  void AfterInput(SimNode& n);
+  bool CrashPoint(SimNode& n, int stage);
   void OnBecameLeader(SimNode& n);
   void ApplyEntry(SimNode& n, const raft::Entry& e);
   void ServeReads(SimNode& n);
@@ -256,6 +264,7 @@ class World {
   uint64_t snapshot_threshold_ = 50;
   raft::Config raft_template_;
   bool settling_ = false;
+  bool defer_ready_ = false;  // this seed batches several inputs into one Ready now and then
   uint64_t partition_gen_ = 0;
   uint64_t net_gen_ = 0;
   std::map<Index, bool> conf_seen_;  // conf-change indices already acted on
@@ -344,6 +353,8 @@ void World::Start(SimNode& n) {
   n.up = true;
   n.paused = false;
   n.store->SetFaultHook(nullptr);
+  n.ready_deferred = false;
+  n.crash_point = 0;
   ++n.incarnation;
   ScheduleTick(n, prng_.Range(1, n.tick_interval));
   HandleReady(n);
@@ -364,6 +375,8 @@ void World::Crash(SimNode& n) {
   n.paused = false;
   ++n.incarnation;
   n.held.clear();
+  n.crash_point = 0;
+  n.ready_deferred = false;
   n.writes.clear();  // clients time out: outcome unknown
   n.reads.clear();
 }
@@ -399,7 +412,7 @@ void World::ScheduleTick(SimNode& n, Time delay) {
     if (n->paused) return;
     Trace(Ev::kTick, id);
     n->raft->tick();
-    HandleReady(*n);
+    AfterInput(*n);
     if (!n->up) return;
     Check(n->raft->CheckInvariants(), "raft invariants");
   });
@@ -426,8 +439,39 @@ void World::DeliverRaft(const raft::Message& m) {
     if (n == nullptr || !n->up || n->incarnation != inc || failed()) return;
     Trace(Ev::kDeliver, static_cast<uint64_t>(m.type), m.from, m.to, m.term, (m.index << 1) | (m.reject ? 1 : 0));
     (void)n->raft->step(m);
-    HandleReady(*n);
+    AfterInput(*n);
   });
+}
+
+// Like the daemon's loop, which drains its inbox before handling a Ready:
+// some seeds now and then let several inputs pile up into one Ready.
+void World::AfterInput(SimNode& n) {
+  if (n.ready_deferred) return;
+  if (defer_ready_ && prng_.OneIn(4)) {
+    n.ready_deferred = true;
+    const NodeId id = n.id;
+    const uint64_t inc = n.incarnation;
+    events_.After(prng_.Range(0, 20), [this, id, inc] {
+      SimNode* n = Find(id);
+      if (n == nullptr || !n->up || n->incarnation != inc) return;
+      OnNode(*n, [this, id, inc] {
+        SimNode* n = Find(id);
+        if (n == nullptr || !n->up || n->incarnation != inc || failed()) return;
+        n->ready_deferred = false;
+        HandleReady(*n);
+      });
+    });
+    return;
+  }
+  HandleReady(n);
+}
+
+// A crash in the middle of handling a Ready (kill -9 between two steps).
+bool World::CrashPoint(SimNode& n, int stage) {
+  if (n.crash_point != stage) return false;
+  Crash(n);
+  ScheduleRestart(n, prng_.Range(50, 3000));
+  return true;
 }
 
 void World::HandleReady(SimNode& n) {
@@ -461,12 +505,13 @@ void World::HandleReady(SimNode& n) {
       }
     }
     if (became_leader) OnBecameLeader(n);
-    if (failed()) return;
+    if (failed() || CrashPoint(n, 1)) return;
     // 2. Send.
     for (const raft::Message& m : rd.messages) {
       if (m.type == raft::MessageType::kSnapshot) ++result_.snapshots_sent;
       net_.Send(m.from, m.to, [this, m] { DeliverRaft(m); });
     }
+    if (CrashPoint(n, 2)) return;
     // 3. Apply.
     if (rd.snapshot && rd.snapshot->meta.index > n.applied) {
       if (!Check(n.state.RestoreSnapshot(rd.snapshot->data), "snapshot restore")) return;
@@ -485,6 +530,7 @@ void World::HandleReady(SimNode& n) {
         it->second.have_index = true;
       }
     }
+    if (CrashPoint(n, 3)) return;
     // 4. Advance.
     n.raft->advance(rd);
     ServeReads(n);
@@ -740,7 +786,7 @@ void World::NodeRequest(SimNode& n, Client& c, uint64_t attempt) {
       r.index = *idx;
       ReplyTo(n.id, c.id, attempt, c.op, r);
     }
-    HandleReady(n);
+    AfterInput(n);
     return;
   }
   if (cfg_.bug == InjectedBug::kLocalRead) {
@@ -759,7 +805,7 @@ void World::NodeRequest(SimNode& n, Client& c, uint64_t attempt) {
     return;
   }
   n.reads[ctx] = PendingRead{c.id, attempt, c.op, c.name};
-  HandleReady(n);
+  AfterInput(n);
 }
 
 void World::ReplyTo(NodeId from, uint64_t client, uint64_t attempt, size_t op, const Reply& r) {
@@ -960,6 +1006,11 @@ void World::ActCrash() {
     if (up.empty()) return;
     target = Find(prng_.Pick(up));
   }
+  if (prng_.OneIn(3)) {
+    target->crash_point = static_cast<int>(prng_.Range(1, 3));
+    Trace(Ev::kCrashArmed, target->id, static_cast<uint64_t>(target->crash_point));
+    return;
+  }
   Crash(*target);
   ScheduleRestart(*target, prng_.Range(50, 4000));
 }
@@ -1032,7 +1083,7 @@ void World::ActMembership() {
   if (r.ok() && cc.type == raft::ConfChangeType::kAddLearner) {
     Start(AddNode(cc.node, {}));
   }
-  HandleReady(*l);
+  AfterInput(*l);
 }
 
 void World::ActTransfer() {
@@ -1045,7 +1096,7 @@ void World::ActTransfer() {
   const NodeId to = prng_.Pick(others);
   Status s = l->raft->transfer_leader(to);
   Trace(Ev::kTransfer, l->id, to, s.ok());
-  HandleReady(*l);
+  AfterInput(*l);
 }
 
 void World::Settle() {
@@ -1058,6 +1109,7 @@ void World::Settle() {
   for (const auto& [id, n] : nodes_) {
     if (n->removed) continue;
     n->store->SetFaultHook(nullptr);
+    n->crash_point = 0;
     if (!n->up) {
       Start(*n);
     } else if (n->paused) {
@@ -1088,7 +1140,7 @@ void World::PeriodicChecks() {
     if (live[i]->up) {
       if (!Check(live[i]->state.CheckInvariants(), "state invariants")) return;
       if (!Check(live[i]->raft->CheckInvariants(), "raft invariants")) return;
-      if (!Check(RaftLogMatchesStorage(*live[i]), "raft log vs storage")) return;
+      if (!live[i]->raft->has_ready() && !Check(RaftLogMatchesStorage(*live[i]), "raft log vs storage")) return;
     }
   }
   if (!settling_) events_.After(kCheckEveryMs, [this] { PeriodicChecks(); });
@@ -1165,6 +1217,7 @@ SimResult World::Run() {
   raft_template_.max_size_per_msg = prng_.OneIn(2) ? (1u << 20) : 512;
   raft_template_.max_inflight_msgs = prng_.OneIn(2) ? 256 : static_cast<size_t>(prng_.Range(1, 8));
   snapshot_threshold_ = static_cast<uint64_t>(prng_.Range(8, 60));
+  defer_ready_ = prng_.OneIn(2);
 
   std::vector<NodeId> voters;
   for (int i = 1; i <= cfg_.nodes; ++i) voters.push_back(static_cast<NodeId>(i));
