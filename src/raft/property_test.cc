@@ -33,6 +33,7 @@ std::string RunHistory(int nodes, uint64_t seed, const std::vector<Op>& ops) {
   c.max_inflight_msgs = 4;
   c.max_size_per_msg = 64;
   Network net(nodes, c, seed);
+  net.AddNode(static_cast<NodeId>(nodes + 1));  // spare, outside the configuration
   int proposals = 0;
   for (const Op& op : ops) {
     const NodeId node = static_cast<NodeId>(op.arg % nodes + 1);
@@ -69,6 +70,15 @@ std::string RunHistory(int nodes, uint64_t seed, const std::vector<Op>& ops) {
     } else if (k < 95) {
       if (net.node(node).up) (void)net.raft(node).transfer_leader(static_cast<NodeId>(op.arg / 7 % nodes + 1));
       net.ProcessAll();
+    } else if (k < 97) {
+      // Membership change at the leader, on any node incl. a spare joiner.
+      NodeId l = net.Leader();
+      if (l != kNoNode) {
+        const auto type = static_cast<ConfChangeType>(op.arg / 11 % 4);
+        const NodeId target = static_cast<NodeId>(op.arg % (nodes + 1) + 1);
+        (void)net.raft(l).propose_conf_change(ConfChange{type, target, ""});
+        net.Process(l);
+      }
     } else {
       for (NodeId n : net.ids()) net.Tick(n);
     }
@@ -89,7 +99,10 @@ std::string RunHistory(int nodes, uint64_t seed, const std::vector<Op>& ops) {
   for (NodeId n : net.ids()) {
     if (!net.node(n).up) net.Restart(n);
   }
-  for (int round = 0; round < 100; ++round) {
+  // Without pre-vote, a node with a stale uncommitted configuration can keep
+  // outbidding the node that could win (split terms); random timeouts end
+  // it, occasionally only after many rounds.
+  for (int round = 0; round < 600 && (round < 30 || net.Leader() == kNoNode); ++round) {
     net.TickAll(1);
     if (getenv("RAFT_PROP_TRACE")) {
       for (NodeId n : net.ids()) {
@@ -109,6 +122,10 @@ std::string RunHistory(int nodes, uint64_t seed, const std::vector<Op>& ops) {
               (unsigned long)r.leader(), (unsigned long)r.last_index(),
               (unsigned long)(r.last_index() >= r.first_index() ? r.entries(r.last_index(), r.last_index() + 1)[0].term : 0),
               (unsigned long)r.commit_index(), r.conf().voters.size());
+      for (NodeId v : r.conf().voters) fprintf(stderr, "  voter %lu\n", (unsigned long)v);
+      for (NodeId v : r.conf().learners) fprintf(stderr, "  learner %lu\n", (unsigned long)v);
+      for (const Entry& e : r.entries(r.first_index(), r.last_index() + 1))
+        if (e.type == EntryType::kConfChange) fprintf(stderr, "  conf entry %lu term %lu\n", (unsigned long)e.index, (unsigned long)e.term);
     }
     fprintf(stderr, "queue=%zu\n", net.queue().size());
   }
@@ -116,6 +133,7 @@ std::string RunHistory(int nodes, uint64_t seed, const std::vector<Op>& ops) {
   CHECK_OR_RETURN(net.Propose("final").ok());
   net.TickAll(5);
   for (NodeId n : net.ids()) {
+    if (!net.raft(l).conf().IsMember(n)) continue;  // removed or never added
     CHECK_OR_RETURN(net.raft(n).commit_index() == net.raft(l).commit_index());
     CHECK_OR_RETURN(net.node(n).app.hash == net.node(l).app.hash);
   }
