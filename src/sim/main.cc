@@ -4,6 +4,7 @@
 // Prints one digest line per seed and a summary; exits 1 if any seed failed.
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -111,6 +112,7 @@ int main(int argc, char** argv) {
   }
 
   const auto wall_start = std::chrono::steady_clock::now();
+  const std::clock_t cpu_start = std::clock();
   std::vector<Time> elections;
   uint64_t failures = 0, ran = 0;
   Time virtual_total = 0;
@@ -125,6 +127,16 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(c.seed), c.nodes, r.DigestHex().c_str(),
                 static_cast<unsigned long long>(r.committed), static_cast<unsigned long long>(r.elections),
                 r.ok ? "" : " FAILED");
+    if (c.verbose) {
+      std::printf(
+          "stats: events=%llu virtual=%lldms writes ok=%llu failed=%llu unknown=%llu reads ok=%llu crashes=%llu "
+          "snapshots-sent=%llu conf-changes=%llu\n",
+          static_cast<unsigned long long>(r.events), static_cast<long long>(r.virtual_ms),
+          static_cast<unsigned long long>(r.writes_ok), static_cast<unsigned long long>(r.writes_failed),
+          static_cast<unsigned long long>(r.writes_unknown), static_cast<unsigned long long>(r.reads_ok),
+          static_cast<unsigned long long>(r.crashes), static_cast<unsigned long long>(r.snapshots_sent),
+          static_cast<unsigned long long>(r.conf_changes));
+    }
     if (!r.ok) {
       ++failures;
       std::fputs(r.failure.c_str(), stdout);
@@ -134,10 +146,11 @@ int main(int argc, char** argv) {
   }
   const double wall_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  const double cpu_s = static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC;
   std::printf(
-      "summary: seeds=%llu failed=%llu wall=%.2fs seeds/s=%.1f virtual:wall=%.0f:1 "
+      "summary: seeds=%llu failed=%llu wall=%.2fs cpu=%.2fs seeds/s=%.1f virtual:wall=%.0f:1 "
       "election (leader crash -> new leader commits) p50=%lldms p99=%lldms n=%zu\n",
-      static_cast<unsigned long long>(ran), static_cast<unsigned long long>(failures), wall_s,
+      static_cast<unsigned long long>(ran), static_cast<unsigned long long>(failures), wall_s, cpu_s,
       wall_s > 0 ? static_cast<double>(ran) / wall_s : 0.0,
       wall_s > 0 ? static_cast<double>(virtual_total) / 1000.0 / wall_s : 0.0,
       static_cast<long long>(Percentile(elections, 0.50)), static_cast<long long>(Percentile(elections, 0.99)),

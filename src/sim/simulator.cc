@@ -438,7 +438,25 @@ void World::DeliverRaft(const raft::Message& m) {
     SimNode* n = Find(id);
     if (n == nullptr || !n->up || n->incarnation != inc || failed()) return;
     Trace(Ev::kDeliver, static_cast<uint64_t>(m.type), m.from, m.to, m.term, (m.index << 1) | (m.reject ? 1 : 0));
+    // Purity: now and then a clone steps the same message and must end up
+    // in the same state.
+    std::unique_ptr<raft::Raft> twin;
+    if (prng_.OneIn(64)) {
+      twin = n->raft->Clone();
+      if (twin->StateDigest() != n->raft->StateDigest()) {
+        Fail("purity", "node " + std::to_string(id) + ": Clone() has a different StateDigest()");
+        return;
+      }
+    }
     (void)n->raft->step(m);
+    if (twin != nullptr) {
+      (void)twin->step(m);
+      if (twin->StateDigest() != n->raft->StateDigest()) {
+        Fail("purity", "node " + std::to_string(id) + ": a clone stepping the same " +
+                           raft::MessageTypeName(m.type) + " reached a different state");
+        return;
+      }
+    }
     AfterInput(*n);
   });
 }

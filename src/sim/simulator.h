@@ -43,7 +43,7 @@ struct SimConfig {
   Time duration_ms = 30'000;  // faults and new client operations stop after this
   Time settle_ms = 30'000;    // then: heal everything, wait for convergence at most this long
   uint32_t faults = kFaultAll;
-  int clients = 3;
+  int clients = 4;
   bool verbose = false;           // print every event to `out`
   std::ostream* out = nullptr;    // for verbose
   InjectedBug bug = InjectedBug::kNone;
