@@ -124,8 +124,11 @@ int RunDaemon(const DaemonOptions& o) {
 
   int sig = 0;
   sigwait(&signals, &sig);
-  spdlog::info(fatal ? "stopping after a storage failure" : "received {}, shutting down",
-               strsignal(sig));
+  if (fatal) {
+    spdlog::error("stopping after a storage failure");
+  } else {
+    spdlog::info("received {}, shutting down", strsignal(sig));
+  }
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));
   (*node)->Stop();
   server->Wait();

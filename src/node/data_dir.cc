@@ -14,7 +14,7 @@ Result<DataDirLock> DataDirLock::Acquire(const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::FailedPrecondition("cannot create data dir " + dir + ": " + ec.message());
-  const std::string path = dir + "/LOCK";
+  const std::string path = dir + "/blixard.pid";
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) {
     return Status::FailedPrecondition("cannot open " + path + ": " + std::strerror(errno));

@@ -7,7 +7,8 @@
 
 namespace blixard::node {
 
-// Holds an flock on <dir>/LOCK (the file records the holder's pid). The lock
+// Holds an flock on <dir>/blixard.pid (which records the holder's pid; the
+// store keeps its own lock on <dir>/LOCK for LMDB's sake). The lock
 // dies with the process, so a crash never leaves a stale lock behind.
 class DataDirLock {
  public:

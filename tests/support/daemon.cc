@@ -31,10 +31,13 @@ void TestDaemon::Spawn() {
 
 bool TestDaemon::Start() {
   Spawn();
-  auto stub = Cluster();
   bool ready = WaitUntil(
       [&] {
         if (!child_->Running()) return true;  // exited: stop waiting, report below
+        // A fresh channel per attempt: one that failed before the daemon
+        // listened would wait out gRPC's reconnect backoff.
+        channel_.reset();
+        auto stub = Cluster();
         v1::GetClusterStatusRequest req;
         v1::GetClusterStatusResponse resp;
         auto ctx = Ctx(1);
@@ -50,9 +53,9 @@ bool TestDaemon::Start() {
 }
 
 int TestDaemon::Stop(int sig) {
+  channel_.reset();
   child_->Signal(sig);
   int code = child_->Wait(std::chrono::seconds(30));
-  channel_.reset();
   return code;
 }
 
@@ -61,6 +64,11 @@ std::shared_ptr<grpc::Channel> TestDaemon::Channel() {
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(64 << 20);
     args.SetMaxSendMessageSize(64 << 20);
+    // The daemon may not listen yet: retry connecting quickly, not with
+    // gRPC's default multi-second backoff.
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 20);
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 20);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 100);
     channel_ = grpc::CreateCustomChannel(addr_, grpc::InsecureChannelCredentials(), args);
   }
   return channel_;

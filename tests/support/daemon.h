@@ -4,6 +4,7 @@
 #pragma once
 
 #include <grpcpp/grpcpp.h>
+#include <signal.h>
 
 #include <memory>
 #include <optional>
