@@ -93,6 +93,7 @@ void Raft::Impl::handle_append_resp(const Message& m) {
   if (it == prs_.end()) return;
   Progress& pr = it->second;
   pr.recent_active = true;
+  if (m.index > log_.last_index()) return;  // acks what we never sent: ignore
   if (m.reject) {
     // Fast backtracking: jump to the last index where our term is <= the
     // follower's term at its hint (etcd's findConflictByTerm on both sides).

@@ -90,6 +90,9 @@ class Network {
   // Application snapshot at the node's applied index, then compaction.
   Status Compact(NodeId id, Index index);
   std::function<bool(const Message&)> drop;  // true: drop this message
+  // Check every core's invariants and election safety after each step
+  // (O(log size) per step; benchmarks turn it off).
+  bool check_invariants = true;
 
   std::deque<Message>& queue() { return queue_; }
   uint64_t sent(MessageType t) const;
