@@ -73,6 +73,8 @@ class Raft {
   // same context in a later Ready. On a follower the request is forwarded to
   // the leader. kUnavailable when no leader is known. A request may be lost
   // (leader change); callers time out.
+  // REQUIRES: `context` unique per request (e.g. a request id): heartbeat
+  // acknowledgements are matched to requests by it (thesis §6.4).
   Status read_index(std::string context);
   // Leader only: hands leadership to `to` (a voter) once it has caught up,
   // via kTimeoutNow. Proposals are refused until it completes or an election
