@@ -21,7 +21,7 @@ void Usage() {
                "usage: blixard-sim [--seed S] [--seeds N] [--nodes 3|5|7] [--virtual-seconds T]\n"
                "                   [--faults all|none|net,partition,crash,pause,disk,membership,transfer]\n"
                "                   [--clients C] [--verbose] [--keep-going]\n"
-               "                   [--inject-bug ack-on-propose|local-read]\n");
+               "                   [--inject-bug ack-on-propose|local-read|lying-disk]\n");
 }
 
 bool ParseU64(const char* s, uint64_t* out) {
@@ -95,8 +95,10 @@ int main(int argc, char** argv) {
         base.bug = InjectedBug::kAckOnPropose;
       } else if (b == "local-read") {
         base.bug = InjectedBug::kLocalRead;
+      } else if (b == "lying-disk") {
+        base.bug = InjectedBug::kLyingDisk;
       } else {
-        std::fprintf(stderr, "--inject-bug ack-on-propose|local-read\n");
+        std::fprintf(stderr, "--inject-bug ack-on-propose|local-read|lying-disk\n");
         return 2;
       }
     } else if (a == "--keep-going") {

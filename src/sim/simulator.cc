@@ -379,6 +379,16 @@ void World::Crash(SimNode& n) {
   n.ready_deferred = false;
   n.writes.clear();  // clients time out: outcome unknown
   n.reads.clear();
+  if (cfg_.bug == InjectedBug::kLyingDisk) {
+    // The disk acknowledged fsyncs it never did: only the snapshot and the
+    // hard state survive.
+    auto ps = n.store->Load();
+    if (!Check(ps.status(), "storage")) return;
+    n.store = std::make_unique<storage::MemLogStore>();
+    Check(n.store->Save(ps->hard_state, {}, ps->snapshot), "storage");
+    n.shadow = ShadowLog();
+    n.shadow.Save(std::make_pair(ps->snapshot->meta.index, ps->snapshot->meta.term), {});
+  }
 }
 
 void World::ScheduleRestart(SimNode& n, Time delay) {

@@ -35,6 +35,7 @@ enum class InjectedBug : uint8_t {
   kNone,
   kAckOnPropose,  // acknowledge a write as soon as it is appended, before commit
   kLocalRead,     // serve reads from local state without ReadIndex
+  kLyingDisk,     // a crash loses every log entry after the snapshot, though Save() said it was durable
 };
 
 struct SimConfig {
