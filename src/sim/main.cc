@@ -117,6 +117,7 @@ int main(int argc, char** argv) {
   const std::clock_t cpu_start = std::clock();
   std::vector<Time> elections;
   uint64_t failures = 0, ran = 0;
+  uint64_t writes = 0, reads = 0, crashes = 0, snapshots = 0, conf_changes = 0, unknown = 0;
   Time virtual_total = 0;
   for (uint64_t k = 0; k < seeds; ++k) {
     SimConfig c = base;
@@ -125,6 +126,12 @@ int main(int argc, char** argv) {
     ++ran;
     virtual_total += r.virtual_ms;
     elections.insert(elections.end(), r.election_ms.begin(), r.election_ms.end());
+    writes += r.writes_ok;
+    unknown += r.writes_unknown;
+    reads += r.reads_ok;
+    crashes += r.crashes;
+    snapshots += r.snapshots_sent;
+    conf_changes += r.conf_changes;
     std::printf("seed=%llu nodes=%d digest=%s committed=%llu elections=%llu%s\n",
                 static_cast<unsigned long long>(c.seed), c.nodes, r.DigestHex().c_str(),
                 static_cast<unsigned long long>(r.committed), static_cast<unsigned long long>(r.elections),
@@ -157,5 +164,10 @@ int main(int argc, char** argv) {
       wall_s > 0 ? static_cast<double>(virtual_total) / 1000.0 / wall_s : 0.0,
       static_cast<long long>(Percentile(elections, 0.50)), static_cast<long long>(Percentile(elections, 0.99)),
       elections.size());
+  std::printf("totals: acknowledged writes=%llu (unknown %llu) reads=%llu crashes=%llu snapshots sent=%llu "
+              "membership changes=%llu\n",
+              static_cast<unsigned long long>(writes), static_cast<unsigned long long>(unknown),
+              static_cast<unsigned long long>(reads), static_cast<unsigned long long>(crashes),
+              static_cast<unsigned long long>(snapshots), static_cast<unsigned long long>(conf_changes));
   return failures == 0 ? 0 : 1;
 }

@@ -265,6 +265,7 @@ class World {
   raft::Config raft_template_;
   bool settling_ = false;
   bool defer_ready_ = false;  // this seed batches several inputs into one Ready now and then
+  Time nemesis_interval_ = 2000;  // upper bound between two faults
   uint64_t partition_gen_ = 0;
   uint64_t net_gen_ = 0;
   std::map<Index, bool> conf_seen_;  // conf-change indices already acted on
@@ -929,7 +930,7 @@ void World::NemesisStep() {
   add(kFaultTransfer, &World::ActTransfer, 1);
   if (acts.empty()) return;
   (this->*prng_.Pick(acts))();
-  events_.After(prng_.Range(200, 2000), [this] { NemesisStep(); });
+  events_.After(prng_.Range(100, nemesis_interval_), [this] { NemesisStep(); });
 }
 
 void World::ActNetChaos() {
@@ -1094,6 +1095,15 @@ void World::ActMembership() {
   std::vector<NodeId> other_voters;
   for (NodeId v : conf.voters)
     if (v != l->id) other_voters.push_back(v);
+  if (prng_.OneIn(12)) {
+    // The leader may not remove itself (raft.h): it must refuse.
+    cc.node = l->id;
+    cc.type = raft::ConfChangeType::kRemove;
+    auto r = l->raft->propose_conf_change(cc);
+    Trace(Ev::kConfPropose, l->id, static_cast<uint64_t>(cc.type), cc.node, r.ok());
+    if (r.ok()) Fail("raft contract", "leader " + std::to_string(l->id) + " accepted its own removal");
+    return;
+  }
   if (!conf.learners.empty()) {
     cc.node = prng_.Pick(conf.learners);
     cc.type = (voters < 7 && !prng_.OneIn(3)) ? raft::ConfChangeType::kPromote : raft::ConfChangeType::kRemove;
@@ -1246,6 +1256,8 @@ SimResult World::Run() {
   raft_template_.max_inflight_msgs = prng_.OneIn(2) ? 256 : static_cast<size_t>(prng_.Range(1, 8));
   snapshot_threshold_ = static_cast<uint64_t>(prng_.Range(8, 60));
   defer_ready_ = prng_.OneIn(2);
+  static const std::vector<Time> kIntervals = {700, 2000, 2000, 4000};
+  nemesis_interval_ = prng_.Pick(kIntervals);
 
   std::vector<NodeId> voters;
   for (int i = 1; i <= cfg_.nodes; ++i) voters.push_back(static_cast<NodeId>(i));
