@@ -43,6 +43,15 @@ TEST(SimDeterminism, NoFaultsCommitsAndAcksEverything) {
   EXPECT_EQ(r.elections, 1u);
 }
 
+TEST(SimConfig, ParsesFaultLists) {
+  EXPECT_EQ(*ParseFaults("all"), static_cast<uint32_t>(kFaultAll));
+  EXPECT_EQ(*ParseFaults("none"), 0u);
+  EXPECT_EQ(*ParseFaults("crash,partition"), static_cast<uint32_t>(kFaultCrash | kFaultPartition));
+  EXPECT_FALSE(ParseFaults("crash,meteor").ok());
+  EXPECT_EQ(FaultsToString(kFaultCrash | kFaultDisk), "crash,disk");
+  EXPECT_EQ(*ParseFaults(FaultsToString(kFaultNet | kFaultTransfer)), static_cast<uint32_t>(kFaultNet | kFaultTransfer));
+}
+
 // Sweeps: each TEST is its own ctest entry so `ctest -j` spreads them.
 // 1,200 seeds in all, ~1 minute of CPU in a RelWithDebInfo build.
 void Sweep(uint64_t first, uint64_t count, int nodes, Time seconds, uint32_t faults = kFaultAll) {
