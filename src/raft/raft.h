@@ -8,6 +8,16 @@
 //
 // The log is held in memory from the last snapshot onwards (the application
 // compacts by calling compact()); storage is write-behind via Ready.
+//
+// Bootstrap: a new cluster starts every initial voter from a PersistentState
+// whose snapshot is at index 0 with conf.voters = the initial voters; a node
+// that joins later starts with an empty conf (it never campaigns) and learns
+// the configuration from the leader's log or snapshot. On restart the core
+// re-delivers committed entries after the snapshot (applied = snapshot index).
+//
+// Test support: src/raft/testing/network.h (library blixard_raft_testing)
+// runs N cores over an in-memory network with recorded disks and checks
+// election safety, log matching and state machine safety.
 #pragma once
 
 #include <cstdint>
