@@ -1,7 +1,14 @@
-// Breadth-first exhaustive exploration of a Model up to a depth and a
-// distinct-state bound. States are pruned by Model::Hash (64 bits; a
-// collision would only prune a state, never report a false violation).
-// Breadth-first, so the first violation found has a shortest trace.
+// Exhaustive exploration of a Model up to a depth and a distinct-state
+// bound. States are pruned by Model::Hash (64 bits; a collision would only
+// prune a state, never report a false violation).
+//
+// Two strategies reach exactly the same states within the depth bound:
+// - breadth-first: a violation found has a shortest trace; memory holds a
+//   whole level of states (a few KB each), so it suits shallow bounds;
+// - depth-first: memory is the visited table (~20 bytes a state) plus one
+//   path; a state reached again at a smaller depth is expanded again, so
+//   nothing within the bound is missed. A violation found is then searched
+//   for breadth-first up to its depth to report a shortest trace.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +23,7 @@ namespace blixard::mc {
 struct Bounds {
   int depth = 8;                 // transitions from the initial state
   uint64_t max_states = 1000000;  // distinct states kept, initial included
+  bool depth_first = true;
 };
 
 struct Stats {
@@ -25,6 +33,10 @@ struct Stats {
   bool exhausted = false;    // nothing new left within the depth bound
   bool state_limit = false;  // stopped at max_states
   double seconds = 0;        // CPU time
+  // Coverage: how far the explored behaviours got.
+  uint64_t leader_states = 0;  // states with a leader
+  Term max_term = 0;
+  Index max_commit = 0;        // highest commit index of any node
   double states_per_second() const { return seconds > 0 ? static_cast<double>(states) / seconds : 0; }
 };
 
