@@ -273,6 +273,7 @@ class World {
   bool measuring_ = false;
   Time measure_start_ = 0;
   Term measure_term_ = 0;
+  bool measure_clean_ = false;
 
   uint64_t trace_hash_ = 0;
   std::array<TraceRec, kTraceRing> ring_{};
@@ -369,6 +370,10 @@ void World::Crash(SimNode& n) {
     measuring_ = true;
     measure_start_ = events_.now();
     measure_term_ = n.raft->term();
+    measure_clean_ = net_.blocked_links() == 0 && net_.config().drop_per_mille == 0;
+    for (const auto& [id, other] : nodes_) {
+      if (other.get() != &n && !other->removed && !Working(*other)) measure_clean_ = false;
+    }
   }
   ++result_.crashes;
   n.raft.reset();
@@ -628,6 +633,7 @@ void World::ApplyEntry(SimNode& n, const raft::Entry& e) {
   }
   if (n.raft->role() == Role::kLeader && measuring_ && e.term == n.raft->term() && e.term > measure_term_) {
     result_.election_ms.push_back(events_.now() - measure_start_);
+    if (measure_clean_) result_.election_clean_ms.push_back(events_.now() - measure_start_);
     measuring_ = false;
   }
   auto it = n.writes.find(e.index);
@@ -929,6 +935,7 @@ void World::NemesisStep() {
   add(kFaultMembership, &World::ActMembership, 2);
   add(kFaultTransfer, &World::ActTransfer, 1);
   if (acts.empty()) return;
+  measure_clean_ = false;  // a fault during a failover: not a clean measurement
   (this->*prng_.Pick(acts))();
   events_.After(prng_.Range(100, nemesis_interval_), [this] { NemesisStep(); });
 }

@@ -59,6 +59,10 @@ struct SimResult {
   uint64_t elections = 0;  // terms that had a leader
   // Virtual ms from a leader's crash to a new leader committing in its term.
   std::vector<Time> election_ms;
+  // The same, for crashes that left every other node up, no partition and no
+  // message loss, and no other fault until the new leader committed (the
+  // failover a healthy cluster sees).
+  std::vector<Time> election_clean_ms;
   Time virtual_ms = 0;
   uint64_t events = 0;
   uint64_t writes_ok = 0, writes_failed = 0, writes_unknown = 0, reads_ok = 0;
