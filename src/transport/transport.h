@@ -1,0 +1,69 @@
+// Raft peer transport: moves raft::Messages between cluster members over
+// gRPC (PeerService.Raft in proto/blixard/v1/raft.proto) on each node's one
+// API port.
+//
+// Contract:
+// - Send() never blocks the caller (the node loop): messages go to a bounded
+//   per-peer queue drained by that peer's sender thread; when the queue is
+//   full or the peer is unreachable, messages are dropped (Raft retransmits).
+// - Per peer, one long-lived client stream carries batches (all messages
+//   queued at the moment of sending go in one RaftBatch). After a failure
+//   the sender reconnects with exponential backoff (50 ms .. 2 s, jittered).
+// - Snapshot payloads are split into chunks of at most kSnapshotChunkBytes;
+//   the receiver reassembles them and delivers one kSnapshot message.
+// - Every batch carries the sender's cluster id; a receiver with a different
+//   (non-empty) cluster id refuses the stream with FAILED_PRECONDITION.
+// Thread safety: every method may be called from any thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "raft/types.h"
+
+namespace grpc {
+class Service;
+}
+
+namespace blixard::transport {
+
+inline constexpr size_t kSnapshotChunkBytes = 1 << 20;
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  // Queues messages for their `to` peers. Messages to unknown peers are dropped.
+  virtual void Send(std::vector<raft::Message> messages) = 0;
+  // Sets or changes where a peer listens (HOST:PORT or unix:/path).
+  virtual void SetPeer(raft::NodeId id, const std::string& address) = 0;
+  // Forgets a peer and closes its stream.
+  virtual void RemovePeer(raft::NodeId id) = 0;
+  // Addresses of the peers currently known.
+  virtual std::vector<std::pair<raft::NodeId, std::string>> Peers() const = 0;
+  // Stops all sender threads; Send() afterwards drops.
+  virtual void Stop() = 0;
+};
+
+// Receives inbound messages; called on gRPC threads (must not block long).
+using MessageSink = std::function<void(raft::Message)>;
+
+struct GrpcTransportOptions {
+  raft::NodeId self = raft::kNoNode;
+  // Read on every batch (the id may be learnt after start, at join).
+  std::function<std::string()> cluster_id;
+  size_t max_queue = 4096;            // messages per peer before dropping
+  size_t max_message_bytes = 64 << 20;
+};
+
+std::unique_ptr<Transport> NewGrpcTransport(GrpcTransportOptions options);
+
+// The server side: a PeerService that reassembles chunked snapshots and hands
+// each message to `sink`. `cluster_id` as above. Register the returned
+// service on the node's gRPC server; it must outlive the server.
+std::unique_ptr<grpc::Service> NewPeerService(std::function<std::string()> cluster_id,
+                                              MessageSink sink);
+
+}  // namespace blixard::transport
