@@ -388,7 +388,10 @@ Status Model::Observe(State& s) const {
                                 Str(applied[i].term) +
                                 (it == s.committed.end() ? std::string(", not known committed")
                                                          : ", committed there is " + Str(i + 1) + "@" +
-                                                               Str(it->second.id.term)));
+                                                               Str(it->second.id.term) +
+                                                               (it->second.id.term == applied[i].term
+                                                                    ? " (same term, different data)"
+                                                                    : "")));
       }
     }
   }
