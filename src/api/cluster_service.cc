@@ -1,7 +1,5 @@
 #include "api/cluster_service.h"
 
-#include <map>
-
 #include "api/convert.h"
 
 namespace blixard::api {
@@ -9,42 +7,63 @@ namespace {
 
 grpc::Status NotYet(const char* what, const char* issue) {
   return {grpc::StatusCode::UNIMPLEMENTED,
-          std::string(what) + " arrives with " + issue + "; this build runs one-member clusters"};
+          std::string(what) + " arrives with " + issue + "; not built yet"};
 }
 
 }  // namespace
 
-grpc::Status ClusterServiceImpl::JoinCluster(grpc::ServerContext*, const v1::JoinClusterRequest*,
-                                             v1::JoinClusterResponse*) {
-  return NotYet("joining a cluster", "multi-node clusters (issue 4)");
+grpc::Status ClusterServiceImpl::JoinCluster(grpc::ServerContext* ctx,
+                                             const v1::JoinClusterRequest* req,
+                                             v1::JoinClusterResponse* resp) {
+  const std::string mine = node_.cluster_id();
+  if (!req->cluster_id().empty() && !mine.empty() && req->cluster_id() != mine) {
+    return ToGrpc(Status::FailedPrecondition("the joining node belongs to cluster " +
+                                             req->cluster_id() + ", this is cluster " + mine +
+                                             "; wipe its data dir to join this one"));
+  }
+  auto r = node_.AddMember(req->node_id(), req->address(), DeadlineOf(ctx));
+  if (!r.ok()) return ToGrpc(r.status());
+  resp->set_cluster_id(r->cluster_id);
+  for (const auto& m : r->members) {
+    v1::Member* pm = resp->add_members();
+    pm->set_id(m.id);
+    pm->set_address(m.address);
+    pm->set_role(m.role == "voter" ? v1::NODE_ROLE_VOTER : v1::NODE_ROLE_LEARNER);
+  }
+  return grpc::Status::OK;
 }
-grpc::Status ClusterServiceImpl::LeaveCluster(grpc::ServerContext*, const v1::LeaveClusterRequest*,
+
+grpc::Status ClusterServiceImpl::LeaveCluster(grpc::ServerContext* ctx,
+                                              const v1::LeaveClusterRequest*,
                                               v1::LeaveClusterResponse*) {
-  return NotYet("leaving a cluster", "multi-node clusters (issue 4)");
+  return ToGrpc(node_.RemoveMember(node_.id(), DeadlineOf(ctx)));
 }
-grpc::Status ClusterServiceImpl::RemoveMember(grpc::ServerContext*, const v1::RemoveMemberRequest*,
+
+grpc::Status ClusterServiceImpl::RemoveMember(grpc::ServerContext* ctx,
+                                              const v1::RemoveMemberRequest* req,
                                               v1::RemoveMemberResponse*) {
-  return NotYet("removing a member", "multi-node clusters (issue 4)");
+  return ToGrpc(node_.RemoveMember(req->node_id(), DeadlineOf(ctx)));
 }
-grpc::Status ClusterServiceImpl::TransferLeader(grpc::ServerContext*,
-                                                const v1::TransferLeaderRequest*,
-                                                v1::TransferLeaderResponse*) {
-  return NotYet("leadership transfer", "multi-node clusters (issue 4)");
+
+grpc::Status ClusterServiceImpl::TransferLeader(grpc::ServerContext* ctx,
+                                                const v1::TransferLeaderRequest* req,
+                                                v1::TransferLeaderResponse* resp) {
+  if (Status s = node_.TransferLeader(req->to_node_id(), DeadlineOf(ctx)); !s.ok()) return ToGrpc(s);
+  resp->set_leader_id(req->to_node_id());
+  return grpc::Status::OK;
 }
 
 void ClusterServiceImpl::FillMembers(const node::NodeStatus& st,
                                      google::protobuf::RepeatedPtrField<v1::Member>* out) {
-  std::map<uint64_t, std::string> addresses;
-  node_.Read([&](const state::ClusterState& s) {
-    for (const auto& n : s.ListNodes()) addresses[n.id()] = n.address();
-  });
   for (const auto& m : st.members) {
     v1::Member* pm = out->Add();
     pm->set_id(m.id);
-    pm->set_address(addresses[m.id]);
-    pm->set_role(m.role == "voter" ? v1::NODE_ROLE_VOTER : v1::NODE_ROLE_LEARNER);
-    pm->set_match_index(m.id == st.node_id ? st.last_index : m.match_index);
-    pm->set_last_contact_ms_ago(m.id == st.node_id ? 0 : -1);
+    pm->set_address(m.address);
+    pm->set_role(m.role == "voter"     ? v1::NODE_ROLE_VOTER
+                 : m.role == "standby" ? v1::NODE_ROLE_STANDBY
+                                       : v1::NODE_ROLE_LEARNER);
+    pm->set_match_index(m.match_index);
+    pm->set_last_contact_ms_ago(m.last_contact_ms);
   }
 }
 

@@ -3,15 +3,17 @@
 #include <grpcpp/grpcpp.h>
 
 #include "api/cluster_service.h"
+#include "api/internal_service.h"
 #include "api/vm_service.h"
 
 namespace blixard::api {
 
 struct ApiServices::Impl {
-  explicit Impl(node::Node& n) : vm(n), cluster(n), nodes(n) {}
+  explicit Impl(node::Node& n) : vm(n), cluster(n), nodes(n), internal(n) {}
   VmServiceImpl vm;
   ClusterServiceImpl cluster;
   NodeServiceImpl nodes;
+  InternalServiceImpl internal;
 };
 
 ApiServices::ApiServices(node::Node& node) : impl_(std::make_unique<Impl>(node)) {}
@@ -21,6 +23,7 @@ void ApiServices::RegisterWith(grpc::ServerBuilder& builder) {
   builder.RegisterService(&impl_->vm);
   builder.RegisterService(&impl_->cluster);
   builder.RegisterService(&impl_->nodes);
+  builder.RegisterService(&impl_->internal);
 }
 
 }  // namespace blixard::api

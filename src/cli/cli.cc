@@ -174,6 +174,16 @@ void AddNodeCommands(CLI::App& app, Args& a, const DaemonRunner& run_daemon) {
   cmd->add_option("--max-message-bytes", d.max_message_bytes, "largest gRPC message accepted")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  cmd->add_option("--voters", d.voters, "how many members vote (the rest are standbys and learners)")
+      ->check(CLI::Range(1, 7))
+      ->capture_default_str();
+  cmd->add_option("--voter-replace-after", d.voter_replace_after_s,
+                  "seconds a voter may be unreachable before a standby replaces it")
+      ->check(CLI::Range(1, 86400))
+      ->capture_default_str();
+  cmd->add_option("--join-timeout", d.join_timeout_s, "seconds to keep trying to join")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
   cmd->callback([cmd, &a, &run_daemon] {
     if (cmd->get_subcommands().empty()) a.action = [&a, &run_daemon] { return run_daemon(a.daemon); };
   });

@@ -1,6 +1,7 @@
 #include "node/daemon.h"
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/codegen/service_type.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
@@ -16,6 +17,7 @@
 #include "node/logging.h"
 #include "node/node.h"
 #include "storage/log_store.h"
+#include "transport/transport.h"
 
 namespace blixard::node {
 namespace {
@@ -39,16 +41,15 @@ Status ValidateOptions(const DaemonOptions& o) {
   if (o.id == 0) return Status::InvalidArgument("--id 0 is reserved: use a node id of 1 or more");
   if (o.bind.empty()) return Status::InvalidArgument("--bind is empty: use HOST:PORT or unix:/path");
   if (o.data_dir.empty()) return Status::InvalidArgument("--data-dir is empty: give a directory");
-  if (!o.join.empty()) {
-    return Status::Unimplemented("--join arrives with multi-node clusters (issue 4); "
-                                 "start without --join for a one-member cluster");
-  }
   if (o.tick_ms < 1 || o.tick_ms > 10000) {
     return Status::InvalidArgument("--tick-ms " + std::to_string(o.tick_ms) + " is out of range: use 1-10000");
   }
   if (o.election_ticks < 2 || o.election_ticks > 1000) {
     return Status::InvalidArgument("--election-ticks " + std::to_string(o.election_ticks) +
                                    " is out of range: use 2-1000");
+  }
+  if (o.voters < 1 || o.voters > 7) {
+    return Status::InvalidArgument("--voters " + std::to_string(o.voters) + " is out of range: use 1-7 (3 or 5 is usual)");
   }
   if (o.max_message_bytes < 4096) {
     return Status::InvalidArgument("--max-message-bytes is too small: use at least 4096");
@@ -86,6 +87,29 @@ int RunDaemon(const DaemonOptions& o) {
     return 1;
   }
 
+  if (o.bind.rfind(kUnixPrefix, 0) == 0 && UnixSocketInUse(o.bind.substr(kUnixPrefix.size()))) {
+    spdlog::error("{} is in use by another server; stop it or choose another --bind", o.bind);
+    return 1;
+  }
+
+  // The node is created before the server (a joining node must know its
+  // cluster first); peer messages that arrive meanwhile are dropped and
+  // Raft retransmits them.
+  std::atomic<Node*> node_ptr{nullptr};
+  auto cluster_id = [&node_ptr] {
+    Node* n = node_ptr.load();
+    return n ? n->cluster_id() : std::string();
+  };
+  transport::GrpcTransportOptions to;
+  to.self = o.id;
+  to.cluster_id = cluster_id;
+  to.max_message_bytes = o.max_message_bytes;
+  std::unique_ptr<transport::Transport> transport = transport::NewGrpcTransport(to);
+  std::unique_ptr<grpc::Service> peer_service =
+      transport::NewPeerService(cluster_id, [&node_ptr](raft::Message m) {
+        if (Node* n = node_ptr.load()) n->Receive(std::move(m));
+      });
+
   std::atomic<bool> fatal{false};
   NodeConfig nc;
   nc.id = o.id;
@@ -93,20 +117,23 @@ int RunDaemon(const DaemonOptions& o) {
   nc.snapshot_threshold = o.snapshot_threshold;
   nc.tick_ms = o.tick_ms;
   nc.election_ticks = o.election_ticks;
+  nc.join = o.join;
+  nc.max_voters = o.voters;
+  nc.voter_replace_after_ms = o.voter_replace_after_s * 1000;
+  nc.transport = transport.get();
   nc.on_fatal = [&fatal](const Status&) {
     fatal = true;
     ::kill(::getpid(), SIGTERM);  // wakes sigwait below
   };
-  auto node = Node::Start(std::move(nc), std::move(store).value());
+  auto node = Node::Start(std::move(nc), std::move(store).value(),
+                          Clock::now() + std::chrono::seconds(o.join_timeout_s));
   if (!node.ok()) {
     spdlog::error("cannot start node {} from {}: {}", o.id, o.data_dir, node.status().ToString());
+    transport->Stop();
     return 1;
   }
+  node_ptr = node->get();
 
-  if (o.bind.rfind(kUnixPrefix, 0) == 0 && UnixSocketInUse(o.bind.substr(kUnixPrefix.size()))) {
-    spdlog::error("{} is in use by another server; stop it or choose another --bind", o.bind);
-    return 1;
-  }
   api::ApiServices api(**node);
   grpc::ServerBuilder builder;
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -114,10 +141,14 @@ int RunDaemon(const DaemonOptions& o) {
   int port = 0;
   builder.AddListeningPort(o.bind, grpc::InsecureServerCredentials(), &port);
   api.RegisterWith(builder);
+  builder.RegisterService(peer_service.get());
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || (o.bind.rfind(kUnixPrefix, 0) != 0 && port == 0)) {
     spdlog::error("cannot listen on {}: the address is in use or invalid; "
                   "stop the other server or choose another --bind", o.bind);
+    node_ptr = nullptr;
+    (*node)->Stop();
+    transport->Stop();
     return 1;
   }
   spdlog::info("blixard node {} serving on {} (data dir {})", o.id, o.bind, o.data_dir);
@@ -129,6 +160,7 @@ int RunDaemon(const DaemonOptions& o) {
   } else {
     spdlog::info("received {}, shutting down", strsignal(sig));
   }
+  transport->Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));
   (*node)->Stop();
   server->Wait();

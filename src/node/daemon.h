@@ -18,6 +18,9 @@ struct DaemonOptions {
   int tick_ms = 100;                      // --tick-ms: Raft tick interval
   int election_ticks = 10;                // --election-ticks
   size_t max_message_bytes = 16 << 20;    // --max-message-bytes: gRPC receive limit
+  size_t voters = 3;                      // --voters: members that vote (1-7)
+  int voter_replace_after_s = 30;         // --voter-replace-after: lost voter -> standby promoted
+  int join_timeout_s = 60;                // --join-timeout
 };
 
 // Runs the daemon; returns the process exit code (0 after a clean shutdown).

@@ -7,6 +7,11 @@
 // fsync) -> send -> apply -> complete waiters -> advance. Other threads
 // (gRPC) only enqueue tasks and wait on futures with a deadline.
 //
+// Writes (Propose, AddMember, RemoveMember, TransferLeader) may be called on
+// any member: a member that is not the leader forwards them to the leader
+// (InternalService.Forward, one hop) and relays the answer. While no leader
+// is known they wait for one until the deadline.
+//
 // Thread safety: every public method may be called from any thread.
 #pragma once
 
@@ -17,11 +22,16 @@
 #include <string>
 #include <vector>
 
+#include "blixard/v1/internal.pb.h"
 #include "blixard/v1/state.pb.h"
 #include "common/status.h"
 #include "raft/types.h"
 #include "state/cluster_state.h"
 #include "storage/log_store.h"
+
+namespace blixard::transport {
+class Transport;
+}
 
 namespace blixard::node {
 
@@ -34,14 +44,21 @@ struct NodeConfig {
   uint64_t snapshot_threshold = 10000;
   int tick_ms = 100;
   int election_ticks = 10;
-  bool bootstrap = true;             // a fresh store becomes a one-member cluster
+  // Members to ask to join through when the store is fresh; empty: a fresh
+  // store bootstraps a new one-member cluster.
+  std::vector<std::string> join;
+  size_t max_voters = 3;             // learners beyond this stay learners (2 standbys first)
+  int voter_replace_after_ms = 30000;  // a voter silent this long is replaced by a standby
+  transport::Transport* transport = nullptr;  // not owned; may be null (one-member cluster)
   std::function<void(const Status&)> on_fatal;  // storage failure: the process must stop
 };
 
 struct MemberStatus {
   uint64_t id = 0;
-  std::string role;  // voter | learner
-  uint64_t match_index = 0;
+  std::string address;
+  std::string role;               // voter | standby | learner
+  uint64_t match_index = 0;       // leader's view (0 when unknown)
+  int64_t last_contact_ms = -1;   // ms since this node last heard from it (-1 never; 0 self)
 };
 
 struct NodeStatus {
@@ -54,26 +71,49 @@ struct NodeStatus {
   uint64_t applied_index = 0;
   uint64_t snapshot_index = 0;
   uint64_t last_index = 0;
+  bool removed = false;           // this node was removed from the cluster
+  std::vector<MemberStatus> members;
+};
+
+struct JoinResult {
+  std::string cluster_id;
   std::vector<MemberStatus> members;
 };
 
 class Node {
  public:
-  // Loads the store (bootstrapping a fresh one when config.bootstrap) and
-  // starts the loop thread. Fails with the store's error (e.g. kDataLoss).
+  // Loads the store. A fresh store bootstraps a one-member cluster, or, when
+  // config.join is set, asks a member to add this node (retrying until
+  // `join_deadline`) and starts as a learner. Fails with a message a person
+  // can act on (unreachable member, id in use, other cluster, corrupt store).
   static Result<std::unique_ptr<Node>> Start(NodeConfig config,
-                                             std::unique_ptr<storage::LogStore> store);
+                                             std::unique_ptr<storage::LogStore> store,
+                                             Deadline join_deadline);
   ~Node();  // Stop()s
 
   // Stops the loop after the current step; pending waiters fail with
   // kUnavailable. Nothing half-written: every store write is atomic.
   void Stop();
 
+  // A Raft message from a peer (PeerService).
+  void Receive(raft::Message msg);
+
   // Proposes `cmd` and waits until it is applied, returning the state
-  // machine's answer. kUnavailable when this node is not the leader or loses
-  // leadership before the entry commits (the write may or may not apply);
-  // kDeadlineExceeded when the deadline passes first (same caveat).
+  // machine's answer. kUnavailable when no leader commits it before the
+  // deadline (no quorum) — the write may or may not have been applied.
   Result<state::ApplyResult> Propose(v1::Command cmd, Deadline deadline);
+
+  // Membership changes, applied one at a time.
+  Result<JoinResult> AddMember(uint64_t id, const std::string& address, Deadline deadline);
+  // Demotes (if a voter) then removes `id`. Removing the leader hands
+  // leadership to another voter first.
+  Status RemoveMember(uint64_t id, Deadline deadline);
+  // Returns once `to` leads.
+  Status TransferLeader(uint64_t to, Deadline deadline);
+
+  // The leader side of a forwarded write: performs it locally, never
+  // forwarding again.
+  v1::ForwardResponse HandleForward(const v1::ForwardRequest& req, Deadline deadline);
 
   // Linearizable read barrier (ReadIndex): returns once this node's state
   // reflects every write acknowledged before the call.
@@ -85,9 +125,11 @@ class Node {
 
   NodeStatus GetStatus() const;
   uint64_t id() const;
+  std::string cluster_id() const;
+
+  class Impl;
 
  private:
-  class Impl;
   explicit Node(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

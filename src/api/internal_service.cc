@@ -1,0 +1,13 @@
+#include "api/internal_service.h"
+
+#include "api/convert.h"
+
+namespace blixard::api {
+
+grpc::Status InternalServiceImpl::Forward(grpc::ServerContext* ctx, const v1::ForwardRequest* req,
+                                          v1::ForwardResponse* resp) {
+  *resp = node_.HandleForward(*req, DeadlineOf(ctx));
+  return grpc::Status::OK;
+}
+
+}  // namespace blixard::api

@@ -1,0 +1,375 @@
+// Membership: joining through an existing member, adding and removing
+// members, leadership transfer, and the leader's controller that keeps up to
+// `max_voters` voters (promoting caught-up learners, replacing lost voters).
+#include <spdlog/spdlog.h>
+
+#include <thread>
+
+#include "node/node_impl.h"
+#include "raft/conf_change.h"
+#include "transport/transport.h"
+
+namespace blixard::node {
+namespace {
+
+// A learner within this many entries of the commit index counts as caught up.
+constexpr raft::Index kCatchUpSlack = 64;
+
+// What one step of a membership operation did on the loop thread.
+struct Step {
+  enum Kind { kNotLeader, kDone, kWait, kRetry } kind = kDone;
+  std::shared_ptr<ApplyPromise> promise;  // kWait: completes when the entry applies
+};
+
+int64_t NowUnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Waits for the entry behind `step` to apply; kRetry after a short pause.
+Status Await(const Step& step, Deadline deadline) {
+  if (step.kind == Step::kRetry) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    return Status::Ok();
+  }
+  if (step.kind != Step::kWait) return Status::Ok();
+  auto future = step.promise->get_future();
+  if (future.wait_until(deadline) != std::future_status::ready) {
+    return Status::Unavailable("membership change not committed before the deadline "
+                               "(no quorum?); it may still take effect");
+  }
+  try {
+    Result<state::ApplyResult> r = future.get();
+    if (!r.ok()) return r.status();
+    return r->status.code() == StatusCode::kAlreadyExists ? Status::Ok() : r->status;
+  } catch (const std::future_error&) {
+    return Status::Unavailable("node is shutting down");
+  }
+}
+
+}  // namespace
+
+Status Node::Impl::JoinExisting(Deadline deadline) {
+  Status last = Status::Unavailable("no member answered");
+  auto backoff = std::chrono::milliseconds(100);
+  for (size_t attempt = 0; Clock::now() < deadline; ++attempt) {
+    const std::string& via = config_.join[attempt % config_.join.size()];
+    Deadline d = std::min(deadline, Clock::now() + std::chrono::seconds(10));
+    auto r = clients_.Join(via, config_.id, config_.address, d);
+    if (r.ok()) {
+      if (Status s = store_->PutMeta("cluster_id", r->cluster_id); !s.ok()) return s;
+      for (const auto& m : r->members) SetAddress(m.id, m.address);
+      spdlog::info("joined cluster {} through {} as node {}", r->cluster_id, via, config_.id);
+      return Status::Ok();
+    }
+    last = r.status();
+    if (last.code() != StatusCode::kUnavailable) {
+      return Status(last.code(), "joining through " + via + " was refused: " + last.message());
+    }
+    spdlog::warn("join through {} failed, retrying: {}", via, last.message());
+    std::this_thread::sleep_for(std::min(backoff, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                      deadline - Clock::now())));
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
+  }
+  return Status::Unavailable("could not join the cluster before the deadline: " + last.message());
+}
+
+Result<raft::Index> Node::Impl::ProposeConfChangeOnLoop(const raft::ConfChange& cc,
+                                                        std::shared_ptr<ApplyPromise> promise) {
+  auto idx = raft_->propose_conf_change(cc);
+  if (!idx.ok()) return idx.status();
+  if (promise) proposals_[*idx] = ProposalWaiter{raft_->term(), std::move(promise)};
+  return *idx;
+}
+
+JoinResult Node::Impl::MembersSnapshot() const {
+  NodeStatus st = GetStatus();
+  return JoinResult{st.cluster_id, st.members};
+}
+
+Attempt<JoinResult> Node::Impl::AddMemberLocal(uint64_t id, const std::string& address,
+                                               Deadline deadline) {
+  while (true) {
+    auto step = OnLoop<Step>(
+        [&]() -> Result<Step> {
+          if (raft_->role() != raft::Role::kLeader) return Step{Step::kNotLeader, nullptr};
+          const raft::ConfState& conf = raft_->conf();
+          {
+            std::lock_guard lk(status_mu_);
+            for (const auto& [m, a] : addresses_) {
+              if (a == address && m != id && conf.IsMember(m)) {
+                return Status::AlreadyExists("address " + address + " is already used by node " +
+                                             std::to_string(m) + "; give each node its own --bind");
+              }
+            }
+            auto it = addresses_.find(id);
+            if (conf.IsMember(id)) {
+              if (it != addresses_.end() && it->second == address) return Step{Step::kDone, nullptr};
+              return Status::AlreadyExists(
+                  "node id " + std::to_string(id) + " is already a member at " +
+                  (it == addresses_.end() ? std::string("another address") : it->second) +
+                  "; choose another --id");
+            }
+          }
+          SetAddress(id, address);
+          raft::ConfChange cc{raft::ConfChangeType::kAddLearner, id, address};
+          auto idx = ProposeConfChangeOnLoop(cc, nullptr);
+          if (!idx.ok()) {
+            return idx.status().code() == StatusCode::kFailedPrecondition ? Step{Step::kRetry, nullptr}
+                                                                           : Step{Step::kNotLeader, nullptr};
+          }
+          // Record the member in the replicated state too (addresses survive
+          // log compaction through snapshots).
+          v1::Command cmd;
+          cmd.set_now_unix_ms(NowUnixMs());
+          v1::Node* n = cmd.mutable_register_node()->mutable_node();
+          n->set_id(id);
+          n->set_address(address);
+          n->set_role(v1::NODE_ROLE_LEARNER);
+          n->set_health(v1::NODE_HEALTH_READY);
+          n->set_registered_at_unix_ms(NowUnixMs());
+          std::string data;
+          cmd.SerializeToString(&data);
+          auto promise = std::make_shared<ApplyPromise>();
+          auto reg = raft_->propose(std::move(data));
+          if (!reg.ok()) return Step{Step::kNotLeader, nullptr};
+          proposals_[*reg] = ProposalWaiter{raft_->term(), promise};
+          spdlog::info("adding node {} at {} as a learner", id, address);
+          return Step{Step::kWait, promise};
+        },
+        deadline);
+    if (!step.ok()) return {false, step.status()};
+    if (step->kind == Step::kNotLeader) return Attempt<JoinResult>::NotLeader();
+    if (Status s = Await(*step, deadline); !s.ok()) return {false, s};
+    if (step->kind == Step::kRetry) {
+      if (Clock::now() >= deadline) {
+        return {false, Status::Unavailable("another membership change is in progress; retry")};
+      }
+      continue;
+    }
+    return {false, MembersSnapshot()};
+  }
+}
+
+Result<JoinResult> Node::Impl::AddMember(uint64_t id, const std::string& address, Deadline deadline) {
+  if (id == 0) return Status::InvalidArgument("node id 0 is reserved: use 1 or more");
+  if (address.empty()) return Status::InvalidArgument("the joining node's address is empty");
+  return RouteToLeader<JoinResult>(
+      deadline, [&] { return AddMemberLocal(id, address, deadline); },
+      [&](const std::string& leader) -> Attempt<JoinResult> {
+        v1::ForwardRequest req = NewForward();
+        req.mutable_add_member()->set_node_id(id);
+        req.mutable_add_member()->set_address(address);
+        auto resp = clients_.Forward(leader, req, deadline);
+        if (!resp.ok()) return {false, resp.status()};
+        if (resp->not_leader()) return Attempt<JoinResult>::NotLeader();
+        if (resp->code() != 0) {
+          return {false, Status(static_cast<StatusCode>(resp->code()), resp->message())};
+        }
+        JoinResult jr;
+        jr.cluster_id = resp->cluster_id();
+        for (const auto& m : resp->members()) {
+          jr.members.push_back(MemberStatus{m.id(), m.address(), m.voter() ? "voter" : "learner"});
+        }
+        return {false, std::move(jr)};
+      });
+}
+
+Attempt<bool> Node::Impl::RemoveMemberLocal(uint64_t id, Deadline deadline) {
+  bool first = true;
+  while (true) {
+    auto step = OnLoop<Step>(
+        [&]() -> Result<Step> {
+          if (raft_->role() != raft::Role::kLeader) return Step{Step::kNotLeader, nullptr};
+          const raft::ConfState conf = raft_->conf();
+          if (!conf.IsMember(id)) {
+            if (first) {
+              return Status::NotFound("node " + std::to_string(id) + " is not a member");
+            }
+            std::shared_lock lk(state_mu_);
+            if (!state_.FindNode(id)) return Step{Step::kDone, nullptr};
+            lk.unlock();
+            v1::Command cmd;
+            cmd.set_now_unix_ms(NowUnixMs());
+            cmd.mutable_remove_node()->set_id(id);
+            std::string data;
+            cmd.SerializeToString(&data);
+            auto promise = std::make_shared<ApplyPromise>();
+            auto idx = raft_->propose(std::move(data));
+            if (!idx.ok()) return Step{Step::kNotLeader, nullptr};
+            proposals_[*idx] = ProposalWaiter{raft_->term(), promise};
+            return Step{Step::kWait, promise};
+          }
+          removing_.insert(id);
+          if (id == config_.id) {
+            // Hand leadership to the most caught-up other voter, then let
+            // the new leader do the removal (thesis §4.2.2).
+            uint64_t best = 0, best_match = 0;
+            for (const auto& p : raft_->progress()) {
+              if (p.id != id && p.voter && (best == 0 || p.match > best_match)) {
+                best = p.id;
+                best_match = p.match;
+              }
+            }
+            if (best == 0) {
+              return Status::FailedPrecondition("node " + std::to_string(id) +
+                                                " is the only voter; add another member first");
+            }
+            spdlog::info("removing myself: transferring leadership to node {} first", best);
+            raft_->transfer_leader(best);
+            return Step{Step::kNotLeader, nullptr};
+          }
+          raft::ConfChange cc{conf.IsVoter(id) ? raft::ConfChangeType::kDemote
+                                               : raft::ConfChangeType::kRemove,
+                              id, ""};
+          if (cc.type == raft::ConfChangeType::kDemote && conf.voters.size() == 1) {
+            return Status::FailedPrecondition("node " + std::to_string(id) + " is the only voter");
+          }
+          auto promise = std::make_shared<ApplyPromise>();
+          auto idx = ProposeConfChangeOnLoop(cc, promise);
+          if (!idx.ok()) {
+            return idx.status().code() == StatusCode::kFailedPrecondition ? Step{Step::kRetry, nullptr}
+                                                                           : Step{Step::kNotLeader, nullptr};
+          }
+          spdlog::info("{} node {}", cc.type == raft::ConfChangeType::kDemote ? "demoting" : "removing",
+                       id);
+          return Step{Step::kWait, promise};
+        },
+        deadline);
+    first = false;
+    if (!step.ok()) return {false, step.status()};
+    if (step->kind == Step::kNotLeader) return Attempt<bool>::NotLeader();
+    if (step->kind == Step::kDone) return {false, true};
+    if (Status s = Await(*step, deadline); !s.ok()) return {false, s};
+    if (Clock::now() >= deadline) {
+      return {false, Status::Unavailable("removal not finished before the deadline; retry")};
+    }
+  }
+}
+
+Status Node::Impl::RemoveMember(uint64_t id, Deadline deadline) {
+  if (id == 0) return Status::InvalidArgument("node id 0 is reserved");
+  auto r = RouteToLeader<bool>(
+      deadline, [&] { return RemoveMemberLocal(id, deadline); },
+      [&](const std::string& leader) -> Attempt<bool> {
+        v1::ForwardRequest req = NewForward();
+        req.mutable_remove_member()->set_node_id(id);
+        auto resp = clients_.Forward(leader, req, deadline);
+        if (!resp.ok()) return {false, resp.status()};
+        if (resp->not_leader()) return Attempt<bool>::NotLeader();
+        if (resp->code() != 0) {
+          return {false, Status(static_cast<StatusCode>(resp->code()), resp->message())};
+        }
+        return {false, true};
+      });
+  return r.status();
+}
+
+Attempt<bool> Node::Impl::TransferLeaderLocal(uint64_t to) {
+  auto r = OnLoop<Step>(
+      [&]() -> Result<Step> {
+        if (raft_->role() != raft::Role::kLeader) return Step{Step::kNotLeader, nullptr};
+        if (to == config_.id) return Step{Step::kDone, nullptr};
+        if (!raft_->conf().IsVoter(to)) {
+          return Status::FailedPrecondition("node " + std::to_string(to) +
+                                            " is not a voter; transfer leadership to a voter");
+        }
+        if (Status s = raft_->transfer_leader(to); !s.ok()) return s;
+        spdlog::info("transferring leadership to node {}", to);
+        return Step{Step::kDone, nullptr};
+      },
+      Clock::now() + std::chrono::seconds(5));
+  if (!r.ok()) return {false, r.status()};
+  if (r->kind == Step::kNotLeader) return Attempt<bool>::NotLeader();
+  return {false, true};
+}
+
+Status Node::Impl::TransferLeader(uint64_t to, Deadline deadline) {
+  if (to == 0) return Status::InvalidArgument("node id 0 is reserved");
+  auto r = RouteToLeader<bool>(
+      deadline, [&] { return TransferLeaderLocal(to); },
+      [&](const std::string& leader) -> Attempt<bool> {
+        v1::ForwardRequest req = NewForward();
+        req.mutable_transfer_leader()->set_to_node_id(to);
+        auto resp = clients_.Forward(leader, req, deadline);
+        if (!resp.ok()) return {false, resp.status()};
+        if (resp->not_leader()) return Attempt<bool>::NotLeader();
+        if (resp->code() != 0) {
+          return {false, Status(static_cast<StatusCode>(resp->code()), resp->message())};
+        }
+        return {false, true};
+      });
+  if (!r.ok()) return r.status();
+  std::unique_lock lk(status_mu_);
+  if (!status_cv_.wait_until(lk, deadline, [&] { return status_.leader_id == to; })) {
+    return Status::Unavailable("node " + std::to_string(to) +
+                               " did not take leadership before the deadline; is it caught up and reachable?");
+  }
+  return Status::Ok();
+}
+
+void Node::Impl::NoteConfEntry(const raft::Entry& e, bool applied) {
+  if (e.type != raft::EntryType::kConfChange) return;
+  auto cc = raft::DecodeConfChangeEntry(e.data);
+  if (!cc.ok()) return;
+  const raft::ConfChange& ch = cc->change;
+  if (ch.type == raft::ConfChangeType::kAddLearner && !ch.context.empty()) {
+    SetAddress(ch.node, ch.context);
+  }
+  if (applied && ch.type == raft::ConfChangeType::kRemove) {
+    spdlog::info("node {} left the cluster", ch.node);
+    if (ch.node != config_.id && config_.transport) config_.transport->RemovePeer(ch.node);
+  }
+}
+
+void Node::Impl::SyncAddressesFromState() {
+  std::vector<std::pair<uint64_t, std::string>> found;
+  {
+    std::shared_lock lk(state_mu_);
+    for (const auto& [id, n] : state_.nodes()) found.emplace_back(id, n.address());
+  }
+  for (const auto& [id, a] : found) SetAddress(id, a);
+}
+
+void Node::Impl::RunControllers() {
+  const auto now = Clock::now();
+  const raft::ConfState& conf = raft_->conf();
+  std::map<uint64_t, raft::PeerProgress> progress;
+  for (const auto& p : raft_->progress()) progress[p.id] = p;
+  const raft::Index commit = raft_->commit_index();
+  const auto election = std::chrono::milliseconds(config_.tick_ms * config_.election_ticks);
+  auto healthy_learner = [&](uint64_t l) {
+    auto it = last_heard_.find(l);
+    return !removing_.count(l) && it != last_heard_.end() && now - it->second < 2 * election &&
+           progress[l].match + kCatchUpSlack >= commit;
+  };
+  auto propose = [&](raft::ConfChangeType type, uint64_t id, const char* why) {
+    auto idx = ProposeConfChangeOnLoop(raft::ConfChange{type, id, ""}, nullptr);
+    if (idx.ok()) spdlog::info("{} node {}", why, id);
+  };
+  // Replace a voter lost for longer than the configured time by demoting it
+  // (a standby is then promoted below), so quorum survives further failures.
+  const auto replace_after = std::chrono::milliseconds(config_.voter_replace_after_ms);
+  if (now - leader_since_ > replace_after) {
+    bool standby = std::any_of(conf.learners.begin(), conf.learners.end(), healthy_learner);
+    for (uint64_t v : conf.voters) {
+      if (v == config_.id || !standby) continue;
+      auto it = last_heard_.find(v);
+      if (it == last_heard_.end() || now - it->second > replace_after) {
+        propose(raft::ConfChangeType::kDemote, v, "replacing lost voter: demoting");
+        return;
+      }
+    }
+  }
+  if (conf.voters.size() < config_.max_voters) {
+    for (uint64_t l : conf.learners) {
+      if (healthy_learner(l)) {
+        propose(raft::ConfChangeType::kPromote, l, "caught up: promoting learner");
+        return;
+      }
+    }
+  }
+}
+
+}  // namespace blixard::node

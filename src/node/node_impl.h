@@ -1,0 +1,200 @@
+// Node::Impl: private to src/node/. Split across node.cc (loop, Ready
+// handling, proposals, reads), membership.cc (join, remove, transfer, the
+// leader's promotion controller) and forwarding.cc (write routing to the
+// leader).
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <map>
+#include <mutex>
+#include <set>
+#include <shared_mutex>
+#include <thread>
+
+#include "node/node.h"
+#include "node/peer_clients.h"
+#include "raft/raft.h"
+
+namespace blixard::node {
+
+// The result of trying a write on this member: either it was handled here
+// (result set), or this member is not the leader and nothing was proposed
+// (not_leader: safe to retry on the leader).
+template <typename T>
+struct Attempt {
+  bool not_leader = false;
+  Result<T> result = Status::Unavailable("not attempted");
+  static Attempt NotLeader() { return Attempt{true, Status::Unavailable("not leader")}; }
+};
+
+using ApplyPromise = std::promise<Result<state::ApplyResult>>;
+
+class Node::Impl {
+ public:
+  Impl(NodeConfig config, std::unique_ptr<storage::LogStore> store);
+  ~Impl();
+
+  Status Init(Deadline join_deadline);
+  void Stop();
+  void Receive(raft::Message msg);
+
+  Result<state::ApplyResult> Propose(v1::Command cmd, Deadline deadline);
+  Result<JoinResult> AddMember(uint64_t id, const std::string& address, Deadline deadline);
+  Status RemoveMember(uint64_t id, Deadline deadline);
+  Status TransferLeader(uint64_t to, Deadline deadline);
+  v1::ForwardResponse HandleForward(const v1::ForwardRequest& req, Deadline deadline);
+  Status ReadBarrier(Deadline deadline);
+
+  void Read(const std::function<void(const state::ClusterState&)>& fn) const {
+    std::shared_lock lk(state_mu_);
+    fn(state_);
+  }
+  NodeStatus GetStatus() const {
+    std::lock_guard lk(status_mu_);
+    return status_;
+  }
+  uint64_t id() const { return config_.id; }
+  std::string cluster_id() const {
+    std::lock_guard lk(status_mu_);
+    return status_.cluster_id;
+  }
+
+ private:
+  using Task = std::function<void()>;
+  struct ProposalWaiter {
+    raft::Term term = 0;
+    std::shared_ptr<ApplyPromise> promise;
+  };
+  struct ReadWaiter {
+    raft::Index index = 0;  // 0 until the ReadState arrives
+    std::shared_ptr<std::promise<Status>> promise;
+  };
+
+  // ---- any thread (node.cc) ----
+  bool Post(Task t);
+  // Runs `fn` on the loop thread and waits for the value it sets.
+  template <typename T>
+  Result<T> OnLoop(std::function<Result<T>()> fn, Deadline deadline);
+  Attempt<state::ApplyResult> ProposeLocal(const std::string& data, Deadline deadline);
+  std::string AddressOf(uint64_t id) const;
+
+  // ---- routing (forwarding.cc) ----
+  // Runs `local` until it is handled, forwarding to the leader with
+  // `forward` (given the leader's address) when this member does not lead,
+  // and waiting for a leader while none is known. Until `deadline`.
+  template <typename T>
+  Result<T> RouteToLeader(Deadline deadline, const std::function<Attempt<T>()>& local,
+                          const std::function<Attempt<T>(const std::string&)>& forward);
+  // Waits until a leader is known that differs from (leader, term), or a
+  // short retry interval passes; false at the deadline.
+  bool WaitForLeaderChange(uint64_t leader, uint64_t term, Deadline deadline);
+  v1::ForwardRequest NewForward() const;
+
+  // ---- membership (membership.cc) ----
+  Status JoinExisting(Deadline deadline);
+  Attempt<JoinResult> AddMemberLocal(uint64_t id, const std::string& address, Deadline deadline);
+  Attempt<bool> RemoveMemberLocal(uint64_t id, Deadline deadline);
+  Attempt<bool> TransferLeaderLocal(uint64_t to);
+  Result<raft::Index> ProposeConfChangeOnLoop(const raft::ConfChange& cc,
+                                              std::shared_ptr<ApplyPromise> promise);
+  JoinResult MembersSnapshot() const;
+  void NoteConfEntry(const raft::Entry& e, bool applied);  // loop
+  void RunControllers();                                   // loop, leader only
+  void SyncAddressesFromState();                           // loop
+
+  // ---- loop thread (node.cc) ----
+  void Loop();
+  bool HandleReady();
+  void ApplyEntry(const raft::Entry& e);
+  void ServeReads();
+  void OnSoftState(const raft::SoftState& ss);
+  void ProposeInternal(const v1::Command& cmd);
+  bool MaybeSnapshot();
+  bool Fatal(const Status& s);
+  void FailAll(const Status& s);
+  void PublishStatus();
+  void SetAddress(uint64_t id, const std::string& address);
+
+  NodeConfig config_;
+  std::unique_ptr<storage::LogStore> store_;
+  PeerClients clients_;
+  std::unique_ptr<raft::Raft> raft_;  // loop thread only (after Init)
+  std::string cluster_id_;            // as stored in meta; loop thread
+
+  mutable std::shared_mutex state_mu_;
+  state::ClusterState state_;  // written by the loop under state_mu_
+
+  // Loop-thread-only bookkeeping.
+  raft::Index applied_ = 0;
+  raft::Index snapshot_index_ = 0;
+  std::map<raft::Index, ProposalWaiter> proposals_;
+  std::map<std::string, ReadWaiter> reads_;
+  uint64_t read_seq_ = 0;
+  std::map<uint64_t, Clock::time_point> last_heard_;
+  Clock::time_point leader_since_{};
+  std::set<uint64_t> removing_;  // leader: members being removed are not promoted
+  bool ever_member_ = false;  // persisted as meta "member": removal is then detectable
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Task> tasks_;
+  bool stopping_ = false;
+  std::thread thread_;
+
+  mutable std::mutex status_mu_;
+  std::condition_variable status_cv_;  // signalled when leader/term change
+  NodeStatus status_;
+  std::map<uint64_t, std::string> addresses_;  // under status_mu_
+};
+
+template <typename T>
+Result<T> Node::Impl::OnLoop(std::function<Result<T>()> fn, Deadline deadline) {
+  auto promise = std::make_shared<std::promise<Result<T>>>();
+  auto future = promise->get_future();
+  if (!Post([fn = std::move(fn), promise] { promise->set_value(fn()); })) {
+    return Status::Unavailable("node is shutting down");
+  }
+  if (future.wait_until(deadline) != std::future_status::ready) {
+    return Status::Unavailable("node loop did not answer before the deadline");
+  }
+  try {
+    return future.get();
+  } catch (const std::future_error&) {  // task dropped at shutdown
+    return Status::Unavailable("node is shutting down");
+  }
+}
+
+template <typename T>
+Result<T> Node::Impl::RouteToLeader(Deadline deadline, const std::function<Attempt<T>()>& local,
+                                    const std::function<Attempt<T>(const std::string&)>& forward) {
+  while (true) {
+    NodeStatus st = GetStatus();
+    if (st.removed) {
+      return Status::FailedPrecondition(
+          "node " + std::to_string(config_.id) +
+          " was removed from the cluster and no longer serves writes; "
+          "send the request to another member, or wipe this node's data dir to join again");
+    }
+    if (st.leader_id == config_.id) {
+      Attempt<T> a = local();
+      if (!a.not_leader) return std::move(a.result);
+    } else if (st.leader_id != 0) {
+      std::string address = AddressOf(st.leader_id);
+      if (!address.empty()) {
+        Attempt<T> a = forward(address);
+        if (!a.not_leader) return std::move(a.result);
+      }
+    }
+    if (!WaitForLeaderChange(st.leader_id, st.term, deadline)) {
+      return Status::Unavailable(
+          st.leader_id == 0
+              ? "no leader was elected before the deadline: the cluster has no quorum "
+                "(are a majority of voters up and reachable?)"
+              : "the leader did not accept the request before the deadline; retry");
+    }
+  }
+}
+
+}  // namespace blixard::node
