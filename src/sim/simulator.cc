@@ -621,8 +621,10 @@ void World::ApplyEntry(SimNode& n, const raft::Entry& e) {
     ++result_.conf_changes;
     Trace(Ev::kConfApplied, static_cast<uint64_t>(cc->change.type), cc->change.node, e.index);
     if (cc->change.type == raft::ConfChangeType::kRemove) {
+      // The removed node stops when it notices, as the daemon does; until
+      // then (sometimes for a while) it runs on and may try to campaign.
       const NodeId gone = cc->change.node;
-      events_.After(0, [this, gone] {
+      events_.After(prng_.OneIn(2) ? 0 : prng_.Range(100, 10'000), [this, gone] {
         if (SimNode* g = Find(gone)) Shutdown(*g);
       });
     }
@@ -948,6 +950,8 @@ void World::ActNetChaos() {
   c.drop_per_mille = prng_.Pick(kDrop);
   c.dup_per_mille = prng_.Pick(kDup);
   c.long_delay_per_mille = prng_.Pick(kLong);
+  // Now and then a message surfaces many election timeouts later.
+  c.long_delay_max = prng_.OneIn(3) ? 10'000 : 2'000;
   net_.set_config(c);
   Trace(Ev::kNetConfig, c.drop_per_mille, c.dup_per_mille, c.long_delay_per_mille);
   const uint64_t gen = ++net_gen_;
