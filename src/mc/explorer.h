@@ -5,7 +5,7 @@
 // Two strategies reach exactly the same states within the depth bound:
 // - breadth-first: a violation found has a shortest trace; memory holds a
 //   whole level of states (a few KB each), so it suits shallow bounds;
-// - depth-first: memory is the visited table (~20 bytes a state) plus one
+// - depth-first: memory is the visited table (20-50 bytes a state) plus one
 //   path; a state reached again at a smaller depth is expanded again, so
 //   nothing within the bound is missed. A violation found is then searched
 //   for breadth-first up to its depth to report a shortest trace.
