@@ -23,6 +23,15 @@ v1::ForwardRequest Node::Impl::NewForward() const {
   return req;
 }
 
+Attempt<bool> Node::Impl::ForwardAck(const std::string& leader, const v1::ForwardRequest& req,
+                                     Deadline deadline) {
+  auto resp = clients_.Forward(leader, req, deadline);
+  if (!resp.ok()) return {false, resp.status()};
+  if (resp->not_leader()) return Attempt<bool>::NotLeader();
+  if (resp->code() != 0) return {false, Status(static_cast<StatusCode>(resp->code()), resp->message())};
+  return {false, true};
+}
+
 v1::ForwardResponse Node::Impl::HandleForward(const v1::ForwardRequest& req, Deadline deadline) {
   v1::ForwardResponse resp;
   auto fill = [&resp](const Status& s) {

@@ -252,16 +252,10 @@ Status Node::Impl::RemoveMember(uint64_t id, Deadline deadline) {
   if (id == 0) return Status::InvalidArgument("node id 0 is reserved");
   auto r = RouteToLeader<bool>(
       deadline, [&] { return RemoveMemberLocal(id, deadline); },
-      [&](const std::string& leader) -> Attempt<bool> {
+      [&](const std::string& leader) {
         v1::ForwardRequest req = NewForward();
         req.mutable_remove_member()->set_node_id(id);
-        auto resp = clients_.Forward(leader, req, deadline);
-        if (!resp.ok()) return {false, resp.status()};
-        if (resp->not_leader()) return Attempt<bool>::NotLeader();
-        if (resp->code() != 0) {
-          return {false, Status(static_cast<StatusCode>(resp->code()), resp->message())};
-        }
-        return {false, true};
+        return ForwardAck(leader, req, deadline);
       });
   return r.status();
 }
@@ -289,16 +283,10 @@ Status Node::Impl::TransferLeader(uint64_t to, Deadline deadline) {
   if (to == 0) return Status::InvalidArgument("node id 0 is reserved");
   auto r = RouteToLeader<bool>(
       deadline, [&] { return TransferLeaderLocal(to); },
-      [&](const std::string& leader) -> Attempt<bool> {
+      [&](const std::string& leader) {
         v1::ForwardRequest req = NewForward();
         req.mutable_transfer_leader()->set_to_node_id(to);
-        auto resp = clients_.Forward(leader, req, deadline);
-        if (!resp.ok()) return {false, resp.status()};
-        if (resp->not_leader()) return Attempt<bool>::NotLeader();
-        if (resp->code() != 0) {
-          return {false, Status(static_cast<StatusCode>(resp->code()), resp->message())};
-        }
-        return {false, true};
+        return ForwardAck(leader, req, deadline);
       });
   if (!r.ok()) return r.status();
   std::unique_lock lk(status_mu_);

@@ -91,6 +91,9 @@ class Node::Impl {
   // short retry interval passes; false at the deadline.
   bool WaitForLeaderChange(uint64_t leader, uint64_t term, Deadline deadline);
   v1::ForwardRequest NewForward() const;
+  // Forwards `req` to the leader for an operation that returns no value.
+  Attempt<bool> ForwardAck(const std::string& leader, const v1::ForwardRequest& req,
+                           Deadline deadline);
 
   // ---- membership (membership.cc) ----
   Status JoinExisting(Deadline deadline);
