@@ -1,0 +1,194 @@
+#include <string>
+#include <vector>
+
+#include "sim/world.h"
+#include "state/commands.h"
+
+namespace blixard::sim::detail {
+
+// ---------------------------------------------------------------- clients
+
+void World::ClientNext(Client& c) {
+  if (failed() || settling_ || events_.now() >= cfg_.duration_ms) return;
+  Op op;
+  op.client = c.id;
+  op.id = history_.ops().size();
+  op.invoke = events_.now();
+  const int64_t now = kEpochMs + events_.now();
+  const uint64_t roll = prng_.Below(100);
+  if (c.live.empty() || roll < 40) {
+    op.kind = OpKind::kWrite;
+    c.write_kind = WriteKind::kCreate;
+    c.name = "vm-" + std::to_string(c.id) + "-" + std::to_string(c.seq++);
+    v1::VmSpec spec;
+    spec.set_name(c.name);
+    spec.set_vcpus(static_cast<uint32_t>(prng_.Range(1, 4)));
+    spec.set_memory_mib(static_cast<uint64_t>(128 << prng_.Below(4)));
+    c.data = state::EncodeCommand(state::MakeCreateVm(spec, prng_.OneIn(2), now));
+    op.what = "create " + c.name;
+  } else if (roll < 60) {
+    op.kind = OpKind::kWrite;
+    c.write_kind = WriteKind::kSetDesired;
+    c.name = prng_.Pick(c.live);
+    const bool run = prng_.OneIn(2);
+    c.data = state::EncodeCommand(
+        state::MakeSetVmDesiredState(c.name, run ? v1::DESIRED_STATE_RUNNING : v1::DESIRED_STATE_STOPPED, now));
+    op.what = std::string(run ? "start " : "stop ") + c.name;
+  } else if (roll < 70) {
+    op.kind = OpKind::kWrite;
+    c.write_kind = WriteKind::kDelete;
+    const size_t i = prng_.Below(c.live.size());
+    c.name = c.live[i];
+    c.live.erase(c.live.begin() + static_cast<ptrdiff_t>(i));
+    c.data = state::EncodeCommand(state::MakeDeleteVm(c.name, now));
+    op.what = "delete " + c.name;
+  } else {
+    op.kind = OpKind::kRead;
+    c.name = prng_.Pick(c.live);
+    op.must_find = true;
+    c.data.clear();
+    op.what = "read " + c.name;
+  }
+  if (op.kind == OpKind::kWrite) op.hash = EntryHash(raft::Entry{0, 0, raft::EntryType::kNormal, c.data});
+  c.op = history_.Invoke(std::move(op));
+  c.busy = true;
+  ClientSend(c);
+}
+
+void World::ClientSend(Client& c) {
+  const uint64_t attempt = ++c.attempt;
+  const uint64_t cid = c.id;
+  SimNode* n = Find(c.target);
+  if (n == nullptr || n->removed) {
+    const std::vector<NodeId> m = Members();
+    c.target = prng_.Pick(m);
+  }
+  const NodeId target = c.target;
+  net_.Send(c.ep, target, [this, cid, attempt, target] {
+    SimNode* n = Find(target);
+    if (n == nullptr || !n->up || failed()) return;
+    const uint64_t inc = n->incarnation;
+    OnNode(*n, [this, cid, attempt, target, inc] {
+      SimNode* n = Find(target);
+      if (n == nullptr || !n->up || n->incarnation != inc || failed()) return;
+      NodeRequest(*n, clients_[cid - 1], attempt);
+    });
+  }, /*reliable=*/true);
+  events_.After(kClientAttemptTimeoutMs, [this, cid, attempt] {
+    Client& c = clients_[cid - 1];
+    if (c.busy && c.attempt == attempt && !failed()) ClientDone(c, Outcome::kUnknown);
+  });
+}
+
+void World::NodeRequest(SimNode& n, Client& c, uint64_t attempt) {
+  if (attempt != c.attempt || !c.busy) return;  // the client gave up on this attempt
+  const Op& op = history_.at(c.op);
+  Reply r;
+  if (op.kind == OpKind::kWrite) {
+    if (n.raft->role() != Role::kLeader) {
+      r.kind = Reply::kNotLeader;
+      r.hint = n.raft->leader();
+      ReplyTo(n.id, c.id, attempt, c.op, r);
+      return;
+    }
+    const Term term = n.raft->term();
+    auto idx = n.raft->propose(c.data);
+    if (!idx.ok()) {
+      r.kind = Reply::kNotLeader;
+      r.hint = n.raft->leader() == n.id ? kNoNode : n.raft->leader();
+      ReplyTo(n.id, c.id, attempt, c.op, r);
+      return;
+    }
+    Trace(Ev::kPropose, n.id, op.id, *idx, term);
+    n.writes[*idx] = PendingWrite{c.id, attempt, c.op, term, op.hash};
+    if (cfg_.bug == InjectedBug::kAckOnPropose) {
+      r.index = *idx;
+      ReplyTo(n.id, c.id, attempt, c.op, r);
+    }
+    AfterInput(n);
+    return;
+  }
+  if (cfg_.bug == InjectedBug::kLocalRead) {
+    r.index = n.applied;
+    r.served = n.applied;
+    r.found = n.state.FindVm(c.name) != nullptr;
+    ReplyTo(n.id, c.id, attempt, c.op, r);
+    return;
+  }
+  const std::string ctx = "read-" + std::to_string(op.id) + "-" + std::to_string(attempt);
+  Status s = n.raft->read_index(ctx);
+  if (!s.ok()) {
+    r.kind = Reply::kNotLeader;
+    r.hint = n.raft->leader() == n.id ? kNoNode : n.raft->leader();
+    ReplyTo(n.id, c.id, attempt, c.op, r);
+    return;
+  }
+  n.reads[ctx] = PendingRead{c.id, attempt, c.op, c.name};
+  AfterInput(n);
+}
+
+void World::ReplyTo(NodeId from, uint64_t client, uint64_t attempt, size_t op, const Reply& r) {
+  Trace(Ev::kClientReply, from, client, history_.at(op).id, r.kind, r.index);
+  net_.Send(from, kClientBase + client, [this, client, attempt, r] { OnReply(clients_[client - 1], attempt, r); },
+            /*reliable=*/true);
+}
+
+void World::OnReply(Client& c, uint64_t attempt, const Reply& r) {
+  if (!c.busy || c.attempt != attempt || failed()) return;
+  Op& op = history_.at(c.op);
+  switch (r.kind) {
+    case Reply::kOk:
+      op.index = r.index;
+      op.served = r.served;
+      op.found = r.found;
+      if (op.kind == OpKind::kWrite && c.write_kind == WriteKind::kCreate) c.live.push_back(c.name);
+      ClientDone(c, Outcome::kOk);
+      return;
+    case Reply::kFailed:
+      ClientDone(c, Outcome::kFail);
+      return;
+    case Reply::kNotLeader:
+      // Refused without proposing: safe to retry elsewhere until the deadline.
+      if (events_.now() - op.invoke > kClientOpDeadlineMs) {
+        ClientDone(c, Outcome::kFail);
+        return;
+      }
+      if (r.hint != kNoNode && Find(r.hint) != nullptr && !prng_.OneIn(8)) {
+        c.target = r.hint;
+      } else {
+        const std::vector<NodeId> m = Members();
+        c.target = prng_.Pick(m);
+      }
+      ++c.attempt;  // the old attempt's timeout no longer applies
+      {
+        const uint64_t cid = c.id;
+        const uint64_t a = c.attempt;
+        events_.After(prng_.Range(10, 100), [this, cid, a] {
+          Client& c = clients_[cid - 1];
+          if (c.busy && c.attempt == a && !failed()) ClientSend(c);
+        });
+      }
+      return;
+  }
+}
+
+void World::ClientDone(Client& c, Outcome outcome) {
+  Op& op = history_.at(c.op);
+  op.outcome = outcome;
+  op.complete = events_.now();
+  Trace(Ev::kOpDone, c.id, op.id, static_cast<uint64_t>(outcome), op.index);
+  if (!Check(history_checker_.OnComplete(op, safety_.committed()), "linearizability")) return;
+  if (op.kind == OpKind::kWrite) {
+    if (outcome == Outcome::kOk) ++result_.writes_ok;
+    if (outcome == Outcome::kFail) ++result_.writes_failed;
+    if (outcome == Outcome::kUnknown) ++result_.writes_unknown;
+  } else if (outcome == Outcome::kOk) {
+    ++result_.reads_ok;
+  }
+  c.busy = false;
+  ++c.attempt;
+  const uint64_t cid = c.id;
+  events_.After(prng_.Range(1, 60), [this, cid] { ClientNext(clients_[cid - 1]); });
+}
+
+}  // namespace blixard::sim::detail

@@ -1,0 +1,611 @@
+#include <algorithm>
+#include <cstdio>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "raft/conf_change.h"
+#include "sim/world.h"
+#include "state/commands.h"
+
+namespace blixard::sim::detail {
+
+void World::Trace(Ev ev, uint64_t a, uint64_t b, uint64_t c, uint64_t d, uint64_t e) {
+  TraceRec r{events_.now(), ev, a, b, c, d, e};
+  trace_hash_ = HashCombine(trace_hash_, static_cast<uint64_t>(r.t) * 64 + static_cast<uint64_t>(ev));
+  trace_hash_ = HashCombine(trace_hash_, a ^ Mix64(b) ^ Mix64(c + 1) ^ Mix64(d + 2) ^ Mix64(e + 3));
+  ring_[ring_next_++ % kTraceRing] = r;
+  if (cfg_.verbose && cfg_.out != nullptr) *cfg_.out << FormatTrace(r) << "\n";
+}
+
+void World::Fail(const std::string& check, const std::string& message) {
+  if (!result_.ok) return;
+  result_.ok = false;
+  result_.check = check;
+  std::string s = "FAIL seed=" + std::to_string(cfg_.seed) + " t=" + std::to_string(events_.now()) + "ms check=" +
+                  check + ": " + message + "\n  replay: blixard-sim --seed " + std::to_string(cfg_.seed) +
+                  " --nodes " + std::to_string(cfg_.nodes) + " --virtual-seconds " +
+                  std::to_string(cfg_.duration_ms / 1000) + " --faults " + FaultsToString(cfg_.faults) +
+                  " --verbose\n  last events:\n";
+  const uint64_t n = std::min<uint64_t>(ring_next_, kTraceRing);
+  for (uint64_t i = ring_next_ - n; i < ring_next_; ++i) s += "    " + FormatTrace(ring_[i % kTraceRing]) + "\n";
+  result_.failure = s;
+}
+
+// ---------------------------------------------------------------- nodes
+
+SimNode& World::AddNode(NodeId id, const std::vector<NodeId>& bootstrap_voters) {
+  auto n = std::make_unique<SimNode>();
+  n->id = id;
+  n->store = std::make_unique<storage::MemLogStore>();
+  if (!bootstrap_voters.empty()) {
+    auto snap = std::make_shared<raft::Snapshot>();
+    snap->meta.conf.voters = bootstrap_voters;
+    Check(n->store->Save(std::nullopt, {}, snap), "storage");
+  }
+  // Clock drift: each node's timer runs a little fast or slow.
+  n->tick_interval = kTickMs + prng_.Range(-3, 3);
+  SimNode& ref = *n;
+  nodes_[id] = std::move(n);
+  next_node_id_ = std::max(next_node_id_, id + 1);
+  return ref;
+}
+
+void World::Start(SimNode& n) {
+  auto loaded = n.store->Load();
+  if (!Check(loaded.status(), "storage")) return;
+  raft::PersistentState ps = std::move(loaded).value();
+  if (ps.snapshot == nullptr) {
+    Fail("storage", "Load() returned no snapshot");
+    return;
+  }
+  // What the store gives back must be what the simulator saw saved.
+  const ShadowLog& sh = n.shadow;
+  bool same = ps.snapshot->meta.index == sh.snapshot_index() &&
+              ps.snapshot->meta.index + ps.entries.size() == sh.last_index();
+  for (size_t i = 0; same && i < ps.entries.size(); ++i) {
+    const raft::Entry& e = ps.entries[i];
+    same = e.index == sh.snapshot_index() + 1 + i && sh.at(e.index) == LogRecord{e.term, EntryHash(e)};
+  }
+  if (!same) {
+    Fail("storage", "node " + std::to_string(n.id) + ": Load() after restart differs from what was saved (snapshot " +
+                        std::to_string(ps.snapshot->meta.index) + " vs " + std::to_string(sh.snapshot_index()) +
+                        ", last " + std::to_string(ps.snapshot->meta.index + ps.entries.size()) + " vs " +
+                        std::to_string(sh.last_index()) + ")");
+    return;
+  }
+  n.state = state::ClusterState();
+  if (!ps.snapshot->data.empty() && !Check(n.state.RestoreSnapshot(ps.snapshot->data), "snapshot restore")) return;
+  n.applied = ps.snapshot->meta.index;
+  Trace(Ev::kRestart, n.id, ps.snapshot->meta.index, ps.entries.size());
+  raft::Config rc = raft_template_;
+  rc.id = n.id;
+  rc.seed = prng_.Fork();
+  n.raft = std::make_unique<raft::Raft>(rc, std::move(ps));
+  n.up = true;
+  n.paused = false;
+  n.store->SetFaultHook(nullptr);
+  n.ready_deferred = false;
+  n.crash_point = 0;
+  ++n.incarnation;
+  ScheduleTick(n, prng_.Range(1, n.tick_interval));
+  HandleReady(n);
+}
+
+void World::Crash(SimNode& n) {
+  if (!n.up) return;
+  const bool was_leader = n.raft->role() == Role::kLeader;
+  Trace(Ev::kCrash, n.id, was_leader);
+  if (was_leader && !measuring_) {
+    measuring_ = true;
+    measure_start_ = events_.now();
+    measure_term_ = n.raft->term();
+    measure_clean_ = net_.blocked_links() == 0 && net_.config().drop_per_mille == 0;
+    for (const auto& [id, other] : nodes_) {
+      if (other.get() != &n && !other->removed && !Working(*other)) measure_clean_ = false;
+    }
+  }
+  ++result_.crashes;
+  n.raft.reset();
+  n.up = false;
+  n.paused = false;
+  ++n.incarnation;
+  n.held.clear();
+  n.crash_point = 0;
+  n.ready_deferred = false;
+  n.writes.clear();  // clients time out: outcome unknown
+  n.reads.clear();
+  if (cfg_.bug == InjectedBug::kLyingDisk) {
+    // The disk acknowledged fsyncs it never did: only the snapshot and the
+    // hard state survive.
+    auto ps = n.store->Load();
+    if (!Check(ps.status(), "storage")) return;
+    n.store = std::make_unique<storage::MemLogStore>();
+    Check(n.store->Save(ps->hard_state, {}, ps->snapshot), "storage");
+    n.shadow = ShadowLog();
+    n.shadow.Save(std::make_pair(ps->snapshot->meta.index, ps->snapshot->meta.term), {});
+  }
+}
+
+void World::ScheduleRestart(SimNode& n, Time delay) {
+  const uint64_t inc = n.incarnation;
+  const NodeId id = n.id;
+  events_.After(delay, [this, id, inc] {
+    SimNode* n = Find(id);
+    if (n != nullptr && !n->up && !n->removed && n->incarnation == inc && !failed()) Start(*n);
+  });
+}
+
+void World::Shutdown(SimNode& n) {
+  if (n.removed) return;
+  Trace(Ev::kShutdown, n.id);
+  n.raft.reset();
+  n.up = false;
+  n.removed = true;
+  ++n.incarnation;
+  n.held.clear();
+  n.writes.clear();
+  n.reads.clear();
+}
+
+void World::ScheduleTick(SimNode& n, Time delay) {
+  const uint64_t inc = n.incarnation;
+  const NodeId id = n.id;
+  events_.After(delay, [this, id, inc] {
+    SimNode* n = Find(id);
+    if (n == nullptr || !n->up || n->incarnation != inc) return;
+    ScheduleTick(*n, n->tick_interval);
+    if (n->paused) return;
+    Trace(Ev::kTick, id);
+    n->raft->tick();
+    AfterInput(*n);
+    if (!n->up) return;
+    Check(n->raft->CheckInvariants(), "raft invariants");
+  });
+}
+
+// Runs `fn` on the node now, or when it resumes if it is paused; dropped if
+// the node is down.
+void World::OnNode(SimNode& n, std::function<void()> fn) {
+  if (!n.up) return;
+  if (n.paused) {
+    n.held.push_back(std::move(fn));
+    return;
+  }
+  fn();
+}
+
+void World::DeliverRaft(const raft::Message& m) {
+  SimNode* n = Find(m.to);
+  if (n == nullptr || !n->up) return;
+  const NodeId id = n->id;
+  const uint64_t inc = n->incarnation;
+  OnNode(*n, [this, m, id, inc] {
+    SimNode* n = Find(id);
+    if (n == nullptr || !n->up || n->incarnation != inc || failed()) return;
+    Trace(Ev::kDeliver, static_cast<uint64_t>(m.type), m.from, m.to, m.term, (m.index << 1) | (m.reject ? 1 : 0));
+    // Purity: now and then a clone steps the same message and must end up
+    // in the same state.
+    std::unique_ptr<raft::Raft> twin;
+    if (prng_.OneIn(64)) {
+      twin = n->raft->Clone();
+      if (twin->StateDigest() != n->raft->StateDigest()) {
+        Fail("purity", "node " + std::to_string(id) + ": Clone() has a different StateDigest()");
+        return;
+      }
+    }
+    (void)n->raft->step(m);
+    if (twin != nullptr) {
+      (void)twin->step(m);
+      if (twin->StateDigest() != n->raft->StateDigest()) {
+        Fail("purity", "node " + std::to_string(id) + ": a clone stepping the same " +
+                           raft::MessageTypeName(m.type) + " reached a different state");
+        return;
+      }
+    }
+    AfterInput(*n);
+  });
+}
+
+// Like the daemon's loop, which drains its inbox before handling a Ready:
+// some seeds now and then let several inputs pile up into one Ready.
+void World::AfterInput(SimNode& n) {
+  if (n.ready_deferred) return;
+  if (defer_ready_ && prng_.OneIn(4)) {
+    n.ready_deferred = true;
+    const NodeId id = n.id;
+    const uint64_t inc = n.incarnation;
+    events_.After(prng_.Range(0, 20), [this, id, inc] {
+      SimNode* n = Find(id);
+      if (n == nullptr || !n->up || n->incarnation != inc) return;
+      OnNode(*n, [this, id, inc] {
+        SimNode* n = Find(id);
+        if (n == nullptr || !n->up || n->incarnation != inc || failed()) return;
+        n->ready_deferred = false;
+        HandleReady(*n);
+      });
+    });
+    return;
+  }
+  HandleReady(n);
+}
+
+// A crash in the middle of handling a Ready (kill -9 between two steps).
+bool World::CrashPoint(SimNode& n, int stage) {
+  if (n.crash_point != stage) return false;
+  Crash(n);
+  ScheduleRestart(n, prng_.Range(50, 3000));
+  return true;
+}
+
+void World::HandleReady(SimNode& n) {
+  while (n.up && !failed() && n.raft->has_ready()) {
+    raft::Ready rd = n.raft->ready();
+    bool became_leader = false;
+    if (rd.soft_state && rd.soft_state->role == Role::kLeader) became_leader = true;
+    // 1. Persist.
+    if (rd.MustSync()) {
+      Status s = n.store->Save(rd.hard_state, rd.entries, rd.snapshot);
+      if (!s.ok()) {
+        // As the daemon does: an I/O error stops the node; it restarts from
+        // what is durable.
+        Trace(Ev::kStorageError, n.id);
+        Crash(n);
+        ScheduleRestart(n, prng_.Range(100, 2000));
+        return;
+      }
+      std::optional<std::pair<Index, Term>> snap;
+      if (rd.snapshot) snap = std::make_pair(rd.snapshot->meta.index, rd.snapshot->meta.term);
+      n.shadow.Save(snap, rd.entries);
+      for (const raft::Entry& e : rd.entries) {
+        if (e.index <= n.shadow.snapshot_index()) continue;
+        const std::optional<Term> prev = n.shadow.term_at(e.index - 1);
+        if (!prev) {
+          Fail("log matching", "node " + std::to_string(n.id) + " saved entry " + std::to_string(e.index) +
+                                   " with a gap before it");
+          return;
+        }
+        if (!Check(safety_.OnPersist(n.id, e.index, {e.term, EntryHash(e)}, *prev), "log matching")) return;
+      }
+    }
+    if (became_leader) OnBecameLeader(n);
+    if (failed() || CrashPoint(n, 1)) return;
+    // 2. Send.
+    for (const raft::Message& m : rd.messages) {
+      if (m.type == raft::MessageType::kSnapshot) ++result_.snapshots_sent;
+      net_.Send(m.from, m.to, [this, m] { DeliverRaft(m); });
+    }
+    if (CrashPoint(n, 2)) return;
+    // 3. Apply.
+    if (rd.snapshot && rd.snapshot->meta.index > n.applied) {
+      if (!Check(n.state.RestoreSnapshot(rd.snapshot->data), "snapshot restore")) return;
+      if (!Check(safety_.OnSnapshot(n.id, rd.snapshot->meta.index, rd.snapshot->meta.term), "snapshot")) return;
+      n.applied = rd.snapshot->meta.index;
+      Trace(Ev::kSnapshotInstalled, n.id, n.applied);
+    }
+    for (const raft::Entry& e : rd.committed_entries) {
+      ApplyEntry(n, e);
+      if (failed()) return;
+    }
+    for (const raft::ReadState& rs : rd.read_states) {
+      auto it = n.reads.find(rs.context);
+      if (it != n.reads.end() && !it->second.have_index) {
+        it->second.index = rs.index;
+        it->second.have_index = true;
+      }
+    }
+    if (CrashPoint(n, 3)) return;
+    // 4. Advance.
+    n.raft->advance(rd);
+    ServeReads(n);
+    MaybeCompact(n);
+  }
+}
+
+void World::OnBecameLeader(SimNode& n) {
+  const Term term = n.raft->term();
+  Trace(Ev::kLeader, n.id, term, n.raft->last_index());
+  if (!Check(safety_.OnLeader(n.id, term, static_cast<uint64_t>(events_.now())), "election safety")) return;
+  if (!Check(safety_.OnNewLeaderLog(n.id, term, n.shadow), "leader completeness")) return;
+  // Like the daemon: the leader records the cluster id and itself in the
+  // replicated state.
+  const int64_t now = kEpochMs + events_.now();
+  if (n.state.cluster_id().empty()) (void)n.raft->propose(state::EncodeCommand(state::MakeInitCluster("sim-cluster", now)));
+  if (n.state.FindNode(n.id) == nullptr) {
+    v1::Node node;
+    node.set_id(n.id);
+    node.set_address("10.0.0." + std::to_string(n.id) + ":7001");
+    node.set_role(v1::NODE_ROLE_VOTER);
+    node.set_health(v1::NODE_HEALTH_READY);
+    node.mutable_capacity()->set_vcpus(16);
+    node.mutable_capacity()->set_memory_mib(65536);
+    (void)n.raft->propose(state::EncodeCommand(state::MakeRegisterNode(node, now)));
+  }
+}
+
+void World::ApplyEntry(SimNode& n, const raft::Entry& e) {
+  if (e.index != n.applied + 1) {
+    Fail("apply order", "node " + std::to_string(n.id) + " was handed entry " + std::to_string(e.index) +
+                            " after applying " + std::to_string(n.applied));
+    return;
+  }
+  const LogRecord rec{e.term, EntryHash(e)};
+  std::vector<std::pair<Term, const ShadowLog*>> leaders;
+  for (const auto& [id, other] : nodes_) {
+    if (other->up && other->raft->role() == Role::kLeader) leaders.emplace_back(other->raft->term(), &other->shadow);
+  }
+  if (!Check(safety_.OnApply(n.id, n.raft->term(), e.index, rec, leaders), "state machine safety")) return;
+  state::ApplyResult result;
+  if (e.type == raft::EntryType::kNormal && !e.data.empty()) {
+    auto cmd = state::DecodeCommand(e.data);
+    if (!cmd.ok()) {
+      Fail("entry decode", "node " + std::to_string(n.id) + " entry " + std::to_string(e.index) + ": " +
+                               cmd.status().ToString());
+      return;
+    }
+    result = n.state.Apply(*cmd, e.index);
+  } else if (e.type == raft::EntryType::kConfChange && !conf_seen_.count(e.index)) {
+    conf_seen_[e.index] = true;
+    auto cc = raft::DecodeConfChangeEntry(e.data);
+    if (!Check(cc.status(), "conf change decode")) return;
+    ++result_.conf_changes;
+    Trace(Ev::kConfApplied, static_cast<uint64_t>(cc->change.type), cc->change.node, e.index);
+    if (cc->change.type == raft::ConfChangeType::kRemove) {
+      // The removed node stops when it notices, as the daemon does; until
+      // then (sometimes for a while) it runs on and may try to campaign.
+      const NodeId gone = cc->change.node;
+      events_.After(prng_.OneIn(2) ? 0 : prng_.Range(100, 10'000), [this, gone] {
+        if (SimNode* g = Find(gone)) Shutdown(*g);
+      });
+    }
+  }
+  n.applied = e.index;
+  if (e.index % 16 == 0 && !Check(safety_.OnStateDigest(n.id, e.index, n.state.Digest()), "state machine safety")) {
+    return;
+  }
+  if (n.raft->role() == Role::kLeader && measuring_ && e.term == n.raft->term() && e.term > measure_term_) {
+    result_.election_ms.push_back(events_.now() - measure_start_);
+    if (measure_clean_) result_.election_clean_ms.push_back(events_.now() - measure_start_);
+    measuring_ = false;
+  }
+  auto it = n.writes.find(e.index);
+  if (it != n.writes.end()) {
+    const PendingWrite w = it->second;
+    n.writes.erase(it);
+    if (cfg_.bug != InjectedBug::kAckOnPropose) {
+      Reply r;
+      if (w.term == e.term && w.hash == rec.hash) {
+        r.kind = Reply::kOk;
+        r.index = e.index;
+      } else {
+        r.kind = Reply::kFailed;  // overwritten by another leader's entry
+      }
+      ReplyTo(n, w, r);
+    }
+  }
+  // Waiters below this index were overwritten (their index was applied with another entry).
+  while (!n.writes.empty() && n.writes.begin()->first < e.index) {
+    const PendingWrite w = n.writes.begin()->second;
+    n.writes.erase(n.writes.begin());
+    Reply r;
+    r.kind = Reply::kFailed;
+    if (cfg_.bug != InjectedBug::kAckOnPropose) ReplyTo(n, w, r);
+  }
+}
+
+void World::ServeReads(SimNode& n) {
+  for (auto it = n.reads.begin(); it != n.reads.end();) {
+    const PendingRead& pr = it->second;
+    if (pr.have_index && pr.index <= n.applied) {
+      Reply r;
+      r.kind = Reply::kOk;
+      r.index = pr.index;
+      r.served = n.applied;
+      r.found = !pr.name.empty() && n.state.FindVm(pr.name) != nullptr;
+      ReplyTo(n.id, pr.client, pr.attempt, pr.op, r);
+      it = n.reads.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void World::MaybeCompact(SimNode& n) {
+  if (!n.up || n.applied < n.shadow.snapshot_index() + snapshot_threshold_) return;
+  std::string data = n.state.EncodeSnapshot();
+  auto meta = n.raft->compact(n.applied, data);
+  if (!meta.ok()) {
+    Fail("compact", "node " + std::to_string(n.id) + " compact(" + std::to_string(n.applied) +
+                        ") refused: " + meta.status().ToString());
+    return;
+  }
+  const std::optional<Term> t = n.shadow.term_at(meta->index);
+  if (meta->index != n.applied || !t || *t != meta->term) {
+    Fail("compact", "node " + std::to_string(n.id) + " compact(" + std::to_string(n.applied) + ") returned index " +
+                        std::to_string(meta->index) + " term " + std::to_string(meta->term) +
+                        ", the saved log has term " + (t ? std::to_string(*t) : "none"));
+    return;
+  }
+  Status s = n.store->Compact(raft::Snapshot{*meta, std::move(data)});
+  if (!s.ok()) {
+    Trace(Ev::kStorageError, n.id);
+    Crash(n);
+    ScheduleRestart(n, prng_.Range(100, 2000));
+    return;
+  }
+  n.shadow.Compact(meta->index, meta->term);
+  Trace(Ev::kSnapshotTaken, n.id, meta->index);
+}
+
+SimNode* World::Leader() {
+  SimNode* best = nullptr;
+  for (const auto& [id, n] : nodes_) {
+    if (!Working(*n) || n->raft->role() != Role::kLeader) continue;
+    if (best == nullptr || n->raft->term() > best->raft->term()) best = n.get();
+  }
+  return best;
+}
+
+std::vector<NodeId> World::Members() {
+  std::vector<NodeId> out;
+  for (const auto& [id, n] : nodes_) {
+    if (!n->removed) out.push_back(id);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- checks
+
+void World::PeriodicChecks() {
+  if (failed()) return;
+  std::vector<SimNode*> live;
+  for (const auto& [id, n] : nodes_)
+    if (!n->removed) live.push_back(n.get());
+  for (size_t i = 0; i < live.size(); ++i) {
+    for (size_t j = i + 1; j < live.size(); ++j) {
+      if (!Check(SafetyChecker::CompareLogs(live[i]->id, live[i]->shadow, live[j]->id, live[j]->shadow),
+                 "log matching")) {
+        return;
+      }
+    }
+    if (live[i]->up) {
+      if (!Check(live[i]->state.CheckInvariants(), "state invariants")) return;
+      if (!Check(live[i]->raft->CheckInvariants(), "raft invariants")) return;
+      if (!live[i]->raft->has_ready() && !Check(RaftLogMatchesStorage(*live[i]), "raft log vs storage")) return;
+    }
+  }
+  if (!settling_) events_.After(kCheckEveryMs, [this] { PeriodicChecks(); });
+}
+
+// Between events every Ready has been handled, so the core's log is exactly
+// what was saved: same snapshot boundary, same entries.
+Status World::RaftLogMatchesStorage(const SimNode& n) const {
+  const raft::Raft& r = *n.raft;
+  const ShadowLog& sh = n.shadow;
+  const std::string who = "node " + std::to_string(n.id) + ": ";
+  if (r.first_index() != sh.snapshot_index() + 1 || r.last_index() != sh.last_index()) {
+    return Status::Internal(who + "core holds log [" + std::to_string(r.first_index()) + ", " +
+                            std::to_string(r.last_index()) + "], storage holds [" +
+                            std::to_string(sh.snapshot_index() + 1) + ", " + std::to_string(sh.last_index()) + "]");
+  }
+  const std::vector<raft::Entry> es = r.entries(r.first_index(), r.last_index() + 1);
+  if (es.size() != r.last_index() + 1 - r.first_index()) {
+    return Status::Internal(who + "entries(first, last+1) returned " + std::to_string(es.size()) + " entries");
+  }
+  for (const raft::Entry& e : es) {
+    if (!sh.Contains(e.index, LogRecord{e.term, EntryHash(e)})) {
+      return Status::Internal(who + "core's entry " + std::to_string(e.index) + "@" + std::to_string(e.term) +
+                              " differs from the saved one");
+    }
+  }
+  if (r.hard_state().commit > r.last_index() && r.hard_state().commit > sh.snapshot_index()) {
+    return Status::Internal(who + "commit index beyond the log");
+  }
+  return Status::Ok();
+}
+
+bool World::Converged() {
+  for (const Client& c : clients_)
+    if (c.busy) return false;
+  SimNode* l = Leader();
+  if (l == nullptr) return false;
+  const Index commit = l->raft->commit_index();
+  if (commit != l->raft->last_index()) return false;
+  const raft::ConfState& conf = l->raft->conf();
+  const uint64_t digest = l->state.Digest();
+  for (const auto* ids : {&conf.voters, &conf.learners}) {
+    for (NodeId id : *ids) {
+      SimNode* n = Find(id);
+      if (n == nullptr || !Working(*n) || n->applied != commit) return false;
+      if (n->state.Digest() != digest) return false;
+    }
+  }
+  return true;
+}
+
+void World::FinalChecks() {
+  if (!Check(CheckHistory(history_, safety_.committed()), "linearizability")) return;
+  SimNode* l = Leader();
+  // Every VM whose create was acknowledged (and that was never deleted) is
+  // in the final state.
+  for (const Client& c : clients_) {
+    for (const std::string& name : c.live) {
+      if (l->state.FindVm(name) == nullptr) {
+        Fail("durability", "VM " + name + " was created (acknowledged) but is missing from the final state");
+        return;
+      }
+    }
+  }
+  PeriodicChecks();
+}
+
+SimResult World::Run() {
+  // Per-seed variety in the Raft configuration and snapshot cadence.
+  raft_template_.election_tick = 10;
+  raft_template_.heartbeat_tick = 1;
+  raft_template_.pre_vote = true;
+  raft_template_.check_quorum = true;
+  raft_template_.max_size_per_msg = prng_.OneIn(2) ? (1u << 20) : 512;
+  raft_template_.max_inflight_msgs = prng_.OneIn(2) ? 256 : static_cast<size_t>(prng_.Range(1, 8));
+  snapshot_threshold_ = static_cast<uint64_t>(prng_.Range(8, 60));
+  defer_ready_ = prng_.OneIn(2);
+  static const std::vector<Time> kIntervals = {700, 2000, 2000, 4000};
+  nemesis_interval_ = prng_.Pick(kIntervals);
+
+  std::vector<NodeId> voters;
+  for (int i = 1; i <= cfg_.nodes; ++i) voters.push_back(static_cast<NodeId>(i));
+  for (NodeId id : voters) AddNode(id, voters);
+  for (NodeId id : voters) Start(*Find(id));
+  for (int i = 1; i <= cfg_.clients; ++i) {
+    Client c;
+    c.id = static_cast<uint64_t>(i);
+    c.ep = kClientBase + c.id;
+    c.target = prng_.Pick(voters);
+    clients_.push_back(std::move(c));
+  }
+  for (Client& c : clients_) {
+    const uint64_t cid = c.id;
+    events_.After(prng_.Range(0, 500), [this, cid] { ClientNext(clients_[cid - 1]); });
+  }
+  if (cfg_.faults != 0) events_.After(prng_.Range(500, 2000), [this] { NemesisStep(); });
+  events_.After(kCheckEveryMs, [this] { PeriodicChecks(); });
+
+  const auto stop = [this] { return failed(); };
+  events_.RunUntil(cfg_.duration_ms, stop);
+  if (!failed()) Settle();
+  const Time deadline = cfg_.duration_ms + cfg_.settle_ms;
+  bool converged = false;
+  while (!failed() && events_.now() < deadline) {
+    events_.RunUntil(events_.now() + 100, stop);
+    if (!failed() && Converged()) {
+      converged = true;
+      break;
+    }
+  }
+  if (!failed() && !converged) {
+    SimNode* l = Leader();
+    Fail("liveness", "the cluster did not converge within " + std::to_string(cfg_.settle_ms) +
+                         "ms after every fault was healed (leader: " + (l ? std::to_string(l->id) : "none") + ")");
+  }
+  if (!failed()) FinalChecks();
+
+  SimResult& r = result_;
+  r.virtual_ms = events_.now();
+  r.events = events_.executed();
+  r.elections = safety_.leaders().size();
+  SimNode* l = failed() ? nullptr : Leader();
+  r.committed = l ? l->raft->commit_index() : safety_.max_committed();
+  uint64_t d = trace_hash_;
+  d = HashCombine(d, r.committed);
+  d = HashCombine(d, r.writes_ok * 1'000'003 + r.reads_ok);
+  if (l != nullptr) {
+    d = HashCombine(d, l->state.Digest());
+    d = HashCombine(d, l->raft->StateDigest());
+  }
+  r.digest = d;
+  return r;
+}
+
+}  // namespace blixard::sim::detail

@@ -1,0 +1,221 @@
+// Internals of the simulator (simulator.h): the world, its nodes and
+// clients, and the trace. Private to src/sim/; split over world.cc (nodes,
+// Ready handling, checks, the run), clients.cc, nemesis.cc and trace.cc.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "raft/raft.h"
+#include "sim/event_queue.h"
+#include "sim/history.h"
+#include "sim/network.h"
+#include "sim/prng.h"
+#include "sim/safety.h"
+#include "sim/simulator.h"
+#include "state/cluster_state.h"
+#include "storage/mem_log_store.h"
+
+namespace blixard::sim::detail {
+
+using raft::kNoNode;
+using raft::Role;
+
+constexpr int64_t kEpochMs = 1'767'225'600'000;  // the clients' wall clock at t=0 (2026-01-01)
+constexpr Endpoint kClientBase = 1'000'000;
+constexpr Time kTickMs = 100;
+constexpr Time kClientAttemptTimeoutMs = 2'000;
+constexpr Time kClientOpDeadlineMs = 5'000;
+constexpr Time kCheckEveryMs = 1'000;
+constexpr size_t kTraceRing = 50;
+
+// ---- Trace: every event, hashed into the digest; the last few kept for a
+// failure report; all of them printed with --verbose. ----
+
+enum class Ev : uint8_t {
+  kTick, kDeliver, kCrash, kRestart, kShutdown, kPause, kResume, kDiskFault, kStorageError, kPartition, kHeal,
+  kNetConfig, kLeader, kPropose, kClientReply, kOpDone, kSnapshotTaken, kSnapshotInstalled, kConfPropose,
+  kConfApplied, kTransfer, kSettle, kCrashArmed,
+};
+
+struct TraceRec {
+  Time t = 0;
+  Ev ev = Ev::kTick;
+  uint64_t a = 0, b = 0, c = 0, d = 0, e = 0;
+};
+
+const char* PartitionName(uint64_t k);
+const char* ConfTypeName(uint64_t t);
+std::string FormatTrace(const TraceRec& r);
+
+// ---- Nodes and clients ----
+
+struct PendingWrite {
+  uint64_t client;
+  uint64_t attempt;
+  size_t op;
+  Term term;
+  uint64_t hash;
+};
+
+struct PendingRead {
+  uint64_t client;
+  uint64_t attempt;
+  size_t op;
+  std::string name;
+  Index index = 0;
+  bool have_index = false;
+};
+
+struct SimNode {
+  NodeId id = 0;
+  // The disk: survives crashes.
+  std::unique_ptr<storage::MemLogStore> store;
+  ShadowLog shadow;
+  // The process: rebuilt on restart.
+  std::unique_ptr<raft::Raft> raft;
+  state::ClusterState state;
+  Index applied = 0;
+  bool up = false;
+  bool paused = false;
+  bool removed = false;
+  uint64_t incarnation = 0;
+  uint64_t pause_gen = 0;
+  bool ready_deferred = false;  // a HandleReady is scheduled
+  int crash_point = 0;          // crash in the next Ready: 1 after persist, 2 after send, 3 after apply
+  Time tick_interval = kTickMs;
+  std::vector<std::function<void()>> held;  // deliveries while paused
+  std::map<Index, PendingWrite> writes;
+  std::map<std::string, PendingRead> reads;  // by ReadIndex context
+};
+
+enum class WriteKind : uint8_t { kCreate, kSetDesired, kDelete };
+
+struct Client {
+  uint64_t id = 0;
+  Endpoint ep = 0;
+  NodeId target = 0;
+  uint64_t seq = 0;
+  std::vector<std::string> live;  // acknowledged creates with no delete issued
+  bool busy = false;
+  size_t op = 0;
+  uint64_t attempt = 0;
+  WriteKind write_kind = WriteKind::kCreate;
+  std::string name;
+  std::string data;
+};
+
+struct Reply {
+  enum Kind : uint8_t { kOk = 0, kNotLeader = 1, kFailed = 2 } kind = kOk;
+  NodeId hint = 0;
+  Index index = 0;
+  Index served = 0;
+  bool found = false;
+};
+
+class World {
+ public:
+  explicit World(const SimConfig& c) : cfg_(c), prng_(c.seed), net_(&events_, &prng_) {}
+  SimResult Run();
+
+ private:
+  // -- infrastructure --
+  void Trace(Ev ev, uint64_t a = 0, uint64_t b = 0, uint64_t c = 0, uint64_t d = 0, uint64_t e = 0);
+  void Fail(const std::string& check, const std::string& message);
+  bool Check(const Status& s, const char* check) {
+    if (!s.ok() && result_.ok) Fail(check, s.message());
+    return s.ok();
+  }
+  bool failed() const { return !result_.ok; }
+  bool faults(uint32_t kind) const { return (cfg_.faults & kind) != 0; }
+
+  // -- nodes --
+  SimNode* Find(NodeId id) {
+    auto it = nodes_.find(id);
+    return it == nodes_.end() ? nullptr : it->second.get();
+  }
+  SimNode& AddNode(NodeId id, const std::vector<NodeId>& bootstrap_voters);
+  void Start(SimNode& n);
+  void Crash(SimNode& n);
+  void ScheduleRestart(SimNode& n, Time delay);
+  void Shutdown(SimNode& n);
+  void ScheduleTick(SimNode& n, Time delay);
+  void OnNode(SimNode& n, std::function<void()> fn);
+  void DeliverRaft(const raft::Message& m);
+  void HandleReady(SimNode& n);
+  void AfterInput(SimNode& n);
+  bool CrashPoint(SimNode& n, int stage);
+  void OnBecameLeader(SimNode& n);
+  void ApplyEntry(SimNode& n, const raft::Entry& e);
+  void ServeReads(SimNode& n);
+  void MaybeCompact(SimNode& n);
+  SimNode* Leader();
+  std::vector<NodeId> Members();  // not removed
+  bool Working(const SimNode& n) const { return n.up && !n.paused; }
+
+  // -- clients --
+  void ClientNext(Client& c);
+  void ClientSend(Client& c);
+  void ClientDone(Client& c, Outcome outcome);
+  void OnReply(Client& c, uint64_t attempt, const Reply& r);
+  void NodeRequest(SimNode& n, Client& c, uint64_t attempt);
+  void ReplyTo(SimNode& n, const PendingWrite& w, const Reply& r) { ReplyTo(n.id, w.client, w.attempt, w.op, r); }
+  void ReplyTo(NodeId from, uint64_t client, uint64_t attempt, size_t op, const Reply& r);
+
+  // -- nemesis --
+  void NemesisStep();
+  void ActNetChaos();
+  void ActPartition();
+  void ActCrash();
+  void ActPause();
+  void ActDisk();
+  void ActMembership();
+  void ActTransfer();
+  void Heal();
+  void Flap(NodeId a, NodeId b, uint64_t gen, Time until);
+  bool MayTakeDown();
+  void Settle();
+
+  // -- checks --
+  void PeriodicChecks();
+  Status RaftLogMatchesStorage(const SimNode& n) const;
+  bool Converged();
+  void FinalChecks();
+
+  SimConfig cfg_;
+  Prng prng_;
+  EventQueue events_;
+  Network net_;
+  SafetyChecker safety_;
+  History history_;
+  HistoryChecker history_checker_;
+  SimResult result_;
+  std::map<NodeId, std::unique_ptr<SimNode>> nodes_;
+  std::vector<Client> clients_;
+  NodeId next_node_id_ = 1;
+  uint64_t snapshot_threshold_ = 50;
+  raft::Config raft_template_;
+  bool settling_ = false;
+  bool defer_ready_ = false;  // this seed batches several inputs into one Ready now and then
+  Time nemesis_interval_ = 2000;  // upper bound between two faults
+  uint64_t partition_gen_ = 0;
+  uint64_t net_gen_ = 0;
+  std::map<Index, bool> conf_seen_;  // conf-change indices already acted on
+  // Election latency: set when a leader crashes.
+  bool measuring_ = false;
+  Time measure_start_ = 0;
+  Term measure_term_ = 0;
+  bool measure_clean_ = false;
+
+  uint64_t trace_hash_ = 0;
+  std::array<TraceRec, kTraceRing> ring_{};
+  uint64_t ring_next_ = 0;
+};
+
+}  // namespace blixard::sim::detail
