@@ -26,7 +26,8 @@
 
 namespace grpc {
 class Service;
-}
+class ServerBuilder;
+}  // namespace grpc
 
 namespace blixard::transport {
 
@@ -65,5 +66,13 @@ std::unique_ptr<Transport> NewGrpcTransport(GrpcTransportOptions options);
 // service on the node's gRPC server; it must outlive the server.
 std::unique_ptr<grpc::Service> NewPeerService(std::function<std::string()> cluster_id,
                                               MessageSink sink);
+
+// Server settings the transport's streams need; call on the builder of the
+// server that hosts the PeerService. The senders ping every 2 s to detect a
+// dead peer, and a client-streaming call gives the server nothing to send
+// back: with gRPC's defaults (one ping per 5 min without data) the server
+// would count those pings as abuse and close the connection (GOAWAY
+// too_many_pings) after a few seconds of quiet.
+void ConfigurePeerServer(grpc::ServerBuilder& builder);
 
 }  // namespace blixard::transport
