@@ -545,8 +545,10 @@ SimResult World::Run() {
   // Per-seed variety in the Raft configuration and snapshot cadence.
   raft_template_.election_tick = 10;
   raft_template_.heartbeat_tick = 1;
-  raft_template_.pre_vote = true;
-  raft_template_.check_quorum = true;
+  // Mostly the daemon's settings; some seeds run without pre-vote or
+  // check-quorum, which safety must not depend on.
+  raft_template_.pre_vote = !prng_.OneIn(4);
+  raft_template_.check_quorum = !prng_.OneIn(4);
   raft_template_.max_size_per_msg = prng_.OneIn(2) ? (1u << 20) : 512;
   raft_template_.max_inflight_msgs = prng_.OneIn(2) ? 256 : static_cast<size_t>(prng_.Range(1, 8));
   snapshot_threshold_ = static_cast<uint64_t>(prng_.Range(8, 60));
