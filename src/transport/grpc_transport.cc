@@ -11,6 +11,7 @@
 #include <mutex>
 #include <random>
 #include <thread>
+#include <utility>
 
 #include "blixard/v1/raft.grpc.pb.h"
 #include "transport/convert.h"
@@ -121,7 +122,7 @@ class PeerSender {
   bool stopping_ = false;
   Clock::time_point down_until_;       // Enqueue drops until then (after a failure)
   grpc::ClientContext* ctx_ = nullptr;  // the open call, for TryCancel
-  uint64_t dropped_ = 0;
+  uint64_t dropped_ = 0;  // since the peer was last reported reachable
 
   // Sender thread only.
   std::shared_ptr<grpc::Channel> channel_;
@@ -224,20 +225,41 @@ void PeerSender::Run() {
       }
     }
     if (!s.writer && !OpenStream(s)) break;
-    if (WriteAll(s, messages)) {
+    bool ok = WriteAll(s, messages);
+    if (!ok && Clock::now() - s.opened >= kMaxBackoff) {
+      // A stream that served for a while may have died while quiet (the peer
+      // restarted, or closed an idle connection); the failure is old news, so
+      // retry once on a fresh stream before dropping. A batch already written
+      // may go twice: Raft messages tolerate duplicates.
+      grpc::Status st = CloseStream(s, /*cancel=*/false);
+      spdlog::debug("transport: stream to peer {} at {} ended ({}: {}); reopening", id_,
+                    channel_address_, static_cast<int>(st.error_code()), st.error_message());
+      backoff = kInitialBackoff;
+      if (!OpenStream(s)) break;
+      ok = WriteAll(s, messages);
+    }
+    if (ok) {
       // A Write that succeeds only proves the bytes were buffered (a refusing
       // peer fails the stream on its first read); a stream that lasts does.
       if (reported_down && Clock::now() - s.opened >= milliseconds(1000)) {
-        spdlog::info("transport: peer {} at {} reachable again", id_, channel_address_);
+        uint64_t dropped;
+        {
+          std::lock_guard lk(mu_);
+          dropped = std::exchange(dropped_, 0);
+        }
+        spdlog::info("transport: peer {} at {} reachable again ({} messages dropped meanwhile)",
+                     id_, channel_address_, dropped);
         reported_down = false;
       }
       continue;
     }
 
     // The stream is broken: learn why, drop what was queued, back off.
-    const bool was_healthy = Clock::now() - s.opened >= kMaxBackoff;
     grpc::Status st = CloseStream(s, /*cancel=*/false);
-    if (was_healthy) backoff = kInitialBackoff;
+    {
+      std::lock_guard lk(mu_);
+      if (stopping_) break;  // cancelled by Stop: nothing to report
+    }
     std::uniform_int_distribution<int64_t> jitter(backoff.count() / 2, backoff.count());
     milliseconds delay{jitter(rng)};
     backoff = std::min(backoff * 2, kMaxBackoff);

@@ -7,7 +7,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <atomic>
 #include <mutex>
+#include <thread>
 
 #include "transport/transport.h"
 
@@ -32,6 +34,20 @@ class TempDir {
   std::string path_;
 };
 
+// Counts calls; intercepts nothing.
+class StreamCounter : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit StreamCounter(std::atomic<int>* n) : n_(n) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo*) override {
+    ++*n_;
+    return nullptr;
+  }
+
+ private:
+  std::atomic<int>* n_;
+};
+
 // A node's receiving end: a gRPC server with the peer service and a sink
 // that records what arrives.
 class Receiver {
@@ -51,6 +67,9 @@ class Receiver {
     builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     builder.SetMaxReceiveMessageSize(64 << 20);
     ConfigurePeerServer(builder);
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> counters;
+    counters.push_back(std::make_unique<StreamCounter>(&streams_));
+    builder.experimental().SetInterceptorCreators(std::move(counters));
     builder.AddListeningPort(address_, grpc::InsecureServerCredentials());
     builder.RegisterService(service_.get());
     server_ = builder.BuildAndStart();
@@ -92,6 +111,8 @@ class Receiver {
     cluster_id_ = std::move(id);
   }
   const std::string& address() const { return address_; }
+  // Streams (PeerService.Raft calls) the server has accepted.
+  int streams() const { return streams_.load(); }
 
  private:
   std::string ClusterId() {
@@ -106,6 +127,7 @@ class Receiver {
   std::vector<Message> received_;
   std::unique_ptr<grpc::Service> service_;
   std::unique_ptr<grpc::Server> server_;
+  std::atomic<int> streams_{0};
 };
 
 Message Heartbeat(raft::NodeId from, raft::NodeId to, std::string ctx) {
@@ -357,6 +379,32 @@ TEST(GrpcTransport, StopIsPromptWhilePeersAreUnreachable) {
   EXPECT_LT(Clock::now() - start, 1s);
   t->Send({Heartbeat(1, 2, "after stop")});  // dropped, no crash
   EXPECT_TRUE(t->Peers().empty());
+}
+
+// The senders' keepalive pings (every 2 s) on a quiet stream must not make
+// the server close the connection (GOAWAY too_many_pings after ~8 s with
+// gRPC's defaults; ConfigurePeerServer relaxes them). Takes 10 s.
+TEST(GrpcTransport, QuietStreamSurvivesKeepalivePings) {
+  TempDir dir;
+  Receiver r(dir.Socket("n2"), "c1");
+  r.Start();
+  auto t = MakeTransport(1);
+  t->SetPeer(2, r.address());
+  ASSERT_TRUE(SendUntilDelivered(*t, r, 1, 2));
+  EXPECT_EQ(r.streams(), 1);
+  std::this_thread::sleep_for(10s);  // the quiet period under test
+  t->Send({Heartbeat(1, 2, "after quiet")});
+  EXPECT_TRUE(r.WaitForContext("after quiet"));
+  EXPECT_EQ(r.streams(), 1) << "the stream was cut while quiet";
+
+  // The peer restarts while the stream is quiet: the sender learns it only
+  // on its next Write, and retries that batch once on a fresh stream rather
+  // than dropping it.
+  r.Shutdown();
+  Receiver again(r.address(), "c1");
+  again.Start();
+  t->Send({Heartbeat(1, 2, "first after restart")});
+  EXPECT_TRUE(again.WaitForContext("first after restart"));
 }
 
 }  // namespace
