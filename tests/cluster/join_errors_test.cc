@@ -1,0 +1,79 @@
+// Joining can fail; it fails quickly and says why.
+#include <gtest/gtest.h>
+
+#include "support/cluster.h"
+
+namespace blixard::testing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// The output of a node process, both streams.
+std::string Output(const CommandResult& r) { return r.out + r.err; }
+
+TEST(ClusterJoin, UnreachableAddressFailsQuicklyNamingIt) {
+  TestCluster c;
+  const std::string nobody = c.FreshAddr();  // nothing listens there
+  const auto start = Clock::now();
+  CommandResult r = RunCommand({BlixardBin(), "node", "--id", "2", "--bind", c.FreshAddr(),
+                                "--data-dir", c.FreshDataDir(), "--join", nobody,
+                                "--join-timeout", "2"});
+  const double took = SecondsSince(start);
+  EXPECT_EQ(r.exit_code, 1) << Output(r);
+  EXPECT_LT(took, 2.0 + 3.0) << Output(r);
+  // The final error line names the address it could not reach.
+  std::string out = Output(r);
+  std::string last_line = out.substr(out.rfind('\n', out.size() - 2) + 1);
+  EXPECT_NE(last_line.find(nobody), std::string::npos) << out;
+}
+
+TEST(ClusterJoin, SameIdTwiceWithAnotherAddressIsRefused) {
+  TestCluster c;
+  ASSERT_TRUE(c.Start(2));
+  const auto start = Clock::now();
+  CommandResult r = RunCommand({BlixardBin(), "node", "--id", "2", "--bind", c.FreshAddr(),
+                                "--data-dir", c.FreshDataDir(), "--join", c.Addr(1),
+                                "--join-timeout", "10"});
+  EXPECT_EQ(r.exit_code, 1) << Output(r);
+  EXPECT_LT(SecondsSince(start), 5.0) << Output(r);
+  EXPECT_NE(Output(r).find("ALREADY_EXISTS"), std::string::npos) << Output(r);
+  EXPECT_NE(Output(r).find("node id 2 is already a member at " + c.Addr(2)), std::string::npos)
+      << Output(r);
+  // The member keeps its address.
+  auto st = c.Status(1, /*stale=*/false);
+  ASSERT_TRUE(st);
+  bool found = false;
+  for (const auto& m : st->members()) {
+    if (m.id() == 2) {
+      found = true;
+      EXPECT_EQ(m.address(), c.Addr(2));
+    }
+  }
+  EXPECT_TRUE(found);
+}
+
+TEST(ClusterJoin, ClusterWithoutQuorumFailsWithinTheJoinTimeout) {
+  TestCluster c;
+  ASSERT_TRUE(c.Start(3));
+  ASSERT_TRUE(c.WaitForMembers({.voters = 3}));
+  const uint64_t survivor = 3;
+  c.Kill9(1);
+  c.Kill9(2);
+
+  constexpr int kJoinTimeout = 3;
+  const auto start = Clock::now();
+  CommandResult r = RunCommand({BlixardBin(), "node", "--id", "4", "--bind", c.FreshAddr(),
+                                "--data-dir", c.FreshDataDir(), "--join", c.Addr(survivor),
+                                "--join-timeout", std::to_string(kJoinTimeout)});
+  const double took = SecondsSince(start);
+  EXPECT_EQ(r.exit_code, 1) << Output(r);
+  EXPECT_LT(took, kJoinTimeout + 3.0) << Output(r);
+  EXPECT_NE(Output(r).find("join"), std::string::npos) << Output(r);
+}
+
+}  // namespace
+}  // namespace blixard::testing

@@ -1,0 +1,495 @@
+#include "support/cluster.h"
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <stdexcept>
+
+namespace blixard::testing {
+namespace {
+
+constexpr int kPortRaceRetries = 5;
+constexpr size_t kLogTailLines = 300;
+
+std::string ReadTail(const std::string& path, size_t max_lines) {
+  std::ifstream f(path);
+  std::deque<std::string> lines;
+  std::string line;
+  size_t dropped = 0;
+  while (std::getline(f, line)) {
+    lines.push_back(std::move(line));
+    if (lines.size() > max_lines) {
+      lines.pop_front();
+      ++dropped;
+    }
+  }
+  std::string out;
+  if (dropped) out = "... (" + std::to_string(dropped) + " earlier lines)\n";
+  for (const auto& l : lines) out += l + "\n";
+  return out;
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+bool PortFree(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  // No SO_REUSEADDR: a port with connections in TIME_WAIT counts as taken.
+  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return ok;
+}
+
+// Extra node flags from the environment (space-separated), e.g.
+// BLIXARD_TEST_NODE_ARGS="--tick-ms 50" for repeated runs.
+std::vector<std::string> EnvNodeArgs() {
+  std::vector<std::string> out;
+  if (const char* e = getenv("BLIXARD_TEST_NODE_ARGS")) {
+    std::istringstream in(e);
+    std::string w;
+    while (in >> w) out.push_back(w);
+  }
+  return out;
+}
+
+}  // namespace
+
+int FreeListenPort() {
+  static std::mutex mu;
+  static std::mt19937 rng(std::random_device{}());
+  int low = 32768;
+  std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+  range >> low;
+  const int lo = 10000, hi = std::min(low, 32768) - 1;
+  if (hi - lo < 1000) return FreeTcpPort();
+  std::lock_guard lk(mu);
+  for (int i = 0; i < 1000; ++i) {
+    int port = std::uniform_int_distribution<int>(lo, hi)(rng);
+    if (PortFree(port)) return port;
+  }
+  return FreeTcpPort();
+}
+
+RoleCount CountRoles(const v1::GetClusterStatusResponse& st) {
+  RoleCount c;
+  for (const auto& m : st.members()) {
+    switch (m.role()) {
+      case v1::NODE_ROLE_VOTER: ++c.voters; break;
+      case v1::NODE_ROLE_STANDBY: ++c.standbys; break;
+      default: ++c.learners; break;
+    }
+  }
+  return c;
+}
+
+TestCluster::TestCluster(Options options)
+    : options_(std::move(options)), rng_(std::random_device{}()) {
+  auto env = EnvNodeArgs();
+  options_.node_args.insert(options_.node_args.end(), env.begin(), env.end());
+}
+
+TestCluster::~TestCluster() {
+  if (::testing::Test::HasFailure()) std::cerr << AllLogs();
+  for (auto& [id, m] : members_) {
+    if (m->child && m->child->Running()) {
+      m->child->Signal(SIGKILL);
+      m->child->Wait(seconds(30));
+    }
+  }
+}
+
+TestCluster::Member& TestCluster::Get(uint64_t id) {
+  auto it = members_.find(id);
+  if (it == members_.end()) throw std::out_of_range("no node " + std::to_string(id));
+  return *it->second;
+}
+
+const TestCluster::Member& TestCluster::Get(uint64_t id) const {
+  auto it = members_.find(id);
+  if (it == members_.end()) throw std::out_of_range("no node " + std::to_string(id));
+  return *it->second;
+}
+
+std::vector<std::string> TestCluster::NodeArgs(uint64_t id) const {
+  const Member& m = Get(id);
+  std::vector<std::string> args = {BlixardBin(), "node", "--id", std::to_string(id),
+                                   "--bind", m.addr, "--data-dir", m.data_dir};
+  for (const auto& j : m.join) {
+    args.push_back("--join");
+    args.push_back(j);
+  }
+  args.insert(args.end(), options_.node_args.begin(), options_.node_args.end());
+  args.insert(args.end(), m.extra_args.begin(), m.extra_args.end());
+  return args;
+}
+
+void TestCluster::Spawn(Member& m) {
+  {
+    std::lock_guard lk(m.channel_mu);
+    m.channel.reset();
+  }
+  ++m.starts;
+  m.child = std::make_unique<Child>(NodeArgs(m.id), dir_.path() + "/node-" + std::to_string(m.id) +
+                                                        "-" + std::to_string(m.starts) + ".log");
+}
+
+bool TestCluster::LostPortRace(Member& m) {
+  return m.child && !m.child->Running() &&
+         m.child->Log().find("cannot listen on") != std::string::npos;
+}
+
+uint64_t TestCluster::RandomRunning(uint64_t except) {
+  std::vector<uint64_t> ids;
+  for (uint64_t id : RunningIds()) {
+    if (id != except) ids.push_back(id);
+  }
+  if (ids.empty()) return 0;
+  return ids[std::uniform_int_distribution<size_t>(0, ids.size() - 1)(rng_)];
+}
+
+bool TestCluster::Start(size_t n) {
+  for (uint64_t id = 1; id <= n; ++id) {
+    if (!Add(id)) return false;
+  }
+  return true;
+}
+
+bool TestCluster::Add(uint64_t id, std::vector<std::string> extra_args) {
+  auto owned = std::make_unique<Member>();
+  Member& m = *owned;
+  members_[id] = std::move(owned);
+  m.id = id;
+  m.extra_args = std::move(extra_args);
+  const uint64_t via = RandomRunning(id);
+  for (int attempt = 0;; ++attempt) {
+    m.addr = "127.0.0.1:" + std::to_string(FreeListenPort());
+    m.data_dir = dir_.path() + "/data-" + std::to_string(id) + "-" + std::to_string(attempt);
+    m.join.clear();
+    if (via != 0) m.join.push_back(Addr(via));
+    Spawn(m);
+    if (WaitReady(id)) return true;
+    if (attempt >= kPortRaceRetries || !LostPortRace(m)) break;
+    // Another process took the port between our check and the node's bind.
+    // A joiner was already added under the lost address: remove it, then
+    // join again from a fresh data dir on another port.
+    std::cerr << "node " << id << " lost the race for " << m.addr << "; retrying on another port\n";
+    if (via != 0) {
+      auto ctx = std::make_unique<grpc::ClientContext>();
+      ctx->set_deadline(std::chrono::system_clock::now() + seconds(30));
+      v1::RemoveMemberRequest req;
+      req.set_node_id(id);
+      v1::RemoveMemberResponse resp;
+      grpc::Status s = Cluster(via)->RemoveMember(ctx.get(), req, &resp);
+      if (!s.ok()) {
+        std::cerr << "cannot remove node " << id << " after a lost port race: " << s.error_message()
+                  << "\n";
+        break;
+      }
+    }
+  }
+  std::cerr << "node " << id << " did not become ready\n" << AllLogs();
+  return false;
+}
+
+bool TestCluster::WaitReady(uint64_t id, milliseconds timeout) {
+  Member& m = Get(id);
+  bool ready = false;
+  WaitUntil(
+      [&] {
+        if (!m.child->Running()) return true;  // exited: give up
+        auto st = Status(id, /*stale=*/false, seconds(2));
+        if (!st) return false;
+        for (const auto& mem : st->members()) {
+          if (mem.id() == id) return ready = true;
+        }
+        return false;
+      },
+      timeout);
+  return ready;
+}
+
+uint64_t TestCluster::WaitForLeader(milliseconds timeout) {
+  uint64_t leader = 0;
+  WaitUntil(
+      [&] {
+        for (uint64_t id : RunningIds()) {
+          auto st = Status(id, /*stale=*/false, seconds(2));
+          if (st && st->leader_id() != 0 && members_.count(st->leader_id()) &&
+              Running(st->leader_id())) {
+            leader = st->leader_id();
+            return true;
+          }
+        }
+        return false;
+      },
+      timeout);
+  return leader;
+}
+
+bool TestCluster::WaitForMembers(RoleCount want, milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  RoleCount last;
+  bool ok = WaitUntil(
+      [&] {
+        auto remaining = std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
+        uint64_t leader = WaitForLeader(std::max(remaining, milliseconds(1)));
+        if (leader == 0) return false;
+        auto st = Status(leader, /*stale=*/false, seconds(2));
+        if (!st) return false;
+        last = CountRoles(*st);
+        if (!(last == want)) return false;
+        std::map<uint64_t, v1::NodeRole> roles;
+        for (const auto& m : st->members()) roles[m.id()] = m.role();
+        for (uint64_t id : RunningIds()) {
+          if (!roles.count(id)) continue;  // not a member (e.g. removed but still running)
+          auto mine = Status(id, /*stale=*/true, seconds(2));
+          if (!mine) return false;
+          std::map<uint64_t, v1::NodeRole> seen;
+          for (const auto& m : mine->members()) seen[m.id()] = m.role();
+          if (seen != roles) return false;
+        }
+        return true;
+      },
+      timeout);
+  if (!ok) {
+    std::cerr << "members not as expected: want " << want.voters << " voters, " << want.standbys
+              << " standbys, " << want.learners << " learners; last seen " << last.voters << "/"
+              << last.standbys << "/" << last.learners << "\n";
+  }
+  return ok;
+}
+
+void TestCluster::Kill9(uint64_t id) { Stop(id, SIGKILL); }
+
+int TestCluster::Stop(uint64_t id, int sig) {
+  Member& m = Get(id);
+  {
+    std::lock_guard lk(m.channel_mu);
+    m.channel.reset();
+  }
+  m.child->Signal(sig);
+  if (sig != SIGKILL) m.child->Signal(SIGCONT);  // a paused node must run to handle it
+  return m.child->Wait(seconds(30));
+}
+
+void TestCluster::Pause(uint64_t id) { Get(id).child->Signal(SIGSTOP); }
+void TestCluster::Resume(uint64_t id) { Get(id).child->Signal(SIGCONT); }
+
+bool TestCluster::Restart(uint64_t id, bool wait) {
+  Member& m = Get(id);
+  if (m.child && m.child->Running()) {
+    std::cerr << "node " << id << " is still running; not restarting\n";
+    return false;
+  }
+  Spawn(m);
+  if (!wait) return true;
+  if (WaitReady(id)) return true;
+  std::cerr << "node " << id << " did not become ready after a restart\n" << AllLogs();
+  return false;
+}
+
+bool TestCluster::Running(uint64_t id) {
+  auto it = members_.find(id);
+  return it != members_.end() && it->second->child && it->second->child->Running();
+}
+
+std::vector<uint64_t> TestCluster::Ids() const {
+  std::vector<uint64_t> ids;
+  for (const auto& [id, m] : members_) ids.push_back(id);
+  return ids;
+}
+
+std::vector<uint64_t> TestCluster::RunningIds() {
+  std::vector<uint64_t> ids;
+  for (const auto& [id, m] : members_) {
+    if (Running(id)) ids.push_back(id);
+  }
+  return ids;
+}
+
+const std::string& TestCluster::Addr(uint64_t id) const { return Get(id).addr; }
+const std::string& TestCluster::DataDir(uint64_t id) const { return Get(id).data_dir; }
+
+std::string TestCluster::Log(uint64_t id) const {
+  const Member& m = Get(id);
+  std::string out;
+  for (int s = 1; s <= m.starts; ++s) {
+    out += ReadAll(dir_.path() + "/node-" + std::to_string(id) + "-" + std::to_string(s) + ".log");
+  }
+  return out;
+}
+
+std::string TestCluster::AllLogs() const {
+  std::string out;
+  for (const auto& [id, m] : members_) {
+    for (int s = 1; s <= m->starts; ++s) {
+      out += "==== node " + std::to_string(id) + " (" + m->addr + "), start " + std::to_string(s) +
+             " ====\n";
+      out += ReadTail(dir_.path() + "/node-" + std::to_string(id) + "-" + std::to_string(s) + ".log",
+                      kLogTailLines);
+    }
+  }
+  return out;
+}
+
+std::shared_ptr<grpc::Channel> TestCluster::Channel(Member& m) {
+  std::lock_guard lk(m.channel_mu);
+  if (!m.channel) {
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(64 << 20);
+    // Members restart on the same address: reconnect quickly, not with
+    // gRPC's default multi-second backoff.
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 20);
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 20);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 100);
+    m.channel = grpc::CreateCustomChannel(m.addr, grpc::InsecureChannelCredentials(), args);
+  }
+  return m.channel;
+}
+
+std::unique_ptr<v1::VmService::Stub> TestCluster::Vms(uint64_t id) {
+  return v1::VmService::NewStub(Channel(Get(id)));
+}
+
+std::unique_ptr<v1::ClusterService::Stub> TestCluster::Cluster(uint64_t id) {
+  return v1::ClusterService::NewStub(Channel(Get(id)));
+}
+
+std::optional<v1::GetClusterStatusResponse> TestCluster::Status(uint64_t id, bool stale,
+                                                                milliseconds timeout) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + timeout);
+  v1::GetClusterStatusRequest req;
+  req.set_stale(stale);
+  v1::GetClusterStatusResponse resp;
+  if (!Cluster(id)->GetClusterStatus(&ctx, req, &resp).ok()) return std::nullopt;
+  return resp;
+}
+
+grpc::Status TestCluster::CreateVm(uint64_t id, const std::string& name, milliseconds timeout) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + timeout);
+  v1::CreateVmRequest req;
+  req.mutable_spec()->set_name(name);
+  req.mutable_spec()->set_vcpus(1);
+  req.mutable_spec()->set_memory_mib(128);
+  v1::CreateVmResponse resp;
+  return Vms(id)->CreateVm(&ctx, req, &resp);
+}
+
+std::optional<std::set<std::string>> TestCluster::VmNames(uint64_t id, bool stale,
+                                                          milliseconds timeout) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + timeout);
+  v1::ListVmsRequest req;
+  req.set_stale(stale);
+  v1::ListVmsResponse resp;
+  if (!Vms(id)->ListVms(&ctx, req, &resp).ok()) return std::nullopt;
+  std::set<std::string> names;
+  for (const auto& vm : resp.vms()) names.insert(vm.spec().name());
+  return names;
+}
+
+bool TestCluster::WaitForVms(uint64_t id, const std::set<std::string>& names, milliseconds timeout) {
+  std::vector<std::string> missing;
+  bool ok = WaitUntil(
+      [&] {
+        auto have = VmNames(id, /*stale=*/true);
+        if (!have) return false;
+        missing.clear();
+        std::set_difference(names.begin(), names.end(), have->begin(), have->end(),
+                            std::back_inserter(missing));
+        return missing.empty();
+      },
+      timeout);
+  if (!ok) {
+    std::cerr << "node " << id << " lacks " << missing.size() << " of " << names.size() << " VMs";
+    if (!missing.empty()) std::cerr << " (e.g. " << missing.front() << ")";
+    std::cerr << "\n";
+  }
+  return ok;
+}
+
+CommandResult TestCluster::Cli(uint64_t id, std::vector<std::string> args) const {
+  args.insert(args.begin(), BlixardBin());
+  args.push_back("--addr");
+  args.push_back(Addr(id));
+  return RunCommand(args);
+}
+
+std::string TestCluster::FreshAddr() { return "127.0.0.1:" + std::to_string(FreeListenPort()); }
+
+std::string TestCluster::FreshDataDir() {
+  return dir_.path() + "/extra-data-" + std::to_string(++fresh_);
+}
+
+BackgroundWriter::BackgroundWriter(TestCluster& cluster, std::vector<uint64_t> via,
+                                   std::string prefix, milliseconds write_timeout)
+    : cluster_(cluster), via_(std::move(via)), prefix_(std::move(prefix)),
+      write_timeout_(write_timeout) {
+  thread_ = std::thread([this] { Run(); });
+}
+
+BackgroundWriter::~BackgroundWriter() { Stop(); }
+
+void BackgroundWriter::Stop() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+void BackgroundWriter::Run() {
+  for (size_t k = 1; !stop_; ++k) {
+    const std::string name = prefix_ + "-" + std::to_string(k);
+    grpc::Status s = cluster_.CreateVm(via_[k % via_.size()], name, write_timeout_);
+    std::lock_guard lk(mu_);
+    if (s.ok()) {
+      acked_.insert(name);
+    } else {
+      ++failed_;
+      last_error_ = "code " + std::to_string(s.error_code()) + ": " + s.error_message();
+    }
+  }
+}
+
+std::set<std::string> BackgroundWriter::Acked() const {
+  std::lock_guard lk(mu_);
+  return acked_;
+}
+
+size_t BackgroundWriter::acked() const {
+  std::lock_guard lk(mu_);
+  return acked_.size();
+}
+
+size_t BackgroundWriter::failed() const {
+  std::lock_guard lk(mu_);
+  return failed_;
+}
+
+std::string BackgroundWriter::last_error() const {
+  std::lock_guard lk(mu_);
+  return last_error_;
+}
+
+bool BackgroundWriter::WaitForAcked(size_t n, milliseconds timeout) {
+  return WaitUntil([&] { return acked() >= n; }, timeout);
+}
+
+}  // namespace blixard::testing
