@@ -3,6 +3,10 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+#include <chrono>
+#include <climits>
+
 #include "blixard/v1/raft.grpc.pb.h"
 #include "transport/convert.h"
 #include "transport/transport.h"
@@ -23,8 +27,10 @@ class PeerServiceImpl final : public v1::PeerService::Service {
     while (reader->Read(&batch)) {
       std::string ours = cluster_id_ ? cluster_id_() : std::string();
       if (!ours.empty() && !batch.cluster_id().empty() && ours != batch.cluster_id()) {
-        spdlog::warn("transport: refusing Raft stream from {}: cluster id {} is not ours ({})",
-                     context->peer(), batch.cluster_id(), ours);
+        // The sender retries every few seconds: say it once in a while.
+        spdlog::log(RefusalLogDue() ? spdlog::level::warn : spdlog::level::debug,
+                    "transport: refusing Raft stream from {}: cluster id {} is not ours ({})",
+                    context->peer(), batch.cluster_id(), ours);
         return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                             "cluster id " + batch.cluster_id() + " does not match this node's " +
                                 ours + ": the peer belongs to another cluster");
@@ -44,8 +50,17 @@ class PeerServiceImpl final : public v1::PeerService::Service {
   }
 
  private:
+  bool RefusalLogDue() {
+    int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                      std::chrono::steady_clock::now().time_since_epoch())
+                      .count();
+    int64_t last = last_refusal_log_s_.load();
+    return now - last >= 30 && last_refusal_log_s_.compare_exchange_strong(last, now);
+  }
+
   const std::function<std::string()> cluster_id_;
   const MessageSink sink_;
+  std::atomic<int64_t> last_refusal_log_s_{INT64_MIN / 2};
 };
 
 }  // namespace

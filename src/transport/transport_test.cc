@@ -336,7 +336,6 @@ TEST(GrpcTransport, RemovePeerStopsDelivery) {
   ASSERT_TRUE(SendUntilDelivered(*t, r, 1, 2));
   t->RemovePeer(2);
   EXPECT_TRUE(t->Peers().empty());
-  size_t before = r.received().size();
   for (int i = 0; i < 100; ++i) t->Send({Heartbeat(1, 2, "gone")});
   // A message to a live peer through a second transport, on the same
   // receiver, proves the receiver still reads; "gone" must not show up.
@@ -344,7 +343,6 @@ TEST(GrpcTransport, RemovePeerStopsDelivery) {
   t3->SetPeer(2, r.address());
   ASSERT_TRUE(SendUntilDelivered(*t3, r, 3, 2));
   for (const Message& m : r.received()) EXPECT_NE(m.context, "gone");
-  EXPECT_GE(r.received().size(), before);
 }
 
 TEST(GrpcTransport, SetPeerWithNewAddressMovesTheStream) {
