@@ -101,9 +101,30 @@ TEST_F(VmApi, OversizedRequestIsRefusedAndTheDaemonLives) {
 }
 
 TEST_F(VmApi, NotYetBuiltRpcsSayWhatIsMissing) {
+  auto nodes = v1::NodeService::NewStub(grpc::CreateChannel(d_.addr(), grpc::InsecureChannelCredentials()));
+  v1::DrainNodeRequest req;
+  req.set_node_id(1);
+  v1::DrainNodeResponse resp;
+  ExpectError(nodes->DrainNode(Ctx().get(), req, &resp), grpc::StatusCode::UNIMPLEMENTED,
+              {"issue 6"});
+}
+
+TEST_F(VmApi, JoinWithBadInputIsRejected) {
   v1::JoinClusterResponse jr;
-  ExpectError(d_.Cluster()->JoinCluster(Ctx().get(), v1::JoinClusterRequest(), &jr),
-              grpc::StatusCode::UNIMPLEMENTED, {"issue 4"});
+  v1::JoinClusterRequest zero;
+  zero.set_address("127.0.0.1:1");
+  ExpectError(d_.Cluster()->JoinCluster(Ctx().get(), zero, &jr), grpc::StatusCode::INVALID_ARGUMENT,
+              {"0"});
+  v1::JoinClusterRequest no_addr;
+  no_addr.set_node_id(2);
+  ExpectError(d_.Cluster()->JoinCluster(Ctx().get(), no_addr, &jr),
+              grpc::StatusCode::INVALID_ARGUMENT, {"address"});
+  v1::JoinClusterRequest other;
+  other.set_node_id(2);
+  other.set_address("127.0.0.1:1");
+  other.set_cluster_id("not-this-one");
+  ExpectError(d_.Cluster()->JoinCluster(Ctx().get(), other, &jr),
+              grpc::StatusCode::FAILED_PRECONDITION, {"not-this-one"});
 }
 
 }  // namespace
