@@ -8,7 +8,10 @@
 //   full or the peer is unreachable, messages are dropped (Raft retransmits).
 // - Per peer, one long-lived client stream carries batches (all messages
 //   queued at the moment of sending go in one RaftBatch). After a failure
-//   the sender reconnects with exponential backoff (50 ms .. 2 s, jittered).
+//   the sender reconnects with exponential backoff (50 ms .. 2 s, jittered);
+//   what is queued or sent during the backoff is dropped. A stream that had
+//   served for a while and is found dead (the peer restarted while it was
+//   quiet) gets the batch retried once on a fresh stream instead.
 // - Snapshot payloads are split into chunks of at most kSnapshotChunkBytes;
 //   the receiver reassembles them and delivers one kSnapshot message.
 // - Every batch carries the sender's cluster id; a receiver with a different
@@ -44,7 +47,8 @@ class Transport {
   virtual void RemovePeer(raft::NodeId id) = 0;
   // Addresses of the peers currently known.
   virtual std::vector<std::pair<raft::NodeId, std::string>> Peers() const = 0;
-  // Stops all sender threads; Send() afterwards drops.
+  // Stops all sender threads (promptly: calls in progress are cancelled) and
+  // forgets all peers; Send() and SetPeer() afterwards do nothing.
   virtual void Stop() = 0;
 };
 
@@ -53,9 +57,12 @@ using MessageSink = std::function<void(raft::Message)>;
 
 struct GrpcTransportOptions {
   raft::NodeId self = raft::kNoNode;
-  // Read on every batch (the id may be learnt after start, at join).
+  // Read on every batch (the id may be learnt after start, at join), from
+  // the sender threads concurrently. Empty function or value: no id.
   std::function<std::string()> cluster_id;
   size_t max_queue = 4096;            // messages per peer before dropping
+  // Largest RaftBatch sent (keep <= the peers' max receive size). Batches
+  // are cut below it; a single message above it is dropped with an error.
   size_t max_message_bytes = 64 << 20;
 };
 
