@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "common/status.h"
+#include "common/wall_clock.h"
 #include "node/node.h"
 
 namespace blixard::api {
@@ -25,12 +26,6 @@ inline node::Deadline DeadlineOf(const grpc::ServerContext* ctx) {
     remaining = kDefaultTimeout;
   }
   return node::Clock::now() + std::chrono::duration_cast<node::Clock::duration>(remaining);
-}
-
-inline int64_t NowUnixMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 }  // namespace blixard::api

@@ -1,6 +1,7 @@
 #include "api/vm_service.h"
 
 #include "api/convert.h"
+#include "state/commands.h"
 #include "state/validation.h"
 
 namespace blixard::api {
@@ -8,7 +9,6 @@ namespace blixard::api {
 VmServiceImpl::VmServiceImpl(node::Node& node) : node_(node) {}
 
 grpc::Status VmServiceImpl::Write(grpc::ServerContext* ctx, v1::Command cmd, v1::Vm* out) {
-  cmd.set_now_unix_ms(NowUnixMs());
   auto r = node_.Propose(std::move(cmd), DeadlineOf(ctx));
   if (!r.ok()) return ToGrpc(r.status());
   if (!r->status.ok()) return ToGrpc(r->status);
@@ -24,21 +24,13 @@ grpc::Status VmServiceImpl::Barrier(grpc::ServerContext* ctx, bool stale) {
 grpc::Status VmServiceImpl::CreateVm(grpc::ServerContext* ctx, const v1::CreateVmRequest* req,
                                      v1::CreateVmResponse* resp) {
   if (Status s = state::ValidateVmSpec(req->spec()); !s.ok()) return ToGrpc(s);
-  v1::Command cmd;
-  auto* c = cmd.mutable_create_vm();
-  *c->mutable_spec() = req->spec();
-  c->set_desired_state(req->start() ? v1::DESIRED_STATE_RUNNING : v1::DESIRED_STATE_STOPPED);
-  return Write(ctx, std::move(cmd), resp->mutable_vm());
+  return Write(ctx, state::MakeCreateVm(req->spec(), req->start(), NowUnixMs()), resp->mutable_vm());
 }
 
 grpc::Status VmServiceImpl::SetDesired(grpc::ServerContext* ctx, const std::string& name,
                                        v1::DesiredState desired, v1::VmResponse* resp) {
   if (Status s = state::ValidateVmName(name); !s.ok()) return ToGrpc(s);
-  v1::Command cmd;
-  auto* c = cmd.mutable_set_vm_desired_state();
-  c->set_name(name);
-  c->set_desired_state(desired);
-  return Write(ctx, std::move(cmd), resp->mutable_vm());
+  return Write(ctx, state::MakeSetVmDesiredState(name, desired, NowUnixMs()), resp->mutable_vm());
 }
 
 grpc::Status VmServiceImpl::StartVm(grpc::ServerContext* ctx, const v1::VmNameRequest* req,
@@ -54,9 +46,7 @@ grpc::Status VmServiceImpl::StopVm(grpc::ServerContext* ctx, const v1::VmNameReq
 grpc::Status VmServiceImpl::DeleteVm(grpc::ServerContext* ctx, const v1::VmNameRequest* req,
                                      v1::DeleteVmResponse*) {
   if (Status s = state::ValidateVmName(req->name()); !s.ok()) return ToGrpc(s);
-  v1::Command cmd;
-  cmd.mutable_delete_vm()->set_name(req->name());
-  return Write(ctx, std::move(cmd), nullptr);
+  return Write(ctx, state::MakeDeleteVm(req->name(), NowUnixMs()), nullptr);
 }
 
 grpc::Status VmServiceImpl::GetVm(grpc::ServerContext* ctx, const v1::GetVmRequest* req,

@@ -50,10 +50,4 @@ int Client::Print(const google::protobuf::Message& message, const std::string& t
   return 0;
 }
 
-int64_t NowUnixMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 }  // namespace blixard::cli

@@ -3,6 +3,8 @@
 // only the command .cc files include it.
 #pragma once
 
+#include "common/wall_clock.h"
+
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
@@ -39,7 +41,6 @@ class Client {
   std::shared_ptr<grpc::Channel> channel_;
 };
 
-// Milliseconds since the Unix epoch, for AGE columns.
-int64_t NowUnixMs();
+using blixard::NowUnixMs;  // for AGE columns
 
 }  // namespace blixard::cli

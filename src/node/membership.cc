@@ -5,8 +5,10 @@
 
 #include <thread>
 
+#include "common/wall_clock.h"
 #include "node/node_impl.h"
 #include "raft/conf_change.h"
+#include "state/commands.h"
 #include "transport/transport.h"
 
 namespace blixard::node {
@@ -21,11 +23,6 @@ struct Step {
   std::shared_ptr<ApplyPromise> promise;  // kWait: completes when the entry applies
 };
 
-int64_t NowUnixMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Waits for the entry behind `step` to apply; kRetry after a short pause.
 Status Await(const Step& step, Deadline deadline) {
@@ -121,16 +118,13 @@ Attempt<JoinResult> Node::Impl::AddMemberLocal(uint64_t id, const std::string& a
           }
           // Record the member in the replicated state too (addresses survive
           // log compaction through snapshots).
-          v1::Command cmd;
-          cmd.set_now_unix_ms(NowUnixMs());
-          v1::Node* n = cmd.mutable_register_node()->mutable_node();
-          n->set_id(id);
-          n->set_address(address);
-          n->set_role(v1::NODE_ROLE_LEARNER);
-          n->set_health(v1::NODE_HEALTH_READY);
-          n->set_registered_at_unix_ms(NowUnixMs());
-          std::string data;
-          cmd.SerializeToString(&data);
+          v1::Node n;
+          n.set_id(id);
+          n.set_address(address);
+          n.set_role(v1::NODE_ROLE_LEARNER);
+          n.set_health(v1::NODE_HEALTH_READY);
+          n.set_registered_at_unix_ms(NowUnixMs());
+          std::string data = state::EncodeCommand(state::MakeRegisterNode(n, NowUnixMs()));
           auto promise = std::make_shared<ApplyPromise>();
           auto reg = raft_->propose(std::move(data));
           if (!reg.ok()) return Step{Step::kNotLeader, nullptr};
@@ -190,11 +184,7 @@ Attempt<bool> Node::Impl::RemoveMemberLocal(uint64_t id, Deadline deadline) {
             std::shared_lock lk(state_mu_);
             if (!state_.FindNode(id)) return Step{Step::kDone, nullptr};
             lk.unlock();
-            v1::Command cmd;
-            cmd.set_now_unix_ms(NowUnixMs());
-            cmd.mutable_remove_node()->set_id(id);
-            std::string data;
-            cmd.SerializeToString(&data);
+            std::string data = state::EncodeCommand(state::MakeRemoveNode(id, NowUnixMs()));
             auto promise = std::make_shared<ApplyPromise>();
             auto idx = raft_->propose(std::move(data));
             if (!idx.ok()) return Step{Step::kNotLeader, nullptr};

@@ -5,8 +5,10 @@
 
 #include <random>
 
+#include "common/wall_clock.h"
 #include "node/node_impl.h"
 #include "raft/conf_change.h"
+#include "state/commands.h"
 #include "transport/transport.h"
 
 namespace blixard::node {
@@ -27,11 +29,6 @@ std::string NewClusterId() {
   return fmt::format("{:08x}{:08x}{:08x}{:08x}", rd(), rd(), rd(), rd());
 }
 
-int64_t NowUnixMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 }  // namespace
 
@@ -343,22 +340,15 @@ void Node::Impl::OnSoftState(const raft::SoftState& ss) {
       need_register = n->address() != config_.address;
     }
   }
-  if (need_init) {
-    v1::Command cmd;
-    cmd.set_now_unix_ms(NowUnixMs());
-    cmd.mutable_init_cluster()->set_cluster_id(cluster_id_);
-    ProposeInternal(cmd);
-  }
+  if (need_init) ProposeInternal(state::MakeInitCluster(cluster_id_, NowUnixMs()));
   if (need_register) {
-    v1::Command cmd;
-    cmd.set_now_unix_ms(NowUnixMs());
-    v1::Node* n = cmd.mutable_register_node()->mutable_node();
-    n->set_id(config_.id);
-    n->set_address(config_.address);
-    n->set_role(v1::NODE_ROLE_VOTER);
-    n->set_health(v1::NODE_HEALTH_READY);
-    n->set_registered_at_unix_ms(NowUnixMs());
-    ProposeInternal(cmd);
+    v1::Node n;
+    n.set_id(config_.id);
+    n.set_address(config_.address);
+    n.set_role(v1::NODE_ROLE_VOTER);
+    n.set_health(v1::NODE_HEALTH_READY);
+    n.set_registered_at_unix_ms(NowUnixMs());
+    ProposeInternal(state::MakeRegisterNode(n, NowUnixMs()));
   }
 }
 
