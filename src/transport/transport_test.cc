@@ -2,11 +2,17 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/impl/service_type.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <filesystem>
+#include <map>
 #include <atomic>
 #include <mutex>
 #include <thread>
@@ -130,6 +136,119 @@ class Receiver {
   std::atomic<int> streams_{0};
 };
 
+// A unix-socket proxy in front of a server that can go silent the way a
+// crashed machine or a partition does: connections stay open, nothing
+// answers, no FIN or RST. Connections that see a blackout stay silent for
+// good; new ones after Restore() are forwarded again.
+class SilenceableProxy {
+ public:
+  SilenceableProxy(std::string listen_path, std::string backend_path)
+      : backend_path_(std::move(backend_path)) {
+    listen_fd_ = Listen(listen_path);
+    if (::pipe(wake_) != 0) std::abort();
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~SilenceableProxy() {
+    stop_ = true;
+    (void)!::write(wake_[1], "x", 1);
+    thread_.join();
+    for (int fd : fds_) ::close(fd);
+    ::close(listen_fd_);
+    ::close(wake_[0]);
+    ::close(wake_[1]);
+  }
+  // Returns once the proxy has dropped its open connections.
+  void Silence() {
+    std::unique_lock lk(mu_);
+    silent_ = true;
+    (void)!::write(wake_[1], "x", 1);
+    cv_.wait(lk, [&] { return silenced_; });
+  }
+  void Restore() { silent_ = false; }
+
+ private:
+  static int Listen(const std::string& path) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::snprintf(a.sun_path, sizeof(a.sun_path), "%s", path.c_str());
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || ::listen(fd, 16) != 0)
+      std::abort();
+    return fd;
+  }
+  static int Connect(const std::string& path) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::snprintf(a.sun_path, sizeof(a.sun_path), "%s", path.c_str());
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+      ::close(fd);
+      return -1;
+    }
+    return fd;
+  }
+
+  void Run() {
+    std::map<int, int> peer;  // forwarded fd -> the other end
+    while (!stop_) {
+      if (silent_) {
+        peer.clear();  // forget them: never read or written again
+        std::lock_guard lk(mu_);
+        silenced_ = true;
+        cv_.notify_all();
+      }
+      std::vector<pollfd> pfds{{wake_[0], POLLIN, 0}, {listen_fd_, POLLIN, 0}};
+      for (auto& [fd, other] : peer) pfds.push_back({fd, POLLIN, 0});
+      if (::poll(pfds.data(), pfds.size(), 100) <= 0) continue;
+      if (pfds[0].revents) {
+        char buf[16];
+        (void)!::read(wake_[0], buf, sizeof(buf));
+        continue;
+      }
+      if (pfds[1].revents & POLLIN) {
+        int c = ::accept(listen_fd_, nullptr, nullptr);
+        fds_.push_back(c);
+        int b = silent_ ? -1 : Connect(backend_path_);
+        if (b >= 0) {
+          fds_.push_back(b);
+          peer[c] = b;
+          peer[b] = c;
+        }
+      }
+      for (size_t i = 2; i < pfds.size(); ++i) {
+        if (!pfds[i].revents) continue;
+        auto it = peer.find(pfds[i].fd);
+        if (it == peer.end()) continue;
+        char buf[65536];
+        ssize_t n = ::read(it->first, buf, sizeof(buf));
+        int other = it->second;
+        if (n <= 0) {  // closed: pass the close on
+          ::shutdown(other, SHUT_RDWR);
+          peer.erase(other);
+          peer.erase(it);
+          continue;
+        }
+        for (ssize_t off = 0; off < n;) {
+          ssize_t w = ::write(other, buf + off, n - off);
+          if (w <= 0) break;
+          off += w;
+        }
+      }
+    }
+  }
+
+  const std::string backend_path_;
+  int listen_fd_ = -1;
+  int wake_[2] = {-1, -1};
+  std::vector<int> fds_;  // proxy thread only, then the destructor
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> silent_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool silenced_ = false;
+  std::thread thread_;
+};
+
 Message Heartbeat(raft::NodeId from, raft::NodeId to, std::string ctx) {
   Message m;
   m.type = MessageType::kHeartbeat;
@@ -151,9 +270,10 @@ std::unique_ptr<Transport> MakeTransport(raft::NodeId self, std::string cluster_
 // in miniature); false after `timeout`.
 bool SendUntilDelivered(Transport& t, Receiver& r, raft::NodeId from, raft::NodeId to,
                         std::chrono::milliseconds timeout = 15s) {
+  static std::atomic<int> next_probe{0};
   auto deadline = Clock::now() + timeout;
-  for (int i = 0; Clock::now() < deadline; ++i) {
-    std::string ctx = "probe-" + std::to_string(i);
+  while (Clock::now() < deadline) {
+    std::string ctx = "probe-" + std::to_string(next_probe++);  // unique per call and test
     t.Send({Heartbeat(from, to, ctx)});
     if (r.WaitForContext(ctx, 20ms)) return true;
   }
@@ -377,6 +497,27 @@ TEST(GrpcTransport, StopIsPromptWhilePeersAreUnreachable) {
   EXPECT_LT(Clock::now() - start, 1s);
   t->Send({Heartbeat(1, 2, "after stop")});  // dropped, no crash
   EXPECT_TRUE(t->Peers().empty());
+}
+
+// A peer that goes silent without closing anything is given up by the
+// keepalive (2 s ping, 2 s timeout); otherwise the stream would wait on it
+// forever and never reconnect.
+TEST(GrpcTransport, SilentPeerIsDetectedAndLeftForANewConnection) {
+  TempDir dir;
+  Receiver r(dir.Socket("backend"), "c1");
+  r.Start();
+  const std::string backend = r.address().substr(5);  // without "unix:"
+  const std::string front = dir.Socket("front");
+  SilenceableProxy proxy(front.substr(5), backend);
+  auto t = MakeTransport(1);
+  t->SetPeer(2, front);
+  ASSERT_TRUE(SendUntilDelivered(*t, r, 1, 2));
+  proxy.Silence();
+  t->Send({Heartbeat(1, 2, "into the void")});
+  proxy.Restore();  // new connections work; the silent one stays silent
+  auto start = Clock::now();
+  ASSERT_TRUE(SendUntilDelivered(*t, r, 1, 2, 15s));
+  EXPECT_LT(Clock::now() - start, 10s);
 }
 
 // The senders' keepalive pings (every 2 s) on a quiet stream must not make
