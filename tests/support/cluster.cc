@@ -215,7 +215,14 @@ bool TestCluster::WaitReady(uint64_t id, milliseconds timeout) {
       [&] {
         if (!m.child->Running()) return true;  // exited: give up
         auto st = Status(id, /*stale=*/false, seconds(2));
-        if (!st) return false;
+        if (!st) {
+          // A channel that failed before the node listened waits out gRPC's
+          // reconnect backoff (seconds, whatever the channel arguments say):
+          // start over with a fresh one.
+          std::lock_guard lk(m.channel_mu);
+          m.channel.reset();
+          return false;
+        }
         for (const auto& mem : st->members()) {
           if (mem.id() == id) return ready = true;
         }
@@ -359,6 +366,7 @@ std::shared_ptr<grpc::Channel> TestCluster::Channel(Member& m) {
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 20);
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 20);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 100);
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     m.channel = grpc::CreateCustomChannel(m.addr, grpc::InsecureChannelCredentials(), args);
   }
   return m.channel;
