@@ -56,8 +56,8 @@ bool EntriesFromWire(const v1::RaftMessage& w, raft::Message* m) {
   m->entries.reserve(static_cast<size_t>(w.entries_size()));
   for (const v1::RaftEntry& we : w.entries()) {
     if (we.type() > kMaxEntryType) return false;
-    m->entries.push_back(raft::Entry{we.term(), we.index(),
-                                     static_cast<raft::EntryType>(we.type()), we.data()});
+    m->entries.push_back(
+        raft::Entry{we.term(), we.index(), static_cast<raft::EntryType>(we.type()), we.data()});
   }
   return true;
 }
@@ -66,8 +66,7 @@ void MetaToWire(const raft::SnapshotMeta& meta, v1::RaftSnapshotMeta* w) {
   w->set_index(meta.index);
   w->set_term(meta.term);
   w->mutable_conf()->mutable_voters()->Add(meta.conf.voters.begin(), meta.conf.voters.end());
-  w->mutable_conf()->mutable_learners()->Add(meta.conf.learners.begin(),
-                                             meta.conf.learners.end());
+  w->mutable_conf()->mutable_learners()->Add(meta.conf.learners.begin(), meta.conf.learners.end());
 }
 
 raft::SnapshotMeta MetaFromWire(const v1::RaftSnapshotMeta& w) {
@@ -123,9 +122,8 @@ std::optional<raft::Message> SnapshotAssembler::Add(const v1::RaftMessage& chunk
   const raft::Term term = chunk.snapshot_meta().term();
 
   auto it = partial_.find(from);
-  bool continues = it != partial_.end() && it->second.index == index &&
-                   it->second.term == term && it->second.total == total &&
-                   it->second.data.size() == offset;
+  bool continues = it != partial_.end() && it->second.index == index && it->second.term == term &&
+                   it->second.total == total && it->second.data.size() == offset;
   if (!continues) {
     if (it != partial_.end()) partial_.erase(it);
     if (offset != 0 || total > max_bytes_) return std::nullopt;

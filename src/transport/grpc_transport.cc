@@ -75,7 +75,7 @@ class PeerSender {
     if (address == address_) return;
     address_ = address;
     ++address_gen_;
-    down_until_ = {};  // the new address deserves a try at once
+    down_until_ = {};             // the new address deserves a try at once
     if (ctx_) ctx_->TryCancel();  // a Write blocked on the old address returns
     cv_.notify_one();
   }
@@ -120,9 +120,9 @@ class PeerSender {
   uint64_t address_gen_ = 0;
   std::deque<raft::Message> queue_;
   bool stopping_ = false;
-  Clock::time_point down_until_;       // Enqueue drops until then (after a failure)
+  Clock::time_point down_until_;        // Enqueue drops until then (after a failure)
   grpc::ClientContext* ctx_ = nullptr;  // the open call, for TryCancel
-  uint64_t dropped_ = 0;  // since the peer was last reported reachable
+  uint64_t dropped_ = 0;                // since the peer was last reported reachable
 
   // Sender thread only.
   std::shared_ptr<grpc::Channel> channel_;
@@ -193,8 +193,10 @@ bool PeerSender::WriteAll(Stream& s, std::vector<raft::Message>& messages) {
     for (v1::RaftMessage& w : ToWire(m, chunk)) {
       size_t size = w.ByteSizeLong() + 8;  // + field tag and length
       if (size > limit) {
-        spdlog::error("transport: dropping {} message of {} bytes to peer {}: over the {} byte "
-                      "message limit", raft::MessageTypeName(m.type), size, id_, limit);
+        spdlog::error(
+            "transport: dropping {} message of {} bytes to peer {}: over the {} byte "
+            "message limit",
+            raft::MessageTypeName(m.type), size, id_, limit);
         break;
       }
       if (bytes + size > limit && !flush()) return false;
@@ -264,9 +266,8 @@ void PeerSender::Run() {
     milliseconds delay{jitter(rng)};
     backoff = std::min(backoff * 2, kMaxBackoff);
     if (!reported_down) {
-      spdlog::warn("transport: stream to peer {} at {} failed ({}: {}); retrying with backoff",
-                   id_, channel_address_, static_cast<int>(st.error_code()),
-                   st.error_message());
+      spdlog::warn("transport: stream to peer {} at {} failed ({}: {}); retrying with backoff", id_,
+                   channel_address_, static_cast<int>(st.error_code()), st.error_message());
       reported_down = true;
     } else {
       spdlog::debug("transport: peer {} at {} still unreachable ({}: {}), next try in {} ms", id_,
@@ -279,7 +280,8 @@ void PeerSender::Run() {
     if (stopping_) break;
     if (address_gen_ != channel_gen_) continue;  // moved: try the new address at once
     down_until_ = Clock::now() + delay;
-    cv_.wait_until(lk, down_until_, [&] { return stopping_ || down_until_ == Clock::time_point{}; });
+    cv_.wait_until(lk, down_until_,
+                   [&] { return stopping_ || down_until_ == Clock::time_point{}; });
     if (stopping_) break;
   }
   CloseStream(s, /*cancel=*/true);

@@ -36,8 +36,7 @@ class PeerServiceImpl final : public v1::PeerService::Service {
                                 ours + ": the peer belongs to another cluster");
       }
       for (const v1::RaftMessage& w : batch.messages()) {
-        std::optional<raft::Message> m =
-            IsSnapshotChunk(w) ? snapshots.Add(w) : FromWire(w);
+        std::optional<raft::Message> m = IsSnapshotChunk(w) ? snapshots.Add(w) : FromWire(w);
         if (m) {
           sink_(std::move(*m));
         } else if (!IsSnapshotChunk(w)) {

@@ -1,4 +1,6 @@
 // The transport end to end: real gRPC servers on unix sockets in a temp dir.
+#include "transport/transport.h"
+
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/impl/service_type.h>
 #include <gtest/gtest.h>
@@ -8,16 +10,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <map>
-#include <atomic>
 #include <mutex>
 #include <thread>
-
-#include "transport/transport.h"
 
 namespace blixard::transport {
 namespace {
@@ -485,7 +485,7 @@ TEST(GrpcTransport, StopIsPromptWhilePeersAreUnreachable) {
   TempDir dir;
   auto t = MakeTransport(1);
   t->SetPeer(2, dir.Socket("nobody"));
-  t->SetPeer(3, "127.0.0.1:1");  // refused
+  t->SetPeer(3, "127.0.0.1:1");        // refused
   t->SetPeer(4, "10.255.255.1:7001");  // likely blackholed: connect hangs
   auto deadline = Clock::now() + 300ms;
   while (Clock::now() < deadline) {
