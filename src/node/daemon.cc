@@ -142,6 +142,7 @@ int RunDaemon(const DaemonOptions& o) {
   builder.AddListeningPort(o.bind, grpc::InsecureServerCredentials(), &port);
   api.RegisterWith(builder);
   builder.RegisterService(peer_service.get());
+  transport::ConfigurePeerServer(builder);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || (o.bind.rfind(kUnixPrefix, 0) != 0 && port == 0)) {
     spdlog::error("cannot listen on {}: the address is in use or invalid; "

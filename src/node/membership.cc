@@ -8,6 +8,7 @@
 #include "common/wall_clock.h"
 #include "node/node_impl.h"
 #include "raft/conf_change.h"
+#include "control/placement.h"
 #include "state/commands.h"
 #include "transport/transport.h"
 
@@ -301,6 +302,19 @@ void Node::Impl::NoteConfEntry(const raft::Entry& e, bool applied) {
   }
 }
 
+void Node::Impl::PlacePendingVms() {
+  constexpr size_t kMaxPlacementsPerEntry = 1000;
+  if (placement_index_ > applied_) return;  // the last batch is still in flight
+  std::vector<state::Placement> batch;
+  {
+    std::shared_lock lk(state_mu_);
+    batch = control::PlacePending(state_, kMaxPlacementsPerEntry);
+  }
+  if (batch.empty()) return;
+  auto idx = raft_->propose(state::EncodeCommand(state::MakePlaceVms(batch, NowUnixMs())));
+  if (idx.ok()) placement_index_ = *idx;
+}
+
 void Node::Impl::SyncAddressesFromState() {
   std::vector<std::pair<uint64_t, std::string>> found;
   {
@@ -311,6 +325,7 @@ void Node::Impl::SyncAddressesFromState() {
 }
 
 void Node::Impl::RunControllers() {
+  PlacePendingVms();
   const auto now = Clock::now();
   const raft::ConfState& conf = raft_->conf();
   std::map<uint64_t, raft::PeerProgress> progress;

@@ -105,6 +105,7 @@ class Node::Impl {
   JoinResult MembersSnapshot() const;
   void NoteConfEntry(const raft::Entry& e, bool applied);  // loop
   void RunControllers();                                   // loop, leader only
+  void PlacePendingVms();                                  // loop, leader only
   void SyncAddressesFromState();                           // loop
 
   // ---- loop thread (node.cc) ----
@@ -138,6 +139,7 @@ class Node::Impl {
   std::map<uint64_t, Clock::time_point> last_heard_;
   Clock::time_point leader_since_{};
   std::set<uint64_t> removing_;  // leader: members being removed are not promoted
+  raft::Index placement_index_ = 0;  // leader: last PlaceVms proposed
   bool ever_member_ = false;  // persisted as meta "member": removal is then detectable
 
   std::mutex mu_;

@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/impl/service_type.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -486,7 +487,18 @@ TEST(GrpcTransport, StopIsPromptWhilePeersAreUnreachable) {
   auto t = MakeTransport(1);
   t->SetPeer(2, dir.Socket("nobody"));
   t->SetPeer(3, "127.0.0.1:1");        // refused
-  t->SetPeer(4, "10.255.255.1:7001");  // likely blackholed: connect hangs
+  // A loopback listener that never accepts: the TCP handshake completes in
+  // the kernel, the HTTP/2 handshake never does (a hung peer). Traffic stays
+  // on loopback.
+  int hung = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(hung, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(hung, 1), 0);
+  socklen_t len = sizeof(addr);
+  getsockname(hung, reinterpret_cast<sockaddr*>(&addr), &len);
+  t->SetPeer(4, "127.0.0.1:" + std::to_string(ntohs(addr.sin_port)));
   auto deadline = Clock::now() + 300ms;
   while (Clock::now() < deadline) {
     t->Send({Heartbeat(1, 2, "x"), Heartbeat(1, 3, "x"), Heartbeat(1, 4, "x")});
@@ -497,6 +509,7 @@ TEST(GrpcTransport, StopIsPromptWhilePeersAreUnreachable) {
   EXPECT_LT(Clock::now() - start, 1s);
   t->Send({Heartbeat(1, 2, "after stop")});  // dropped, no crash
   EXPECT_TRUE(t->Peers().empty());
+  close(hung);
 }
 
 // A peer that goes silent without closing anything is given up by the
