@@ -69,6 +69,16 @@ std::vector<std::string> EnvNodeArgs() {
   return out;
 }
 
+// Harness steps with timestamps on stderr when BLIXARD_TEST_TRACE is set:
+// where the time of a slow or failed run went.
+void Trace(const std::string& what) {
+  static const bool on = getenv("BLIXARD_TEST_TRACE") != nullptr;
+  if (!on) return;
+  static const auto t0 = std::chrono::steady_clock::now();
+  auto ms = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  std::cerr << "[harness +" << ms << " ms] " << what << std::endl;
+}
+
 }  // namespace
 
 int FreeListenPort() {
@@ -184,7 +194,11 @@ bool TestCluster::Add(uint64_t id, std::vector<std::string> extra_args) {
     m.join.clear();
     if (via != 0) m.join.push_back(Addr(via));
     Spawn(m);
-    if (WaitReady(id)) return true;
+    Trace("node " + std::to_string(id) + " started on " + m.addr);
+    if (WaitReady(id)) {
+      Trace("node " + std::to_string(id) + " ready");
+      return true;
+    }
     if (attempt >= kPortRaceRetries || !LostPortRace(m)) break;
     // Another process took the port between our check and the node's bind.
     // A joiner was already added under the lost address: remove it, then
@@ -236,17 +250,29 @@ uint64_t TestCluster::WaitForLeader(milliseconds timeout) {
   uint64_t leader = 0;
   WaitUntil(
       [&] {
+        // Local views first (they answer at once, even on a removed member,
+        // whose quorum reads hang), then the leader confirms itself with a
+        // linearizable read.
+        std::set<uint64_t> candidates;
         for (uint64_t id : RunningIds()) {
-          auto st = Status(id, /*stale=*/false, seconds(2));
+          if (paused_.count(id)) continue;
+          auto st = Status(id, /*stale=*/true, seconds(2));
           if (st && st->leader_id() != 0 && members_.count(st->leader_id()) &&
-              Running(st->leader_id())) {
-            leader = st->leader_id();
+              Running(st->leader_id()) && !paused_.count(st->leader_id())) {
+            candidates.insert(st->leader_id());
+          }
+        }
+        for (uint64_t id : candidates) {
+          auto st = Status(id, /*stale=*/false, seconds(2));
+          if (st && st->leader_id() == id) {
+            leader = id;
             return true;
           }
         }
         return false;
       },
       timeout);
+  Trace("leader: " + std::to_string(leader));
   return leader;
 }
 
@@ -265,7 +291,7 @@ bool TestCluster::WaitForMembers(RoleCount want, milliseconds timeout) {
         std::map<uint64_t, v1::NodeRole> roles;
         for (const auto& m : st->members()) roles[m.id()] = m.role();
         for (uint64_t id : RunningIds()) {
-          if (!roles.count(id)) continue;  // not a member (e.g. removed but still running)
+          if (!roles.count(id) || paused_.count(id)) continue;  // not a member (e.g. removed but still running)
           auto mine = Status(id, /*stale=*/true, seconds(2));
           if (!mine) return false;
           std::map<uint64_t, v1::NodeRole> seen;
@@ -275,6 +301,8 @@ bool TestCluster::WaitForMembers(RoleCount want, milliseconds timeout) {
         return true;
       },
       timeout);
+  Trace("members " + std::to_string(last.voters) + "/" + std::to_string(last.standbys) + "/" +
+        std::to_string(last.learners) + (ok ? "" : " (not as wanted)"));
   if (!ok) {
     std::cerr << "members not as expected: want " << want.voters << " voters, " << want.standbys
               << " standbys, " << want.learners << " learners; last seen " << last.voters << "/"
@@ -291,13 +319,46 @@ int TestCluster::Stop(uint64_t id, int sig) {
     std::lock_guard lk(m.channel_mu);
     m.channel.reset();
   }
+  Trace("signal " + std::to_string(sig) + " to node " + std::to_string(id));
   m.child->Signal(sig);
   if (sig != SIGKILL) m.child->Signal(SIGCONT);  // a paused node must run to handle it
-  return m.child->Wait(seconds(30));
+  paused_.erase(id);
+  int code = m.child->Wait(seconds(30));
+  Trace("node " + std::to_string(id) + " exited with " + std::to_string(code));
+  return code;
 }
 
-void TestCluster::Pause(uint64_t id) { Get(id).child->Signal(SIGSTOP); }
-void TestCluster::Resume(uint64_t id) { Get(id).child->Signal(SIGCONT); }
+void TestCluster::StopAll(int sig) {
+  std::vector<uint64_t> ids = RunningIds();
+  for (uint64_t id : ids) {
+    Member& m = Get(id);
+    {
+      std::lock_guard lk(m.channel_mu);
+      m.channel.reset();
+    }
+    m.child->Signal(sig);
+    m.child->Signal(SIGCONT);
+  }
+  paused_.clear();
+  Trace("signal " + std::to_string(sig) + " to every node");
+  for (uint64_t id : ids) {
+    int code = Get(id).child->Wait(seconds(30));
+    Trace("node " + std::to_string(id) + " exited with " + std::to_string(code));
+    if (code != 0 && sig != SIGKILL) {
+      ADD_FAILURE() << "node " << id << " exited with " << code << " after signal " << sig;
+    }
+  }
+}
+
+void TestCluster::Pause(uint64_t id) {
+  Get(id).child->Signal(SIGSTOP);
+  paused_.insert(id);
+}
+
+void TestCluster::Resume(uint64_t id) {
+  Get(id).child->Signal(SIGCONT);
+  paused_.erase(id);
+}
 
 bool TestCluster::Restart(uint64_t id, bool wait) {
   Member& m = Get(id);
@@ -306,8 +367,12 @@ bool TestCluster::Restart(uint64_t id, bool wait) {
     return false;
   }
   Spawn(m);
+  Trace("node " + std::to_string(id) + " restarted");
   if (!wait) return true;
-  if (WaitReady(id)) return true;
+  if (WaitReady(id)) {
+    Trace("node " + std::to_string(id) + " ready");
+    return true;
+  }
   std::cerr << "node " << id << " did not become ready after a restart\n" << AllLogs();
   return false;
 }

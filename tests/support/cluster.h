@@ -63,9 +63,9 @@ class TestCluster {
   // itself as a member.
   bool WaitReady(uint64_t id, milliseconds timeout = seconds(60));
 
-  // Leader as reported by running members whose linearizable status read
-  // succeeds; 0 when none answers within `timeout`. Only a running node is
-  // returned.
+  // The leader: a running, unpaused member that some member names as leader
+  // and that confirms it with a linearizable status read; 0 when there is
+  // none within `timeout`.
   uint64_t WaitForLeader(milliseconds timeout = seconds(30));
   // Waits until the leader's view has exactly these role counts and every
   // running member's local view agrees on the member set and roles.
@@ -74,6 +74,9 @@ class TestCluster {
   // Lifecycle of one member. Kill9/Stop wait for the process to exit.
   void Kill9(uint64_t id);
   int Stop(uint64_t id, int sig = SIGTERM);
+  // Signals every running member at once, then waits for each to exit; a
+  // test failure unless each exits with 0 (for sig != SIGKILL).
+  void StopAll(int sig = SIGTERM);
   void Pause(uint64_t id);   // SIGSTOP: alive but silent
   void Resume(uint64_t id);  // SIGCONT
   // Starts a stopped member again on the same address and data dir; waits
@@ -140,6 +143,7 @@ class TestCluster {
   std::mt19937_64 rng_;
   int fresh_ = 0;
   std::map<uint64_t, std::unique_ptr<Member>> members_;
+  std::set<uint64_t> paused_;
 };
 
 // Creates VM records "<prefix>-<k>" (k = 1, 2, ...) one at a time in a
