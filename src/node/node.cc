@@ -92,6 +92,7 @@ Status Node::Impl::Init(Deadline join_deadline) {
   rc.heartbeat_tick = 1;
   rc.seed = config_.id * 0x9E3779B97F4A7C15ull ^
             static_cast<uint64_t>(Clock::now().time_since_epoch().count());
+  persisted_hard_state_ = ps.hard_state;
   raft_ = std::make_unique<raft::Raft>(rc, std::move(ps));
   const raft::ConfState& conf = raft_->conf();
   if (conf.voters.size() == 1 && conf.voters[0] == config_.id) raft_->campaign();
@@ -240,9 +241,11 @@ void Node::Impl::Loop() {
 bool Node::Impl::HandleReady() {
   raft::Ready rd = raft_->ready();
   if (rd.soft_state) OnSoftState(*rd.soft_state);
+  SendLeaderMessagesEarly(rd);
   if (rd.MustSync()) {
     Status s = store_->Save(rd.hard_state, rd.entries, rd.snapshot);
     if (!s.ok()) return Fatal(s);
+    if (rd.hard_state) persisted_hard_state_ = *rd.hard_state;
   }
   for (const raft::Entry& e : rd.entries) NoteConfEntry(e, false);
   if (config_.transport && !rd.messages.empty()) config_.transport->Send(std::move(rd.messages));
@@ -266,6 +269,31 @@ bool Node::Impl::HandleReady() {
   raft_->advance(rd);
   ServeReads();
   return MaybeSnapshot();
+}
+
+// Thesis §10.2.1: a leader may send AppendEntries while it writes the same
+// entries to its own disk, so the two flushes overlap instead of adding up.
+// Safe here because acknowledgements are stepped only after this Ready's
+// Save has returned (they are tasks of this single loop thread), so no entry
+// is committed on the strength of a leader copy that is not yet durable.
+// Only a leader's outbound replication messages go early, and only when this
+// Ready changes neither term nor vote; replies (votes, acks) always wait for
+// the disk, since they promise that what they report is durable.
+void Node::Impl::SendLeaderMessagesEarly(raft::Ready& rd) {
+  if (!config_.transport || raft_->role() != raft::Role::kLeader || rd.messages.empty()) return;
+  if (rd.hard_state && (rd.hard_state->term != persisted_hard_state_.term ||
+                        rd.hard_state->vote != persisted_hard_state_.vote)) {
+    return;
+  }
+  std::vector<raft::Message> early, later;
+  for (raft::Message& m : rd.messages) {
+    const bool replication = m.type == raft::MessageType::kAppend ||
+                             m.type == raft::MessageType::kHeartbeat ||
+                             m.type == raft::MessageType::kSnapshot;
+    (replication ? early : later).push_back(std::move(m));
+  }
+  rd.messages = std::move(later);
+  if (!early.empty()) config_.transport->Send(std::move(early));
 }
 
 // REQUIRES: state_mu_ held exclusively.

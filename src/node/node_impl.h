@@ -111,6 +111,7 @@ class Node::Impl {
   // ---- loop thread (node.cc) ----
   void Loop();
   bool HandleReady();
+  void SendLeaderMessagesEarly(raft::Ready& rd);
   void ApplyEntry(const raft::Entry& e);
   void ServeReads();
   void OnSoftState(const raft::SoftState& ss);
@@ -139,6 +140,7 @@ class Node::Impl {
   std::map<uint64_t, Clock::time_point> last_heard_;
   Clock::time_point leader_since_{};
   std::set<uint64_t> removing_;  // leader: members being removed are not promoted
+  raft::HardState persisted_hard_state_;  // as last saved
   raft::Index placement_index_ = 0;  // leader: last PlaceVms proposed
   bool ever_member_ = false;  // persisted as meta "member": removal is then detectable
 
