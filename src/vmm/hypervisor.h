@@ -78,7 +78,7 @@ struct VmConfig {
   // panic=-1 reboot=t tsc_early_khz=..."). The default guest understands
   // ip=dhcp|ADDR::GW:MASK:HOST:DEV:off and blixard.httpd=PORT.
   std::string cmdline;
-  // Raw or qcow2 images on the host, attached in order as virtio-blk devices
+  // Raw disk images on the host, attached in order as virtio-blk devices
   // (vda, vdb, ...).
   std::vector<std::string> disks;
   NetworkConfig net;
