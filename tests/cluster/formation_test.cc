@@ -29,7 +29,7 @@ TEST(Cluster, ThreeNodeFormation) {
   const uint64_t leader = c.WaitForLeader();
   ASSERT_NE(leader, 0u);
   const uint64_t follower = leader == 1 ? 2 : 1;
-  CommandResult w = c.Cli(follower, {"vm", "create", "web-1", "--timeout", "20"});
+  CommandResult w = c.Cli(follower, {"vm", "create", "web-1", "--stopped", "--timeout", "20"});
   ASSERT_EQ(w.exit_code, 0) << w.err;
   // Linearizable reads on every member see the write at once.
   for (uint64_t id : c.Ids()) {

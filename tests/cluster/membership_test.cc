@@ -29,7 +29,7 @@ void ExpectReportsRemoved(TestCluster& c, uint64_t id) {
   auto st = c.Status(id, /*stale=*/true);
   ASSERT_TRUE(st);
   for (const auto& m : st->members()) EXPECT_NE(m.id(), id) << "node " << id << " still lists itself";
-  CommandResult cli = c.Cli(id, {"vm", "create", "cli-after-removal", "--timeout", "10"});
+  CommandResult cli = c.Cli(id, {"vm", "create", "cli-after-removal", "--stopped", "--timeout", "10"});
   EXPECT_EQ(cli.exit_code, 1);
   EXPECT_NE(cli.err.find("FAILED_PRECONDITION"), std::string::npos) << cli.err;
 }

@@ -56,7 +56,7 @@ TEST(Cluster, ClientDeadlineIsHonouredWithoutQuorum) {
   }
 
   const auto start = Clock::now();
-  CommandResult r = c.Cli(leader, {"vm", "create", "late", "--timeout", "1"});
+  CommandResult r = c.Cli(leader, {"vm", "create", "late", "--stopped", "--timeout", "1"});
   const double took = SecondsSince(start);
   EXPECT_EQ(r.exit_code, 1) << r.out;
   EXPECT_NE(r.err.find("UNAVAILABLE"), std::string::npos) << r.err;

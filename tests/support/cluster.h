@@ -99,7 +99,8 @@ class TestCluster {
   // GetClusterStatus on `id`; nullopt when the call fails.
   std::optional<v1::GetClusterStatusResponse> Status(uint64_t id, bool stale,
                                                      milliseconds timeout = seconds(5));
-  // Creates a VM record named `name` through member `id`.
+  // Creates a VM record named `name` through member `id`, desired state
+  // stopped (these tests are about the records, not about running VMs).
   grpc::Status CreateVm(uint64_t id, const std::string& name, milliseconds timeout = seconds(10));
   // Names of the VMs member `id` has (stale = its local state).
   std::optional<std::set<std::string>> VmNames(uint64_t id, bool stale,
