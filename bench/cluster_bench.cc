@@ -422,7 +422,7 @@ class Cluster {
     if (n.addr.empty()) {
       n.addr = "127.0.0.1:" + std::to_string(blixard::testing::FreeTcpPort());
       n.args = {blixard::testing::BlixardBin(), "node", "--id", std::to_string(id), "--bind", n.addr,
-                "--data-dir", dir_.path() + "/node" + std::to_string(id)};
+                "--data-dir", dir_.path() + "/node" + std::to_string(id), "--backend", "fake"};
       n.args.insert(n.args.end(), extra_args_.begin(), extra_args_.end());
       if (!join.empty()) {
         n.args.push_back("--join");

@@ -181,6 +181,15 @@ void AddNodeCommands(CLI::App& app, Args& a, const DaemonRunner& run_daemon) {
                   "seconds a voter may be unreachable before a standby replaces it")
       ->check(CLI::Range(1, 86400))
       ->capture_default_str();
+  cmd->add_option("--backend", d.backend, "how VMs run: qemu (microVMs) or fake (simulated, for tests)")
+      ->check(CLI::IsMember({"qemu", "fake"}))
+      ->capture_default_str();
+  cmd->add_option("--runtime-dir", d.runtime_dir, "per-VM runtime dirs (default DATA_DIR/vms)");
+  cmd->add_option("--guest-dir", d.guest_dir,
+                  "default guest kernel+initrd (default $BLIXARD_GUEST_DIR or ~/.cache/blixard/guest)");
+  cmd->add_option("--accel", d.accel, "qemu accelerator; auto uses KVM only when it works")
+      ->check(CLI::IsMember({"auto", "kvm", "tcg"}))
+      ->capture_default_str();
   cmd->add_option("--join-timeout", d.join_timeout_s, "seconds to keep trying to join")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();

@@ -12,7 +12,11 @@
 #include <atomic>
 #include <cstring>
 
+#include "agent/agent.h"
 #include "api/services.h"
+#include "common/wall_clock.h"
+#include "state/commands.h"
+#include "vmm/hypervisor.h"
 #include "node/data_dir.h"
 #include "node/logging.h"
 #include "node/node.h"
@@ -37,6 +41,49 @@ bool UnixSocketInUse(const std::string& path) {
   return in_use;
 }
 
+// The agent's view of its node: VMs placed here, and status reports that go
+// through Raft (forwarded to the leader).
+class NodeAgentHost : public agent::AgentHost {
+ public:
+  explicit NodeAgentHost(Node& node) : node_(node) {}
+  std::vector<v1::Vm> PlacedHere() override {
+    std::vector<v1::Vm> out;
+    node_.Read([&](const state::ClusterState& st) {
+      for (const v1::Vm* vm : st.VmsOnNode(node_.id())) out.push_back(*vm);
+    });
+    return out;
+  }
+  bool Report(const std::string& name, v1::VmPhase phase, const std::string& message) override {
+    auto r = node_.Propose(state::MakeReportVmStatus(name, node_.id(), phase, message, NowUnixMs()),
+                           Clock::now() + std::chrono::seconds(5));
+    return r.ok() && r->status.ok();
+  }
+
+ private:
+  Node& node_;
+};
+
+std::string DefaultGuestDir() {
+  if (const char* d = getenv("BLIXARD_GUEST_DIR")) return d;
+  const char* home = getenv("HOME");
+  return std::string(home ? home : "/root") + "/.cache/blixard/guest";
+}
+
+std::unique_ptr<vmm::Hypervisor> MakeHypervisor(const DaemonOptions& o) {
+  if (o.backend == "fake") return vmm::NewFakeHypervisor();
+  vmm::QemuOptions q;
+  q.runtime_root = o.runtime_dir.empty() ? o.data_dir + "/vms" : o.runtime_dir;
+  const std::string guest = o.guest_dir.empty() ? DefaultGuestDir() : o.guest_dir;
+  q.default_kernel = guest + "/vmlinuz";
+  q.default_initrd = guest + "/initrd.img";
+  q.accel = o.accel == "kvm" ? vmm::Accel::kKvm : o.accel == "tcg" ? vmm::Accel::kTcg : vmm::Accel::kAuto;
+  if (access(q.default_kernel.c_str(), R_OK) != 0) {
+    spdlog::warn("default guest kernel {} is missing: VMs without --kernel will fail; "
+                 "build it with scripts/guest-image {}", q.default_kernel, guest);
+  }
+  return vmm::NewQemuHypervisor(q);
+}
+
 Status ValidateOptions(const DaemonOptions& o) {
   if (o.id == 0) return Status::InvalidArgument("--id 0 is reserved: use a node id of 1 or more");
   if (o.bind.empty()) return Status::InvalidArgument("--bind is empty: use HOST:PORT or unix:/path");
@@ -47,6 +94,12 @@ Status ValidateOptions(const DaemonOptions& o) {
   if (o.election_ticks < 2 || o.election_ticks > 1000) {
     return Status::InvalidArgument("--election-ticks " + std::to_string(o.election_ticks) +
                                    " is out of range: use 2-1000");
+  }
+  if (o.backend != "qemu" && o.backend != "fake") {
+    return Status::InvalidArgument("--backend " + o.backend + " is not a backend: use qemu or fake");
+  }
+  if (o.accel != "auto" && o.accel != "kvm" && o.accel != "tcg") {
+    return Status::InvalidArgument("--accel " + o.accel + " is not an accelerator: use auto, kvm or tcg");
   }
   if (o.voters < 1 || o.voters > 7) {
     return Status::InvalidArgument("--voters " + std::to_string(o.voters) + " is out of range: use 1-7 (3 or 5 is usual)");
@@ -154,6 +207,12 @@ int RunDaemon(const DaemonOptions& o) {
   }
   spdlog::info("blixard node {} serving on {} (data dir {})", o.id, o.bind, o.data_dir);
 
+  std::unique_ptr<vmm::Hypervisor> hypervisor = MakeHypervisor(o);
+  NodeAgentHost agent_host(**node);
+  agent::Agent agent(agent::AgentOptions{}, *hypervisor, agent_host);
+  agent.Start();
+  spdlog::info("agent running VMs with the {} backend", hypervisor->BackendName());
+
   int sig = 0;
   sigwait(&signals, &sig);
   if (fatal) {
@@ -161,6 +220,7 @@ int RunDaemon(const DaemonOptions& o) {
   } else {
     spdlog::info("received {}, shutting down", strsignal(sig));
   }
+  agent.Stop();  // VMs keep running: the next start adopts them
   transport->Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));
   (*node)->Stop();

@@ -19,9 +19,13 @@ std::chrono::system_clock::time_point ToSystem(Deadline d) {
 
 Status FromGrpc(const grpc::Status& s, const std::string& address) {
   if (s.ok()) return Status::Ok();
-  if (s.error_code() == grpc::StatusCode::UNAVAILABLE ||
-      s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
     return Status::Unavailable("cannot reach member at " + address + ": " + s.error_message());
+  }
+  if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    return Status::Unavailable("member at " + address +
+                               " did not answer before the deadline: the cluster may have no "
+                               "quorum (is a majority of its voters up?)");
   }
   return Status(static_cast<StatusCode>(s.error_code()), s.error_message());
 }

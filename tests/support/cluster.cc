@@ -140,7 +140,8 @@ const TestCluster::Member& TestCluster::Get(uint64_t id) const {
 std::vector<std::string> TestCluster::NodeArgs(uint64_t id) const {
   const Member& m = Get(id);
   std::vector<std::string> args = {BlixardBin(), "node", "--id", std::to_string(id),
-                                   "--bind", m.addr, "--data-dir", m.data_dir};
+                                   "--bind", m.addr, "--data-dir", m.data_dir,
+                                   "--backend", "fake"};  // control-plane tests: VMs simulated
   for (const auto& j : m.join) {
     args.push_back("--join");
     args.push_back(j);

@@ -1,0 +1,98 @@
+// The node agent: makes the VMs placed on this node (desired state, from the
+// replicated cluster state) match what runs on this host (the hypervisor),
+// and reports what it observes back through the cluster.
+//
+// Each pass (Reconcile):
+//   - a VM placed here that should run and does not: start it, unless its
+//     restart policy says otherwise (never: a VM that died stays Failed;
+//     on-failure: restart only after a failure, not after the guest powered
+//     off; always: restart), with exponential backoff between attempts;
+//   - a VM placed here that should be stopped and runs: stop it (power
+//     button, then quit, then SIGKILL);
+//   - a VM that runs here but is no longer placed here (deleted, moved):
+//     stop it and remove its runtime dir;
+//   - report the observed phase (Starting, Running, Ready, Stopping, Stopped,
+//     Failed with the reason) when it differs from what the cluster records.
+// VMs that survived a daemon restart are adopted: the hypervisor lists them
+// (qemu: pidfile + QMP), so a VM is never started twice.
+//
+// Thread safety: Reconcile is called from one thread (the agent's own, after
+// Start()).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "blixard/v1/state.pb.h"
+#include "vmm/hypervisor.h"
+
+namespace blixard::agent {
+
+using Clock = std::chrono::steady_clock;
+
+// What the agent needs from its node; the daemon implements it over
+// node::Node, tests with a fake.
+class AgentHost {
+ public:
+  virtual ~AgentHost() = default;
+  // VM records currently placed on this node (a local, possibly stale read).
+  virtual std::vector<v1::Vm> PlacedHere() = 0;
+  // Records the observed phase of a VM in the cluster state; false if that
+  // failed (it is reported again on a later pass).
+  virtual bool Report(const std::string& name, v1::VmPhase phase, const std::string& message) = 0;
+};
+
+struct AgentOptions {
+  std::chrono::milliseconds period{500};        // between passes
+  std::chrono::milliseconds stop_grace{10000};  // power button -> quit
+  std::chrono::milliseconds backoff_min{1000};  // first restart delay
+  std::chrono::milliseconds backoff_max{60000};
+};
+
+// How a VmSpec becomes what the hypervisor runs. Pure.
+vmm::VmConfig ToVmConfig(const v1::Vm& vm);
+
+class Agent {
+ public:
+  Agent(AgentOptions options, vmm::Hypervisor& hypervisor, AgentHost& host);
+  ~Agent();  // Stop()s
+
+  // Runs Reconcile every period on a thread of its own until Stop().
+  void Start();
+  void Stop();
+  // Asks for a pass now (e.g. after the state changed).
+  void Poke();
+
+  // One pass; `now` drives the restart backoff.
+  void Reconcile(Clock::time_point now);
+
+ private:
+  struct Restart {
+    int attempts = 0;
+    Clock::time_point next{};
+  };
+  void Converge(const v1::Vm& vm, const vmm::VmInfo* info, Clock::time_point now);
+  void StartVm(const v1::Vm& vm, Clock::time_point now);
+  void ReportIfChanged(const v1::Vm& vm, v1::VmPhase phase, const std::string& message);
+
+  AgentOptions options_;
+  vmm::Hypervisor& hypervisor_;
+  AgentHost& host_;
+  std::map<std::string, Restart> restarts_;
+  // The VM generation at our last start: a higher one is a new start request.
+  std::map<std::string, uint64_t> started_generation_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  bool poked_ = false;
+  std::thread thread_;
+};
+
+}  // namespace blixard::agent
