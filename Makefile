@@ -22,6 +22,7 @@ build: setup $(BUILD)/build.ninja
 	@cmake --build $(BUILD) -j $(JOBS)
 
 run: build
+	@scripts/guest-image >/dev/null
 	@mkdir -p data
 	$(BUILD)/src/cli/blixard node --id 1 --bind 127.0.0.1:7001 --data-dir ./data
 
