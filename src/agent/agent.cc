@@ -69,6 +69,8 @@ void Agent::Poke() {
 }
 
 void Agent::Reconcile(Clock::time_point now) {
+  std::optional<std::vector<v1::Vm>> placed = host_.PlacedHere();
+  if (!placed) return;  // local state not caught up: act on nothing yet
   auto listed = hypervisor_.List();
   if (!listed.ok()) {
     spdlog::warn("agent: cannot list VMs: {}", listed.status().ToString());
@@ -77,7 +79,7 @@ void Agent::Reconcile(Clock::time_point now) {
   std::map<std::string, vmm::VmInfo> actual;
   for (auto& info : *listed) actual[info.name] = std::move(info);
   std::map<std::string, bool> wanted;
-  for (const v1::Vm& vm : host_.PlacedHere()) {
+  for (const v1::Vm& vm : *placed) {
     wanted[vm.spec().name()] = true;
     auto it = actual.find(vm.spec().name());
     Converge(vm, it == actual.end() ? nullptr : &it->second, now);

@@ -24,6 +24,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -41,8 +42,11 @@ using Clock = std::chrono::steady_clock;
 class AgentHost {
  public:
   virtual ~AgentHost() = default;
-  // VM records currently placed on this node (a local, possibly stale read).
-  virtual std::vector<v1::Vm> PlacedHere() = 0;
+  // VM records currently placed on this node (a local, possibly stale read),
+  // or nothing while the local state has not caught up (e.g. just after a
+  // restart, before the log is replayed): the agent then does nothing, so it
+  // never stops a VM only because its record is not loaded yet.
+  virtual std::optional<std::vector<v1::Vm>> PlacedHere() = 0;
   // Records the observed phase of a VM in the cluster state; false if that
   // failed (it is reported again on a later pass).
   virtual bool Report(const std::string& name, v1::VmPhase phase, const std::string& message) = 0;

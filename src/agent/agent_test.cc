@@ -26,7 +26,8 @@ class FakeHost : public AgentHost {
     vms_[name].set_generation(vms_[name].generation() + 1);
   }
   void Remove(const std::string& name) { vms_.erase(name); }
-  std::vector<v1::Vm> PlacedHere() override {
+  std::optional<std::vector<v1::Vm>> PlacedHere() override {
+    if (!caught_up_) return std::nullopt;
     std::vector<v1::Vm> out;
     for (auto& [n, vm] : vms_) out.push_back(vm);
     return out;
@@ -42,6 +43,7 @@ class FakeHost : public AgentHost {
   }
   v1::VmPhase Phase(const std::string& name) { return vms_[name].status().phase(); }
   std::vector<std::string> reports_;
+  bool caught_up_ = true;
 
  private:
   std::map<std::string, v1::Vm> vms_;
@@ -124,6 +126,21 @@ TEST_F(AgentTest, AdoptsWhatAlreadyRunsAfterARestart) {
   for (int i = 0; i < 5; ++i) again.Reconcile(now_);
   EXPECT_EQ(hv_->Inspect("web-1")->pid, pid);
   EXPECT_EQ(hv_->List()->size(), 1u);
+}
+
+TEST_F(AgentTest, DoesNothingUntilTheLocalStateHasCaughtUp) {
+  host_.Add("web-1");
+  Settle();
+  int pid = hv_->Inspect("web-1")->pid;
+  // After a daemon restart the records are not replayed yet: the running VM
+  // must not be taken for a deleted one.
+  FakeHost replaying;
+  replaying.caught_up_ = false;
+  Agent again(Options(), *hv_, replaying);
+  again.Reconcile(now_);
+  ASSERT_TRUE(Alive("web-1"));
+  EXPECT_EQ(hv_->Inspect("web-1")->pid, pid);
+  EXPECT_TRUE(replaying.reports_.empty());
 }
 
 TEST_F(AgentTest, RestartPolicyNeverLeavesAStoppedGuestDown) {

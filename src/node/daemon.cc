@@ -46,7 +46,11 @@ bool UnixSocketInUse(const std::string& path) {
 class NodeAgentHost : public agent::AgentHost {
  public:
   explicit NodeAgentHost(Node& node) : node_(node) {}
-  std::vector<v1::Vm> PlacedHere() override {
+  std::optional<std::vector<v1::Vm>> PlacedHere() override {
+    // Caught up: a leader is known and everything this node knows to be
+    // committed is applied (after a restart, the log has been replayed).
+    NodeStatus st = node_.GetStatus();
+    if (st.leader_id == 0 || st.applied_index < st.commit_index) return std::nullopt;
     std::vector<v1::Vm> out;
     node_.Read([&](const state::ClusterState& st) {
       for (const v1::Vm* vm : st.VmsOnNode(node_.id())) out.push_back(*vm);
