@@ -44,7 +44,7 @@ TEST(Daemon, SecondDaemonOnSameDataDirIsRefused) {
 }
 
 TEST(Daemon, BusyTcpPortIsRefused) {
-  TestDaemon d({.tcp = true, .extra_args = {}});
+  TestDaemon d({.tcp = true, .extra_args = {}, .backend = "fake"});
   ASSERT_TRUE(d.Start());
   TempDir other;
   CommandResult r = RunCommand({BlixardBin(), "node", "--id", "1", "--bind", d.addr(),
@@ -104,7 +104,7 @@ TEST(Daemon, BadFlagsExitWithUsageCode) {
 }
 
 TEST(Daemon, GarbageBytesOnTheApiPortDoNotCrashIt) {
-  TestDaemon d({.tcp = true, .extra_args = {}});
+  TestDaemon d({.tcp = true, .extra_args = {}, .backend = "fake"});
   ASSERT_TRUE(d.Start());
   int port = std::stoi(d.addr().substr(d.addr().find(':') + 1));
   for (int i = 0; i < 20; ++i) {

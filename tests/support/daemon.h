@@ -22,6 +22,7 @@ class TestDaemon {
     uint64_t id = 1;
     bool tcp = false;
     std::vector<std::string> extra_args;
+    std::string backend = "fake";  // control-plane tests simulate VMs; "qemu" runs real ones
   };
   explicit TestDaemon(Options options);
   TestDaemon() : TestDaemon(Options{}) {}
