@@ -428,10 +428,12 @@ std::shared_ptr<grpc::Channel> TestCluster::Channel(Member& m) {
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(64 << 20);
     // Members restart on the same address: reconnect quickly, not with
-    // gRPC's default multi-second backoff.
-    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 20);
-    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 20);
+    // gRPC's default multi-second backoff (gRPC clamps these to >= 100 ms).
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 100);
+    // Despite its name this is the connect timeout: a loaded machine may take
+    // longer than 100 ms to finish a handshake with a live node.
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 5000);
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     m.channel = grpc::CreateCustomChannel(m.addr, grpc::InsecureChannelCredentials(), args);
   }
