@@ -1,6 +1,7 @@
-// Random sequences of writes against a plain model of the contract: both
-// stores must answer every call as the model does and Load() what it holds,
-// across restarts of the LMDB store.
+// Random sequences of writes against a plain model of the contract: every
+// store must answer every call as the model does and Load() what it holds,
+// across restarts of the on-disk stores (LMDB, and the WAL with segments
+// small enough that writes often start a new one).
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
@@ -11,6 +12,7 @@
 #include "storage/log_store.h"
 #include "storage/mem_log_store.h"
 #include "storage/test_util.h"
+#include "storage/wal_log_store.h"
 
 namespace blixard::storage {
 namespace {
@@ -131,13 +133,17 @@ void AssertSameAsModel(LogStore* store, const Model& m, const char* which) {
 
 RC_GTEST_PROP(LogStoreProperty, BothStoresBehaveLikeTheModel, ()) {
   const auto ops = *rc::gen::container<std::vector<Op>>(GenOp());
-  TempDir dir;
-  std::unique_ptr<LogStore> lmdb;
+  TempDir dir, wal_dir;
+  std::unique_ptr<LogStore> lmdb, wal;
   auto reopen = [&] {
     lmdb.reset();
     Result<std::unique_ptr<LogStore>> r = OpenLmdbLogStore(dir.path());
     RC_ASSERT(r.ok());
     lmdb = std::move(*r);
+    wal.reset();
+    Result<std::unique_ptr<LogStore>> w = OpenWalLogStore(wal_dir.path(), {.segment_bytes = 512});
+    RC_ASSERT(w.ok());
+    wal = std::move(*w);
   };
   reopen();
   MemLogStore mem;
@@ -153,8 +159,10 @@ RC_GTEST_PROP(LogStoreProperty, BothStoresBehaveLikeTheModel, ()) {
     auto both = [&](const std::function<Status(LogStore*)>& call) {
       Status a = call(lmdb.get());
       Status b = call(&mem);
+      Status c = call(wal.get());
       RC_ASSERT(a.code() == want);
       RC_ASSERT(b.code() == want);
+      RC_ASSERT(c.code() == want);
     };
     switch (op.kind) {
       case Op::kAppend:
@@ -215,6 +223,7 @@ RC_GTEST_PROP(LogStoreProperty, BothStoresBehaveLikeTheModel, ()) {
     }
     AssertSameAsModel(lmdb.get(), m, "lmdb");
     AssertSameAsModel(&mem, m, "mem");
+    AssertSameAsModel(wal.get(), m, "wal");
   }
 }
 

@@ -4,6 +4,7 @@
 #include "storage/log_store.h"
 #include "storage/mem_log_store.h"
 #include "storage/test_util.h"
+#include "storage/wal_log_store.h"
 
 namespace blixard::storage {
 namespace {
@@ -21,6 +22,40 @@ struct LmdbFactory {
   LogStore* Restart() {
     store.reset();  // close before reopening: one open store per dir
     Result<std::unique_ptr<LogStore>> r = OpenLmdbLogStore(dir.path());
+    if (!r.ok()) {
+      ADD_FAILURE() << r.status().ToString();
+      return nullptr;
+    }
+    store = std::move(*r);
+    return store.get();
+  }
+};
+
+struct WalFactory {
+  static constexpr const char* kName = "Wal";
+  TempDir dir;
+  std::unique_ptr<LogStore> store;
+  LogStore* Restart() {
+    store.reset();
+    Result<std::unique_ptr<LogStore>> r = OpenWalLogStore(dir.path());
+    if (!r.ok()) {
+      ADD_FAILURE() << r.status().ToString();
+      return nullptr;
+    }
+    store = std::move(*r);
+    return store.get();
+  }
+};
+
+// The WAL with segments so small that nearly every write starts a new one:
+// the contract must hold across rotations too.
+struct TinyWalFactory {
+  static constexpr const char* kName = "TinyWal";
+  TempDir dir;
+  std::unique_ptr<LogStore> store;
+  LogStore* Restart() {
+    store.reset();
+    Result<std::unique_ptr<LogStore>> r = OpenWalLogStore(dir.path(), {.segment_bytes = 256});
     if (!r.ok()) {
       ADD_FAILURE() << r.status().ToString();
       return nullptr;
@@ -68,7 +103,7 @@ struct FactoryName {
     return T::kName;
   }
 };
-using Implementations = ::testing::Types<LmdbFactory, MemFactory>;
+using Implementations = ::testing::Types<LmdbFactory, MemFactory, WalFactory, TinyWalFactory>;
 TYPED_TEST_SUITE(LogStoreContract, Implementations, FactoryName);
 
 TYPED_TEST(LogStoreContract, FreshStoreIsEmpty) {

@@ -1,0 +1,673 @@
+// Record framing: fixed32 length of (type ++ payload), fixed32 crc32c of
+// (type ++ payload), type byte, payload. All of one call is one record, so
+// the checksum makes it atomic. Payloads (varints, strings as varint length
+// ++ bytes):
+//   checkpoint  hard state, has_snapshot byte [snapshot ref], meta count
+//               {key value}, entry count, first index, entries
+//   update      flags (snapshot, drop whole log, hard state) [snapshot ref],
+//               truncate_from, entry count, first index, entries [hard state]
+//   meta        key value
+// An entry is varint term, type byte, string data (its index follows from
+// the first index).
+#include "storage/wal_log_store.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <optional>
+
+#include "storage/codec.h"
+#include "storage/fault_points.h"
+#include "storage/log_plan.h"
+#include "storage/snapshot_file.h"
+
+namespace blixard::storage {
+namespace {
+
+constexpr size_t kHeaderBytes = 8;
+enum RecordType : uint8_t { kCheckpoint = 1, kUpdate = 2, kMeta = 3 };
+enum UpdateFlags : uint8_t { kHasSnapshot = 1, kDropWholeLog = 2, kHasHardState = 4 };
+
+Status Errno(const std::string& what, const std::string& path, int err) {
+  return Status::IoError(what + " " + path + ": " + std::strerror(err));
+}
+
+void PutString(std::string* out, std::string_view s) {
+  PutVarint64(out, s.size());
+  out->append(s);
+}
+
+std::string_view GetString(Reader* r) {
+  uint64_t n = r->Varint64();
+  if (!r->ok()) return {};
+  return r->Bytes(static_cast<size_t>(n));
+}
+
+std::string Frame(RecordType type, std::string_view payload) {
+  std::string body(1, static_cast<char>(type));
+  body.append(payload);
+  std::string out;
+  out.reserve(kHeaderBytes + body.size());
+  PutFixed32(&out, static_cast<uint32_t>(body.size()));
+  PutFixed32(&out, Crc32c(body));
+  out += body;
+  return out;
+}
+
+// The whole state the log describes. entries[k].index == snap_index + 1 + k.
+struct State {
+  raft::HardState hard_state;
+  std::optional<SnapshotRef> snapshot;
+  std::deque<raft::Entry> entries;
+  std::map<std::string, std::string, std::less<>> meta;
+
+  raft::Index SnapIndex() const { return snapshot ? snapshot->meta.index : 0; }
+  LogBounds Bounds() const {
+    LogBounds b;
+    b.snap_index = SnapIndex();
+    b.snap_term = snapshot ? snapshot->meta.term : 0;
+    b.last_index = b.snap_index + entries.size();
+    return b;
+  }
+  TermLookup Lookup() const {
+    return [this](raft::Index i) -> Result<raft::Term> {
+      return entries[static_cast<size_t>(i - SnapIndex() - 1)].term;
+    };
+  }
+};
+
+void PutEntries(std::string* out, const std::vector<raft::Entry>& entries, size_t from) {
+  PutVarint64(out, entries.size() - from);
+  PutVarint64(out, from < entries.size() ? entries[from].index : 0);
+  for (size_t k = from; k < entries.size(); ++k) {
+    PutVarint64(out, entries[k].term);
+    out->push_back(static_cast<char>(entries[k].type));
+    PutString(out, entries[k].data);
+  }
+}
+
+// Appends the entries in `r` to state->entries; false when malformed or
+// when they do not continue the log.
+bool ApplyEntries(Reader* r, State* state, std::string* why) {
+  uint64_t n = r->Varint64();
+  raft::Index index = r->Varint64();
+  if (!r->ok()) return false;
+  if (n > 0 && index != state->SnapIndex() + state->entries.size() + 1) {
+    *why = "entry " + std::to_string(index) + " does not continue the log at " +
+           std::to_string(state->SnapIndex() + state->entries.size());
+    return false;
+  }
+  raft::Term prev = state->entries.empty()
+                        ? (state->snapshot ? state->snapshot->meta.term : 0)
+                        : state->entries.back().term;
+  for (uint64_t k = 0; k < n; ++k, ++index) {
+    raft::Entry e;
+    e.index = index;
+    e.term = r->Varint64();
+    uint8_t type = r->Byte();
+    e.data = std::string(GetString(r));
+    if (!r->ok() || type > static_cast<uint8_t>(raft::EntryType::kConfChange)) return false;
+    if (e.term < prev) {
+      *why = "entry " + std::to_string(index) + " has a term below the entry before it";
+      return false;
+    }
+    prev = e.term;
+    e.type = static_cast<raft::EntryType>(type);
+    state->entries.push_back(std::move(e));
+  }
+  return true;
+}
+
+std::string EncodeCheckpoint(const State& s) {
+  std::string out;
+  PutString(&out, EncodeHardState(s.hard_state));
+  out.push_back(s.snapshot ? 1 : 0);
+  if (s.snapshot) PutString(&out, EncodeSnapshotRef(*s.snapshot));
+  PutVarint64(&out, s.meta.size());
+  for (const auto& [k, v] : s.meta) {
+    PutString(&out, k);
+    PutString(&out, v);
+  }
+  PutVarint64(&out, s.entries.size());
+  PutVarint64(&out, s.entries.empty() ? 0 : s.entries.front().index);
+  for (const raft::Entry& e : s.entries) {
+    PutVarint64(&out, e.term);
+    out.push_back(static_cast<char>(e.type));
+    PutString(&out, e.data);
+  }
+  return Frame(kCheckpoint, out);
+}
+
+// Applies one record's payload to *state. false (with *why) when it is
+// malformed or inconsistent with the state before it.
+bool ApplyRecord(uint8_t type, std::string_view payload, State* state, std::string* why) {
+  Reader r(payload);
+  *why = "malformed record";
+  switch (type) {
+    case kCheckpoint: {
+      State s;
+      if (!DecodeHardState(GetString(&r), &s.hard_state)) return false;
+      if (r.Byte() == 1) {
+        SnapshotRef ref;
+        if (!DecodeSnapshotRef(GetString(&r), &ref)) return false;
+        s.snapshot = std::move(ref);
+      }
+      uint64_t n = r.Varint64();
+      for (uint64_t k = 0; k < n && r.ok(); ++k) {
+        std::string key(GetString(&r));
+        s.meta[key] = std::string(GetString(&r));
+      }
+      if (!r.ok() || !ApplyEntries(&r, &s, why) || !r.empty()) return false;
+      *state = std::move(s);
+      return true;
+    }
+    case kUpdate: {
+      uint8_t flags = r.Byte();
+      if (flags & kHasSnapshot) {
+        SnapshotRef ref;
+        if (!DecodeSnapshotRef(GetString(&r), &ref)) return false;
+        if (ref.meta.index < state->SnapIndex()) {
+          *why = "snapshot older than the one before it";
+          return false;
+        }
+        if (flags & kDropWholeLog) {
+          state->entries.clear();
+        } else {
+          if (ref.meta.index > state->SnapIndex() + state->entries.size()) {
+            *why = "snapshot past the log it keeps";
+            return false;
+          }
+          while (!state->entries.empty() && state->entries.front().index <= ref.meta.index) {
+            state->entries.pop_front();
+          }
+        }
+        state->snapshot = std::move(ref);
+      }
+      raft::Index truncate_from = r.Varint64();
+      if (!r.ok()) return false;
+      if (truncate_from > 0) {
+        if (truncate_from <= state->SnapIndex()) {
+          *why = "truncation below the snapshot";
+          return false;
+        }
+        while (!state->entries.empty() && state->entries.back().index >= truncate_from) {
+          state->entries.pop_back();
+        }
+      }
+      if (!ApplyEntries(&r, state, why)) return false;
+      if (flags & kHasHardState) {
+        if (!DecodeHardState(GetString(&r), &state->hard_state)) return false;
+      }
+      return r.ok() && r.empty();
+    }
+    case kMeta: {
+      std::string key(GetString(&r));
+      std::string value(GetString(&r));
+      if (!r.ok() || !r.empty()) return false;
+      state->meta[key] = std::move(value);
+      return true;
+    }
+    default:
+      *why = "unknown record type " + std::to_string(type);
+      return false;
+  }
+}
+
+// Whether a record with a good checksum starts at `pos` of `data`.
+bool RecordAt(std::string_view data, size_t pos) {
+  if (pos + kHeaderBytes > data.size()) return false;
+  Reader h(data.substr(pos, kHeaderBytes));
+  uint32_t len = h.Fixed32();
+  uint32_t crc = h.Fixed32();
+  if (len == 0 || len > data.size() - pos - kHeaderBytes) return false;
+  std::string_view body = data.substr(pos + kHeaderBytes, len);
+  uint8_t type = static_cast<uint8_t>(body[0]);
+  return type >= kCheckpoint && type <= kMeta && Crc32c(body) == crc;
+}
+
+struct Segment {
+  uint64_t seq = 0;
+  std::string name;
+};
+
+std::string SegmentName(uint64_t seq, raft::Index first) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "wal-%016llx-%016llx.log", static_cast<unsigned long long>(seq),
+                static_cast<unsigned long long>(first));
+  return buf;
+}
+
+std::optional<uint64_t> ParseSegmentSeq(const std::string& name) {
+  if (name.size() != 4 + 16 + 1 + 16 + 4 || name.rfind("wal-", 0) != 0 ||
+      name.substr(name.size() - 4) != ".log") {
+    return std::nullopt;
+  }
+  uint64_t seq = 0;
+  for (char c : name.substr(4, 16)) {
+    int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+    if (d < 0) return std::nullopt;
+    seq = seq * 16 + static_cast<uint64_t>(d);
+  }
+  return seq;
+}
+
+Status WriteAllAt(int fd, const std::string& path, std::string_view data, uint64_t offset) {
+  while (!data.empty()) {
+    if (int err = InjectedWriteError()) return Errno("write", path, err);
+    ssize_t n = ::pwrite(fd, data.data(), data.size(), static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Errno("write", path, errno);
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+    offset += static_cast<uint64_t>(n);
+  }
+  return Status::Ok();
+}
+
+Status ReadWholeFile(const std::string& path, std::string* out) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Errno("open", path, errno);
+  out->clear();
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      return Errno("read", path, err);
+    }
+    if (n == 0) break;
+    out->append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return Status::Ok();
+}
+
+class WalLogStore final : public LogStore {
+ public:
+  WalLogStore(const std::string& dir, const WalOptions& options)
+      : dir_(dir), wal_dir_(dir + "/wal"), snap_dir_(dir + "/snapshots"), options_(options) {}
+  ~WalLogStore() override {
+    if (fd_ >= 0) ::close(fd_);
+    if (lock_fd_ >= 0) ::close(lock_fd_);
+  }
+
+  Status Open();
+
+  Result<raft::PersistentState> Load() override;
+  Status Save(const std::optional<raft::HardState>& hard_state,
+              const std::vector<raft::Entry>& entries,
+              const std::shared_ptr<const raft::Snapshot>& snapshot) override;
+  Status Compact(const raft::Snapshot& snapshot) override;
+  Result<std::optional<std::string>> GetMeta(const std::string& key) override;
+  Status PutMeta(const std::string& key, const std::string& value) override;
+
+ private:
+  std::string SegmentPath() const { return wal_dir_ + "/" + segment_; }
+  Status Refused() const {
+    return Status::FailedPrecondition("log store in " + dir_ +
+                                      " refuses writes after an earlier error (" +
+                                      failed_.ToString() + "); restart the node");
+  }
+  Status Fail(Status s) {
+    failed_ = s;
+    return s;
+  }
+  // Reads the newest segment into state_ and positions the write offset.
+  Status Recover(const std::vector<Segment>& segments);
+  // Writes a new segment holding a checkpoint of state_ (atomically: tmp
+  // file, fsync, rename, fsync dir), switches to it and deletes the old one.
+  Status StartSegment(uint64_t seq);
+  // Appends one framed record durably (one write, one fdatasync), starting a
+  // new segment first when this one is full. On error the record is erased
+  // as far as possible and the caller must Fail().
+  Status Append(const std::string& record);
+  Status StageSnapshot(const raft::Snapshot& snap, SnapshotRef* staged);
+  void FinishSnapshot(bool committed, const std::optional<SnapshotRef>& old,
+                      const SnapshotRef& staged);
+  void RemoveUnreferencedSnapshots();
+  // Carries out a planned Save/Compact: one update record.
+  Status Commit(const SavePlan& plan, const raft::Snapshot* snapshot,
+                const std::vector<raft::Entry>& entries,
+                const std::optional<raft::HardState>& hard_state);
+
+  const std::string dir_, wal_dir_, snap_dir_;
+  const WalOptions options_;
+  int lock_fd_ = -1;
+  int fd_ = -1;              // the live segment
+  std::string segment_;      // its name
+  uint64_t seq_ = 0;         // its sequence number
+  uint64_t offset_ = 0;      // where the next record goes
+  uint64_t checkpoint_ = 0;  // size of its checkpoint record
+  uint64_t limit_ = 0;       // size it was preallocated to
+  State state_;
+  Status load_error_;  // corruption found by Open(): reported by Load()
+  Status failed_;
+};
+
+Status WalLogStore::Open() {
+  std::error_code ec;
+  for (const std::string& d : {wal_dir_, snap_dir_}) {
+    std::filesystem::create_directories(d, ec);
+    if (ec) return Status::IoError("create " + d + ": " + ec.message());
+  }
+  // Two daemons on one data dir would corrupt each other's log (and the
+  // LMDB store takes the same lock, so the two stores exclude each other).
+  const std::string lock_path = dir_ + "/LOCK";
+  lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd_ < 0) return Errno("open", lock_path, errno);
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) {
+      return Status::FailedPrecondition("data dir " + dir_ +
+                                        " is in use by another log store (" + lock_path + ")");
+    }
+    return Errno("lock", lock_path, errno);
+  }
+
+  std::vector<Segment> segments;
+  for (const auto& f : std::filesystem::directory_iterator(wal_dir_, ec)) {
+    std::string name = f.path().filename().string();
+    if (name.size() > 4 && name.substr(name.size() - 4) == ".tmp") {
+      std::filesystem::remove(f.path(), ec);  // a segment never renamed into place
+    } else if (std::optional<uint64_t> seq = ParseSegmentSeq(name)) {
+      segments.push_back({*seq, name});
+    }
+  }
+  if (ec) return Status::IoError("list " + wal_dir_ + ": " + ec.message());
+  std::sort(segments.begin(), segments.end(),
+            [](const Segment& a, const Segment& b) { return a.seq < b.seq; });
+
+  if (segments.empty()) {
+    if (std::filesystem::exists(dir_ + "/raft.mdb")) {
+      return Status::FailedPrecondition(dir_ + " holds an LMDB log store (raft.mdb), not a WAL");
+    }
+    if (Status s = StartSegment(1); !s.ok()) return s;
+    return SyncDir(dir_);
+  }
+  if (Status s = Recover(segments); !s.ok()) return s;
+  if (!load_error_.ok()) return Status::Ok();
+  // Older segments are left over from a deletion the crash interrupted.
+  for (const Segment& seg : segments) {
+    if (seg.seq != seq_) std::filesystem::remove(wal_dir_ + "/" + seg.name, ec);
+  }
+  RemoveUnreferencedSnapshots();
+  return Status::Ok();
+}
+
+Status WalLogStore::Recover(const std::vector<Segment>& segments) {
+  seq_ = segments.back().seq;
+  segment_ = segments.back().name;
+  const std::string path = SegmentPath();
+  std::string data;
+  if (Status s = ReadWholeFile(path, &data); !s.ok()) return s;
+  std::string_view view(data);
+
+  auto corrupt = [&](uint64_t at, const std::string& why) {
+    load_error_ = Status::Corruption(path + ": record at offset " + std::to_string(at) + ": " +
+                                     why);
+    failed_ = load_error_;
+    return Status::Ok();
+  };
+  size_t pos = 0;
+  bool first = true;
+  std::string why;
+  while (pos < view.size()) {
+    if (!RecordAt(view, pos)) {
+      // Zeros from here on: the preallocated end. Otherwise a torn write,
+      // unless a good record follows, which a torn last write cannot have.
+      size_t end = view.find_last_not_of('\0');
+      if (end == std::string_view::npos || end < pos) break;
+      if (first) return corrupt(pos, "the segment's checkpoint fails its checksum");
+      for (size_t p = pos + 1; p <= end; ++p) {
+        if (RecordAt(view, p)) {
+          return corrupt(pos, "checksum mismatch with a valid record at offset " +
+                                  std::to_string(p) + " after it");
+        }
+      }
+      fd_ = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+      if (fd_ < 0) return Errno("open", path, errno);
+      // Cut the torn write off, so a shorter record written here later is
+      // not followed by its remains.
+      if (Status s = WriteAllAt(fd_, path, std::string(end + 1 - pos, '\0'), pos); !s.ok()) {
+        return s;
+      }
+      if (::fdatasync(fd_) != 0) return Errno("fdatasync", path, errno);
+      break;
+    }
+    Reader h(view.substr(pos, kHeaderBytes));
+    uint32_t len = h.Fixed32();
+    uint8_t type = static_cast<uint8_t>(view[pos + kHeaderBytes]);
+    if (first != (type == kCheckpoint)) {
+      return corrupt(pos, first ? "segment does not start with a checkpoint"
+                                : "checkpoint in the middle of a segment");
+    }
+    if (!ApplyRecord(type, view.substr(pos + kHeaderBytes + 1, len - 1), &state_, &why)) {
+      return corrupt(pos, why);
+    }
+    if (first) checkpoint_ = kHeaderBytes + len;
+    first = false;
+    pos += kHeaderBytes + len;
+  }
+  if (first) return corrupt(0, "the segment has no checkpoint");
+  offset_ = pos;
+  limit_ = std::max<uint64_t>(view.size(), options_.segment_bytes);
+  if (fd_ < 0) {
+    fd_ = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd_ < 0) return Errno("open", path, errno);
+  }
+  return Status::Ok();
+}
+
+Status WalLogStore::StartSegment(uint64_t seq) {
+  const std::string name = SegmentName(seq, state_.SnapIndex() + 1);
+  const std::string path = wal_dir_ + "/" + name;
+  const std::string tmp = path + ".tmp";
+  const std::string checkpoint = EncodeCheckpoint(state_);
+  const uint64_t limit = std::max<uint64_t>(options_.segment_bytes, 2 * checkpoint.size());
+
+  int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Errno("create", tmp, errno);
+  Status s = WriteAllAt(fd, tmp, checkpoint, 0);
+  if (s.ok()) {
+    // Preallocate, so appends neither change the size nor run out of space.
+    int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(limit));
+    if (rc != 0 && rc != EOPNOTSUPP && rc != EINVAL) s = Errno("fallocate", tmp, rc);
+  }
+  if (s.ok()) {
+    if (int err = InjectedSyncError()) {
+      s = Errno("fsync", tmp, err);
+    } else if (::fsync(fd) != 0) {
+      s = Errno("fsync", tmp, errno);
+    }
+  }
+  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) s = Errno("rename", tmp, errno);
+  if (s.ok()) s = SyncDir(wal_dir_);
+  if (!s.ok()) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return s;
+  }
+  // The new segment is durable: the old one holds nothing it lacks.
+  if (fd_ >= 0) {
+    ::close(fd_);
+    ::unlink(SegmentPath().c_str());
+  }
+  fd_ = fd;
+  segment_ = name;
+  seq_ = seq;
+  offset_ = checkpoint.size();
+  checkpoint_ = checkpoint.size();
+  limit_ = limit;
+  return Status::Ok();
+}
+
+Status WalLogStore::Append(const std::string& record) {
+  // A full segment is replaced by a new one that starts with a checkpoint.
+  // limit_ is at least twice the checkpoint, so a live log larger than a
+  // segment does not make every write a rotation (each rotation copies the
+  // live state once per as much again appended).
+  if (offset_ + record.size() > limit_ && offset_ > checkpoint_) {
+    if (Status s = StartSegment(seq_ + 1); !s.ok()) return s;
+  }
+  const std::string path = SegmentPath();
+  Status s = WriteAllAt(fd_, path, record, offset_);
+  if (s.ok()) {
+    if (int err = InjectedSyncError()) {
+      s = Errno("fdatasync", path, err);
+    } else if (::fdatasync(fd_) != 0) {
+      s = Errno("fdatasync", path, errno);
+    }
+  }
+  if (!s.ok()) {
+    // Best effort: the caller is told the write failed, so a reopened store
+    // should not find it. (After a failed fsync nothing is certain; the
+    // store refuses writes until reopened.)
+    if (::pwrite(fd_, std::string(record.size(), '\0').data(), record.size(),
+                 static_cast<off_t>(offset_)) >= 0) {
+      (void)::fdatasync(fd_);
+    }
+    return s;
+  }
+  offset_ += record.size();
+  return Status::Ok();
+}
+
+Status WalLogStore::StageSnapshot(const raft::Snapshot& snap, SnapshotRef* staged) {
+  // Never overwrite the file the durable state points at.
+  std::string name = SnapshotFileName(snap.meta);
+  if (state_.snapshot && state_.snapshot->file == name) {
+    name = "snap-" + std::to_string(snap.meta.index) + "-" + std::to_string(snap.meta.term) +
+           "-1.bin";
+  }
+  Result<SnapshotRef> ref = WriteSnapshotFile(snap_dir_, name, snap);
+  if (!ref.ok()) return ref.status();
+  *staged = std::move(*ref);
+  return Status::Ok();
+}
+
+void WalLogStore::FinishSnapshot(bool committed, const std::optional<SnapshotRef>& old,
+                                 const SnapshotRef& staged) {
+  if (staged.file.empty()) return;
+  std::error_code ec;
+  if (!committed) {
+    std::filesystem::remove(snap_dir_ + "/" + staged.file, ec);
+  } else if (old && old->file != staged.file) {
+    std::filesystem::remove(snap_dir_ + "/" + old->file, ec);
+  }
+}
+
+void WalLogStore::RemoveUnreferencedSnapshots() {
+  std::error_code ec;
+  for (const auto& f : std::filesystem::directory_iterator(snap_dir_, ec)) {
+    std::string name = f.path().filename().string();
+    if (name.rfind("snap-", 0) != 0 || (state_.snapshot && name == state_.snapshot->file)) {
+      continue;
+    }
+    std::filesystem::remove(f.path(), ec);
+  }
+}
+
+Result<raft::PersistentState> WalLogStore::Load() {
+  if (!load_error_.ok()) return load_error_;
+  raft::PersistentState ps;
+  ps.hard_state = state_.hard_state;
+  if (state_.snapshot) {
+    Result<raft::Snapshot> snap = ReadSnapshotFile(snap_dir_, *state_.snapshot);
+    if (!snap.ok()) return snap.status();
+    ps.snapshot = std::make_shared<const raft::Snapshot>(std::move(*snap));
+  } else {
+    ps.snapshot = std::make_shared<const raft::Snapshot>();
+  }
+  ps.entries.assign(state_.entries.begin(), state_.entries.end());
+  return ps;
+}
+
+Status WalLogStore::Commit(const SavePlan& plan, const raft::Snapshot* snapshot,
+                           const std::vector<raft::Entry>& entries,
+                           const std::optional<raft::HardState>& hard_state) {
+  SnapshotRef staged;
+  std::string payload;
+  uint8_t flags = (plan.install_snapshot ? kHasSnapshot : 0) |
+                  (plan.drop_whole_log ? kDropWholeLog : 0) | (hard_state ? kHasHardState : 0);
+  payload.push_back(static_cast<char>(flags));
+  if (plan.install_snapshot) {
+    if (Status s = StageSnapshot(*snapshot, &staged); !s.ok()) return Fail(s);
+    PutString(&payload, EncodeSnapshotRef(staged));
+  }
+  PutVarint64(&payload, plan.truncate_from);
+  PutEntries(&payload, entries, plan.first_new);
+  if (hard_state) PutString(&payload, EncodeHardState(*hard_state));
+
+  const std::string record = Frame(kUpdate, payload);
+  const std::optional<SnapshotRef> old = state_.snapshot;
+  Status s = Append(record);
+  if (s.ok()) {
+    std::string why;
+    if (!ApplyRecord(kUpdate, std::string_view(record).substr(kHeaderBytes + 1), &state_, &why)) {
+      s = Status::Internal("WAL record does not apply to the state it was planned on: " + why);
+    }
+  }
+  FinishSnapshot(s.ok(), old, staged);
+  return s.ok() ? s : Fail(s);
+}
+
+Status WalLogStore::Save(const std::optional<raft::HardState>& hard_state,
+                         const std::vector<raft::Entry>& entries,
+                         const std::shared_ptr<const raft::Snapshot>& snapshot) {
+  if (!failed_.ok()) return Refused();
+  if (!hard_state && entries.empty() && snapshot == nullptr) return Status::Ok();
+  Result<SavePlan> plan = PlanSave(state_.Bounds(), state_.Lookup(), entries,
+                                   snapshot ? &snapshot->meta : nullptr);
+  if (!plan.ok()) return plan.status();  // refused: nothing written
+  return Commit(*plan, snapshot.get(), entries, hard_state);
+}
+
+Status WalLogStore::Compact(const raft::Snapshot& snapshot) {
+  if (!failed_.ok()) return Refused();
+  if (Status s = CheckCompact(state_.Bounds(), state_.Lookup(), snapshot.meta); !s.ok()) {
+    return s;
+  }
+  SavePlan plan;
+  plan.install_snapshot = true;  // matches the log: the prefix goes, the rest stays
+  return Commit(plan, &snapshot, {}, std::nullopt);
+}
+
+Result<std::optional<std::string>> WalLogStore::GetMeta(const std::string& key) {
+  if (Status s = CheckMetaKey(key); !s.ok()) return s;
+  if (!load_error_.ok()) return load_error_;
+  auto it = state_.meta.find(key);
+  if (it == state_.meta.end()) return std::optional<std::string>();
+  return std::optional<std::string>(it->second);
+}
+
+Status WalLogStore::PutMeta(const std::string& key, const std::string& value) {
+  if (Status s = CheckMetaKey(key); !s.ok()) return s;
+  if (!failed_.ok()) return Refused();
+  std::string payload;
+  PutString(&payload, key);
+  PutString(&payload, value);
+  if (Status s = Append(Frame(kMeta, payload)); !s.ok()) return Fail(s);
+  state_.meta[key] = value;
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<LogStore>> OpenWalLogStore(const std::string& dir,
+                                                  const WalOptions& options) {
+  auto store = std::make_unique<WalLogStore>(dir, options);
+  if (Status s = store->Open(); !s.ok()) return s;
+  return std::unique_ptr<LogStore>(std::move(store));
+}
+
+}  // namespace blixard::storage
