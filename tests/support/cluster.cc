@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -352,8 +353,21 @@ void TestCluster::StopAll(int sig) {
 }
 
 void TestCluster::Pause(uint64_t id) {
-  Get(id).child->Signal(SIGSTOP);
+  Child& child = *Get(id).child;
+  child.Signal(SIGSTOP);
   paused_.insert(id);
+  // kill() returns before the process has stopped: a request sent at once
+  // could still be served. Wait for the stop (WNOWAIT: Child still reaps).
+  bool stopped = WaitUntil(
+      [&] {
+        siginfo_t info{};
+        if (waitid(P_PID, child.pid(), &info, WSTOPPED | WEXITED | WNOHANG | WNOWAIT) != 0) {
+          return true;  // not our child any more: nothing to wait for
+        }
+        return info.si_pid == child.pid();
+      },
+      seconds(10));
+  if (!stopped) ADD_FAILURE() << "node " << id << " did not stop after SIGSTOP";
 }
 
 void TestCluster::Resume(uint64_t id) {

@@ -77,7 +77,7 @@ class TestCluster {
   // Signals every running member at once, then waits for each to exit; a
   // test failure unless each exits with 0 (for sig != SIGKILL).
   void StopAll(int sig = SIGTERM);
-  void Pause(uint64_t id);   // SIGSTOP: alive but silent
+  void Pause(uint64_t id);   // SIGSTOP, returns once stopped: alive but silent
   void Resume(uint64_t id);  // SIGCONT
   // Starts a stopped member again on the same address and data dir; waits
   // until ready unless `wait` is false.
