@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -33,6 +34,8 @@ namespace blixard::storage {
 namespace {
 
 constexpr size_t kHeaderBytes = 8;
+// The length field is 32 bits.
+constexpr size_t kMaxRecordBytes = kHeaderBytes + UINT32_MAX;
 enum RecordType : uint8_t { kCheckpoint = 1, kUpdate = 2, kMeta = 3 };
 enum UpdateFlags : uint8_t { kHasSnapshot = 1, kDropWholeLog = 2, kHasHardState = 4 };
 
@@ -474,6 +477,10 @@ Status WalLogStore::StartSegment(uint64_t seq) {
   const std::string tmp = path + ".tmp";
   const std::string checkpoint = EncodeCheckpoint(state_);
   const uint64_t limit = std::max<uint64_t>(options_.segment_bytes, 2 * checkpoint.size());
+  if (checkpoint.size() > kMaxRecordBytes) {
+    return Status::FailedPrecondition("live Raft state of " + std::to_string(checkpoint.size()) +
+                                      " bytes does not fit a WAL checkpoint; compact the log");
+  }
 
   int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Errno("create", tmp, errno);
@@ -512,6 +519,10 @@ Status WalLogStore::StartSegment(uint64_t seq) {
 }
 
 Status WalLogStore::Append(const std::string& record) {
+  if (record.size() > kMaxRecordBytes) {
+    return Status::InvalidArgument("a WAL record holds at most 4 GiB, this write is " +
+                                   std::to_string(record.size()) + " bytes");
+  }
   // A full segment is replaced by a new one that starts with a checkpoint.
   // limit_ is at least twice the checkpoint, so a live log larger than a
   // segment does not make every write a rotation (each rotation copies the
@@ -618,7 +629,8 @@ Status WalLogStore::Commit(const SavePlan& plan, const raft::Snapshot* snapshot,
     }
   }
   FinishSnapshot(s.ok(), old, staged);
-  return s.ok() ? s : Fail(s);
+  // A refused record wrote nothing; anything else leaves the files unknown.
+  return s.ok() || s.code() == StatusCode::kInvalidArgument ? s : Fail(s);
 }
 
 Status WalLogStore::Save(const std::optional<raft::HardState>& hard_state,
@@ -656,7 +668,9 @@ Status WalLogStore::PutMeta(const std::string& key, const std::string& value) {
   std::string payload;
   PutString(&payload, key);
   PutString(&payload, value);
-  if (Status s = Append(Frame(kMeta, payload)); !s.ok()) return Fail(s);
+  if (Status s = Append(Frame(kMeta, payload)); !s.ok()) {
+    return s.code() == StatusCode::kInvalidArgument ? s : Fail(s);
+  }
   state_.meta[key] = value;
   return Status::Ok();
 }
