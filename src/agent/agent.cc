@@ -118,7 +118,25 @@ void Agent::Converge(const v1::Vm& vm, const vmm::VmInfo* info, Clock::time_poin
   }
   // Desired: running.
   if (info && info->alive()) {
-    if (info->state == vmm::VmInfo::State::kStarting) {
+    auto gen = started_generation_.find(name);
+    if (gen == started_generation_.end()) {
+      // Adopted (survived a daemon restart): this run is the current intent.
+      started_generation_[name] = vm.generation();
+    } else if (vm.generation() > gen->second) {
+      // Asked to run again since our last start (vm restart): a new boot.
+      spdlog::info("agent: restarting {}", name);
+      ReportIfChanged(vm, v1::VM_PHASE_STOPPING, "restarting");
+      if (Status s = hypervisor_.Stop(name, options_.stop_grace); !s.ok()) {
+        spdlog::warn("agent: stop {} to restart it: {}", name, s.ToString());
+        return;
+      }
+      restarts_.erase(name);
+      StartVm(vm, now);
+      return;
+    }
+    if (info->state == vmm::VmInfo::State::kPaused) {
+      ReportIfChanged(vm, v1::VM_PHASE_PAUSED, "paused");
+    } else if (info->state == vmm::VmInfo::State::kStarting) {
       ReportIfChanged(vm, v1::VM_PHASE_STARTING, "starting");
     } else if (info->ready) {
       ReportIfChanged(vm, v1::VM_PHASE_READY, "ready");

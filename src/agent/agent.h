@@ -11,8 +11,11 @@
 //     button, then quit, then SIGKILL);
 //   - a VM that runs here but is no longer placed here (deleted, moved):
 //     stop it and remove its runtime dir;
-//   - report the observed phase (Starting, Running, Ready, Stopping, Stopped,
-//     Failed with the reason) when it differs from what the cluster records.
+//   - a VM placed here that runs, whose generation is higher than at our
+//     last start (vm restart): stop it and start it again;
+//   - report the observed phase (Starting, Running, Ready, Paused, Stopping,
+//     Stopped, Failed with the reason) when it differs from what the cluster
+//     records.
 // VMs that survived a daemon restart are adopted: the hypervisor lists them
 // (qemu: pidfile + QMP), so a VM is never started twice.
 //

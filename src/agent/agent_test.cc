@@ -100,6 +100,49 @@ TEST_F(AgentTest, StopsWhenDesiredStoppedAndStartsAgainOnStart) {
   EXPECT_TRUE(Alive("web-1"));
 }
 
+TEST_F(AgentTest, ANewGenerationOfARunningVmRestartsIt) {
+  host_.Add("web-1");
+  Settle();
+  int pid = hv_->Inspect("web-1")->pid;
+  host_.SetDesired("web-1", v1::DESIRED_STATE_RUNNING);  // vm restart: same state, new generation
+  host_.reports_.clear();
+  Settle();
+  ASSERT_TRUE(Alive("web-1"));
+  EXPECT_NE(hv_->Inspect("web-1")->pid, pid);
+  ASSERT_FALSE(host_.reports_.empty());
+  EXPECT_EQ(host_.reports_.front(), "web-1:VM_PHASE_STOPPING");
+  // Once restarted, further passes leave it alone.
+  pid = hv_->Inspect("web-1")->pid;
+  Settle();
+  EXPECT_EQ(hv_->Inspect("web-1")->pid, pid);
+}
+
+TEST_F(AgentTest, AnAdoptedVmIsNotRestartedForItsGeneration) {
+  host_.Add("web-1");
+  Settle();
+  int pid = hv_->Inspect("web-1")->pid;
+  FakeHost fresh;
+  v1::Vm& vm = fresh.Add("web-1");
+  vm.set_generation(7);
+  vm.mutable_status()->set_phase(v1::VM_PHASE_READY);
+  Agent again(Options(), *hv_, fresh);
+  for (int i = 0; i < 3; ++i) again.Reconcile(now_);
+  EXPECT_EQ(hv_->Inspect("web-1")->pid, pid);
+}
+
+TEST_F(AgentTest, APausedVmIsReportedPausedAndLeftRunning) {
+  host_.Add("web-1");
+  Settle();
+  int pid = hv_->Inspect("web-1")->pid;
+  ASSERT_TRUE(hv_->Pause("web-1").ok());
+  Settle();
+  EXPECT_EQ(host_.Phase("web-1"), v1::VM_PHASE_PAUSED);
+  EXPECT_EQ(hv_->Inspect("web-1")->pid, pid);
+  ASSERT_TRUE(hv_->Resume("web-1").ok());
+  Settle();
+  EXPECT_NE(host_.Phase("web-1"), v1::VM_PHASE_PAUSED);
+}
+
 TEST_F(AgentTest, CreatedStoppedIsNotStarted) {
   host_.Add("cold", v1::DESIRED_STATE_STOPPED);
   Settle();

@@ -9,14 +9,15 @@
 namespace blixard::api {
 
 struct ApiServices::Impl {
-  explicit Impl(node::Node& n) : vm(n), cluster(n), nodes(n), internal(n) {}
+  Impl(node::Node& n, vmm::Hypervisor* hv) : vm(n, hv), cluster(n), nodes(n), internal(n) {}
   VmServiceImpl vm;
   ClusterServiceImpl cluster;
   NodeServiceImpl nodes;
   InternalServiceImpl internal;
 };
 
-ApiServices::ApiServices(node::Node& node) : impl_(std::make_unique<Impl>(node)) {}
+ApiServices::ApiServices(node::Node& node, vmm::Hypervisor* hypervisor)
+    : impl_(std::make_unique<Impl>(node, hypervisor)) {}
 ApiServices::~ApiServices() = default;
 
 void ApiServices::RegisterWith(grpc::ServerBuilder& builder) {

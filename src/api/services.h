@@ -12,13 +12,18 @@ class ServerBuilder;
 namespace blixard::node {
 class Node;
 }
+namespace blixard::vmm {
+class Hypervisor;
+}
 
 namespace blixard::api {
 
 // Owns the service objects; must outlive the server they are registered on.
+// `hypervisor` (not owned, may be null) runs the VMs placed on this node: it
+// serves their console logs and pause/resume; it must outlive the server.
 class ApiServices {
  public:
-  explicit ApiServices(node::Node& node);
+  ApiServices(node::Node& node, vmm::Hypervisor* hypervisor);
   ~ApiServices();
   void RegisterWith(grpc::ServerBuilder& builder);
 

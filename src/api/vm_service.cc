@@ -1,12 +1,73 @@
 #include "api/vm_service.h"
 
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
 #include "api/convert.h"
 #include "state/commands.h"
 #include "state/validation.h"
 
 namespace blixard::api {
+namespace {
 
-VmServiceImpl::VmServiceImpl(node::Node& node) : node_(node) {}
+// Set on calls one member proxies to another, so that two members whose
+// local states disagree about where a VM runs do not bounce a call forever.
+constexpr char kProxiedHeader[] = "x-blixard-proxied";
+constexpr auto kLogPollInterval = std::chrono::milliseconds(200);
+
+bool WasProxied(const grpc::ServerContext* ctx) {
+  return ctx->client_metadata().count(kProxiedHeader) > 0;
+}
+
+std::unique_ptr<v1::VmService::Stub> StubFor(const std::string& address) {
+  return v1::VmService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+}
+
+// The context of a call proxied on behalf of `ctx`: same deadline, marked.
+void PrepareProxied(const grpc::ServerContext* ctx, grpc::ClientContext* out) {
+  out->AddMetadata(kProxiedHeader, "1");
+  if (ctx->deadline() != std::chrono::system_clock::time_point::max()) {
+    out->set_deadline(ctx->deadline());
+  }
+}
+
+// Cancels `upstream` once `ctx` (the client of the proxy) is cancelled.
+// gRPC's sync server has no callback for that, so a thread polls.
+class CancelRelay {
+ public:
+  CancelRelay(grpc::ServerContext* ctx, grpc::ClientContext* upstream)
+      : thread_([this, ctx, upstream] {
+          std::unique_lock lk(mu_);
+          while (!done_) {
+            if (ctx->IsCancelled()) {
+              upstream->TryCancel();
+              return;
+            }
+            cv_.wait_for(lk, kLogPollInterval);
+          }
+        }) {}
+  ~CancelRelay() {
+    {
+      std::lock_guard lk(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;  // last: starts after the members above exist
+};
+
+}  // namespace
+
+VmServiceImpl::VmServiceImpl(node::Node& node, vmm::Hypervisor* hypervisor)
+    : node_(node), hypervisor_(hypervisor) {}
 
 grpc::Status VmServiceImpl::Write(grpc::ServerContext* ctx, v1::Command cmd, v1::Vm* out) {
   auto r = node_.Propose(std::move(cmd), DeadlineOf(ctx));
@@ -79,10 +140,168 @@ grpc::Status VmServiceImpl::WatchVms(grpc::ServerContext*, const v1::WatchVmsReq
           "WatchVms arrives with the node agent (issue 5: real microVMs); poll GetVm for now"};
 }
 
-grpc::Status VmServiceImpl::StreamVmLogs(grpc::ServerContext*, const v1::VmLogsRequest*,
-                                         grpc::ServerWriter<v1::VmLogChunk>*) {
-  return {grpc::StatusCode::UNIMPLEMENTED,
-          "StreamVmLogs arrives with the qemu backend (issue 5: real microVMs); VMs do not run yet"};
+grpc::Status VmServiceImpl::Locate(const grpc::ServerContext* ctx, const std::string& name,
+                                   Location* out) {
+  if (Status s = state::ValidateVmName(name); !s.ok()) return ToGrpc(s);
+  bool found = false;
+  uint64_t node_id = 0;
+  node_.Read([&](const state::ClusterState& st) {
+    const v1::Vm* vm = st.FindVm(name);
+    if (!vm) return;
+    found = true;
+    node_id = vm->node_id();
+    if (const v1::Node* n = st.FindNode(node_id)) out->address = n->address();
+  });
+  if (!found) return ToGrpc(Status::NotFound("vm \"" + name + "\" not found"));
+  if (node_id == 0) {
+    return ToGrpc(Status::FailedPrecondition("vm " + name + " is not placed on a node yet"));
+  }
+  if (node_id == node_.id()) {
+    if (!hypervisor_) {
+      return ToGrpc(Status::Unavailable("vm " + name + " is placed on node " +
+                                        std::to_string(node_id) + ", which runs no hypervisor"));
+    }
+    out->here = true;
+    return grpc::Status::OK;
+  }
+  if (WasProxied(ctx)) {
+    return ToGrpc(Status::Unavailable("vm " + name + " is placed on node " + std::to_string(node_id) +
+                                      " as far as node " + std::to_string(node_.id()) +
+                                      " knows, not here; retry once the placement settles"));
+  }
+  if (out->address.empty()) {
+    for (const node::MemberStatus& m : node_.GetStatus().members) {
+      if (m.id == node_id) out->address = m.address;
+    }
+  }
+  if (out->address.empty()) {
+    return ToGrpc(Status::Unavailable("vm " + name + " is placed on node " + std::to_string(node_id) +
+                                      ", whose address is not known here"));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status VmServiceImpl::StreamVmLogs(grpc::ServerContext* ctx, const v1::VmLogsRequest* req,
+                                         grpc::ServerWriter<v1::VmLogChunk>* writer) {
+  Location where;
+  if (auto s = Locate(ctx, req->name(), &where); !s.ok()) return s;
+  if (!where.here) return ProxyLogs(ctx, where.address, *req, writer);
+  return StreamLocalLogs(ctx, *req, writer);
+}
+
+// From offset 0 of the current boot; with follow, polls for more until the
+// client goes away or the VM is no longer placed here. A new boot (restart)
+// starts a new log, which is then streamed from its beginning.
+grpc::Status VmServiceImpl::StreamLocalLogs(grpc::ServerContext* ctx, const v1::VmLogsRequest& req,
+                                            grpc::ServerWriter<v1::VmLogChunk>* writer) {
+  const std::string& name = req.name();
+  uint64_t offset = 0;
+  // The boot being streamed: its start time, and its process while alive.
+  int64_t started_at = -1;
+  int pid = 0;
+  while (!ctx->IsCancelled()) {
+    auto info = hypervisor_->Inspect(name);
+    if (info.ok()) {
+      const bool new_boot = (started_at != -1 && info->started_at_unix_ms != started_at) ||
+                            (pid != 0 && info->pid != 0 && info->pid != pid);
+      if (new_boot) offset = 0;
+      started_at = info->started_at_unix_ms;
+      if (info->pid != 0) pid = info->pid;
+    }
+    bool more = true;
+    while (more && info.ok()) {
+      auto chunk = hypervisor_->ConsoleLog(name, offset);
+      if (!chunk.ok()) {
+        if (chunk.status().code() == StatusCode::kNotFound) break;  // cleaned up meanwhile
+        return ToGrpc(chunk.status());
+      }
+      more = !chunk->data.empty();
+      offset = chunk->next_offset;
+      if (!more) break;
+      v1::VmLogChunk out;
+      out.set_data(std::move(chunk->data));
+      if (!writer->Write(out)) return grpc::Status::OK;  // the client went away
+    }
+    if (!info.ok() && info.status().code() != StatusCode::kNotFound) return ToGrpc(info.status());
+    // Not started here yet (kNotFound): an empty log so far.
+    if (!req.follow()) return grpc::Status::OK;
+    bool placed_here = false;
+    node_.Read([&](const state::ClusterState& st) {
+      const v1::Vm* vm = st.FindVm(name);
+      placed_here = vm && vm->node_id() == node_.id();
+    });
+    if (!placed_here) return grpc::Status::OK;  // deleted or moved: this log is over
+    std::this_thread::sleep_for(kLogPollInterval);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status VmServiceImpl::ProxyLogs(grpc::ServerContext* ctx, const std::string& address,
+                                      const v1::VmLogsRequest& req,
+                                      grpc::ServerWriter<v1::VmLogChunk>* writer) {
+  auto stub = StubFor(address);
+  grpc::ClientContext upstream;
+  PrepareProxied(ctx, &upstream);
+  CancelRelay relay(ctx, &upstream);
+  auto reader = stub->StreamVmLogs(&upstream, req);
+  v1::VmLogChunk chunk;
+  while (reader->Read(&chunk)) {
+    if (!writer->Write(chunk)) {
+      upstream.TryCancel();
+      break;
+    }
+  }
+  grpc::Status s = reader->Finish();
+  if (ctx->IsCancelled() || s.error_code() == grpc::StatusCode::CANCELLED) return grpc::Status::OK;
+  return s;
+}
+
+grpc::Status VmServiceImpl::PauseOrResume(grpc::ServerContext* ctx, const std::string& name,
+                                          bool pause, v1::VmResponse* resp) {
+  Location where;
+  if (auto s = Locate(ctx, name, &where); !s.ok()) return s;
+  if (!where.here) {
+    grpc::ClientContext upstream;
+    PrepareProxied(ctx, &upstream);
+    v1::VmNameRequest req;
+    req.set_name(name);
+    auto stub = StubFor(where.address);
+    return pause ? stub->PauseVm(&upstream, req, resp) : stub->ResumeVm(&upstream, req, resp);
+  }
+  Status s = pause ? hypervisor_->Pause(name) : hypervisor_->Resume(name);
+  if (s.code() == StatusCode::kNotFound) {
+    s = Status::FailedPrecondition("vm " + name + " has not been started on node " +
+                                   std::to_string(node_.id()) + " yet");
+  }
+  if (!s.ok()) return ToGrpc(s);
+  // Record the phase now, so the answer shows it; the node agent reports the
+  // same words on its passes.
+  v1::VmPhase phase = v1::VM_PHASE_PAUSED;
+  std::string message = "paused";
+  if (!pause) {
+    auto info = hypervisor_->Inspect(name);
+    const bool ready = info.ok() && info->ready;
+    phase = ready ? v1::VM_PHASE_READY : v1::VM_PHASE_RUNNING;
+    message = ready ? "ready" : "booting";
+  }
+  return Write(ctx, state::MakeReportVmStatus(name, node_.id(), phase, message, NowUnixMs()),
+               resp->mutable_vm());
+}
+
+grpc::Status VmServiceImpl::PauseVm(grpc::ServerContext* ctx, const v1::VmNameRequest* req,
+                                    v1::VmResponse* resp) {
+  return PauseOrResume(ctx, req->name(), true, resp);
+}
+
+grpc::Status VmServiceImpl::ResumeVm(grpc::ServerContext* ctx, const v1::VmNameRequest* req,
+                                     v1::VmResponse* resp) {
+  return PauseOrResume(ctx, req->name(), false, resp);
+}
+
+grpc::Status VmServiceImpl::RestartVm(grpc::ServerContext* ctx, const v1::VmNameRequest* req,
+                                      v1::VmResponse* resp) {
+  if (Status s = state::ValidateVmName(req->name()); !s.ok()) return ToGrpc(s);
+  return Write(ctx, state::MakeRestartVm(req->name(), NowUnixMs()), resp->mutable_vm());
 }
 
 }  // namespace blixard::api

@@ -1,15 +1,23 @@
 // VmService: VM records (desired state). Writes go through Raft; reads are
-// linearizable unless the request asks for stale.
+// linearizable unless the request asks for stale. What acts on the running VM
+// itself (console log, pause/resume) is done by the member the VM is placed
+// on, through its hypervisor; another member proxies the call to it.
 #pragma once
+
+#include <string>
 
 #include "blixard/v1/blixard.grpc.pb.h"
 #include "node/node.h"
+#include "vmm/hypervisor.h"
 
 namespace blixard::api {
 
 class VmServiceImpl final : public v1::VmService::Service {
  public:
-  explicit VmServiceImpl(node::Node& node);
+  // `hypervisor` runs the VMs placed on this node; null on a member that
+  // runs none (calls for VMs placed here are then UNAVAILABLE). Not owned;
+  // must outlive the server.
+  VmServiceImpl(node::Node& node, vmm::Hypervisor* hypervisor);
 
   grpc::Status CreateVm(grpc::ServerContext*, const v1::CreateVmRequest*,
                         v1::CreateVmResponse*) override;
@@ -24,13 +32,30 @@ class VmServiceImpl final : public v1::VmService::Service {
                         grpc::ServerWriter<v1::VmEvent>*) override;
   grpc::Status StreamVmLogs(grpc::ServerContext*, const v1::VmLogsRequest*,
                             grpc::ServerWriter<v1::VmLogChunk>*) override;
+  grpc::Status PauseVm(grpc::ServerContext*, const v1::VmNameRequest*, v1::VmResponse*) override;
+  grpc::Status ResumeVm(grpc::ServerContext*, const v1::VmNameRequest*, v1::VmResponse*) override;
+  grpc::Status RestartVm(grpc::ServerContext*, const v1::VmNameRequest*, v1::VmResponse*) override;
 
  private:
+  // Where a VM runs, from this member's local state: here, or the API
+  // address of the member it is placed on.
+  struct Location {
+    bool here = false;
+    std::string address;
+  };
+  grpc::Status Locate(const grpc::ServerContext* ctx, const std::string& name, Location* out);
+  grpc::Status StreamLocalLogs(grpc::ServerContext* ctx, const v1::VmLogsRequest& req,
+                               grpc::ServerWriter<v1::VmLogChunk>* writer);
+  grpc::Status ProxyLogs(grpc::ServerContext* ctx, const std::string& address,
+                         const v1::VmLogsRequest& req, grpc::ServerWriter<v1::VmLogChunk>* writer);
+  grpc::Status PauseOrResume(grpc::ServerContext* ctx, const std::string& name, bool pause,
+                             v1::VmResponse* resp);
   grpc::Status Write(grpc::ServerContext* ctx, v1::Command cmd, v1::Vm* out);
   grpc::Status SetDesired(grpc::ServerContext* ctx, const std::string& name,
                           v1::DesiredState desired, v1::VmResponse* resp);
   grpc::Status Barrier(grpc::ServerContext* ctx, bool stale);
   node::Node& node_;
+  vmm::Hypervisor* hypervisor_;
 };
 
 }  // namespace blixard::api

@@ -19,6 +19,7 @@ struct Args {
   std::string name_flag;  // `vm create --name NAME`, the original CLI's form
   std::string name;
   bool stale = false;
+  bool follow = false;
   uint64_t id = 0;
   std::string deadline;
   WaitOptions wait;
@@ -108,14 +109,23 @@ void AddVmCommands(CLI::App& app, Args& a) {
   };
   for (Verb v : {Verb{"start", "Set a VM's desired state to running", VmVerb::kStart},
                  Verb{"stop", "Set a VM's desired state to stopped", VmVerb::kStop},
-                 Verb{"delete", "Delete a VM (stopping it first)", VmVerb::kDelete}}) {
+                 Verb{"delete", "Delete a VM (stopping it first)", VmVerb::kDelete},
+                 Verb{"restart", "Stop a running VM and boot it again (starts a stopped one)",
+                      VmVerb::kRestart},
+                 Verb{"pause", "Stop a running VM's vCPUs", VmVerb::kPause},
+                 Verb{"resume", "Continue a paused VM's vCPUs", VmVerb::kResume}}) {
     auto* sub = vm->add_subcommand(v.name, v.help);
     sub->add_option("name", a.name, "VM name")->required();
-    if (v.verb != VmVerb::kDelete) AddWaitFlags(sub, a.wait);
+    if (v.verb == VmVerb::kStart || v.verb == VmVerb::kStop) AddWaitFlags(sub, a.wait);
     sub->callback([&a, verb = v.verb] {
       a.action = [&a, verb] { return VmAct(a.client, verb, a.name, a.wait); };
     });
   }
+
+  auto* logs = vm->add_subcommand("logs", "Print a VM's console log (from the node that runs it)");
+  logs->add_option("name", a.name, "VM name")->required();
+  logs->add_flag("-f,--follow", a.follow, "keep printing new output until interrupted");
+  logs->callback([&a] { a.action = [&a] { return VmLogs(a.client, a.name, a.follow); }; });
 }
 
 void AddClusterCommands(CLI::App& app, Args& a) {

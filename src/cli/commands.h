@@ -40,12 +40,15 @@ struct VmCreateArgs {
   WaitOptions wait;
 };
 
-enum class VmVerb { kStart, kStop, kDelete };
+enum class VmVerb { kStart, kStop, kDelete, kRestart, kPause, kResume };
 
 int VmCreate(const ClientOptions& o, const VmCreateArgs& args);
 int VmList(const ClientOptions& o, bool stale);
 int VmGet(const ClientOptions& o, const std::string& name, bool stale);
 int VmAct(const ClientOptions& o, VmVerb verb, const std::string& name, const WaitOptions& wait = {});
+// The VM's console log, raw bytes on stdout; follow: keeps streaming (no
+// deadline) until interrupted or the VM is deleted.
+int VmLogs(const ClientOptions& o, const std::string& name, bool follow);
 
 int ClusterStatus(const ClientOptions& o, bool stale);
 int ClusterMembers(const ClientOptions& o);

@@ -111,7 +111,8 @@ bool VmReachedDesired(const v1::Vm& vm) {
   const v1::VmPhase phase = vm.status().phase();
   switch (vm.desired_state()) {
     case v1::DESIRED_STATE_RUNNING:
-      return phase == v1::VM_PHASE_RUNNING || phase == v1::VM_PHASE_READY;
+      return phase == v1::VM_PHASE_RUNNING || phase == v1::VM_PHASE_READY ||
+             phase == v1::VM_PHASE_PAUSED;  // runs, frozen on purpose
     case v1::DESIRED_STATE_STOPPED:
       return phase == v1::VM_PHASE_STOPPED;
     default:
@@ -145,8 +146,9 @@ std::string VmDetails(const v1::Vm& vm, int64_t now_ms) {
       {"state", VmStateText(vm)},
       {"phase", PhaseName(vm.status().phase())},
       {"desired", DesiredName(vm.desired_state())},
-      {"message", OrDash(vm.status().message())},
+      {"reason", OrDash(vm.status().message())},
       {"node", vm.node_id() == 0 ? "-" : std::to_string(vm.node_id())},
+      {"uptime", FormatAge(vm.status().running_since_unix_ms(), now_ms)},
       {"vcpus", std::to_string(s.vcpus())},
       {"memory", FormatMemoryMib(s.memory_mib())},
       {"kernel", s.kernel().empty() ? "(node default)" : s.kernel()},

@@ -34,8 +34,8 @@ std::string RoleName(v1::NodeRole role);
 std::string HealthName(v1::NodeHealth health);
 std::string RestartPolicyName(v1::RestartPolicy policy);
 
-// Whether the reported phase is what the desired state asks for (RUNNING or
-// READY for running, STOPPED for stopped).
+// Whether the reported phase is what the desired state asks for (RUNNING,
+// READY or PAUSED for running, STOPPED for stopped).
 bool VmReachedDesired(const v1::Vm& vm);
 
 // The STATE column: the phase in capitals, plus the desired state when the
@@ -44,7 +44,9 @@ std::string VmStateText(const v1::Vm& vm);
 
 // `vm list`: NAME STATE NODE VCPUS MEMORY AGE, in the order given.
 std::string VmTable(const google::protobuf::RepeatedPtrField<v1::Vm>& vms, int64_t now_ms);
-// `vm get`: one VM as key: value lines.
+// `vm get`: one VM as key: value lines; among them the node it is placed
+// on, its state, the reason the node gave, and the uptime of its current run
+// ("-" while it is not up).
 std::string VmDetails(const v1::Vm& vm, int64_t now_ms);
 // `node list`: ID ADDRESS ROLE HEALTH VCPUS MEMORY LABELS AGE.
 std::string NodeTable(const google::protobuf::RepeatedPtrField<v1::Node>& nodes, int64_t now_ms);

@@ -97,6 +97,24 @@ TEST(VmDetails, SortsLabelsAndNamesDefaults) {
   EXPECT_NE(text.find("(2m ago)"), std::string::npos) << text;
 }
 
+TEST(VmDetails, ShowsNodeReasonAndUptime) {
+  v1::Vm vm = MakeVm("web-1", v1::VM_PHASE_READY, v1::DESIRED_STATE_RUNNING);
+  vm.set_node_id(3);
+  vm.mutable_status()->set_message("ready");
+  vm.mutable_status()->set_running_since_unix_ms(kNow - 90'000);
+  std::string text = VmDetails(vm, kNow);
+  EXPECT_NE(text.find("node:           3\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("reason:         ready\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("uptime:         1m\n"), std::string::npos) << text;
+  vm.mutable_status()->set_phase(v1::VM_PHASE_STOPPED);
+  vm.mutable_status()->set_running_since_unix_ms(0);
+  EXPECT_NE(VmDetails(vm, kNow).find("uptime:         -\n"), std::string::npos);
+}
+
+TEST(VmStateText, APausedVmHasReachedRunning) {
+  EXPECT_EQ(VmStateText(MakeVm("a", v1::VM_PHASE_PAUSED, v1::DESIRED_STATE_RUNNING)), "PAUSED");
+}
+
 TEST(EnumNames, DropPrefixAndLowerCase) {
   EXPECT_EQ(PhaseName(v1::VM_PHASE_STARTING), "starting");
   EXPECT_EQ(RoleName(v1::NODE_ROLE_LEARNER), "learner");

@@ -120,13 +120,55 @@ int VmAct(const ClientOptions& o, VmVerb verb, const std::string& name, const Wa
     return client.Print(resp, fmt::format("vm \"{}\" deleted\n", name));
   }
   v1::VmResponse resp;
-  auto status = verb == VmVerb::kStart ? stub->StartVm(client.Context().get(), req, &resp)
-                                       : stub->StopVm(client.Context().get(), req, &resp);
+  grpc::Status status;
+  const char* doing = "";
+  switch (verb) {
+    case VmVerb::kStart:
+      status = stub->StartVm(client.Context().get(), req, &resp);
+      doing = "starting";
+      break;
+    case VmVerb::kStop:
+      status = stub->StopVm(client.Context().get(), req, &resp);
+      doing = "stopping";
+      break;
+    case VmVerb::kRestart:
+      status = stub->RestartVm(client.Context().get(), req, &resp);
+      doing = "restarting";
+      break;
+    case VmVerb::kPause:
+      status = stub->PauseVm(client.Context().get(), req, &resp);
+      doing = "paused";
+      break;
+    case VmVerb::kResume:
+      status = stub->ResumeVm(client.Context().get(), req, &resp);
+      doing = "resumed";
+      break;
+    case VmVerb::kDelete:
+      break;  // handled above
+  }
   if (!status.ok()) return client.Fail(status);
   if (wait.enabled) return WaitForDesired(client, *stub, name, wait);
-  return client.Print(resp.vm(), fmt::format("vm \"{}\" {}; state {}\n", name,
-                                             verb == VmVerb::kStart ? "starting" : "stopping",
+  return client.Print(resp.vm(), fmt::format("vm \"{}\" {}; state {}\n", name, doing,
                                              VmStateText(resp.vm())));
+}
+
+int VmLogs(const ClientOptions& o, const std::string& name, bool follow) {
+  Client client(o);
+  auto stub = v1::VmService::NewStub(client.channel());
+  v1::VmLogsRequest req;
+  req.set_name(name);
+  req.set_follow(follow);
+  // Following has no end the client knows of: no deadline then.
+  auto ctx = follow ? std::make_unique<grpc::ClientContext>() : client.Context();
+  auto reader = stub->StreamVmLogs(ctx.get(), req);
+  v1::VmLogChunk chunk;
+  while (reader->Read(&chunk)) {
+    std::cout.write(chunk.data().data(), static_cast<std::streamsize>(chunk.data().size()));
+    std::cout.flush();
+  }
+  auto status = reader->Finish();
+  if (!status.ok()) return client.Fail(status);
+  return 0;
 }
 
 }  // namespace blixard::cli

@@ -191,7 +191,10 @@ int RunDaemon(const DaemonOptions& o) {
   }
   node_ptr = node->get();
 
-  api::ApiServices api(**node);
+  // Before the API, which serves console logs and pause/resume through it,
+  // and so outlives the server.
+  std::unique_ptr<vmm::Hypervisor> hypervisor = MakeHypervisor(o);
+  api::ApiServices api(**node, hypervisor.get());
   grpc::ServerBuilder builder;
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(static_cast<int>(o.max_message_bytes));
@@ -211,7 +214,6 @@ int RunDaemon(const DaemonOptions& o) {
   }
   spdlog::info("blixard node {} serving on {} (data dir {})", o.id, o.bind, o.data_dir);
 
-  std::unique_ptr<vmm::Hypervisor> hypervisor = MakeHypervisor(o);
   NodeAgentHost agent_host(**node);
   agent::Agent agent(agent::AgentOptions{}, *hypervisor, agent_host);
   agent.Start();

@@ -52,6 +52,12 @@ uint64_t Hash64(std::string_view bytes) {
   return h;
 }
 
+// Phases in which the VM's process exists on its node.
+bool IsUp(v1::VmPhase p) {
+  return p == v1::VM_PHASE_STARTING || p == v1::VM_PHASE_RUNNING || p == v1::VM_PHASE_READY ||
+         p == v1::VM_PHASE_PAUSED;
+}
+
 bool IsSettableDesiredState(v1::DesiredState s) {
   return s == v1::DESIRED_STATE_RUNNING || s == v1::DESIRED_STATE_STOPPED;
 }
@@ -178,7 +184,7 @@ Status ClusterState::ApplySetVmDesiredState(const v1::SetVmDesiredState& op, App
   auto it = vms_.find(op.name());
   if (it == vms_.end()) return Status::NotFound(VmNotFound(op.name()));
   v1::Vm& vm = it->second;
-  if (vm.desired_state() != op.desired_state()) {
+  if (vm.desired_state() != op.desired_state() || op.restart()) {
     vm.set_desired_state(op.desired_state());
     vm.set_generation(vm.generation() + 1);
   }
@@ -194,7 +200,7 @@ Status ClusterState::ApplyReportVmStatus(const v1::ReportVmStatus& op, int64_t n
     return Status::InvalidArgument("vm " + Quoted(op.name()) + " phase " +
                                    std::to_string(reported.phase()) +
                                    " is invalid: use PENDING, STARTING, RUNNING, READY, "
-                                   "STOPPING, STOPPED or FAILED");
+                                   "PAUSED, STOPPING, STOPPED or FAILED");
   }
   if (reported.message().size() > kMaxStatusMessageLength) {
     return Status::InvalidArgument("vm " + Quoted(op.name()) + " status message is " +
@@ -213,6 +219,11 @@ Status ClusterState::ApplyReportVmStatus(const v1::ReportVmStatus& op, int64_t n
                                       ": only the node it is placed on reports its status");
   }
   v1::VmStatus* status = vm.mutable_status();
+  if (!IsUp(reported.phase())) {
+    status->set_running_since_unix_ms(0);
+  } else if (!IsUp(status->phase())) {
+    status->set_running_since_unix_ms(now);
+  }
   status->set_phase(reported.phase());
   status->set_message(reported.message());
   status->set_updated_at_unix_ms(now);

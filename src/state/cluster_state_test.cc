@@ -148,6 +148,35 @@ TEST_F(ClusterStateTest, SetDesiredStateBumpsGenerationOnlyOnChange) {
   EXPECT_EQ(state_.FindVm("a")->desired_state(), v1::DESIRED_STATE_RUNNING);
 }
 
+TEST_F(ClusterStateTest, RestartBumpsGenerationOfARunningVm) {
+  ASSERT_TRUE(Run(MakeCreateVm(Spec("a"), true, kNow)).status.ok());
+  ApplyResult r = Run(MakeRestartVm("a", kNow));
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(r.vm->desired_state(), v1::DESIRED_STATE_RUNNING);
+  EXPECT_EQ(r.vm->generation(), 2u);
+  ASSERT_TRUE(Run(MakeStopVm("a", kNow)).status.ok());
+  r = Run(MakeRestartVm("a", kNow));  // a stopped VM: restart is a start
+  EXPECT_EQ(r.vm->desired_state(), v1::DESIRED_STATE_RUNNING);
+  EXPECT_EQ(r.vm->generation(), 4u);
+}
+
+TEST_F(ClusterStateTest, RunningSinceIsSetWhenTheVmComesUpAndClearedWhenItGoesDown) {
+  ASSERT_TRUE(Run(MakeRegisterNode(NodeRecord(1), kNow)).status.ok());
+  ASSERT_TRUE(Run(MakeCreateVm(Spec("a"), true, kNow)).status.ok());
+  ASSERT_TRUE(Run(MakePlaceVms({{"a", 1, 0}}, kNow)).status.ok());
+  auto report = [&](v1::VmPhase phase, int64_t at) {
+    ApplyResult r = Run(MakeReportVmStatus("a", 1, phase, "", at));
+    EXPECT_TRUE(r.status.ok()) << r.status.ToString();
+    return r.vm->status().running_since_unix_ms();
+  };
+  EXPECT_EQ(report(v1::VM_PHASE_STARTING, kNow + 1), kNow + 1);
+  EXPECT_EQ(report(v1::VM_PHASE_READY, kNow + 2), kNow + 1);
+  EXPECT_EQ(report(v1::VM_PHASE_PAUSED, kNow + 3), kNow + 1);
+  EXPECT_EQ(report(v1::VM_PHASE_STOPPING, kNow + 4), 0);
+  EXPECT_EQ(report(v1::VM_PHASE_RUNNING, kNow + 5), kNow + 5);
+  EXPECT_EQ(report(v1::VM_PHASE_FAILED, kNow + 6), 0);
+}
+
 TEST_F(ClusterStateTest, SetDesiredStateRejectsUnknownVmAndBadState) {
   RunFailing(MakeStopVm("ghost", kNow), StatusCode::kNotFound);
   ASSERT_TRUE(Run(MakeCreateVm(Spec("a"), true, kNow)).status.ok());

@@ -42,6 +42,12 @@ v1::Command MakeStartVm(std::string_view name, int64_t now_ms) {
   return MakeSetVmDesiredState(name, v1::DESIRED_STATE_RUNNING, now_ms);
 }
 
+v1::Command MakeRestartVm(std::string_view name, int64_t now_ms) {
+  v1::Command cmd = MakeSetVmDesiredState(name, v1::DESIRED_STATE_RUNNING, now_ms);
+  cmd.mutable_set_vm_desired_state()->set_restart(true);
+  return cmd;
+}
+
 v1::Command MakeStopVm(std::string_view name, int64_t now_ms) {
   return MakeSetVmDesiredState(name, v1::DESIRED_STATE_STOPPED, now_ms);
 }

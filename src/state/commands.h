@@ -19,6 +19,9 @@ v1::Command MakeDeleteVm(std::string_view name, int64_t now_ms);
 v1::Command MakeSetVmDesiredState(std::string_view name, v1::DesiredState state, int64_t now_ms);
 v1::Command MakeStartVm(std::string_view name, int64_t now_ms);  // desired RUNNING
 v1::Command MakeStopVm(std::string_view name, int64_t now_ms);   // desired STOPPED
+// Desired RUNNING and a new generation even if it was RUNNING already: the
+// node agent restarts a running VM.
+v1::Command MakeRestartVm(std::string_view name, int64_t now_ms);
 v1::Command MakeReportVmStatus(std::string_view name, uint64_t node_id, v1::VmPhase phase,
                                std::string_view message, int64_t now_ms);
 v1::Command MakeRegisterNode(const v1::Node& node, int64_t now_ms);

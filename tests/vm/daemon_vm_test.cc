@@ -72,6 +72,56 @@ TEST(DaemonVm, CreateBootsARealVmThatSurvivesADaemonKillAndIsAdopted) {
       << d.log();
 }
 
+TEST(DaemonVm, LogsPauseResumeAndRestartActOnTheRealGuest) {
+  TestDaemon d(QemuNode());
+  ASSERT_TRUE(d.Start());
+  v1::CreateVmRequest req;
+  *req.mutable_spec() = Spec("guest-2", 1, 128);
+  req.set_start(true);
+  v1::CreateVmResponse created;
+  ASSERT_TRUE(d.Vms()->CreateVm(Ctx().get(), req, &created).ok());
+  ASSERT_TRUE(WaitUntil([&] { return Phase(d, "guest-2") == v1::VM_PHASE_READY; },
+                        std::chrono::seconds(90)))
+      << d.log();
+
+  CommandResult logs = d.Cli({"vm", "logs", "guest-2"});
+  ASSERT_EQ(logs.exit_code, 0) << logs.err;
+  EXPECT_NE(logs.out.find("BLIXARD-GUEST-READY"), std::string::npos) << logs.out;
+
+  CommandResult paused = d.Cli({"vm", "pause", "guest-2"});
+  ASSERT_EQ(paused.exit_code, 0) << paused.err;
+  EXPECT_TRUE(WaitUntil([&] { return Phase(d, "guest-2") == v1::VM_PHASE_PAUSED; },
+                        std::chrono::seconds(10)));
+  CommandResult resumed = d.Cli({"vm", "resume", "guest-2"});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_TRUE(WaitUntil([&] { return Phase(d, "guest-2") == v1::VM_PHASE_READY; },
+                        std::chrono::seconds(10)));
+
+  // Restart: a new qemu process boots the guest again.
+  const int pid = QemuPid(d, "guest-2");
+  CommandResult restarted = d.Cli({"vm", "restart", "guest-2"});
+  ASSERT_EQ(restarted.exit_code, 0) << restarted.err;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        const int now = QemuPid(d, "guest-2");
+        return now != 0 && now != pid && Phase(d, "guest-2") == v1::VM_PHASE_READY;
+      },
+      std::chrono::seconds(90)))
+      << d.log();
+  EXPECT_FALSE(ProcessAlive(pid));
+  logs = d.Cli({"vm", "logs", "guest-2"});
+  EXPECT_NE(logs.out.find("BLIXARD-GUEST-READY"), std::string::npos) << logs.out;
+
+  v1::VmNameRequest name;
+  name.set_name("guest-2");
+  v1::DeleteVmResponse deleted;
+  ASSERT_TRUE(d.Vms()->DeleteVm(Ctx().get(), name, &deleted).ok());
+  ASSERT_TRUE(WaitUntil(
+      [&] { return !std::ifstream(d.data_dir() + "/vms/guest-2/config.json").good(); },
+      std::chrono::seconds(30)))
+      << d.log();
+}
+
 TEST(DaemonVm, AVmThatCannotBootGoesFailedWithAReason) {
   TestDaemon d(QemuNode());
   ASSERT_TRUE(d.Start());
