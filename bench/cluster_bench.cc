@@ -132,7 +132,7 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& addr) {
   // Nodes restart during failover rounds: reconnect quickly, not with gRPC's
   // multi-second default backoff. Each channel gets its own connection.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 10);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 10);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 1000);  // = gRPC 1.51's connect timeout
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   return grpc::CreateCustomChannel(addr, grpc::InsecureChannelCredentials(), args);

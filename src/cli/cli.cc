@@ -191,6 +191,9 @@ void AddNodeCommands(CLI::App& app, Args& a, const DaemonRunner& run_daemon) {
                   "seconds a voter may be unreachable before a standby replaces it")
       ->check(CLI::Range(1, 86400))
       ->capture_default_str();
+  cmd->add_option("--store", d.store, "Raft log store: wal (one fsync per batch) or lmdb")
+      ->check(CLI::IsMember({"wal", "lmdb"}))
+      ->capture_default_str();
   cmd->add_option("--backend", d.backend, "how VMs run: qemu (microVMs) or fake (simulated, for tests)")
       ->check(CLI::IsMember({"qemu", "fake"}))
       ->capture_default_str();

@@ -21,6 +21,7 @@ struct DaemonOptions {
   size_t voters = 3;                      // --voters: members that vote (1-7)
   int voter_replace_after_s = 30;         // --voter-replace-after: lost voter -> standby promoted
   int join_timeout_s = 60;                // --join-timeout
+  std::string store = "wal";              // --store wal|lmdb: the Raft log's durable home
   std::string backend = "qemu";           // --backend qemu|fake (fake: VMs simulated in-process)
   std::string runtime_dir;                // --runtime-dir: per-VM dirs; default <data-dir>/vms
   std::string guest_dir;                  // --guest-dir: default guest (scripts/guest-image);

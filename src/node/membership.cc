@@ -157,6 +157,11 @@ Result<JoinResult> Node::Impl::AddMember(uint64_t id, const std::string& address
         req.mutable_add_member()->set_node_id(id);
         req.mutable_add_member()->set_address(address);
         auto resp = clients_.Forward(leader, req, deadline);
+        // Adding a member is idempotent: when the leader we knew cannot be
+        // reached, wait for the next one rather than give up.
+        if (!resp.ok() && resp.status().code() == StatusCode::kUnavailable) {
+          return Attempt<JoinResult>::NotLeader();
+        }
         if (!resp.ok()) return {false, resp.status()};
         if (resp->not_leader()) return Attempt<JoinResult>::NotLeader();
         if (resp->code() != 0) {

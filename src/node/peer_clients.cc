@@ -44,7 +44,8 @@ struct PeerClients::Impl {
       args.SetMaxReceiveMessageSize(64 << 20);
       args.SetMaxSendMessageSize(64 << 20);
       args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
-      args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
+      // gRPC 1.51 uses the minimum reconnect backoff as the connect timeout.
+      args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 1000);
       args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
       ch = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
     }

@@ -70,7 +70,7 @@ std::shared_ptr<grpc::Channel> TestDaemon::Channel() {
     // The daemon may not listen yet: retry connecting quickly, not with
     // gRPC's default multi-second backoff.
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 20);
-    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 20);
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 1000);  // = gRPC 1.51's connect timeout
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 100);
     channel_ = grpc::CreateCustomChannel(addr_, grpc::InsecureChannelCredentials(), args);
   }
