@@ -36,6 +36,17 @@ class Client {
   // Prints the JSON of `message` for -o json, else `table`; returns 0.
   int Print(const google::protobuf::Message& message, const std::string& table) const;
 
+  // One unary call with the --timeout deadline: on error prints it and
+  // returns 1; otherwise prints `text(response)` (or the JSON) and returns 0.
+  template <typename Stub, typename Req, typename Resp, typename Text>
+  int Call(Stub& stub, grpc::Status (Stub::*rpc)(grpc::ClientContext*, const Req&, Resp*),
+           const Req& req, Text text) const {
+    Resp resp;
+    grpc::Status status = (stub.*rpc)(Context().get(), req, &resp);
+    if (!status.ok()) return Fail(status);
+    return Print(resp, text(resp));
+  }
+
  private:
   ClientOptions options_;
   std::shared_ptr<grpc::Channel> channel_;

@@ -39,27 +39,6 @@ std::vector<Entry> LogOf(const Raft& r) { return r.entries(r.first_index(), r.la
 
 }  // namespace
 
-void Durable::Save(const raft::Ready& rd) {
-  if (rd.snapshot) {
-    const raft::SnapshotMeta& meta = rd.snapshot->meta;
-    const bool holds = std::any_of(entries.begin(), entries.end(),
-                                   [&](const Entry& e) { return e.index == meta.index && e.term == meta.term; });
-    if (holds) {
-      std::erase_if(entries, [&](const Entry& e) { return e.index <= meta.index; });
-    } else {
-      entries.clear();
-    }
-    snapshot = rd.snapshot;
-  }
-  if (!rd.entries.empty()) {
-    const Index first = rd.entries.front().index;
-    const Index base = snapshot->meta.index + 1;
-    if (first >= base && first - base < entries.size()) entries.resize(first - base);
-    entries.insert(entries.end(), rd.entries.begin(), rd.entries.end());
-  }
-  if (rd.hard_state) hard_state = *rd.hard_state;
-}
-
 EntryId IdOf(const Entry& e) {
   return {e.term, Mix(static_cast<uint64_t>(e.type), HashString(e.data))};
 }

@@ -24,6 +24,7 @@
 
 #include "common/status.h"
 #include "raft/raft.h"
+#include "raft/testing/network.h"
 
 namespace blixard::mc {
 
@@ -45,13 +46,7 @@ struct ModelConfig {
 };
 
 // What a node's disk holds: exactly what Ready asked it to persist.
-struct Durable {
-  raft::HardState hard_state;
-  std::shared_ptr<const raft::Snapshot> snapshot;
-  std::vector<raft::Entry> entries;  // contiguous after the snapshot
-  void Save(const raft::Ready& rd);
-  raft::PersistentState Load() const { return {hard_state, snapshot, entries}; }
-};
+using Durable = raft::testing::MemDisk;
 
 // Identity of a log entry, for comparing logs and applied sequences.
 struct EntryId {

@@ -320,13 +320,10 @@ void Node::Impl::PlacePendingVms() {
   if (idx.ok()) placement_index_ = *idx;
 }
 
+// The loop is the only writer of state_, so it reads it without the lock
+// (and may call this while holding it, as ApplyEntry does).
 void Node::Impl::SyncAddressesFromState() {
-  std::vector<std::pair<uint64_t, std::string>> found;
-  {
-    std::shared_lock lk(state_mu_);
-    for (const auto& [id, n] : state_.nodes()) found.emplace_back(id, n.address());
-  }
-  for (const auto& [id, a] : found) SetAddress(id, a);
+  for (const auto& [id, n] : state_.nodes()) SetAddress(id, n.address());
 }
 
 void Node::Impl::RunControllers() {

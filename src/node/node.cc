@@ -305,11 +305,7 @@ void Node::Impl::ApplyEntry(const raft::Entry& e) {
       result.status = Status::Corruption("entry " + std::to_string(e.index) + " is not a command");
     } else {
       result = state_.Apply(cmd, e.index);
-      if (cmd.has_register_node() || cmd.has_remove_node()) {
-        for (const auto& [id, n] : state_.nodes()) {
-          if (!n.address().empty()) SetAddress(id, n.address());
-        }
-      }
+      if (cmd.has_register_node() || cmd.has_remove_node()) SyncAddressesFromState();
     }
   } else if (e.type == raft::EntryType::kConfChange) {
     NoteConfEntry(e, true);
