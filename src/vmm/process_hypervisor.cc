@@ -1,0 +1,654 @@
+// The backends that run each VM as a host process (qemu, microvm-nix; see
+// runner.h for what differs). Files in <runtime_root>/<name>/:
+//   config.json     VmConfig, resolved kernel/initrd, argv, start time
+//                   (written before the process starts)
+//   console.log     serial console of this boot (console.log.1: previous boot)
+//   <pidfile>       the process id (Runner::PidFile)
+//   <logfile>       the process's own output (Runner::LogFile)
+//   <qmp socket>    when the hypervisor speaks QMP (Runner::QmpSocket)
+//   exit            the exit status, written by the /bin/sh that waits for
+//                   the process, so it is known even if no daemon was running
+//   stop-requested  why we stopped it (Stop/Kill): the VM is then kStopped
+//   lock            flock held while starting (against a second daemon)
+//
+// Process tree: daemon -fork-> helper (setsid; fork; exit) -> sh -> process.
+// sh and the process are in their own session, reparented away from the
+// daemon, so they outlive it and a daemon restart does not kill VMs.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "vmm/hypervisor.h"
+#include "vmm/qmp_client.h"
+#include "vmm/runner.h"
+#include "vmm/vm_config.h"
+
+namespace blixard::vmm {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+std::optional<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string Trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
+// The last `n` non-empty lines of a file, joined with " | ".
+std::string LastLines(const std::string& path, int n) {
+  auto text = ReadFile(path);
+  if (!text) return "";
+  std::vector<std::string> lines;
+  std::istringstream in(*text);
+  std::string line;
+  while (std::getline(in, line)) {
+    line = Trim(line);
+    if (!line.empty()) lines.push_back(line);
+  }
+  std::string out;
+  for (size_t i = lines.size() > static_cast<size_t>(n) ? lines.size() - n : 0; i < lines.size(); ++i) {
+    if (!out.empty()) out += " | ";
+    out += lines[i];
+  }
+  return out;
+}
+
+int64_t NowUnixMs() {
+  return std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+Status CheckHostPortFree(const PortForward& p) {
+  int fd = socket(AF_INET, (p.protocol == PortForward::Protocol::kUdp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status::Internal(std::string("socket: ") + strerror(errno));
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(p.host_port);
+  if (inet_pton(AF_INET, p.host_address.c_str(), &addr.sin_addr) != 1) {
+    close(fd);
+    return Status::InvalidArgument("published host address '" + p.host_address + "' is not an IPv4 address");
+  }
+  int r = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  int err = errno;
+  close(fd);
+  if (r == 0) return Status::Ok();
+  return Status::FailedPrecondition("host port " + p.host_address + ":" + std::to_string(p.host_port) +
+                                    " cannot be published: " + strerror(err));
+}
+
+// The live (not zombie) process `pid`, if it is the VM in `dir`.
+bool ProcessIsOurs(int pid, const std::string& dir, const Runner& runner) {
+  if (pid <= 0 || kill(pid, 0) != 0) return false;
+  auto stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat) return false;
+  auto paren = stat->rfind(')');
+  if (paren != std::string::npos && paren + 2 < stat->size() && (*stat)[paren + 2] == 'Z') return false;
+  auto cmdline = ReadFile("/proc/" + std::to_string(pid) + "/cmdline");
+  // A recycled pid belongs to some other program: it will not name our dir.
+  return cmdline && runner.CmdlineIsOurs(*cmdline, dir);
+}
+
+// Waits until `pid` is gone, up to `timeout`. True if gone.
+bool WaitGone(int pid, milliseconds timeout) {
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd >= 0) {
+    pollfd p{pidfd, POLLIN, 0};
+    int r;
+    do {
+      r = poll(&p, 1, static_cast<int>(timeout.count()));
+    } while (r < 0 && errno == EINTR);
+    close(pidfd);
+    return r > 0;
+  }
+  if (errno == ESRCH) return true;
+  auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    if (kill(pid, 0) != 0) return true;
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  return kill(pid, 0) != 0;
+}
+
+std::string SignalName(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  return abbrev ? std::string("SIG") + abbrev : std::to_string(sig);
+}
+
+class ProcessHypervisor : public Hypervisor {
+ public:
+  ProcessHypervisor(ProcessHypervisorOptions options, std::unique_ptr<Runner> runner)
+      : options_(std::move(options)), runner_(std::move(runner)) {
+    // Absolute, because the process's command line (which we match against a
+    // pid to rule out pid reuse) names files by this path.
+    if (!options_.runtime_root.empty()) options_.runtime_root = fs::absolute(options_.runtime_root).lexically_normal().string();
+    while (options_.runtime_root.size() > 1 && options_.runtime_root.back() == '/') options_.runtime_root.pop_back();
+  }
+
+  std::string BackendName() const override { return runner_->BackendName(); }
+  Result<VmInfo> Start(const VmConfig& config) override;
+  Status Stop(const std::string& name, milliseconds grace) override;
+  Status Kill(const std::string& name) override;
+  Status Pause(const std::string& name) override;
+  Status Resume(const std::string& name) override;
+  Result<VmInfo> Inspect(const std::string& name) override;
+  Result<std::vector<VmInfo>> List() override;
+  Status Cleanup(const std::string& name) override;
+  Result<ConsoleChunk> ConsoleLog(const std::string& name, uint64_t offset, size_t max_bytes) override;
+
+ private:
+  // Per-VM serialization and the readiness scan (in memory only: it is
+  // recomputed from console.log after a restart).
+  struct Slot {
+    std::mutex mu;
+    int64_t scanned_start = -1;  // started_at of the boot scanned so far
+    uint64_t scanned = 0;        // bytes of console.log scanned
+    std::string partial;         // last incomplete line
+    bool ready = false;
+  };
+
+  std::string Dir(const std::string& name) const { return options_.runtime_root + "/" + name; }
+  std::shared_ptr<Slot> SlotFor(const std::string& name);
+  Result<VmInfo> InspectLocked(const std::string& name, Slot& slot);
+  bool ScanReady(const std::string& dir, const VmInfo& info, Slot& slot);
+  int ReadPid(const std::string& dir) const;
+  Status Spawn(const std::string& dir, const std::vector<std::string>& argv);
+  Status WaitGoneAndExitFile(const std::string& dir, int pid, milliseconds timeout);
+  // QMP of the VM in `dir`; kUnavailable if its hypervisor has none.
+  Result<std::unique_ptr<QmpClient>> Qmp(const std::string& dir, const VmConfig& config) const;
+
+  ProcessHypervisorOptions options_;
+  std::unique_ptr<Runner> runner_;
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<Slot>> slots_;
+};
+
+std::shared_ptr<ProcessHypervisor::Slot> ProcessHypervisor::SlotFor(const std::string& name) {
+  std::lock_guard lock(mu_);
+  auto& slot = slots_[name];
+  if (!slot) slot = std::make_shared<Slot>();
+  return slot;
+}
+
+int ProcessHypervisor::ReadPid(const std::string& dir) const {
+  auto text = ReadFile(dir + "/" + runner_->PidFile());
+  if (!text) return 0;
+  try {
+    return std::stoi(*text);
+  } catch (...) {
+    return 0;
+  }
+}
+
+Result<std::unique_ptr<QmpClient>> ProcessHypervisor::Qmp(const std::string& dir, const VmConfig& config) const {
+  std::string socket = runner_->QmpSocket(dir, config);
+  if (socket.empty()) return Status::Unavailable(runner_->BackendName() + " VMs have no QMP socket");
+  return QmpClient::Connect(socket, options_.qmp_timeout);
+}
+
+Status ProcessHypervisor::Spawn(const std::string& dir, const std::vector<std::string>& argv) {
+  // Everything the children need is prepared before fork: after fork in a
+  // threaded process only async-signal-safe calls are allowed.
+  // $1: pidfile to write with the child's pid ("" = it writes its own);
+  // $2: file for the child's stdout ("" = the log like stderr).
+  static const char kScript[] =
+      "p=$1; c=$2; shift 2; "
+      "if [ -n \"$c\" ]; then \"$@\" > \"$c\" & else \"$@\" & fi; k=$!; "
+      "if [ -n \"$p\" ]; then echo $k > \"$p.tmp\" && mv -f \"$p.tmp\" \"$p\"; fi; "
+      "wait $k; s=$?; echo $s > exit.tmp && mv -f exit.tmp exit";
+  std::vector<std::string> args = {"sh", "-c", kScript, "sh", runner_->ShellWritesPid() ? runner_->PidFile() : "",
+                                   runner_->StdoutIsConsole() ? "console.log" : ""};
+  args.insert(args.end(), argv.begin(), argv.end());
+  std::vector<char*> cargs;
+  for (auto& a : args) cargs.push_back(a.data());
+  cargs.push_back(nullptr);
+  std::string log = dir + "/" + runner_->LogFile();
+
+  pid_t helper = fork();
+  if (helper < 0) return Status::Internal(std::string("fork: ") + strerror(errno));
+  if (helper == 0) {
+    setsid();
+    pid_t child = fork();
+    if (child != 0) _exit(child < 0 ? 1 : 0);
+    if (chdir(dir.c_str()) != 0) _exit(127);
+    int in = open("/dev/null", O_RDONLY);
+    int out = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (in < 0 || out < 0) _exit(127);
+    dup2(in, 0);
+    dup2(out, 1);
+    dup2(out, 2);
+    close_range(3, ~0U, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);
+    execv("/bin/sh", cargs.data());
+    _exit(127);
+  }
+  int status = 0;
+  while (waitpid(helper, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return Status::Internal("could not start " + runner_->BackendName() + " (fork failed)");
+  return Status::Ok();
+}
+
+Result<VmInfo> ProcessHypervisor::Start(const VmConfig& given) {
+  Status s = ValidateVmConfig(given);
+  if (!s.ok()) return s;
+  const std::string& name = given.name;
+  const std::string what = runner_->BackendName();
+
+  auto slot = SlotFor(name);
+  std::lock_guard vm_lock(slot->mu);
+  const std::string dir = Dir(name);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Status::Internal("cannot create runtime dir " + dir + ": " + ec.message());
+  int lock_fd = open((dir + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd < 0) return Status::Internal("cannot open " + dir + "/lock: " + strerror(errno));
+  flock(lock_fd, LOCK_EX);
+  struct Unlock {
+    int fd;
+    ~Unlock() { close(fd); }
+  } unlock{lock_fd};
+
+  int old_pid = ReadPid(dir);
+  if (ProcessIsOurs(old_pid, dir, *runner_)) {
+    return Status::AlreadyExists("VM " + name + " is already running (pid " + std::to_string(old_pid) + ")");
+  }
+  auto launch = runner_->Prepare(given, dir);
+  if (!launch.ok()) return launch.status();
+  for (const auto& p : given.net.publish) {
+    s = CheckHostPortFree(p);
+    if (!s.ok()) return s;
+  }
+  const std::string qmp_socket = runner_->QmpSocket(dir, given);
+  for (const std::string& f : {runner_->PidFile(), runner_->LogFile(), std::string("exit"), std::string("exit.tmp"),
+                               std::string("stop-requested")}) {
+    fs::remove(dir + "/" + f, ec);
+  }
+  if (!qmp_socket.empty()) fs::remove(qmp_socket, ec);
+  if (fs::exists(dir + "/console.log")) fs::rename(dir + "/console.log", dir + "/console.log.1", ec);
+
+  nlohmann::json meta = {{"config", VmConfigToJson(given)},
+                         {"resolved_kernel", launch->resolved.kernel},
+                         {"resolved_initrd", launch->resolved.initrd},
+                         {"started_at_unix_ms", NowUnixMs()},
+                         {"argv", launch->argv}};
+  if (!WriteFileAtomic(dir + "/config.json", meta.dump(2) + "\n")) {
+    return Status::Internal("cannot write " + dir + "/config.json");
+  }
+  slot->scanned_start = -1;
+  s = Spawn(dir, launch->argv);
+  if (!s.ok()) return s;
+
+  // Up: the pid is known and, for a hypervisor controlled over QMP from the
+  // start, QMP answers.
+  const bool wait_qmp = runner_->StartWaitsForQmp() && !qmp_socket.empty();
+  auto deadline = Clock::now() + options_.start_timeout;
+  for (;;) {
+    if (fs::exists(dir + "/exit")) {
+      std::string last = LastLines(dir + "/" + runner_->LogFile(), 3);
+      return Status::Unavailable("VM " + name + ": " + what + " exited while starting" +
+                                 (last.empty() ? "" : ": " + last));
+    }
+    int pid = ReadPid(dir);
+    if (pid > 0 && !wait_qmp) break;
+    if (pid > 0 && fs::exists(qmp_socket) && Qmp(dir, given).ok()) break;
+    if (Clock::now() > deadline) {
+      if (pid > 0) kill(pid, SIGKILL);
+      WriteFileAtomic(dir + "/stop-requested", "failed to start: " + what + " did not come up within " +
+                                                   std::to_string(options_.start_timeout.count()) + " ms");
+      return Status::DeadlineExceeded("VM " + name + ": " + what + " did not come up in time");
+    }
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  return InspectLocked(name, *slot);
+}
+
+bool ProcessHypervisor::ScanReady(const std::string& dir, const VmInfo& info, Slot& slot) {
+  if (info.config.ready_pattern.empty()) return true;
+  if (slot.scanned_start != info.started_at_unix_ms) {
+    slot.scanned_start = info.started_at_unix_ms;
+    slot.scanned = 0;
+    slot.partial.clear();
+    slot.ready = false;
+  }
+  if (slot.ready) return true;
+  std::ifstream in(dir + "/console.log", std::ios::binary);
+  if (!in) return false;
+  in.seekg(static_cast<std::streamoff>(slot.scanned));
+  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  slot.scanned += data.size();
+  slot.partial += data;
+  std::regex re;
+  try {
+    re = std::regex(info.config.ready_pattern);
+  } catch (const std::regex_error&) {
+    return false;
+  }
+  size_t start = 0;
+  for (size_t nl; (nl = slot.partial.find('\n', start)) != std::string::npos; start = nl + 1) {
+    if (std::regex_search(slot.partial.begin() + start, slot.partial.begin() + nl, re)) {
+      slot.ready = true;
+      break;
+    }
+  }
+  slot.partial.erase(0, slot.ready ? slot.partial.size() : start);
+  return slot.ready;
+}
+
+Result<VmInfo> ProcessHypervisor::InspectLocked(const std::string& name, Slot& slot) {
+  const std::string dir = Dir(name);
+  auto meta_text = ReadFile(dir + "/config.json");
+  if (!meta_text) return Status::NotFound("no VM " + name + " on this host");
+  auto meta = nlohmann::json::parse(*meta_text, nullptr, false);
+  if (meta.is_discarded() || !meta.contains("config")) return Status::Corruption(dir + "/config.json is not valid");
+  auto config = VmConfigFromJson(meta["config"]);
+  if (!config.ok()) return config.status();
+
+  VmInfo info;
+  info.name = name;
+  info.config = *config;
+  info.runtime_dir = dir;
+  info.started_at_unix_ms = meta.value("started_at_unix_ms", int64_t{0});
+
+  int pid = ReadPid(dir);
+  if (ProcessIsOurs(pid, dir, *runner_)) {
+    info.pid = pid;
+    const std::string socket = runner_->QmpSocket(dir, info.config);
+    auto qmp = socket.empty() || !fs::exists(socket) ? Result<std::unique_ptr<QmpClient>>(Status::Unavailable("no QMP"))
+                                                     : Qmp(dir, info.config);
+    Result<std::string> status = qmp.ok() ? (*qmp)->QueryStatus(options_.qmp_timeout) : Result<std::string>(qmp.status());
+    if (socket.empty()) {
+      info.state = VmInfo::State::kRunning;  // no QMP: alive is all there is to know
+    } else if (!fs::exists(socket)) {
+      // Not controllable yet (microvm-nix: nix is still building the runner).
+      info.state = VmInfo::State::kStarting;
+      info.reason = "starting (" + runner_->BackendName() + ")";
+    } else if (!status.ok()) {
+      info.state = VmInfo::State::kRunning;
+      info.reason = "QMP not answering: " + status.status().message();
+    } else if (*status == "running" || *status == "debug") {
+      info.state = VmInfo::State::kRunning;
+    } else if (*status == "paused" || *status == "suspended" || *status == "io-error" || *status == "watchdog") {
+      info.state = VmInfo::State::kPaused;
+      if (*status != "paused") info.reason = "qemu status " + *status;
+    } else if (*status == "guest-panicked" || *status == "internal-error") {
+      info.state = VmInfo::State::kFailed;
+      info.reason = "qemu status " + *status;
+    } else if (*status == "shutdown") {
+      info.state = VmInfo::State::kRunning;
+      info.reason = "shutting down";
+    } else {
+      info.state = VmInfo::State::kStarting;
+    }
+    info.ready = info.alive() && ScanReady(dir, info, slot);
+    // The guest announced itself, so its vCPUs run, whatever QMP says yet.
+    if (info.ready && info.state == VmInfo::State::kStarting) info.state = VmInfo::State::kRunning;
+    return info;
+  }
+
+  // Not alive: say why.
+  auto exit_text = ReadFile(dir + "/exit");
+  auto stop_text = ReadFile(dir + "/stop-requested");
+  if (exit_text) {
+    try {
+      info.exit_status = std::stoi(*exit_text);
+    } catch (...) {
+    }
+    if (info.exit_status > 128) info.term_signal = info.exit_status - 128;
+  }
+  if (stop_text) {
+    info.state = VmInfo::State::kStopped;
+    info.reason = Trim(*stop_text);
+  } else if (!exit_text && pid == 0 && !fs::exists(dir + "/qmp.sock")) {
+    info.state = VmInfo::State::kFailed;
+    info.reason = runner_->BackendName() + " never started";
+  } else if (!exit_text) {
+    info.state = VmInfo::State::kFailed;
+    info.reason = runner_->BackendName() + " is gone and left no exit status (host rebooted or its monitor was killed)";
+  } else if (info.term_signal) {
+    info.state = VmInfo::State::kFailed;
+    info.reason = runner_->BackendName() + " was killed by signal " + std::to_string(info.term_signal) + " (" + SignalName(info.term_signal) + ")";
+  } else if (info.exit_status != 0) {
+    info.state = VmInfo::State::kFailed;
+    std::string last = LastLines(dir + "/" + runner_->LogFile(), 2);
+    info.reason = runner_->BackendName() + " exited with status " + std::to_string(info.exit_status) + (last.empty() ? "" : ": " + last);
+  } else {
+    // The hypervisor exits 0 on guest power-off, and (qemu with -no-reboot)
+    // on a guest reboot, which panic=-1 turns a kernel panic into.
+    std::string tail = LastLines(dir + "/console.log", 20);
+    auto panic = tail.find("Kernel panic");
+    if (panic != std::string::npos) {
+      info.state = VmInfo::State::kFailed;
+      auto end = tail.find(" | ", panic);
+      info.reason = "guest kernel panic: " + tail.substr(panic, end == std::string::npos ? std::string::npos : end - panic);
+    } else {
+      info.state = VmInfo::State::kStopped;
+      info.reason = "guest powered off";
+    }
+  }
+  return info;
+}
+
+Result<VmInfo> ProcessHypervisor::Inspect(const std::string& name) {
+  if (!IsValidVmName(name)) return Status::NotFound("no VM " + name + " on this host");
+  auto slot = SlotFor(name);
+  std::lock_guard lock(slot->mu);
+  return InspectLocked(name, *slot);
+}
+
+Result<std::vector<VmInfo>> ProcessHypervisor::List() {
+  std::vector<VmInfo> out;
+  std::error_code ec;
+  if (!fs::exists(options_.runtime_root)) return out;
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(options_.runtime_root, ec)) {
+    std::string name = entry.path().filename().string();
+    if (entry.is_directory() && IsValidVmName(name) && fs::exists(entry.path() / "config.json")) names.push_back(name);
+  }
+  if (ec) return Status::IoError("list " + options_.runtime_root + ": " + ec.message());
+  std::sort(names.begin(), names.end());
+  for (const auto& name : names) {
+    auto info = Inspect(name);
+    if (info.ok()) out.push_back(std::move(*info));
+  }
+  return out;
+}
+
+Status ProcessHypervisor::WaitGoneAndExitFile(const std::string& dir, int pid, milliseconds timeout) {
+  if (!WaitGone(pid, timeout)) {
+    return Status::DeadlineExceeded(runner_->BackendName() + " pid " + std::to_string(pid) + " still running");
+  }
+  // The sh that waits for qemu writes `exit` right after; give it a moment.
+  auto deadline = Clock::now() + milliseconds(2000);
+  while (!fs::exists(dir + "/exit") && Clock::now() < deadline) std::this_thread::sleep_for(milliseconds(5));
+  return Status::Ok();
+}
+
+Status ProcessHypervisor::Stop(const std::string& name, milliseconds grace) {
+  auto slot = SlotFor(name);
+  std::lock_guard lock(slot->mu);
+  auto info = InspectLocked(name, *slot);
+  if (!info.ok()) return info.status();
+  if (info->pid == 0) return Status::Ok();
+  const std::string dir = Dir(name);
+  const int pid = info->pid;
+  const std::string what = runner_->BackendName();
+  const std::string grace_text = "guest did not power off within " + std::to_string(grace.count()) + " ms";
+  WriteFileAtomic(dir + "/stop-requested", "stopped (guest powered off)");
+  // 1. The power button, when the hypervisor has a way to press it.
+  bool pressed = false;
+  {
+    auto qmp = Qmp(dir, info->config);
+    if (qmp.ok()) {
+      if (info->state == VmInfo::State::kPaused) (*qmp)->Cont(options_.qmp_timeout);
+      pressed = runner_->PowerButton(**qmp, options_.qmp_timeout).ok();
+    }
+  }
+  if (pressed && WaitGoneAndExitFile(dir, pid, grace).ok()) return Status::Ok();
+
+  // 2. Ask the hypervisor to exit: QMP quit, else SIGTERM (qemu,
+  // cloud-hypervisor and firecracker all exit on it).
+  WriteFileAtomic(dir + "/stop-requested",
+                  pressed ? "stopped: " + grace_text + "; " + what + " quit" : "stopped: " + what + " terminated");
+  {
+    auto qmp = Qmp(dir, info->config);
+    if (!qmp.ok() || !(*qmp)->Quit(options_.qmp_timeout).ok()) kill(pid, SIGTERM);
+  }
+  if (WaitGoneAndExitFile(dir, pid, milliseconds(3000)).ok()) return Status::Ok();
+
+  // 3. SIGKILL.
+  WriteFileAtomic(dir + "/stop-requested",
+                  "stopped: " + (pressed ? grace_text + "; " : std::string()) + what + " killed");
+  kill(pid, SIGKILL);
+  return WaitGoneAndExitFile(dir, pid, milliseconds(5000));
+}
+
+Status ProcessHypervisor::Kill(const std::string& name) {
+  auto slot = SlotFor(name);
+  std::lock_guard lock(slot->mu);
+  auto info = InspectLocked(name, *slot);
+  if (!info.ok()) return info.status();
+  if (info->pid == 0) return Status::Ok();
+  const std::string dir = Dir(name);
+  WriteFileAtomic(dir + "/stop-requested", "stopped: killed");
+  if (kill(info->pid, SIGKILL) != 0 && errno != ESRCH) {
+    return Status::Internal("kill " + std::to_string(info->pid) + ": " + strerror(errno));
+  }
+  return WaitGoneAndExitFile(dir, info->pid, milliseconds(5000));
+}
+
+Status ProcessHypervisor::Pause(const std::string& name) {
+  auto slot = SlotFor(name);
+  std::lock_guard lock(slot->mu);
+  auto info = InspectLocked(name, *slot);
+  if (!info.ok()) return info.status();
+  if (!info->alive()) return Status::FailedPrecondition("VM " + name + " is not running (" + VmStateName(info->state) + ")");
+  auto qmp = Qmp(Dir(name), info->config);
+  if (!qmp.ok()) return qmp.status();
+  return (*qmp)->Stop(options_.qmp_timeout);
+}
+
+Status ProcessHypervisor::Resume(const std::string& name) {
+  auto slot = SlotFor(name);
+  std::lock_guard lock(slot->mu);
+  auto info = InspectLocked(name, *slot);
+  if (!info.ok()) return info.status();
+  if (!info->alive()) return Status::FailedPrecondition("VM " + name + " is not running (" + VmStateName(info->state) + ")");
+  auto qmp = Qmp(Dir(name), info->config);
+  if (!qmp.ok()) return qmp.status();
+  return (*qmp)->Cont(options_.qmp_timeout);
+}
+
+Status ProcessHypervisor::Cleanup(const std::string& name) {
+  if (!IsValidVmName(name)) return Status::Ok();
+  auto slot = SlotFor(name);
+  {
+    std::lock_guard lock(slot->mu);
+    const std::string dir = Dir(name);
+    if (ProcessIsOurs(ReadPid(dir), dir, *runner_)) {
+      return Status::FailedPrecondition("VM " + name + " is still running; stop it first");
+    }
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    if (ec) return Status::IoError("remove " + dir + ": " + ec.message());
+  }
+  std::lock_guard lock(mu_);
+  slots_.erase(name);
+  return Status::Ok();
+}
+
+Result<ConsoleChunk> ProcessHypervisor::ConsoleLog(const std::string& name, uint64_t offset, size_t max_bytes) {
+  if (!IsValidVmName(name)) return Status::NotFound("no VM " + name + " on this host");
+  const std::string dir = Dir(name);
+  if (!fs::exists(dir + "/config.json")) return Status::NotFound("no VM " + name + " on this host");
+  ConsoleChunk chunk;
+  chunk.next_offset = offset;
+  int fd = open((dir + "/console.log").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return chunk;  // not written yet
+  chunk.data.resize(max_bytes);
+  ssize_t n = pread(fd, chunk.data.data(), max_bytes, static_cast<off_t>(offset));
+  int err = errno;
+  close(fd);
+  if (n < 0) return Status::IoError("read console of " + name + ": " + strerror(err));
+  chunk.data.resize(static_cast<size_t>(n));
+  chunk.next_offset = offset + static_cast<uint64_t>(n);
+  return chunk;
+}
+
+}  // namespace
+
+std::unique_ptr<Hypervisor> NewProcessHypervisor(ProcessHypervisorOptions options, std::unique_ptr<Runner> runner) {
+  return std::make_unique<ProcessHypervisor>(std::move(options), std::move(runner));
+}
+
+bool CmdlineMentionsPath(const std::string& cmdline, const std::string& path) {
+  for (size_t at = cmdline.find(path); at != std::string::npos; at = cmdline.find(path, at + 1)) {
+    size_t end = at + path.size();
+    if (end == cmdline.size() || std::string_view("/#,", 4).find(cmdline[end]) != std::string_view::npos) return true;
+  }
+  return false;
+}
+
+bool WriteFileAtomic(const std::string& path, const std::string& data) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) return false;
+    out << data;
+    if (!out.flush()) return false;
+  }
+  return rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+std::string FindInPath(const std::string& binary) {
+  if (binary.find('/') != std::string::npos) return access(binary.c_str(), X_OK) == 0 ? binary : "";
+  const char* path = getenv("PATH");
+  std::istringstream dirs(path ? path : "/usr/local/bin:/usr/bin:/bin");
+  std::string dir;
+  while (std::getline(dirs, dir, ':')) {
+    std::string candidate = (dir.empty() ? "." : dir) + "/" + binary;
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return "";
+}
+
+Status CheckReadable(const std::string& what, const std::string& path, const std::string& hint) {
+  if (access(path.c_str(), R_OK) == 0 && fs::is_regular_file(path)) return Status::Ok();
+  return Status::InvalidArgument(what + " " + path + " does not exist or is not a readable file" + hint);
+}
+
+
+}  // namespace blixard::vmm
