@@ -27,6 +27,7 @@ vmm::VmConfig ToVmConfig(const v1::Vm& vm) {
   c.initrd = s.initrd();
   c.cmdline = s.cmdline();
   c.disks.assign(s.disks().begin(), s.disks().end());
+  c.labels.insert(s.labels().begin(), s.labels().end());
   // The default guest announces readiness on its console; a user's own
   // kernel is ready once it runs.
   if (s.kernel().empty()) c.ready_pattern = vmm::kDefaultGuestReadyPattern;

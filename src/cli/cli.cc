@@ -194,9 +194,18 @@ void AddNodeCommands(CLI::App& app, Args& a, const DaemonRunner& run_daemon) {
   cmd->add_option("--store", d.store, "Raft log store: wal (one fsync per batch) or lmdb")
       ->check(CLI::IsMember({"wal", "lmdb"}))
       ->capture_default_str();
-  cmd->add_option("--backend", d.backend, "how VMs run: qemu (microVMs) or fake (simulated, for tests)")
-      ->check(CLI::IsMember({"qemu", "fake"}))
+  cmd->add_option("--backend", d.backend,
+                  "how VMs run: qemu (microVMs), microvm-nix (a microvm.nix flake per VM, run with nix; "
+                  "Nix hosts) or fake (simulated, for tests)")
+      ->check(CLI::IsMember({"qemu", "microvm-nix", "fake"}))
       ->capture_default_str();
+  cmd->add_option("--microvm-hypervisor", d.microvm_hypervisor,
+                  "microvm-nix: microvm.hypervisor of VMs without a microvm.hypervisor label "
+                  "(qemu, cloud-hypervisor, firecracker, ...)")
+      ->capture_default_str();
+  cmd->add_option("--microvm-nixpkgs", d.microvm_nixpkgs, "microvm-nix: nixpkgs flake ref (default nixos-24.05)");
+  cmd->add_option("--microvm-flake", d.microvm_flake,
+                  "microvm-nix: microvm.nix flake ref (default github:astro/microvm.nix)");
   cmd->add_option("--runtime-dir", d.runtime_dir, "per-VM runtime dirs (default DATA_DIR/vms)");
   cmd->add_option("--guest-dir", d.guest_dir,
                   "default guest kernel+initrd (default $BLIXARD_GUEST_DIR or ~/.cache/blixard/guest)");

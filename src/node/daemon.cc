@@ -17,6 +17,7 @@
 #include "common/wall_clock.h"
 #include "state/commands.h"
 #include "vmm/hypervisor.h"
+#include "vmm/microvm_flake.h"
 #include "node/data_dir.h"
 #include "node/logging.h"
 #include "node/node.h"
@@ -76,8 +77,17 @@ std::string DefaultGuestDir() {
 
 std::unique_ptr<vmm::Hypervisor> MakeHypervisor(const DaemonOptions& o) {
   if (o.backend == "fake") return vmm::NewFakeHypervisor();
+  const std::string runtime_root = o.runtime_dir.empty() ? o.data_dir + "/vms" : o.runtime_dir;
+  if (o.backend == "microvm-nix") {
+    vmm::MicrovmNixOptions m;
+    m.runtime_root = runtime_root;
+    m.hypervisor = o.microvm_hypervisor;
+    m.nixpkgs = o.microvm_nixpkgs;
+    m.microvm = o.microvm_flake;
+    return vmm::NewMicrovmNixHypervisor(m);
+  }
   vmm::QemuOptions q;
-  q.runtime_root = o.runtime_dir.empty() ? o.data_dir + "/vms" : o.runtime_dir;
+  q.runtime_root = runtime_root;
   const std::string guest = o.guest_dir.empty() ? DefaultGuestDir() : o.guest_dir;
   q.default_kernel = guest + "/vmlinuz";
   q.default_initrd = guest + "/initrd.img";
@@ -103,8 +113,12 @@ Status ValidateOptions(const DaemonOptions& o) {
   if (o.store != "wal" && o.store != "lmdb") {
     return Status::InvalidArgument("--store " + o.store + " is not a log store: use wal or lmdb");
   }
-  if (o.backend != "qemu" && o.backend != "fake") {
-    return Status::InvalidArgument("--backend " + o.backend + " is not a backend: use qemu or fake");
+  if (o.backend != "qemu" && o.backend != "microvm-nix" && o.backend != "fake") {
+    return Status::InvalidArgument("--backend " + o.backend + " is not a backend: use qemu, microvm-nix or fake");
+  }
+  if (!vmm::IsMicrovmHypervisor(o.microvm_hypervisor)) {
+    return Status::InvalidArgument("--microvm-hypervisor " + o.microvm_hypervisor +
+                                   " is not a hypervisor microvm.nix knows: use " + vmm::MicrovmHypervisorList());
   }
   if (o.accel != "auto" && o.accel != "kvm" && o.accel != "tcg") {
     return Status::InvalidArgument("--accel " + o.accel + " is not an accelerator: use auto, kvm or tcg");

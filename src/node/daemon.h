@@ -22,11 +22,14 @@ struct DaemonOptions {
   int voter_replace_after_s = 30;         // --voter-replace-after: lost voter -> standby promoted
   int join_timeout_s = 60;                // --join-timeout
   std::string store = "wal";              // --store wal|lmdb: the Raft log's durable home
-  std::string backend = "qemu";           // --backend qemu|fake (fake: VMs simulated in-process)
+  std::string backend = "qemu";           // --backend qemu|microvm-nix|fake (fake: VMs simulated in-process)
   std::string runtime_dir;                // --runtime-dir: per-VM dirs; default <data-dir>/vms
   std::string guest_dir;                  // --guest-dir: default guest (scripts/guest-image);
                                           // default $BLIXARD_GUEST_DIR or ~/.cache/blixard/guest
   std::string accel = "auto";             // --accel auto|kvm|tcg
+  std::string microvm_hypervisor = "qemu";  // --microvm-hypervisor: microvm-nix default (label microvm.hypervisor per VM)
+  std::string microvm_nixpkgs;            // --microvm-nixpkgs FLAKEREF (default nixos-24.05)
+  std::string microvm_flake;              // --microvm-flake FLAKEREF (default github:astro/microvm.nix)
 };
 
 // Runs the daemon; returns the process exit code (0 after a clean shutdown).

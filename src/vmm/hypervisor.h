@@ -29,6 +29,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -64,6 +65,15 @@ struct NetworkConfig {
   bool operator==(const NetworkConfig&) const = default;
 };
 
+// A host directory shown to the guest (9p; microvm-nix backend only).
+struct Share {
+  std::string source;       // absolute host path
+  std::string tag;          // 9p mount tag, unique per VM
+  std::string mount_point;  // absolute path in the guest
+
+  bool operator==(const Share&) const = default;
+};
+
 // What to run. Stored by the backend with the VM (config.json in the
 // runtime dir), so it is returned again by Inspect()/List() after a restart.
 struct VmConfig {
@@ -82,6 +92,10 @@ struct VmConfig {
   // (vda, vdb, ...).
   std::vector<std::string> disks;
   NetworkConfig net;
+  std::vector<Share> shares;
+  // The VM's labels; backends read the ones they understand (microvm-nix:
+  // "microvm.hypervisor").
+  std::map<std::string, std::string> labels;
   // Readiness: the VM is ready once a console line matches this ECMAScript
   // regex (std::regex_search). Empty: ready as soon as it runs. The default
   // guest prints "BLIXARD-GUEST-READY" (kDefaultGuestReadyPattern).
@@ -131,7 +145,7 @@ class Hypervisor {
  public:
   virtual ~Hypervisor() = default;
 
-  // "qemu", "fake".
+  // "qemu", "microvm-nix", "fake".
   virtual std::string BackendName() const = 0;
 
   // Starts a VM and returns once the hypervisor process is up and controllable
@@ -196,6 +210,31 @@ struct QemuOptions {
 // The qemu microvm backend. Never fails to construct; configuration problems
 // (missing binary, unwritable runtime root) surface from Start().
 std::unique_ptr<Hypervisor> NewQemuHypervisor(QemuOptions options);
+
+struct MicrovmNixOptions {
+  std::string runtime_root;  // one subdirectory per VM; created if missing
+  std::string nix_binary = "nix";  // PATH is searched
+  // microvm.hypervisor for VMs without a "microvm.hypervisor" label;
+  // empty: qemu.
+  std::string hypervisor;
+  // Flake refs written as the inputs of every VM's flake.nix; empty: the
+  // defaults in microvm_flake.h (nixos-24.05, github:astro/microvm.nix).
+  std::string nixpkgs;
+  std::string microvm;
+  // How long Start waits for the runner process to exist (not for nix to
+  // build it: that can take minutes; the VM is kStarting meanwhile).
+  std::chrono::milliseconds start_timeout{10000};
+  std::chrono::milliseconds qmp_timeout{3000};
+};
+
+// The microvm.nix backend, for Nix hosts: writes <runtime dir>/flake.nix
+// (see microvm_flake.h) and runs `nix run path:<dir>#default`, whose runner
+// execs into the hypervisor. Its stdout (the guest console) is
+// console.log, nix's own output runner.log, its pid runner.pid; the
+// control socket is <dir>/control.sock. Stop: with qemu, Ctrl-Alt-Del over
+// QMP (what microvm.nix itself sends), then QMP quit; other hypervisors
+// get SIGTERM; SIGKILL last.
+std::unique_ptr<Hypervisor> NewMicrovmNixHypervisor(MicrovmNixOptions options);
 
 // An in-memory backend with default options; see fake_hypervisor.h for the
 // one with controls (boot delay, failure injection, recorded history).

@@ -105,16 +105,26 @@ Status CheckHostPortFree(const PortForward& p) {
                                     " cannot be published: " + strerror(err));
 }
 
-// The live (not zombie) process `pid`, if it is the VM in `dir`.
-bool ProcessIsOurs(int pid, const std::string& dir, const Runner& runner) {
-  if (pid <= 0 || kill(pid, 0) != 0) return false;
+// The command line of the live (not zombie) process `pid`, if any.
+std::optional<std::string> LiveCmdline(int pid) {
+  if (pid <= 0 || kill(pid, 0) != 0) return std::nullopt;
   auto stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
-  if (!stat) return false;
+  if (!stat) return std::nullopt;
   auto paren = stat->rfind(')');
-  if (paren != std::string::npos && paren + 2 < stat->size() && (*stat)[paren + 2] == 'Z') return false;
-  auto cmdline = ReadFile("/proc/" + std::to_string(pid) + "/cmdline");
-  // A recycled pid belongs to some other program: it will not name our dir.
+  if (paren != std::string::npos && paren + 2 < stat->size() && (*stat)[paren + 2] == 'Z') return std::nullopt;
+  return ReadFile("/proc/" + std::to_string(pid) + "/cmdline");
+}
+
+// The live process `pid`, if it is the VM in `dir`. A recycled pid belongs
+// to some other program: it will not name our dir.
+bool ProcessIsOurs(int pid, const std::string& dir, const Runner& runner) {
+  auto cmdline = LiveCmdline(pid);
   return cmdline && runner.CmdlineIsOurs(*cmdline, dir);
+}
+
+bool ProcessMentions(int pid, const std::string& text) {
+  auto cmdline = LiveCmdline(pid);
+  return cmdline && cmdline->find(text) != std::string::npos;
 }
 
 // Waits until `pid` is gone, up to `timeout`. True if gone.
@@ -220,7 +230,7 @@ Status ProcessHypervisor::Spawn(const std::string& dir, const std::vector<std::s
   // $1: pidfile to write with the child's pid ("" = it writes its own);
   // $2: file for the child's stdout ("" = the log like stderr).
   static const char kScript[] =
-      "p=$1; c=$2; shift 2; "
+      "echo $$ > monitor.pid; p=$1; c=$2; shift 2; "
       "if [ -n \"$c\" ]; then \"$@\" > \"$c\" & else \"$@\" & fi; k=$!; "
       "if [ -n \"$p\" ]; then echo $k > \"$p.tmp\" && mv -f \"$p.tmp\" \"$p\"; fi; "
       "wait $k; s=$?; echo $s > exit.tmp && mv -f exit.tmp exit";
@@ -286,11 +296,17 @@ Result<VmInfo> ProcessHypervisor::Start(const VmConfig& given) {
   if (ProcessIsOurs(old_pid, dir, *runner_)) {
     return Status::AlreadyExists("VM " + name + " is already running (pid " + std::to_string(old_pid) + ")");
   }
+  // A VM refused before its first start leaves no runtime dir behind.
+  const bool first_start = !fs::exists(dir + "/config.json");
+  auto refuse = [&](Status why) {
+    if (first_start) fs::remove_all(dir, ec);
+    return why;
+  };
   auto launch = runner_->Prepare(given, dir);
-  if (!launch.ok()) return launch.status();
+  if (!launch.ok()) return refuse(launch.status());
   for (const auto& p : given.net.publish) {
     s = CheckHostPortFree(p);
-    if (!s.ok()) return s;
+    if (!s.ok()) return refuse(s);
   }
   const std::string qmp_socket = runner_->QmpSocket(dir, given);
   for (const std::string& f : {runner_->PidFile(), runner_->LogFile(), std::string("exit"), std::string("exit.tmp"),
@@ -419,7 +435,13 @@ Result<VmInfo> ProcessHypervisor::InspectLocked(const std::string& name, Slot& s
     return info;
   }
 
-  // Not alive: say why.
+  // Not alive: say why. The monitor shell writes `exit` just after the
+  // process ends; while it still lives, wait for it.
+  if (!fs::exists(dir + "/exit")) {
+    int monitor = 0;
+    if (auto text = ReadFile(dir + "/monitor.pid")) monitor = atoi(text->c_str());
+    if (monitor > 0 && ProcessMentions(monitor, "exit.tmp")) WaitGone(monitor, milliseconds(2000));
+  }
   auto exit_text = ReadFile(dir + "/exit");
   auto stop_text = ReadFile(dir + "/stop-requested");
   if (exit_text) {

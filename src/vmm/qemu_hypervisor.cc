@@ -32,6 +32,9 @@ class QemuRunner : public Runner {
   Status PowerButton(QmpClient& qmp, QmpClient::Duration timeout) override { return qmp.SystemPowerdown(timeout); }
 
   Result<Launch> Prepare(const VmConfig& given, const std::string& dir) override {
+    if (!given.shares.empty()) {
+      return Status::InvalidArgument("VM " + given.name + ": shared directories need a node with --backend microvm-nix");
+    }
     Launch launch;
     VmConfig& config = launch.resolved;
     config = given;

@@ -48,6 +48,14 @@ Status ValidateVmConfig(const VmConfig& c) {
       return Status::InvalidArgument("VM " + c.name + ": disk path '" + d + "' is empty or contains ','");
     }
   }
+  std::set<std::string> tags;
+  for (const auto& s : c.shares) {
+    if (s.tag.empty() || !tags.insert(s.tag).second || s.tag.find_first_of(",\"\n") != std::string::npos ||
+        s.source.find_first_of(",\"\n") != std::string::npos) {
+      return Status::InvalidArgument("VM " + c.name + ": share " + s.source +
+                                     " needs a unique tag and paths without ',', '\"' or newlines");
+    }
+  }
   const NetworkConfig& n = c.net;
   if (n.mode != NetworkConfig::Mode::kUser && !n.publish.empty()) {
     return Status::InvalidArgument("VM " + c.name + ": published ports need user networking");
@@ -76,6 +84,10 @@ nlohmann::json VmConfigToJson(const VmConfig& c) {
                        {"host_port", p.host_port},
                        {"guest_port", p.guest_port}});
   }
+  nlohmann::json shares = nlohmann::json::array();
+  for (const auto& s : c.shares) {
+    shares.push_back({{"source", s.source}, {"tag", s.tag}, {"mount_point", s.mount_point}});
+  }
   return {{"name", c.name},
           {"vcpus", c.vcpus},
           {"memory_mib", c.memory_mib},
@@ -84,6 +96,8 @@ nlohmann::json VmConfigToJson(const VmConfig& c) {
           {"cmdline", c.cmdline},
           {"disks", c.disks},
           {"net", {{"mode", ModeName(c.net.mode)}, {"publish", publish}, {"tap", c.net.tap}, {"mac", c.net.mac}}},
+          {"shares", shares},
+          {"labels", c.labels},
           {"ready_pattern", c.ready_pattern}};
 }
 
@@ -98,6 +112,11 @@ Result<VmConfig> VmConfigFromJson(const nlohmann::json& j) {
     c.cmdline = j.value("cmdline", "");
     c.disks = j.value("disks", std::vector<std::string>{});
     c.ready_pattern = j.value("ready_pattern", "");
+    c.labels = j.value("labels", std::map<std::string, std::string>{});
+    for (const auto& s : j.value("shares", nlohmann::json::array())) {
+      c.shares.push_back({s.at("source").get<std::string>(), s.at("tag").get<std::string>(),
+                          s.at("mount_point").get<std::string>()});
+    }
     if (j.contains("net")) {
       const auto& n = j.at("net");
       std::string mode = n.value("mode", "none");

@@ -64,6 +64,8 @@ TEST(VmConfig, JsonRoundTrip) {
   p.guest_port = 53;
   c.net.publish = {p};
   c.ready_pattern = "READY";
+  c.shares = {{"/srv/data", "data", "/mnt/data"}};
+  c.labels = {{"microvm.hypervisor", "firecracker"}, {"tier", "web"}};
   auto back = VmConfigFromJson(VmConfigToJson(c));
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(*back, c);

@@ -103,6 +103,17 @@ TEST(Daemon, BadFlagsExitWithUsageCode) {
   EXPECT_NE(r.err.find("json"), std::string::npos) << r.err;
 }
 
+TEST(Daemon, AnUnknownBackendIsRefusedNamingTheAllowedOnes) {
+  TempDir dir;
+  CommandResult r = RunCommand({BlixardBin(), "node", "--id", "1", "--bind",
+                                "unix:" + dir.path() + "/s", "--data-dir", dir.path() + "/d",
+                                "--backend", "vmware"});
+  EXPECT_EQ(r.exit_code, 2);
+  for (const char* word : {"vmware", "qemu", "microvm-nix", "fake"}) {
+    EXPECT_NE(r.err.find(word), std::string::npos) << word << " in: " << r.err;
+  }
+}
+
 TEST(Daemon, GarbageBytesOnTheApiPortDoNotCrashIt) {
   TestDaemon d({.tcp = true, .extra_args = {}, .backend = "fake"});
   ASSERT_TRUE(d.Start());
