@@ -83,6 +83,19 @@ void AddVmCommands(CLI::App& app, Args& a) {
       ->type_name("POLICY")
       ->check(Check(ParseRestartPolicy, ""));
   create->add_flag("--stopped", c.stopped, "create without starting it");
+  create->add_option("--network", c.network,
+                     "none | user (default: NAT, reachable through --publish) | bridge (a tap on "
+                     "the node's bridge, an address from the cluster subnet; needs root on the node)")
+      ->type_name("MODE")
+      ->check(Check(ParseNetworkMode, ""));
+  create->add_option("--publish", c.publish,
+                     "forward a node port to the guest (user network; repeatable; host ports are "
+                     "unique in the cluster)")
+      ->type_name("[IP:]HOST:GUEST[/tcp|udp]")
+      ->check(Check(ParsePublish, ""));
+  create->add_option("--ready-port", c.ready_port,
+                     "ready once the guest accepts TCP on this port (default: the guest's console line)")
+      ->check(CLI::Range(1, 65535));
   AddWaitFlags(create, c.wait);
   create->callback([&a] {
     if (!a.create.name.empty() && !a.name_flag.empty() && a.create.name != a.name_flag) {
@@ -212,6 +225,11 @@ void AddNodeCommands(CLI::App& app, Args& a, const DaemonRunner& run_daemon) {
   cmd->add_option("--accel", d.accel, "qemu accelerator; auto uses KVM only when it works")
       ->check(CLI::IsMember({"auto", "kvm", "tcg"}))
       ->capture_default_str();
+  cmd->add_option("--bridge", d.bridge, "Linux bridge for --network bridge VMs (created if missing)")
+      ->capture_default_str();
+  cmd->add_option("--vm-subnet", d.vm_subnet,
+                  "IPv4 subnet bridge VMs get addresses from; set when this node bootstraps a new "
+                  "cluster (default 10.77.0.0/16)");
   cmd->add_option("--join-timeout", d.join_timeout_s, "seconds to keep trying to join")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();

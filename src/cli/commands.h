@@ -37,6 +37,9 @@ struct VmCreateArgs {
   std::vector<std::string> labels;  // "k=v", checked by ParseLabel
   std::string restart;              // empty = server default (on-failure)
   bool stopped = false;             // create with desired state STOPPED
+  std::string network;              // none|user|bridge; empty = server default (user)
+  std::vector<std::string> publish; // "[IP:]HOST:GUEST[/tcp|udp]", checked by ParsePublish
+  uint32_t ready_port = 0;          // 0 = console readiness
   WaitOptions wait;
 };
 

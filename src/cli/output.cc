@@ -137,6 +137,21 @@ std::string VmTable(const google::protobuf::RepeatedPtrField<v1::Vm>& vms, int64
   return RenderTable({"NAME", "STATE", "NODE", "VCPUS", "MEMORY", "AGE"}, rows);
 }
 
+std::string VmNetworkName(const v1::VmSpec& s) {
+  return s.network() == v1::NETWORK_MODE_UNSPECIFIED ? "user" : EnumText(v1::NetworkMode_Name(s.network()), "NETWORK_MODE_");
+}
+
+std::string VmAddresses(const v1::Vm& vm) {
+  if (!vm.ipv4_address().empty()) return vm.ipv4_address();
+  std::string out;
+  for (const v1::PortPublish& p : vm.spec().publish()) {
+    if (!out.empty()) out += ",";
+    out += fmt::format("{}:{}->{}/{}", p.host_ip().empty() ? "127.0.0.1" : p.host_ip(), p.host_port(),
+                       p.guest_port(), p.protocol() == v1::PORT_PROTOCOL_UDP ? "udp" : "tcp");
+  }
+  return OrDash(out);
+}
+
 std::string VmDetails(const v1::Vm& vm, int64_t now_ms) {
   const v1::VmSpec& s = vm.spec();
   std::string disks;
@@ -155,6 +170,10 @@ std::string VmDetails(const v1::Vm& vm, int64_t now_ms) {
       {"initrd", s.initrd().empty() ? "(node default)" : s.initrd()},
       {"cmdline", OrDash(s.cmdline())},
       {"disks", OrDash(disks)},
+      {"network", VmNetworkName(s)},
+      {"addresses", VmAddresses(vm)},
+      {"ready when", s.ready_port() != 0 ? fmt::format("tcp port {} answers", s.ready_port())
+                                         : "console line (default guest) or running"},
       {"labels", SortedLabels(s.labels())},
       {"restart", s.restart_policy() == v1::RESTART_POLICY_UNSPECIFIED ? "on-failure"
                                                                         : RestartPolicyName(s.restart_policy())},

@@ -44,6 +44,11 @@ std::string VmStateText(const v1::Vm& vm);
 
 // `vm list`: NAME STATE NODE VCPUS MEMORY AGE, in the order given.
 std::string VmTable(const google::protobuf::RepeatedPtrField<v1::Vm>& vms, int64_t now_ms);
+// "none", "user" (also for UNSPECIFIED, the default), "bridge".
+std::string VmNetworkName(const v1::VmSpec& spec);
+// Where the VM is reached: its bridge address "10.77.0.2/16", else its
+// published ports "127.0.0.1:8080->80/tcp,..."; "-" when neither.
+std::string VmAddresses(const v1::Vm& vm);
 // `vm get`: one VM as key: value lines; among them the node it is placed
 // on, its state, the reason the node gave, and the uptime of its current run
 // ("-" while it is not up).

@@ -111,6 +111,30 @@ TEST(VmDetails, ShowsNodeReasonAndUptime) {
   EXPECT_NE(VmDetails(vm, kNow).find("uptime:         -\n"), std::string::npos);
 }
 
+TEST(VmDetails, ShowsTheNetworkAndWhereTheVmIsReached) {
+  v1::Vm vm = MakeVm("web-1", v1::VM_PHASE_READY, v1::DESIRED_STATE_RUNNING);
+  EXPECT_NE(VmDetails(vm, kNow).find("network:        user\n"), std::string::npos);
+  EXPECT_EQ(VmAddresses(vm), "-");
+  v1::PortPublish* p = vm.mutable_spec()->add_publish();
+  p->set_host_port(8080);
+  p->set_guest_port(80);
+  p = vm.mutable_spec()->add_publish();
+  p->set_host_ip("0.0.0.0");
+  p->set_host_port(5353);
+  p->set_guest_port(53);
+  p->set_protocol(v1::PORT_PROTOCOL_UDP);
+  vm.mutable_spec()->set_ready_port(80);
+  std::string text = VmDetails(vm, kNow);
+  EXPECT_NE(text.find("addresses:      127.0.0.1:8080->80/tcp,0.0.0.0:5353->53/udp\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("ready when:     tcp port 80 answers\n"), std::string::npos) << text;
+  vm.mutable_spec()->clear_publish();
+  vm.mutable_spec()->set_network(v1::NETWORK_MODE_BRIDGE);
+  vm.set_ipv4_address("10.77.0.2/16");
+  text = VmDetails(vm, kNow);
+  EXPECT_NE(text.find("network:        bridge\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("addresses:      10.77.0.2/16\n"), std::string::npos) << text;
+}
+
 TEST(VmStateText, APausedVmHasReachedRunning) {
   EXPECT_EQ(VmStateText(MakeVm("a", v1::VM_PHASE_PAUSED, v1::DESIRED_STATE_RUNNING)), "PAUSED");
 }

@@ -59,5 +59,37 @@ TEST(ParseDurationSeconds, RejectsGarbage) {
   }
 }
 
+TEST(ParseNetworkMode, AcceptsTheThreeModes) {
+  EXPECT_EQ(*ParseNetworkMode("none"), v1::NETWORK_MODE_NONE);
+  EXPECT_EQ(*ParseNetworkMode("User"), v1::NETWORK_MODE_USER);
+  EXPECT_EQ(*ParseNetworkMode("bridge"), v1::NETWORK_MODE_BRIDGE);
+  EXPECT_NE(ParseNetworkMode("tap").status().message().find("none, user, bridge"), std::string::npos);
+}
+
+TEST(ParsePublish, HostPortGuestPortWithOptionalAddressAndProtocol) {
+  auto p = ParsePublish("8080:80");
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->host_port(), 8080u);
+  EXPECT_EQ(p->guest_port(), 80u);
+  EXPECT_EQ(p->protocol(), v1::PORT_PROTOCOL_UNSPECIFIED);
+  EXPECT_EQ(p->host_ip(), "");
+  p = ParsePublish("0.0.0.0:5353:53/udp");
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->host_ip(), "0.0.0.0");
+  EXPECT_EQ(p->host_port(), 5353u);
+  EXPECT_EQ(p->guest_port(), 53u);
+  EXPECT_EQ(p->protocol(), v1::PORT_PROTOCOL_UDP);
+  EXPECT_EQ(ParsePublish("2222:22/TCP")->protocol(), v1::PORT_PROTOCOL_TCP);
+}
+
+TEST(ParsePublish, RejectsWhatIsNotHostColonGuest) {
+  for (const char* bad : {"", "8080", "8080:", ":80", "0:80", "8080:65536", "x:80", "8080:80/sctp", ":8080:80",
+                          "123456:80"}) {
+    auto p = ParsePublish(bad);
+    EXPECT_FALSE(p.ok()) << bad;
+    EXPECT_NE(p.status().message().find("HOST_PORT:GUEST_PORT"), std::string::npos) << p.status().message();
+  }
+}
+
 }  // namespace
 }  // namespace blixard::cli

@@ -73,6 +73,17 @@ int VmCreate(const ClientOptions& o, const VmCreateArgs& args) {
     }
     spec->set_restart_policy(*policy);
   }
+  if (!args.network.empty()) {
+    auto mode = ParseNetworkMode(args.network);
+    if (!mode.ok()) return Client(o).Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, mode.status().message()));
+    spec->set_network(*mode);
+  }
+  for (const auto& text : args.publish) {
+    auto p = ParsePublish(text);
+    if (!p.ok()) return Client(o).Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, p.status().message()));
+    *spec->add_publish() = *p;
+  }
+  spec->set_ready_port(args.ready_port);
   req.set_start(!args.stopped);
 
   Client client(o);

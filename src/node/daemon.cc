@@ -16,6 +16,7 @@
 #include "api/services.h"
 #include "common/wall_clock.h"
 #include "state/commands.h"
+#include "state/network.h"
 #include "vmm/hypervisor.h"
 #include "vmm/microvm_flake.h"
 #include "node/data_dir.h"
@@ -123,6 +124,14 @@ Status ValidateOptions(const DaemonOptions& o) {
   if (o.accel != "auto" && o.accel != "kvm" && o.accel != "tcg") {
     return Status::InvalidArgument("--accel " + o.accel + " is not an accelerator: use auto, kvm or tcg");
   }
+  if (!o.vm_subnet.empty()) {
+    if (auto subnet = state::ParseSubnet(o.vm_subnet); !subnet.ok()) {
+      return Status::InvalidArgument("--vm-subnet: " + subnet.status().message());
+    }
+  }
+  if (o.bridge.empty() || o.bridge.size() > 15 || o.bridge.find_first_of("/ :") != std::string::npos) {
+    return Status::InvalidArgument("--bridge \"" + o.bridge + "\" is not an interface name: use 1-15 characters without '/', ':' or spaces");
+  }
   if (o.voters < 1 || o.voters > 7) {
     return Status::InvalidArgument("--voters " + std::to_string(o.voters) + " is out of range: use 1-7 (3 or 5 is usual)");
   }
@@ -198,6 +207,7 @@ int RunDaemon(const DaemonOptions& o) {
   nc.join = o.join;
   nc.max_voters = o.voters;
   nc.voter_replace_after_ms = o.voter_replace_after_s * 1000;
+  nc.vm_subnet = o.vm_subnet;
   nc.transport = transport.get();
   nc.on_fatal = [&fatal](const Status&) {
     fatal = true;

@@ -30,6 +30,8 @@ struct DaemonOptions {
   std::string microvm_hypervisor = "qemu";  // --microvm-hypervisor: microvm-nix default (label microvm.hypervisor per VM)
   std::string microvm_nixpkgs;            // --microvm-nixpkgs FLAKEREF (default nixos-24.05)
   std::string microvm_flake;              // --microvm-flake FLAKEREF (default github:astro/microvm.nix)
+  std::string bridge = "blx0";            // --bridge: Linux bridge of --network bridge VMs
+  std::string vm_subnet;                  // --vm-subnet CIDR: proposed when bootstrapping a cluster
 };
 
 // Runs the daemon; returns the process exit code (0 after a clean shutdown).

@@ -365,6 +365,9 @@ void Node::Impl::OnSoftState(const raft::SoftState& ss) {
     }
   }
   if (need_init) ProposeInternal(state::MakeInitCluster(cluster_id_, NowUnixMs()));
+  if (need_init && !config_.vm_subnet.empty()) {
+    ProposeInternal(state::MakeSetVmSubnet(config_.vm_subnet, NowUnixMs()));
+  }
   if (need_register) {
     v1::Node n;
     n.set_id(config_.id);

@@ -49,6 +49,7 @@ struct NodeConfig {
   std::vector<std::string> join;
   size_t max_voters = 3;             // learners beyond this stay learners (2 standbys first)
   int voter_replace_after_ms = 30000;  // a voter silent this long is replaced by a standby
+  std::string vm_subnet;             // bridge VM subnet proposed at bootstrap; empty = default
   transport::Transport* transport = nullptr;  // not owned; may be null (one-member cluster)
   std::function<void(const Status&)> on_fatal;  // storage failure: the process must stop
 };

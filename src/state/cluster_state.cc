@@ -6,6 +6,7 @@
 #include <set>
 #include <utility>
 
+#include "state/network.h"
 #include "state/validation.h"
 
 namespace blixard::state {
@@ -66,6 +67,13 @@ Status CheckDesiredState(int value, std::string_view what) {
   if (IsSettableDesiredState(static_cast<v1::DesiredState>(value))) return Status::Ok();
   return Status::InvalidArgument(std::string(what) + " desired state " + std::to_string(value) +
                                  " is invalid: use RUNNING or STOPPED");
+}
+
+// Address text "a.b.c.d/N" -> the address; 0 if it does not parse.
+uint32_t AddressOf(const v1::Vm& vm) {
+  const std::string& text = vm.ipv4_address();
+  auto ip = ParseIpv4(std::string_view(text).substr(0, text.find('/')));
+  return ip.ok() ? *ip : 0;
 }
 
 }  // namespace
@@ -129,10 +137,13 @@ ApplyResult ClusterState::Apply(const v1::Command& cmd, uint64_t index) {
     case v1::Command::kPlaceVms:
       out.status = ApplyPlaceVms(cmd.place_vms(), now);
       break;
+    case v1::Command::kSetVmSubnet:
+      out.status = ApplySetVmSubnet(cmd.set_vm_subnet());
+      break;
     case v1::Command::OP_NOT_SET:
       out.status = Status::InvalidArgument(
           "command has no operation: set one of create_vm, delete_vm, set_vm_desired_state, "
-          "report_vm_status, register_node, remove_node, init_cluster, place_vms");
+          "report_vm_status, register_node, remove_node, init_cluster, place_vms, set_vm_subnet");
       break;
   }
   if (!out.status.ok()) out.vm.reset();
@@ -160,8 +171,10 @@ Status ClusterState::ApplyCreateVm(const v1::CreateVm& op, int64_t now, uint64_t
   vm.set_generation(1);
   vm.set_created_at_unix_ms(now);
   vm.set_created_index(index);
+  if (Status s = ReserveNetwork(vm); !s.ok()) return s;
   it = vms_.emplace_hint(it, op.spec().name(), std::move(vm));
   IndexVm(0, it->first);
+  IndexNetwork(it->second);
   out.vm = it->second;
   return Status::Ok();
 }
@@ -171,6 +184,7 @@ Status ClusterState::ApplyDeleteVm(const v1::DeleteVm& op, ApplyResult& out) {
   auto it = vms_.find(op.name());
   if (it == vms_.end()) return Status::NotFound(VmNotFound(op.name()));
   UnindexVm(it->second.node_id(), it->first);
+  UnindexNetwork(it->second);
   out.vm = std::move(it->second);
   vms_.erase(it);
   return Status::Ok();
@@ -311,6 +325,78 @@ Status ClusterState::ApplyPlaceVms(const v1::PlaceVms& op, int64_t now) {
   return Status::Ok();
 }
 
+std::string ClusterState::vm_subnet() const {
+  return vm_subnet_.empty() ? std::string(kDefaultVmSubnet) : vm_subnet_;
+}
+
+const std::string* ClusterState::PublisherOf(int protocol, uint32_t host_port) const {
+  auto it = published_.find({protocol, host_port});
+  return it == published_.end() ? nullptr : &it->second;
+}
+
+Status ClusterState::ReserveNetwork(v1::Vm& vm) {
+  const v1::VmSpec& spec = vm.spec();
+  for (const v1::PortPublish& p : spec.publish()) {
+    if (const std::string* owner = PublisherOf(PublishProtocol(p), p.host_port())) {
+      return Status::FailedPrecondition(
+          "host port " + PublishKeyText(p) + " is already published by vm " + Quoted(*owner) +
+          ": published ports are unique in the cluster; choose another host port or delete " +
+          Quoted(*owner));
+    }
+  }
+  if (!UsesBridgeNetwork(spec)) return Status::Ok();
+  auto subnet = ParseSubnet(vm_subnet());  // valid: checked when it was set
+  if (!subnet.ok()) return Status::Internal(subnet.status().message());
+  // Lowest free address: walk the allocated ones in order until a gap.
+  uint32_t candidate = subnet->first_vm();
+  for (auto it = addresses_.lower_bound(candidate);
+       it != addresses_.end() && it->first == candidate; ++it) {
+    ++candidate;
+  }
+  if (candidate > subnet->last_vm()) {
+    return Status::FailedPrecondition(
+        "vm " + Quoted(spec.name()) + " needs a bridge address but all " +
+        std::to_string(subnet->last_vm() - subnet->first_vm() + 1) + " addresses of subnet " +
+        subnet->ToString() + " are taken: delete a bridge VM or use --network user");
+  }
+  vm.set_ipv4_address(FormatIpv4(candidate) + "/" + std::to_string(subnet->prefix));
+  vm.set_ipv4_gateway(FormatIpv4(subnet->gateway()));
+  return Status::Ok();
+}
+
+void ClusterState::IndexNetwork(const v1::Vm& vm) {
+  for (const v1::PortPublish& p : vm.spec().publish()) {
+    published_.emplace(std::make_pair(PublishProtocol(p), p.host_port()), vm.spec().name());
+  }
+  if (!vm.ipv4_address().empty()) addresses_.emplace(AddressOf(vm), vm.spec().name());
+}
+
+void ClusterState::UnindexNetwork(const v1::Vm& vm) {
+  for (const v1::PortPublish& p : vm.spec().publish()) {
+    auto it = published_.find({PublishProtocol(p), p.host_port()});
+    if (it != published_.end() && it->second == vm.spec().name()) published_.erase(it);
+  }
+  if (!vm.ipv4_address().empty()) {
+    auto it = addresses_.find(AddressOf(vm));
+    if (it != addresses_.end() && it->second == vm.spec().name()) addresses_.erase(it);
+  }
+}
+
+Status ClusterState::ApplySetVmSubnet(const v1::SetVmSubnet& op) {
+  auto subnet = ParseSubnet(op.cidr());
+  if (!subnet.ok()) return subnet.status();
+  const std::string cidr = subnet->ToString();
+  if (cidr == vm_subnet()) return Status::Ok();
+  if (!addresses_.empty()) {
+    return Status::FailedPrecondition(
+        "the VM subnet is " + vm_subnet() + " and " + std::to_string(addresses_.size()) +
+        " bridge VMs hold addresses from it (vm " + Quoted(addresses_.begin()->second) +
+        ", ...): delete them before changing it to " + cidr);
+  }
+  vm_subnet_ = cidr == kDefaultVmSubnet ? "" : cidr;
+  return Status::Ok();
+}
+
 const v1::Vm* ClusterState::FindVm(std::string_view name) const {
   auto it = vms_.find(name);
   return it == vms_.end() ? nullptr : &it->second;
@@ -353,6 +439,7 @@ v1::ClusterStateSnapshot ClusterState::ToSnapshot(bool with_applied_index) const
   v1::ClusterStateSnapshot snap;
   snap.set_format_version(kSnapshotFormatVersion);
   snap.set_cluster_id(cluster_id_);
+  snap.set_vm_subnet(vm_subnet_);
   snap.mutable_vms()->Reserve(static_cast<int>(vms_.size()));
   for (const auto& [name, vm] : vms_) *snap.add_vms() = vm;
   snap.mutable_nodes()->Reserve(static_cast<int>(nodes_.size()));
@@ -378,6 +465,13 @@ Status ClusterState::RestoreSnapshot(const std::string& data) {
   }
   ClusterState next;
   next.cluster_id_ = snap.cluster_id();
+  if (!snap.vm_subnet().empty()) {
+    auto subnet = ParseSubnet(snap.vm_subnet());
+    if (!subnet.ok()) {
+      return Status::Corruption("cluster state snapshot: " + subnet.status().message());
+    }
+    next.vm_subnet_ = subnet->ToString() == kDefaultVmSubnet ? "" : subnet->ToString();
+  }
   next.applied_index_ = snap.applied_index();
   for (v1::Vm& vm : *snap.mutable_vms()) {
     if (!next.vms_.empty() && !(next.vms_.rbegin()->first < vm.spec().name())) {
@@ -386,6 +480,7 @@ Status ClusterState::RestoreSnapshot(const std::string& data) {
     }
     std::string name = vm.spec().name();
     next.IndexVm(vm.node_id(), name);
+    next.IndexNetwork(vm);
     next.vms_.emplace_hint(next.vms_.end(), std::move(name), std::move(vm));
   }
   for (v1::Node& node : *snap.mutable_nodes()) {
@@ -444,6 +539,7 @@ Status ClusterState::CheckInvariants() const {
       return broken(what + " is missing from the index of node " + std::to_string(vm.node_id()));
     }
   }
+  if (Status s = CheckNetworkInvariants(); !s.ok()) return s;
   size_t indexed_count = 0;
   for (const auto& [node_id, names] : by_node_) {
     if (names.empty()) return broken("empty index entry for node " + std::to_string(node_id));
@@ -452,6 +548,49 @@ Status ClusterState::CheckInvariants() const {
   if (indexed_count != vms_.size()) {
     return broken("the node index holds " + std::to_string(indexed_count) + " VMs, not " +
                   std::to_string(vms_.size()));
+  }
+  return Status::Ok();
+}
+
+Status ClusterState::CheckNetworkInvariants() const {
+  auto broken = [](std::string what) { return Status::Internal("invariant broken: " + what); };
+  auto subnet = ParseSubnet(vm_subnet());
+  if (!subnet.ok()) return broken(subnet.status().message());
+  size_t published = 0, addressed = 0;
+  for (const auto& [name, vm] : vms_) {
+    const std::string what = "vm " + Quoted(name);
+    for (const v1::PortPublish& p : vm.spec().publish()) {
+      ++published;
+      const std::string* owner = PublisherOf(PublishProtocol(p), p.host_port());
+      if (!owner || *owner != name) {
+        return broken(what + " publishes " + PublishKeyText(p) + ", which the index gives to " +
+                      (owner ? Quoted(*owner) : std::string("nobody")));
+      }
+    }
+    const bool bridge = UsesBridgeNetwork(vm.spec());
+    if (bridge != !vm.ipv4_address().empty()) {
+      return broken(what + (bridge ? " is a bridge VM without an address"
+                                   : " has address " + vm.ipv4_address() + " but no bridge network"));
+    }
+    if (!bridge) continue;
+    ++addressed;
+    const uint32_t ip = AddressOf(vm);
+    const std::string expected = FormatIpv4(ip) + "/" + std::to_string(subnet->prefix);
+    if (vm.ipv4_address() != expected || !subnet->Contains(ip) || ip < subnet->first_vm() ||
+        ip > subnet->last_vm() || vm.ipv4_gateway() != FormatIpv4(subnet->gateway())) {
+      return broken(what + " has address " + vm.ipv4_address() + " via " + vm.ipv4_gateway() +
+                    ", not a VM address of subnet " + subnet->ToString());
+    }
+    auto owner = addresses_.find(ip);
+    if (owner == addresses_.end() || owner->second != name) {
+      return broken(what + " shares address " + vm.ipv4_address() + " with vm " +
+                    (owner == addresses_.end() ? std::string("<none>") : Quoted(owner->second)));
+    }
+  }
+  if (published != published_.size() || addressed != addresses_.size()) {
+    return broken("the network index holds " + std::to_string(published_.size()) + " ports and " +
+                  std::to_string(addresses_.size()) + " addresses, not " + std::to_string(published) +
+                  " and " + std::to_string(addressed));
   }
   return Status::Ok();
 }

@@ -7,7 +7,8 @@
 // Atomicity: a command that fails changes nothing but applied_index().
 // Thread safety: none; one owner (the node's loop thread) drives it. Readers
 // on other threads need their own synchronisation or a copy.
-// Cost: Apply is O(log n) in the number of VMs, except RemoveNode (O(k log n)
+// Cost: Apply is O(log n) in the number of VMs (plus O(p log n) for p
+// published ports and O(a) for a bridge address among a allocated), except RemoveNode (O(k log n)
 // for the k VMs placed on the node) and PlaceVms (O(k log n) for k
 // placements). Snapshot, Digest, operator== and CheckInvariants are O(n).
 #pragma once
@@ -59,6 +60,13 @@ class ClusterState {
   // Log index of the last command passed to Apply (or restored); 0 if none.
   uint64_t applied_index() const { return applied_index_; }
   const std::string& cluster_id() const { return cluster_id_; }
+  // The subnet bridge VMs get addresses from: set by SetVmSubnet, else
+  // kDefaultVmSubnet (state/network.h).
+  std::string vm_subnet() const;
+  // Which VM publishes (protocol, host port), protocol as v1::PortProtocol
+  // (TCP for UNSPECIFIED); null if none. Published ports are unique
+  // cluster-wide: CreateVm refuses a port another VM publishes.
+  const std::string* PublisherOf(int protocol, uint32_t host_port) const;
 
   // Null if absent. The pointer is valid until the next Apply/Restore.
   const v1::Vm* FindVm(std::string_view name) const;
@@ -95,6 +103,8 @@ class ClusterState {
 
   // Checks: names valid and unique and equal to the map key, specs valid,
   // generation >= 1, desired state RUNNING or STOPPED, phase a valid enum,
+  // each bridge VM with one address of the subnet that no other VM has (and
+  // no other VM with one), no host port published twice,
   // created_index <= applied_index, every placement names a registered node,
   // node records valid and keyed by id, cluster id valid if set.
   // kInternal with the first violation found.
@@ -115,6 +125,14 @@ class ClusterState {
   Status ApplyRemoveNode(const v1::RemoveNode& op, int64_t now);
   Status ApplyInitCluster(const v1::InitCluster& op);
   Status ApplyPlaceVms(const v1::PlaceVms& op, int64_t now);
+  Status ApplySetVmSubnet(const v1::SetVmSubnet& op);
+  // CreateVm's network part: refuses published ports another VM holds and
+  // gives a bridge VM the lowest free address of the subnet. Changes
+  // nothing on error.
+  Status ReserveNetwork(v1::Vm& vm);
+  void IndexNetwork(const v1::Vm& vm);
+  void UnindexNetwork(const v1::Vm& vm);
+  Status CheckNetworkInvariants() const;
 
   // Every VM (and only VMs) under its node_id, 0 = unplaced. Derived from
   // vms_; kept in step by Apply and RestoreSnapshot.
@@ -127,6 +145,11 @@ class ClusterState {
   VmMap vms_;
   NodeMap nodes_;
   std::map<uint64_t, NameSet> by_node_;
+  std::string vm_subnet_;  // empty = kDefaultVmSubnet
+  // Derived from vms_ like by_node_: (protocol, host port) -> VM, and
+  // allocated bridge address (host order) -> VM.
+  std::map<std::pair<int, uint32_t>, std::string> published_;
+  std::map<uint32_t, std::string> addresses_;
   uint64_t applied_index_ = 0;
 };
 

@@ -82,6 +82,12 @@ v1::Command MakeInitCluster(std::string_view cluster_id, int64_t now_ms) {
   return cmd;
 }
 
+v1::Command MakeSetVmSubnet(std::string_view cidr, int64_t now_ms) {
+  v1::Command cmd = WithTime(now_ms);
+  cmd.mutable_set_vm_subnet()->set_cidr(std::string(cidr));
+  return cmd;
+}
+
 v1::Command MakePlaceVms(const std::vector<Placement>& placements, int64_t now_ms) {
   v1::Command cmd = WithTime(now_ms);
   v1::PlaceVms* op = cmd.mutable_place_vms();

@@ -27,6 +27,7 @@ v1::Command MakeReportVmStatus(std::string_view name, uint64_t node_id, v1::VmPh
 v1::Command MakeRegisterNode(const v1::Node& node, int64_t now_ms);
 v1::Command MakeRemoveNode(uint64_t id, int64_t now_ms);
 v1::Command MakeInitCluster(std::string_view cluster_id, int64_t now_ms);
+v1::Command MakeSetVmSubnet(std::string_view cidr, int64_t now_ms);
 
 struct Placement {
   std::string name;

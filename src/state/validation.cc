@@ -3,6 +3,7 @@
 #include <string>
 
 #include "blixard/v1/state.pb.h"
+#include "state/network.h"
 
 namespace blixard::state {
 namespace {
@@ -129,7 +130,7 @@ Status ValidateVmSpec(const v1::VmSpec& spec) {
     return Status::InvalidArgument(vm + " restart policy " + std::to_string(spec.restart_policy()) +
                                    " is invalid: use NEVER, ON_FAILURE or ALWAYS");
   }
-  return Status::Ok();
+  return ValidateVmNetwork(spec, vm);
 }
 
 Status ValidateNode(const v1::Node& node) {

@@ -45,7 +45,8 @@ inline constexpr size_t kMaxStatusMessageLength = 1024;
 Status ValidateVmName(std::string_view name);
 
 // name, vcpus, memory_mib, kernel/initrd/cmdline/disk lengths, labels and the
-// restart policy enum.
+// restart policy enum, and the network fields (ValidateVmNetwork in
+// state/network.h).
 Status ValidateVmSpec(const v1::VmSpec& spec);
 
 // At most kMaxLabels entries; keys 1-63 chars of [a-zA-Z0-9._/-]; values at
