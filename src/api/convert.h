@@ -22,7 +22,7 @@ inline grpc::Status ToGrpc(const Status& s) {
 // time (no quorum, no leader) ends with the server's UNAVAILABLE and its
 // reason rather than the client's bare DEADLINE_EXCEEDED. kDefaultTimeout
 // from now when the client set no deadline.
-inline node::Deadline DeadlineOf(const grpc::ServerContext* ctx) {
+inline node::Deadline DeadlineOf(const grpc::ServerContextBase* ctx) {
   constexpr auto kDefaultTimeout = std::chrono::seconds(10);
   auto client = ctx->deadline();
   auto remaining = client - std::chrono::system_clock::now();

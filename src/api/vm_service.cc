@@ -82,10 +82,23 @@ grpc::Status VmServiceImpl::Barrier(grpc::ServerContext* ctx, bool stale) {
   return ToGrpc(node_.ReadBarrier(DeadlineOf(ctx)));
 }
 
-grpc::Status VmServiceImpl::CreateVm(grpc::ServerContext* ctx, const v1::CreateVmRequest* req,
-                                     v1::CreateVmResponse* resp) {
-  if (Status s = state::ValidateVmSpec(req->spec()); !s.ok()) return ToGrpc(s);
-  return Write(ctx, state::MakeCreateVm(req->spec(), req->start(), NowUnixMs()), resp->mutable_vm());
+grpc::ServerUnaryReactor* VmServiceImpl::CreateVm(grpc::CallbackServerContext* ctx,
+                                                  const v1::CreateVmRequest* req,
+                                                  v1::CreateVmResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (Status s = state::ValidateVmSpec(req->spec()); !s.ok()) {
+    reactor->Finish(ToGrpc(s));
+    return reactor;
+  }
+  // The reactor and `resp` live until Finish; the node calls back once.
+  node_.ProposeAsync(state::MakeCreateVm(req->spec(), req->start(), NowUnixMs()), DeadlineOf(ctx),
+                     [reactor, resp](Result<state::ApplyResult> r) {
+                       if (!r.ok()) return reactor->Finish(ToGrpc(r.status()));
+                       if (!r->status.ok()) return reactor->Finish(ToGrpc(r->status));
+                       if (r->vm) *resp->mutable_vm() = std::move(*r->vm);
+                       reactor->Finish(grpc::Status::OK);
+                     });
+  return reactor;
 }
 
 grpc::Status VmServiceImpl::SetDesired(grpc::ServerContext* ctx, const std::string& name,

@@ -12,15 +12,17 @@
 
 namespace blixard::api {
 
-class VmServiceImpl final : public v1::VmService::Service {
+// CreateVm is a callback method: no thread waits while the write commits;
+// the node's loop finishes the call once the write is applied.
+class VmServiceImpl final : public v1::VmService::WithCallbackMethod_CreateVm<v1::VmService::Service> {
  public:
   // `hypervisor` runs the VMs placed on this node; null on a member that
   // runs none (calls for VMs placed here are then UNAVAILABLE). Not owned;
   // must outlive the server.
   VmServiceImpl(node::Node& node, vmm::Hypervisor* hypervisor);
 
-  grpc::Status CreateVm(grpc::ServerContext*, const v1::CreateVmRequest*,
-                        v1::CreateVmResponse*) override;
+  grpc::ServerUnaryReactor* CreateVm(grpc::CallbackServerContext*, const v1::CreateVmRequest*,
+                                     v1::CreateVmResponse*) override;
   grpc::Status StartVm(grpc::ServerContext*, const v1::VmNameRequest*, v1::VmResponse*) override;
   grpc::Status StopVm(grpc::ServerContext*, const v1::VmNameRequest*, v1::VmResponse*) override;
   grpc::Status DeleteVm(grpc::ServerContext*, const v1::VmNameRequest*,

@@ -309,15 +309,26 @@ void Node::Impl::NoteConfEntry(const raft::Entry& e, bool applied) {
 
 void Node::Impl::PlacePendingVms() {
   constexpr size_t kMaxPlacementsPerEntry = 1000;
+  if (!placement_dirty_) return;
   if (placement_index_ > applied_) return;  // the last batch is still in flight
   std::vector<state::Placement> batch;
   {
     std::shared_lock lk(state_mu_);
     batch = control::PlacePending(state_, kMaxPlacementsPerEntry);
   }
-  if (batch.empty()) return;
+  if (batch.empty()) {
+    placement_dirty_ = false;
+    return;
+  }
   auto idx = raft_->propose(state::EncodeCommand(state::MakePlaceVms(batch, NowUnixMs())));
   if (idx.ok()) placement_index_ = *idx;
+  // Stays dirty: the next pass (once this batch is applied) looks again.
+}
+
+bool Node::Impl::MayNeedPlacement(const v1::Command& cmd) {
+  // A VM created stopped waits unplaced until it is started (a separate
+  // command); everything else may change what is placeable.
+  return !(cmd.has_create_vm() && cmd.create_vm().desired_state() == v1::DESIRED_STATE_STOPPED);
 }
 
 // The loop is the only writer of state_, so it reads it without the lock

@@ -107,7 +107,25 @@ void Node::Impl::Stop() {
     stopping_ = true;
   }
   cv_.notify_all();
-  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+  if (thread_.get_id() == std::this_thread::get_id()) return;
+  if (thread_.joinable()) thread_.join();
+  std::unique_lock lk(mu_);
+  blocking_cv_.wait(lk, [&] { return blocking_threads_ == 0; });
+}
+
+bool Node::Impl::RunBlocking(std::function<void()> fn) {
+  {
+    std::lock_guard lk(mu_);
+    if (stopping_) return false;
+    ++blocking_threads_;
+  }
+  std::thread([this, fn = std::move(fn)]() mutable {
+    fn();
+    fn = nullptr;  // its captures go before Stop() may return
+    std::lock_guard lk(mu_);
+    if (--blocking_threads_ == 0) blocking_cv_.notify_all();
+  }).detach();
+  return true;
 }
 
 bool Node::Impl::Post(Task t) {
@@ -161,6 +179,27 @@ Attempt<state::ApplyResult> Node::Impl::ProposeLocal(const std::string& data, De
   } catch (const std::future_error&) {  // task dropped at shutdown
     return {false, Status::Unavailable("node is shutting down; the write may or may not be applied")};
   }
+}
+
+void Node::Impl::ProposeAsync(v1::Command cmd, Deadline deadline, Node::ApplyCallback done) {
+  auto once = std::make_shared<ApplyOnce>(std::move(done));
+  std::string data;
+  if (!cmd.SerializeToString(&data)) {
+    (*once)(Status::Internal("cannot encode command"));
+    return;
+  }
+  // Tried here first; a member that does not lead (or a leader that has
+  // just lost the role) routes it like Propose, on a thread that may block.
+  Post([this, data = std::move(data), cmd = std::move(cmd), deadline, once]() mutable {
+    auto idx = raft_->propose(std::move(data));
+    if (idx.ok()) {
+      proposals_[*idx] = ProposalWaiter{raft_->term(), std::move(once), deadline};
+      return;
+    }
+    RunBlocking([this, cmd = std::move(cmd), deadline, once]() mutable {
+      (*once)(Propose(std::move(cmd), deadline));
+    });
+  });
 }
 
 Result<state::ApplyResult> Node::Impl::Propose(v1::Command cmd, Deadline deadline) {
@@ -224,6 +263,7 @@ void Node::Impl::Loop() {
     if (Clock::now() >= next_tick) {
       raft_->tick();
       if (raft_->role() == raft::Role::kLeader) RunControllers();
+      ExpireProposals();
       next_tick += tick;
       if (next_tick < Clock::now()) next_tick = Clock::now() + tick;  // fell behind
     }
@@ -255,6 +295,7 @@ bool Node::Impl::HandleReady() {
     if (!s.ok()) return Fatal(s);
     applied_ = rd.snapshot->meta.index;
     snapshot_index_ = applied_;
+    placement_dirty_ = true;
     lk.unlock();
     SyncAddressesFromState();
   }
@@ -305,27 +346,44 @@ void Node::Impl::ApplyEntry(const raft::Entry& e) {
       result.status = Status::Corruption("entry " + std::to_string(e.index) + " is not a command");
     } else {
       result = state_.Apply(cmd, e.index);
+      if (MayNeedPlacement(cmd)) placement_dirty_ = true;
       if (cmd.has_register_node() || cmd.has_remove_node()) SyncAddressesFromState();
     }
   } else if (e.type == raft::EntryType::kConfChange) {
     NoteConfEntry(e, true);
+    placement_dirty_ = true;
   }
   applied_ = e.index;
   auto it = proposals_.find(e.index);
   if (it != proposals_.end()) {
     if (it->second.term == e.term) {
-      it->second.promise->set_value(std::move(result));
+      it->second.Complete(std::move(result));
     } else {
-      it->second.promise->set_value(Status::Unavailable(
+      it->second.Complete(Status::Unavailable(
           "leadership changed before the write committed; it was not applied"));
     }
     proposals_.erase(it);
   }
   // Waiters below this index were overwritten by another leader's entries.
   while (!proposals_.empty() && proposals_.begin()->first < e.index) {
-    proposals_.begin()->second.promise->set_value(
+    proposals_.begin()->second.Complete(
         Status::Unavailable("leadership changed before the write committed; it was not applied"));
     proposals_.erase(proposals_.begin());
+  }
+}
+
+// Asynchronous proposers have nobody waiting on a clock: fail theirs once
+// the deadline passed (blocked callers time out by themselves).
+void Node::Impl::ExpireProposals() {
+  const auto now = Clock::now();
+  for (auto it = proposals_.begin(); it != proposals_.end();) {
+    if (it->second.done && it->second.deadline <= now) {
+      it->second.Complete(Status::Unavailable(
+          "write not committed before the deadline (no quorum?); it may or may not be applied"));
+      it = proposals_.erase(it);
+    } else {
+      ++it;
+    }
   }
 }
 
@@ -354,6 +412,7 @@ void Node::Impl::OnSoftState(const raft::SoftState& ss) {
     return;
   }
   leader_since_ = Clock::now();
+  placement_dirty_ = true;
   // The bootstrapping node records the cluster id, and every leader makes
   // sure it is registered with its address; both commands are idempotent.
   bool need_init = false, need_register = true;
@@ -418,7 +477,7 @@ bool Node::Impl::Fatal(const Status& s) {
 }
 
 void Node::Impl::FailAll(const Status& s) {
-  for (auto& [idx, w] : proposals_) w.promise->set_value(s);
+  for (auto& [idx, w] : proposals_) w.Complete(s);
   proposals_.clear();
   for (auto& [ctx, w] : reads_) w.promise->set_value(s);
   reads_.clear();
@@ -500,6 +559,9 @@ void Node::Stop() { impl_->Stop(); }
 void Node::Receive(raft::Message msg) { impl_->Receive(std::move(msg)); }
 Result<state::ApplyResult> Node::Propose(v1::Command cmd, Deadline d) {
   return impl_->Propose(std::move(cmd), d);
+}
+void Node::ProposeAsync(v1::Command cmd, Deadline d, ApplyCallback done) {
+  impl_->ProposeAsync(std::move(cmd), d, std::move(done));
 }
 Result<JoinResult> Node::AddMember(uint64_t id, const std::string& address, Deadline d) {
   return impl_->AddMember(id, address, d);

@@ -104,6 +104,15 @@ class Node {
   // deadline (no quorum) — the write may or may not have been applied.
   Result<state::ApplyResult> Propose(v1::Command cmd, Deadline deadline);
 
+  // Propose without blocking the caller: `done` runs exactly once with what
+  // Propose would return. On the leader it runs on the node's loop thread
+  // right after the entry applies (or about a tick after the deadline), so
+  // it must be quick and must not call back into the node; otherwise (a
+  // follower forwarding, no leader yet) on a helper thread. It also runs,
+  // with kUnavailable, when the node stops first.
+  using ApplyCallback = std::function<void(Result<state::ApplyResult>)>;
+  void ProposeAsync(v1::Command cmd, Deadline deadline, ApplyCallback done);
+
   // Membership changes, applied one at a time.
   Result<JoinResult> AddMember(uint64_t id, const std::string& address, Deadline deadline);
   // Demotes (if a voter) then removes `id`. Removing the leader hands

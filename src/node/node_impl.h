@@ -31,6 +31,24 @@ struct Attempt {
 
 using ApplyPromise = std::promise<Result<state::ApplyResult>>;
 
+// An asynchronous proposer's callback that runs exactly once: when it is
+// destroyed uncalled (its task or waiter dropped at shutdown), it reports
+// that the node stopped.
+class ApplyOnce {
+ public:
+  explicit ApplyOnce(Node::ApplyCallback done) : done_(std::move(done)) {}
+  ApplyOnce(const ApplyOnce&) = delete;
+  ~ApplyOnce() {
+    if (done_) done_(Status::Unavailable("node is shutting down; the write may or may not be applied"));
+  }
+  void operator()(Result<state::ApplyResult> r) {
+    if (auto done = std::exchange(done_, nullptr)) done(std::move(r));
+  }
+
+ private:
+  Node::ApplyCallback done_;
+};
+
 class Node::Impl {
  public:
   Impl(NodeConfig config, std::unique_ptr<storage::LogStore> store);
@@ -41,6 +59,7 @@ class Node::Impl {
   void Receive(raft::Message msg);
 
   Result<state::ApplyResult> Propose(v1::Command cmd, Deadline deadline);
+  void ProposeAsync(v1::Command cmd, Deadline deadline, Node::ApplyCallback done);
   Result<JoinResult> AddMember(uint64_t id, const std::string& address, Deadline deadline);
   Status RemoveMember(uint64_t id, Deadline deadline);
   Status TransferLeader(uint64_t to, Deadline deadline);
@@ -64,8 +83,18 @@ class Node::Impl {
  private:
   using Task = std::function<void()>;
   struct ProposalWaiter {
+    ProposalWaiter() = default;
+    ProposalWaiter(raft::Term t, std::shared_ptr<ApplyPromise> p) : term(t), promise(std::move(p)) {}
+    ProposalWaiter(raft::Term t, std::shared_ptr<ApplyOnce> d, Deadline dl)
+        : term(t), done(std::move(d)), deadline(dl) {}
     raft::Term term = 0;
-    std::shared_ptr<ApplyPromise> promise;
+    std::shared_ptr<ApplyPromise> promise;  // a blocked caller, or
+    std::shared_ptr<ApplyOnce> done;        // an asynchronous one, which
+    Deadline deadline = Deadline::max();    // the loop fails after this
+    void Complete(Result<state::ApplyResult> r) {
+      if (promise) promise->set_value(std::move(r));
+      if (done) (*done)(std::move(r));
+    }
   };
   struct ReadWaiter {
     raft::Index index = 0;  // 0 until the ReadState arrives
@@ -79,6 +108,9 @@ class Node::Impl {
   Result<T> OnLoop(std::function<Result<T>()> fn, Deadline deadline);
   Attempt<state::ApplyResult> ProposeLocal(const std::string& data, Deadline deadline);
   std::string AddressOf(uint64_t id) const;
+  // Runs `fn` on a thread of its own; Stop() waits for all of them. False
+  // (and `fn` dropped) once the node is stopping.
+  bool RunBlocking(std::function<void()> fn);
 
   // ---- routing (forwarding.cc) ----
   // Runs `local` until it is handled, forwarding to the leader with
@@ -106,6 +138,7 @@ class Node::Impl {
   void NoteConfEntry(const raft::Entry& e, bool applied);  // loop
   void RunControllers();                                   // loop, leader only
   void PlacePendingVms();                                  // loop, leader only
+  static bool MayNeedPlacement(const v1::Command& cmd);
   void SyncAddressesFromState();                           // loop
 
   // ---- loop thread (node.cc) ----
@@ -114,6 +147,7 @@ class Node::Impl {
   void SendLeaderMessagesEarly(raft::Ready& rd);
   void ApplyEntry(const raft::Entry& e);
   void ServeReads();
+  void ExpireProposals();
   void OnSoftState(const raft::SoftState& ss);
   void ProposeInternal(const v1::Command& cmd);
   bool MaybeSnapshot();
@@ -142,6 +176,10 @@ class Node::Impl {
   std::set<uint64_t> removing_;  // leader: members being removed are not promoted
   raft::HardState persisted_hard_state_;  // as last saved
   raft::Index placement_index_ = 0;  // leader: last PlaceVms proposed
+  // Something applied since the last placement pass may have made a VM
+  // placeable: the pass scans every unplaced VM, stopped ones included, so
+  // it runs only then (see MayNeedPlacement).
+  bool placement_dirty_ = true;
   bool ever_member_ = false;  // persisted as meta "member": removal is then detectable
 
   std::mutex mu_;
@@ -149,6 +187,8 @@ class Node::Impl {
   std::deque<Task> tasks_;
   bool stopping_ = false;
   std::thread thread_;
+  size_t blocking_threads_ = 0;  // RunBlocking threads still running (under mu_)
+  std::condition_variable blocking_cv_;
 
   mutable std::mutex status_mu_;
   std::condition_variable status_cv_;  // signalled when leader/term change
