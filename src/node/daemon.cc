@@ -193,8 +193,8 @@ int RunDaemon(const DaemonOptions& o) {
   to.max_message_bytes = o.max_message_bytes;
   std::unique_ptr<transport::Transport> transport = transport::NewGrpcTransport(to);
   std::unique_ptr<grpc::Service> peer_service =
-      transport::NewPeerService(cluster_id, [&node_ptr](raft::Message m) {
-        if (Node* n = node_ptr.load()) n->Receive(std::move(m));
+      transport::NewPeerService(cluster_id, [&node_ptr](std::vector<raft::Message> batch) {
+        if (Node* n = node_ptr.load()) n->Receive(std::move(batch));
       });
 
   std::atomic<bool> fatal{false};

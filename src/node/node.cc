@@ -138,10 +138,13 @@ bool Node::Impl::Post(Task t) {
   return true;
 }
 
-void Node::Impl::Receive(raft::Message msg) {
-  Post([this, msg = std::move(msg)]() mutable {
-    last_heard_[msg.from] = Clock::now();
-    raft_->step(msg);
+void Node::Impl::Receive(std::vector<raft::Message> batch) {
+  Post([this, batch = std::move(batch)]() mutable {
+    const auto now = Clock::now();
+    for (raft::Message& msg : batch) {
+      last_heard_[msg.from] = now;
+      raft_->step(msg);
+    }
   });
 }
 
@@ -556,7 +559,7 @@ Result<std::unique_ptr<Node>> Node::Start(NodeConfig config, std::unique_ptr<sto
 }
 
 void Node::Stop() { impl_->Stop(); }
-void Node::Receive(raft::Message msg) { impl_->Receive(std::move(msg)); }
+void Node::Receive(std::vector<raft::Message> batch) { impl_->Receive(std::move(batch)); }
 Result<state::ApplyResult> Node::Propose(v1::Command cmd, Deadline d) {
   return impl_->Propose(std::move(cmd), d);
 }

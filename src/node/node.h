@@ -96,8 +96,8 @@ class Node {
   // kUnavailable. Nothing half-written: every store write is atomic.
   void Stop();
 
-  // A Raft message from a peer (PeerService).
-  void Receive(raft::Message msg);
+  // Raft messages from a peer (PeerService), stepped in order.
+  void Receive(std::vector<raft::Message> batch);
 
   // Proposes `cmd` and waits until it is applied, returning the state
   // machine's answer. kUnavailable when no leader commits it before the

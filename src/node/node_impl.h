@@ -56,7 +56,7 @@ class Node::Impl {
 
   Status Init(Deadline join_deadline);
   void Stop();
-  void Receive(raft::Message msg);
+  void Receive(std::vector<raft::Message> batch);
 
   Result<state::ApplyResult> Propose(v1::Command cmd, Deadline deadline);
   void ProposeAsync(v1::Command cmd, Deadline deadline, Node::ApplyCallback done);

@@ -1,5 +1,7 @@
 // The server side of the peer transport: PeerService.Raft reads one
-// sender's stream of batches and hands each message to the sink.
+// sender's stream of batches and hands each batch to the sink. A callback
+// service: reads complete on gRPC's threads, so no thread is parked per
+// stream and a batch reaches the sink without another thread hop.
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
@@ -14,39 +16,50 @@
 namespace blixard::transport {
 namespace {
 
-class PeerServiceImpl final : public v1::PeerService::Service {
+class PeerServiceImpl;
+
+// One inbound stream. Owned by gRPC between its creation and OnDone.
+class StreamReader final : public grpc::ServerReadReactor<v1::RaftBatch> {
+ public:
+  StreamReader(PeerServiceImpl& service, grpc::CallbackServerContext* ctx)
+      : service_(service), ctx_(ctx) {
+    StartRead(&batch_);
+  }
+  void OnReadDone(bool ok) override;
+  void OnDone() override { delete this; }
+
+ private:
+  PeerServiceImpl& service_;
+  grpc::CallbackServerContext* ctx_;
+  SnapshotAssembler snapshots_;  // per stream: a broken stream discards partial snapshots
+  v1::RaftBatch batch_;
+};
+
+class PeerServiceImpl final : public v1::PeerService::CallbackService {
  public:
   PeerServiceImpl(std::function<std::string()> cluster_id, MessageSink sink)
       : cluster_id_(std::move(cluster_id)), sink_(std::move(sink)) {}
 
-  // Occupies one server thread for the life of the stream (one per peer).
-  grpc::Status Raft(grpc::ServerContext* context, grpc::ServerReader<v1::RaftBatch>* reader,
-                    v1::RaftAck* /*response*/) override {
-    SnapshotAssembler snapshots;  // per stream: a broken stream discards partial snapshots
-    v1::RaftBatch batch;
-    while (reader->Read(&batch)) {
-      std::string ours = cluster_id_ ? cluster_id_() : std::string();
-      if (!ours.empty() && !batch.cluster_id().empty() && ours != batch.cluster_id()) {
-        // The sender retries every few seconds: say it once in a while.
-        spdlog::log(RefusalLogDue() ? spdlog::level::warn : spdlog::level::debug,
-                    "transport: refusing Raft stream from {}: cluster id {} is not ours ({})",
-                    context->peer(), batch.cluster_id(), ours);
-        return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                            "cluster id " + batch.cluster_id() + " does not match this node's " +
-                                ours + ": the peer belongs to another cluster");
-      }
-      for (const v1::RaftMessage& w : batch.messages()) {
-        std::optional<raft::Message> m = IsSnapshotChunk(w) ? snapshots.Add(w) : FromWire(w);
-        if (m) {
-          sink_(std::move(*m));
-        } else if (!IsSnapshotChunk(w)) {
-          spdlog::warn("transport: dropping malformed message (type {}) from {}", w.type(),
-                       context->peer());
-        }
-      }
-    }
-    return grpc::Status::OK;
+  grpc::ServerReadReactor<v1::RaftBatch>* Raft(grpc::CallbackServerContext* context,
+                                               v1::RaftAck* /*response*/) override {
+    return new StreamReader(*this, context);
   }
+
+  // The refusal for a batch from another cluster; OK for ours.
+  grpc::Status CheckCluster(const v1::RaftBatch& batch, const std::string& peer) {
+    if (batch.cluster_id().empty() || !cluster_id_) return grpc::Status::OK;
+    std::string ours = cluster_id_();
+    if (ours.empty() || ours == batch.cluster_id()) return grpc::Status::OK;
+    // The sender retries every few seconds: say it once in a while.
+    spdlog::log(RefusalLogDue() ? spdlog::level::warn : spdlog::level::debug,
+                "transport: refusing Raft stream from {}: cluster id {} is not ours ({})", peer,
+                batch.cluster_id(), ours);
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        "cluster id " + batch.cluster_id() + " does not match this node's " + ours +
+                            ": the peer belongs to another cluster");
+  }
+
+  const MessageSink& sink() const { return sink_; }
 
  private:
   bool RefusalLogDue() {
@@ -61,6 +74,29 @@ class PeerServiceImpl final : public v1::PeerService::Service {
   const MessageSink sink_;
   std::atomic<int64_t> last_refusal_log_s_{INT64_MIN / 2};
 };
+
+void StreamReader::OnReadDone(bool ok) {
+  if (!ok) {  // the sender closed the stream, or it broke
+    Finish(grpc::Status::OK);
+    return;
+  }
+  if (grpc::Status refusal = service_.CheckCluster(batch_, ctx_->peer()); !refusal.ok()) {
+    Finish(refusal);
+    return;
+  }
+  std::vector<raft::Message> messages;
+  messages.reserve(batch_.messages_size());
+  for (const v1::RaftMessage& w : batch_.messages()) {
+    std::optional<raft::Message> m = IsSnapshotChunk(w) ? snapshots_.Add(w) : FromWire(w);
+    if (m) {
+      messages.push_back(std::move(*m));
+    } else if (!IsSnapshotChunk(w)) {
+      spdlog::warn("transport: dropping malformed message (type {}) from {}", w.type(), ctx_->peer());
+    }
+  }
+  if (!messages.empty()) service_.sink()(std::move(messages));
+  StartRead(&batch_);
+}
 
 }  // namespace
 

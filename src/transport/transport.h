@@ -52,8 +52,9 @@ class Transport {
   virtual void Stop() = 0;
 };
 
-// Receives inbound messages; called on gRPC threads (must not block long).
-using MessageSink = std::function<void(raft::Message)>;
+// Receives inbound messages, the ones of one batch per call, in the order
+// sent; called on gRPC threads (must not block long).
+using MessageSink = std::function<void(std::vector<raft::Message>)>;
 
 struct GrpcTransportOptions {
   raft::NodeId self = raft::kNoNode;

@@ -65,9 +65,9 @@ class Receiver {
 
   void Start() {
     service_ = NewPeerService([this] { return ClusterId(); },
-                              [this](Message m) {
+                              [this](std::vector<Message> batch) {
                                 std::lock_guard lk(mu_);
-                                received_.push_back(std::move(m));
+                                for (Message& m : batch) received_.push_back(std::move(m));
                                 cv_.notify_all();
                               });
     grpc::ServerBuilder builder;
