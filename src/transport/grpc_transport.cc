@@ -1,5 +1,6 @@
-// The client side of the peer transport: one sender thread and one
-// long-lived PeerService.Raft stream per peer (see transport.h).
+// The client side of the peer transport: one long-lived PeerService.Raft
+// callback stream per peer, and a thread per peer that (re)opens it (see
+// transport.h).
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
@@ -9,6 +10,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 #include <utility>
@@ -49,7 +51,37 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, size_t ma
   return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
 }
 
-// One peer: a bounded queue drained by its own thread into one stream.
+class PeerSender;
+
+// One PeerService.Raft call. Created and deleted by its sender's thread
+// (deleted only after OnDone); its one write in flight is `batch`.
+class Stream final : public grpc::ClientWriteReactor<v1::RaftBatch> {
+ public:
+  explicit Stream(PeerSender& owner) : owner_(owner) {}
+  // Starts the call, holding it open until Release().
+  void Open(v1::PeerService::Stub& stub) {
+    stub.async()->Raft(&ctx, &ack, this);
+    AddHold();
+    StartCall();
+    opened = Clock::now();
+  }
+  void Release() { RemoveHold(); }
+  void OnWriteDone(bool ok) override;
+  void OnDone(const grpc::Status& s) override;
+
+  grpc::ClientContext ctx;
+  v1::RaftAck ack;
+  v1::RaftBatch batch;
+  Clock::time_point opened;
+
+ private:
+  PeerSender& owner_;
+};
+
+// One peer: a bounded queue and one stream. Writes start on the thread that
+// queues (when no write is in flight) or on gRPC's thread that completes the
+// previous one, so a batch goes out without a thread hop; the peer's own
+// thread only opens and closes streams and backs off after failures.
 class PeerSender {
  public:
   PeerSender(raft::NodeId id, std::string address, const GrpcTransportOptions& options)
@@ -58,16 +90,31 @@ class PeerSender {
   }
   ~PeerSender() { Stop(); }
 
-  // Never blocks on the network. Returns false if the message was dropped.
-  bool Enqueue(raft::Message m) {
-    std::lock_guard lk(mu_);
-    if (stopping_ || queue_.size() >= options_.max_queue || Clock::now() < down_until_) {
-      ++dropped_;
-      return false;
+  // Never blocks on the network; messages over the queue bound, or sent
+  // while the peer is backed off, are dropped.
+  void Enqueue(std::vector<raft::Message>& messages) {
+    Stream* s = nullptr;
+    {
+      std::lock_guard lk(mu_);
+      if (stopping_ || Clock::now() < down_until_) {
+        dropped_ += messages.size();
+        return;
+      }
+      for (raft::Message& m : messages) {
+        if (queue_.size() >= options_.max_queue) {
+          ++dropped_;
+        } else {
+          queue_.push_back(std::move(m));
+        }
+      }
+      if (!stream_) {
+        cv_.notify_one();  // the thread opens one
+      } else if (CanWriteLocked() && TakeBatchLocked(stream_->batch)) {
+        writing_ = true;
+        s = stream_;
+      }
     }
-    queue_.push_back(std::move(m));
-    cv_.notify_one();
-    return true;
+    if (s) s->StartWrite(&s->batch);
   }
 
   void SetAddress(const std::string& address) {
@@ -75,9 +122,8 @@ class PeerSender {
     if (address == address_) return;
     address_ = address;
     ++address_gen_;
-    down_until_ = {};             // the new address deserves a try at once
-    if (ctx_) ctx_->TryCancel();  // a Write blocked on the old address returns
-    cv_.notify_one();
+    down_until_ = {};  // the new address deserves a try at once
+    cv_.notify_one();  // the thread closes a stream to the old address
   }
 
   std::string address() const {
@@ -85,11 +131,10 @@ class PeerSender {
     return address_;
   }
 
-  // Asks the thread to end: wakes it and cancels a call it may be blocked in.
+  // Asks the thread to end; it cancels a call in progress.
   void SignalStop() {
     std::lock_guard lk(mu_);
     stopping_ = true;
-    if (ctx_) ctx_->TryCancel();
     cv_.notify_one();
   }
 
@@ -98,18 +143,20 @@ class PeerSender {
     if (thread_.joinable()) thread_.join();
   }
 
- private:
-  struct Stream {
-    std::unique_ptr<grpc::ClientContext> ctx;
-    std::unique_ptr<grpc::ClientWriter<v1::RaftBatch>> writer;
-    v1::RaftAck ack;
-    Clock::time_point opened;
-  };
+  // Stream reactions (gRPC threads, or inline in StartWrite).
+  void WriteDone(bool ok);
+  void StreamDone(const grpc::Status& s);
 
+ private:
   void Run();
-  bool OpenStream(Stream& s);
-  grpc::Status CloseStream(Stream& s, bool cancel);
-  bool WriteAll(Stream& s, std::vector<raft::Message>& messages);
+  void OpenStream();
+  grpc::Status CloseStream();
+  bool CanWriteLocked() const {
+    return stream_ && !writing_ && !broken_ && !closing_ && !stopping_ && address_gen_ == channel_gen_;
+  }
+  // Moves queued messages into `batch` up to the size limit; false if there
+  // is nothing to send.
+  bool TakeBatchLocked(v1::RaftBatch& batch);
 
   const raft::NodeId id_;
   const GrpcTransportOptions& options_;  // owned by the transport, outlives us
@@ -118,21 +165,112 @@ class PeerSender {
   std::condition_variable cv_;
   std::string address_;
   uint64_t address_gen_ = 0;
+  uint64_t channel_gen_ = ~uint64_t{0};  // the generation stream_ was opened for
   std::deque<raft::Message> queue_;
+  std::deque<v1::RaftMessage> wire_;  // chunks of a message partly taken into a batch
   bool stopping_ = false;
-  Clock::time_point down_until_;        // Enqueue drops until then (after a failure)
-  grpc::ClientContext* ctx_ = nullptr;  // the open call, for TryCancel
-  uint64_t dropped_ = 0;                // since the peer was last reported reachable
+  Clock::time_point down_until_;  // Enqueue drops until then (after a failure)
+  uint64_t dropped_ = 0;          // since the peer was last reported reachable
+  Stream* stream_ = nullptr;
+  bool writing_ = false;   // stream_ has a write in flight
+  bool broken_ = false;    // a write on stream_ failed
+  bool closing_ = false;   // the thread is closing stream_: no new writes
+  bool done_ = false;      // stream_'s OnDone ran
+  grpc::Status done_status_;
+  std::optional<v1::RaftBatch> retry_;  // resent once on the next stream
+  bool reported_down_ = false;
 
   // Sender thread only.
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::PeerService::Stub> stub_;
-  uint64_t channel_gen_ = ~uint64_t{0};
   std::string channel_address_;
   std::thread thread_;
 };
 
-bool PeerSender::OpenStream(Stream& s) {
+void Stream::OnWriteDone(bool ok) { owner_.WriteDone(ok); }
+void Stream::OnDone(const grpc::Status& s) { owner_.StreamDone(s); }
+
+bool PeerSender::TakeBatchLocked(v1::RaftBatch& batch) {
+  const size_t limit = options_.max_message_bytes > 2 * kBatchOverheadBytes
+                           ? options_.max_message_bytes - kBatchOverheadBytes
+                           : options_.max_message_bytes / 2;
+  const size_t chunk = std::max<size_t>(1, std::min(kSnapshotChunkBytes, limit / 2));
+  batch.Clear();
+  size_t bytes = 0;
+  while (true) {
+    if (wire_.empty()) {
+      if (queue_.empty()) break;
+      raft::Message m = std::move(queue_.front());
+      queue_.pop_front();
+      for (v1::RaftMessage& w : ToWire(m, chunk)) {
+        size_t size = w.ByteSizeLong() + 8;  // + field tag and length
+        if (size > limit) {
+          spdlog::error(
+              "transport: dropping {} message of {} bytes to peer {}: over the {} byte "
+              "message limit",
+              raft::MessageTypeName(m.type), size, id_, limit);
+          wire_.clear();
+          break;
+        }
+        wire_.push_back(std::move(w));
+      }
+      continue;
+    }
+    size_t size = wire_.front().ByteSizeLong() + 8;
+    if (batch.messages_size() > 0 && bytes + size > limit) break;
+    *batch.add_messages() = std::move(wire_.front());
+    wire_.pop_front();
+    bytes += size;
+  }
+  if (batch.messages_size() == 0) return false;
+  if (options_.cluster_id) batch.set_cluster_id(options_.cluster_id());
+  return true;
+}
+
+void PeerSender::WriteDone(bool ok) {
+  Stream* s = nullptr;
+  {
+    std::lock_guard lk(mu_);
+    writing_ = false;
+    if (!ok) {
+      // A stream that served for a while may have died while quiet (the
+      // peer restarted, or closed an idle connection); the failure is old
+      // news, so its batch gets one more try on a fresh stream. A batch
+      // already written may go twice: Raft messages tolerate duplicates.
+      if (Clock::now() - stream_->opened >= kMaxBackoff) {
+        retry_ = std::move(stream_->batch);
+      }
+      broken_ = true;
+      cv_.notify_one();
+      return;
+    }
+    // A write that succeeds only proves the bytes were buffered (a refusing
+    // peer fails the stream on its first read); a stream that lasts does.
+    if (reported_down_ && Clock::now() - stream_->opened >= std::chrono::milliseconds(1000)) {
+      spdlog::info("transport: peer {} at {} reachable again ({} messages dropped meanwhile)", id_,
+                   channel_address_, std::exchange(dropped_, 0));
+      reported_down_ = false;
+    }
+    if (CanWriteLocked() && TakeBatchLocked(stream_->batch)) {
+      writing_ = true;
+      s = stream_;
+    } else {
+      cv_.notify_one();  // the thread may be waiting to close the stream
+    }
+  }
+  if (s) s->StartWrite(&s->batch);
+}
+
+void PeerSender::StreamDone(const grpc::Status& st) {
+  std::lock_guard lk(mu_);
+  done_ = true;
+  done_status_ = st;
+  cv_.notify_one();
+}
+
+// Sender thread: opens a stream to the current address and, if a batch is
+// ready (one to retry, or queued messages), starts writing it.
+void PeerSender::OpenStream() {
   std::string address;
   uint64_t gen;
   {
@@ -140,151 +278,113 @@ bool PeerSender::OpenStream(Stream& s) {
     address = address_;
     gen = address_gen_;
   }
-  if (gen != channel_gen_) {
+  if (gen != channel_gen_ || !channel_) {
     channel_ = MakeChannel(address, options_.max_message_bytes);
     stub_ = v1::PeerService::NewStub(channel_);
-    channel_gen_ = gen;
     channel_address_ = address;
   }
-  s.ctx = std::make_unique<grpc::ClientContext>();
+  auto* s = new Stream(*this);
+  s->Open(*stub_);
+  bool write = false;
   {
     std::lock_guard lk(mu_);
-    if (stopping_) return false;
-    ctx_ = s.ctx.get();
-  }
-  s.writer = stub_->Raft(s.ctx.get(), &s.ack);
-  s.opened = Clock::now();
-  return true;
-}
-
-grpc::Status PeerSender::CloseStream(Stream& s, bool cancel) {
-  grpc::Status st;
-  if (s.writer) {
-    if (cancel) s.ctx->TryCancel();
-    st = s.writer->Finish();
-  }
-  {
-    std::lock_guard lk(mu_);
-    ctx_ = nullptr;
-  }
-  s.writer.reset();
-  s.ctx.reset();
-  return st;
-}
-
-// Writes `messages` as few batches as the size limit allows. A message that
-// alone exceeds the limit is dropped (it would fail the stream every time).
-bool PeerSender::WriteAll(Stream& s, std::vector<raft::Message>& messages) {
-  const size_t limit = options_.max_message_bytes > 2 * kBatchOverheadBytes
-                           ? options_.max_message_bytes - kBatchOverheadBytes
-                           : options_.max_message_bytes / 2;
-  const size_t chunk = std::max<size_t>(1, std::min(kSnapshotChunkBytes, limit / 2));
-  v1::RaftBatch batch;
-  if (options_.cluster_id) batch.set_cluster_id(options_.cluster_id());
-  size_t bytes = 0;
-  auto flush = [&]() {
-    if (batch.messages_size() == 0) return true;
-    bool ok = s.writer->Write(batch);
-    batch.clear_messages();
-    bytes = 0;
-    return ok;
-  };
-  for (raft::Message& m : messages) {
-    for (v1::RaftMessage& w : ToWire(m, chunk)) {
-      size_t size = w.ByteSizeLong() + 8;  // + field tag and length
-      if (size > limit) {
-        spdlog::error(
-            "transport: dropping {} message of {} bytes to peer {}: over the {} byte "
-            "message limit",
-            raft::MessageTypeName(m.type), size, id_, limit);
-        break;
-      }
-      if (bytes + size > limit && !flush()) return false;
-      *batch.add_messages() = std::move(w);
-      bytes += size;
+    channel_gen_ = gen;
+    stream_ = s;
+    writing_ = broken_ = closing_ = done_ = false;
+    if (retry_) {
+      s->batch = std::move(*retry_);
+      retry_.reset();
+      write = writing_ = true;
+    } else if (CanWriteLocked() && TakeBatchLocked(s->batch)) {
+      write = writing_ = true;
     }
   }
-  return flush();
+  if (write) s->StartWrite(&s->batch);
+}
+
+// Sender thread: ends the stream (a write in flight is cancelled) and waits
+// for gRPC to let go of it. Returns how the call ended.
+grpc::Status PeerSender::CloseStream() {
+  Stream* s;
+  {
+    std::lock_guard lk(mu_);
+    s = stream_;
+    closing_ = true;  // no new writes from here on
+  }
+  s->ctx.TryCancel();
+  {
+    std::unique_lock lk(mu_);
+    cv_.wait(lk, [&] { return !writing_; });
+  }
+  s->Release();
+  grpc::Status st;
+  {
+    std::unique_lock lk(mu_);
+    cv_.wait(lk, [&] { return done_; });
+    st = done_status_;
+    stream_ = nullptr;
+  }
+  delete s;
+  return st;
 }
 
 void PeerSender::Run() {
   std::mt19937_64 rng(std::random_device{}() ^ id_);
   milliseconds backoff = kInitialBackoff;
-  bool reported_down = false;
-  Stream s;
   for (;;) {
-    std::vector<raft::Message> messages;
     {
       std::unique_lock lk(mu_);
-      cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
+      cv_.wait(lk, [&] {
+        if (stopping_) return true;
+        if (!stream_) return !queue_.empty() || retry_.has_value();
+        return (broken_ && !writing_) || address_gen_ != channel_gen_;
+      });
       if (stopping_) break;
-      messages.assign(std::make_move_iterator(queue_.begin()),
-                      std::make_move_iterator(queue_.end()));
-      queue_.clear();
-      if (s.writer && address_gen_ != channel_gen_) {
-        lk.unlock();
-        CloseStream(s, /*cancel=*/true);
-      }
     }
-    if (!s.writer && !OpenStream(s)) break;
-    bool ok = WriteAll(s, messages);
-    if (!ok && Clock::now() - s.opened >= kMaxBackoff) {
-      // A stream that served for a while may have died while quiet (the peer
-      // restarted, or closed an idle connection); the failure is old news, so
-      // retry once on a fresh stream before dropping. A batch already written
-      // may go twice: Raft messages tolerate duplicates.
-      grpc::Status st = CloseStream(s, /*cancel=*/false);
+    if (!stream_) {  // only this thread sets it
+      OpenStream();
+      continue;
+    }
+    bool moved, retry;
+    {
+      std::lock_guard lk(mu_);
+      moved = address_gen_ != channel_gen_;
+      retry = retry_.has_value();
+    }
+    grpc::Status st = CloseStream();
+    if (moved) continue;  // the next messages open a stream to the new address
+    if (retry) {
       spdlog::debug("transport: stream to peer {} at {} ended ({}: {}); reopening", id_,
                     channel_address_, static_cast<int>(st.error_code()), st.error_message());
       backoff = kInitialBackoff;
-      if (!OpenStream(s)) break;
-      ok = WriteAll(s, messages);
-    }
-    if (ok) {
-      // A Write that succeeds only proves the bytes were buffered (a refusing
-      // peer fails the stream on its first read); a stream that lasts does.
-      if (reported_down && Clock::now() - s.opened >= milliseconds(1000)) {
-        uint64_t dropped;
-        {
-          std::lock_guard lk(mu_);
-          dropped = std::exchange(dropped_, 0);
-        }
-        spdlog::info("transport: peer {} at {} reachable again ({} messages dropped meanwhile)",
-                     id_, channel_address_, dropped);
-        reported_down = false;
-      }
       continue;
     }
 
-    // The stream is broken: learn why, drop what was queued, back off.
-    grpc::Status st = CloseStream(s, /*cancel=*/false);
-    {
-      std::lock_guard lk(mu_);
-      if (stopping_) break;  // cancelled by Stop: nothing to report
-    }
+    // The stream is broken: drop what was queued, back off.
     std::uniform_int_distribution<int64_t> jitter(backoff.count() / 2, backoff.count());
     milliseconds delay{jitter(rng)};
     backoff = std::min(backoff * 2, kMaxBackoff);
-    if (!reported_down) {
+    std::unique_lock lk(mu_);
+    if (stopping_) break;
+    if (!reported_down_) {
       spdlog::warn("transport: stream to peer {} at {} failed ({}: {}); retrying with backoff", id_,
                    channel_address_, static_cast<int>(st.error_code()), st.error_message());
-      reported_down = true;
+      reported_down_ = true;
     } else {
       spdlog::debug("transport: peer {} at {} still unreachable ({}: {}), next try in {} ms", id_,
                     channel_address_, static_cast<int>(st.error_code()), st.error_message(),
                     delay.count());
     }
-    std::unique_lock lk(mu_);
-    dropped_ += messages.size() + queue_.size();
+    dropped_ += queue_.size() + (wire_.empty() ? 0 : 1);
     queue_.clear();
-    if (stopping_) break;
+    wire_.clear();
     if (address_gen_ != channel_gen_) continue;  // moved: try the new address at once
     down_until_ = Clock::now() + delay;
     cv_.wait_until(lk, down_until_,
                    [&] { return stopping_ || down_until_ == Clock::time_point{}; });
     if (stopping_) break;
   }
-  CloseStream(s, /*cancel=*/true);
+  if (stream_) CloseStream();
 }
 
 class GrpcTransport final : public Transport {
@@ -293,11 +393,14 @@ class GrpcTransport final : public Transport {
   ~GrpcTransport() override { Stop(); }
 
   void Send(std::vector<raft::Message> messages) override {
+    // One Enqueue per peer: a Ready's messages to a peer go out as one batch.
+    std::map<raft::NodeId, std::vector<raft::Message>> by_peer;
+    for (raft::Message& m : messages) by_peer[m.to].push_back(std::move(m));
     std::lock_guard lk(mu_);
     if (stopped_) return;
-    for (raft::Message& m : messages) {
-      auto it = peers_.find(m.to);
-      if (it != peers_.end()) it->second->Enqueue(std::move(m));
+    for (auto& [to, batch] : by_peer) {
+      auto it = peers_.find(to);
+      if (it != peers_.end()) it->second->Enqueue(batch);
     }
   }
 

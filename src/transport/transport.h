@@ -4,11 +4,14 @@
 //
 // Contract:
 // - Send() never blocks the caller (the node loop): messages go to a bounded
-//   per-peer queue drained by that peer's sender thread; when the queue is
-//   full or the peer is unreachable, messages are dropped (Raft retransmits).
-// - Per peer, one long-lived client stream carries batches (all messages
-//   queued at the moment of sending go in one RaftBatch). After a failure
-//   the sender reconnects with exponential backoff (50 ms .. 2 s, jittered);
+//   per-peer queue; when the queue is full or the peer is unreachable, they
+//   are dropped (Raft retransmits).
+// - Per peer, one long-lived client stream carries batches, one write in
+//   flight: all messages queued when a write can start go in one RaftBatch.
+//   A write starts on the thread that calls Send() when the stream is idle,
+//   else on gRPC's thread when the previous write completes (no thread hop
+//   per batch); a thread per peer only opens and closes streams. After a
+//   failure the sender reconnects with exponential backoff (50 ms .. 2 s, jittered);
 //   what is queued or sent during the backoff is dropped. A stream that had
 //   served for a while and is found dead (the peer restarted while it was
 //   quiet) gets the batch retried once on a fresh stream instead.
