@@ -44,7 +44,7 @@ TEST(FakeHypervisor, NeverASecondProcessForOneVm) {
 TEST(FakeHypervisor, InvalidConfigIsRejected) {
   FakeHypervisor hv;
   auto c = Vm("a");
-  c.memory_mib = 64;
+  c.memory_mib = 8;
   EXPECT_EQ(hv.Start(c).status().code(), StatusCode::kInvalidArgument);
 }
 

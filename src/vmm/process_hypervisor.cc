@@ -476,6 +476,12 @@ Result<VmInfo> ProcessHypervisor::InspectLocked(const std::string& name, Slot& s
       info.state = VmInfo::State::kFailed;
       auto end = tail.find(" | ", panic);
       info.reason = "guest kernel panic: " + tail.substr(panic, end == std::string::npos ? std::string::npos : end - panic);
+    } else if (tail.empty()) {
+      // A guest that resets before its console is up: with too little
+      // memory the kernel cannot even unpack itself and its initrd.
+      info.state = VmInfo::State::kFailed;
+      info.reason = "the guest stopped before printing anything on its console (is " +
+                    std::to_string(info.config.memory_mib) + " MiB of memory enough for its kernel and initrd?)";
     } else {
       info.state = VmInfo::State::kStopped;
       info.reason = "guest powered off";

@@ -267,9 +267,28 @@ TEST_F(QemuHypervisorTest, BadInputIsRejectedBeforeQemuRuns) {
   c.disks = {"/nonexistent/disk.img"};
   EXPECT_EQ(hv_->Start(c).status().code(), StatusCode::kInvalidArgument);
   c = Guest("bad");
-  c.memory_mib = 64;
+  c.initrd = "/nonexistent/initrd.img";
+  r = hv_->Start(c);
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(r.status().message(), testing::HasSubstr("/nonexistent/initrd.img"));
+  c = Guest("bad");
+  c.memory_mib = 8;
   EXPECT_EQ(hv_->Start(c).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(hv_->Inspect("bad").status().code(), StatusCode::kNotFound);
+  EXPECT_FALSE(fs::exists(root_ + "/bad")) << "a refused VM leaves no runtime dir";
+}
+
+TEST_F(QemuHypervisorTest, TooLittleMemoryForTheKernelFailsWithWhatTheConsoleShows) {
+  VmConfig c = Guest("tiny");
+  c.memory_mib = 32;  // the default guest needs about 80 MiB
+  auto r = hv_->Start(c);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_TRUE(WaitNotAlive(*hv_, "tiny"));
+  auto info = hv_->Inspect("tiny");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->state, VmInfo::State::kFailed);
+  EXPECT_THAT(info->reason, testing::HasSubstr("before printing anything on its console"));
+  EXPECT_THAT(info->reason, testing::HasSubstr("32 MiB"));
 }
 
 TEST_F(QemuHypervisorTest, QemuThatCannotStartSaysWhy) {

@@ -37,7 +37,7 @@ Status ValidateVmConfig(const VmConfig& c) {
   }
   if (c.memory_mib < kMinMemoryMib) {
     return Status::InvalidArgument("VM " + c.name + ": memory " + std::to_string(c.memory_mib) +
-                                   " MiB is too small; the guest kernel needs at least " +
+                                   " MiB is too small: use at least " +
                                    std::to_string(kMinMemoryMib) + " MiB");
   }
   if (c.cmdline.find('\n') != std::string::npos || c.cmdline.find('"') != std::string::npos) {

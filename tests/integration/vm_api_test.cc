@@ -76,6 +76,19 @@ TEST_F(VmApi, OutOfRangeSizesAreRejectedWithTheRange) {
               {"memory", "1 TiB"});
 }
 
+TEST_F(VmApi, RelativeHostPathsAreRejectedAtCreate) {
+  v1::VmSpec spec = Spec("a");
+  spec.set_kernel("vmlinuz");
+  ExpectError(Create(spec), grpc::StatusCode::INVALID_ARGUMENT, {"kernel", "\"vmlinuz\"", "absolute path"});
+  spec = Spec("a");
+  spec.set_initrd("./initrd.img");
+  ExpectError(Create(spec), grpc::StatusCode::INVALID_ARGUMENT, {"initrd", "absolute path"});
+  spec = Spec("a");
+  spec.add_disks("/data/ok.img");
+  spec.add_disks("data/b.img");
+  ExpectError(Create(spec), grpc::StatusCode::INVALID_ARGUMENT, {"disk", "data/b.img", "absolute path"});
+}
+
 TEST_F(VmApi, DuplicateNameIsAlreadyExists) {
   ASSERT_TRUE(Create(Spec("dup")).ok());
   ExpectError(Create(Spec("dup")), grpc::StatusCode::ALREADY_EXISTS, {"dup", "already exists"});
