@@ -64,6 +64,8 @@ class MicrovmNixNode : public ::testing::Test {
   static void Create(TestDaemon& d, const std::string& name, const std::string& hypervisor_label = "") {
     v1::CreateVmRequest req;
     *req.mutable_spec() = Spec(name, 2, 256);
+    // cloud-hypervisor and firecracker have no user networking.
+    req.mutable_spec()->set_network(v1::NETWORK_MODE_NONE);
     if (!hypervisor_label.empty()) (*req.mutable_spec()->mutable_labels())["microvm.hypervisor"] = hypervisor_label;
     req.set_start(true);
     v1::CreateVmResponse resp;
