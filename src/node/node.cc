@@ -285,10 +285,21 @@ bool Node::Impl::HandleReady() {
   raft::Ready rd = raft_->ready();
   if (rd.soft_state) OnSoftState(*rd.soft_state);
   SendLeaderMessagesEarly(rd);
-  if (rd.MustSync()) {
-    Status s = store_->Save(rd.hard_state, rd.entries, rd.snapshot);
+  // Term and vote are durable before anything is sent or acknowledged (one
+  // vote per term, §5.1), and so are new entries. The commit index need not
+  // be: it is volatile in the paper, and a restarted node learns it again
+  // (a lower one on disk is fine; the core starts from max(snapshot, it)).
+  // So a Ready that only moves the commit index costs no fdatasync, which
+  // would sit between commit and apply; the latest hard state rides with
+  // the next Save.
+  const raft::HardState hs = raft_->hard_state();
+  if (!rd.entries.empty() || rd.snapshot || hs.term != persisted_hard_state_.term ||
+      hs.vote != persisted_hard_state_.vote) {
+    std::optional<raft::HardState> changed;
+    if (hs != persisted_hard_state_) changed = hs;
+    Status s = store_->Save(changed, rd.entries, rd.snapshot);
     if (!s.ok()) return Fatal(s);
-    if (rd.hard_state) persisted_hard_state_ = *rd.hard_state;
+    persisted_hard_state_ = hs;
   }
   for (const raft::Entry& e : rd.entries) NoteConfEntry(e, false);
   if (config_.transport && !rd.messages.empty()) config_.transport->Send(std::move(rd.messages));

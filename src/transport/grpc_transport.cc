@@ -254,8 +254,8 @@ void PeerSender::WriteDone(bool ok) {
     if (CanWriteLocked() && TakeBatchLocked(stream_->batch)) {
       writing_ = true;
       s = stream_;
-    } else {
-      cv_.notify_one();  // the thread may be waiting to close the stream
+    } else if (closing_ || stopping_ || address_gen_ != channel_gen_) {
+      cv_.notify_one();  // the thread waits for this write before closing the stream
     }
   }
   if (s) s->StartWrite(&s->batch);
