@@ -46,7 +46,16 @@ void Agent::Start() {
       lk.unlock();
       Reconcile(Clock::now());
       lk.lock();
-      cv_.wait_for(lk, options_.period, [&] { return stopping_ || poked_; });
+      const auto next_pass = Clock::now() + options_.period;
+      // Between passes, booting VMs are watched closely for readiness.
+      while (!stopping_ && !poked_ && !booting_.empty() && Clock::now() < next_pass) {
+        cv_.wait_for(lk, options_.ready_poll, [&] { return stopping_ || poked_; });
+        if (stopping_ || poked_) break;
+        lk.unlock();
+        CheckBooting();
+        lk.lock();
+      }
+      cv_.wait_until(lk, next_pass, [&] { return stopping_ || poked_; });
       poked_ = false;
     }
   });
@@ -100,11 +109,19 @@ void Agent::Reconcile(Clock::time_point now) {
     }
     restarts_.erase(name);
     started_generation_.erase(name);
+    booting_.erase(name);
   }
 }
 
 void Agent::Converge(const v1::Vm& vm, const vmm::VmInfo* info, Clock::time_point now) {
   const std::string& name = vm.spec().name();
+  const bool booting = vm.desired_state() != v1::DESIRED_STATE_STOPPED && info && info->alive() &&
+                       info->state != vmm::VmInfo::State::kPaused && !info->ready;
+  if (booting) {
+    booting_[name] = vm;
+  } else {
+    booting_.erase(name);
+  }
   if (vm.desired_state() == v1::DESIRED_STATE_STOPPED) {
     if (info && info->alive()) {
       ReportIfChanged(vm, v1::VM_PHASE_STOPPING, "stopping");
@@ -200,6 +217,20 @@ void Agent::StartVm(const v1::Vm& vm, Clock::time_point now) {
   }
   spdlog::info("agent: started {} (pid {})", name, started->pid);
   ReportIfChanged(vm, v1::VM_PHASE_RUNNING, "booting");
+  if (started->alive() && !started->ready) booting_[name] = vm;
+}
+
+void Agent::CheckBooting() {
+  for (auto it = booting_.begin(); it != booting_.end();) {
+    auto ready = hypervisor_.Ready(it->first);
+    if (ready.ok() && *ready) {
+      ReportIfChanged(it->second, v1::VM_PHASE_READY, "ready");
+      restarts_.erase(it->first);
+      it = booting_.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 void Agent::ReportIfChanged(const v1::Vm& vm, v1::VmPhase phase, const std::string& message) {

@@ -60,6 +60,10 @@ struct AgentOptions {
   std::chrono::milliseconds stop_grace{10000};  // power button -> quit
   std::chrono::milliseconds backoff_min{1000};  // first restart delay
   std::chrono::milliseconds backoff_max{60000};
+  // While a VM placed here boots (runs, not yet ready), its readiness is
+  // checked this often (Hypervisor::Ready, no full pass), so READY is
+  // reported within this of the guest's readiness line.
+  std::chrono::milliseconds ready_poll{20};
 };
 
 // How a VmSpec becomes what the hypervisor runs. Pure.
@@ -87,6 +91,8 @@ class Agent {
   void Converge(const v1::Vm& vm, const vmm::VmInfo* info, Clock::time_point now);
   void StartVm(const v1::Vm& vm, Clock::time_point now);
   void ReportIfChanged(const v1::Vm& vm, v1::VmPhase phase, const std::string& message);
+  // Reports READY for the booting VMs whose readiness line has appeared.
+  void CheckBooting();
 
   AgentOptions options_;
   vmm::Hypervisor& hypervisor_;
@@ -94,6 +100,8 @@ class Agent {
   std::map<std::string, Restart> restarts_;
   // The VM generation at our last start: a higher one is a new start request.
   std::map<std::string, uint64_t> started_generation_;
+  // VMs that run here and are not ready yet, with their record as last seen.
+  std::map<std::string, v1::Vm> booting_;
 
   std::mutex mu_;
   std::condition_variable cv_;

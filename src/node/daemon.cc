@@ -198,6 +198,8 @@ int RunDaemon(const DaemonOptions& o) {
       });
 
   std::atomic<bool> fatal{false};
+  // The agent starts after the node; until then there is nothing to wake.
+  std::atomic<agent::Agent*> agent_ptr{nullptr};
   NodeConfig nc;
   nc.id = o.id;
   nc.address = o.bind;
@@ -209,6 +211,9 @@ int RunDaemon(const DaemonOptions& o) {
   nc.voter_replace_after_ms = o.voter_replace_after_s * 1000;
   nc.vm_subnet = o.vm_subnet;
   nc.transport = transport.get();
+  nc.on_vms_changed = [&agent_ptr] {
+    if (agent::Agent* a = agent_ptr.load()) a->Poke();
+  };
   nc.on_fatal = [&fatal](const Status&) {
     fatal = true;
     ::kill(::getpid(), SIGTERM);  // wakes sigwait below
@@ -248,6 +253,7 @@ int RunDaemon(const DaemonOptions& o) {
   NodeAgentHost agent_host(**node);
   agent::Agent agent(agent::AgentOptions{}, *hypervisor, agent_host);
   agent.Start();
+  agent_ptr = &agent;
   spdlog::info("agent running VMs with the {} backend", hypervisor->BackendName());
 
   int sig = 0;
@@ -257,6 +263,7 @@ int RunDaemon(const DaemonOptions& o) {
   } else {
     spdlog::info("received {}, shutting down", strsignal(sig));
   }
+  agent_ptr = nullptr;
   agent.Stop();  // VMs keep running: the next start adopts them
   transport->Stop();
   // Other members' Raft streams never end on their own: give calls in

@@ -276,6 +276,17 @@ void Node::Impl::Loop() {
         return;
       }
     }
+    // A new VM is placed as soon as its create is applied, not at the next
+    // tick (PlacePendingVms batches: one entry in flight at a time).
+    if (placement_dirty_ && raft_->role() == raft::Role::kLeader) {
+      PlacePendingVms();
+      while (raft_->has_ready()) {
+        if (!HandleReady()) {
+          FailAll(Status::Unavailable("node stopped after a storage failure"));
+          return;
+        }
+      }
+    }
     PublishStatus();
   }
   FailAll(Status::Unavailable("node is shutting down; the write may or may not be applied"));
@@ -316,6 +327,10 @@ bool Node::Impl::HandleReady() {
   if (!rd.committed_entries.empty()) {
     std::unique_lock lk(state_mu_);
     for (const raft::Entry& e : rd.committed_entries) ApplyEntry(e);
+  }
+  if (vms_changed_) {
+    vms_changed_ = false;
+    if (config_.on_vms_changed) config_.on_vms_changed();
   }
   for (raft::ReadState& rs : rd.read_states) {
     auto it = reads_.find(rs.context);
@@ -361,6 +376,9 @@ void Node::Impl::ApplyEntry(const raft::Entry& e) {
     } else {
       result = state_.Apply(cmd, e.index);
       if (MayNeedPlacement(cmd)) placement_dirty_ = true;
+      if (cmd.has_create_vm() || cmd.has_delete_vm() || cmd.has_set_vm_desired_state() || cmd.has_place_vms()) {
+        vms_changed_ = true;
+      }
       if (cmd.has_register_node() || cmd.has_remove_node()) SyncAddressesFromState();
     }
   } else if (e.type == raft::EntryType::kConfChange) {

@@ -52,6 +52,10 @@ struct NodeConfig {
   std::string vm_subnet;             // bridge VM subnet proposed at bootstrap; empty = default
   transport::Transport* transport = nullptr;  // not owned; may be null (one-member cluster)
   std::function<void(const Status&)> on_fatal;  // storage failure: the process must stop
+  // Called on the loop thread after applying commands that change what VMs
+  // should run where (create, delete, desired state, placement); not for
+  // status reports. Must not block (the agent's Poke).
+  std::function<void()> on_vms_changed;
 };
 
 struct MemberStatus {

@@ -180,6 +180,7 @@ class Node::Impl {
   // placeable: the pass scans every unplaced VM, stopped ones included, so
   // it runs only then (see MayNeedPlacement).
   bool placement_dirty_ = true;
+  bool vms_changed_ = false;  // since the last on_vms_changed call
   bool ever_member_ = false;  // persisted as meta "member": removal is then detectable
 
   std::mutex mu_;

@@ -177,6 +177,15 @@ class Hypervisor {
   // started, or cleaned up). Cheap enough to poll every 100 ms per VM.
   virtual Result<VmInfo> Inspect(const std::string& name) = 0;
 
+  // Whether the VM runs and its readiness line has been seen on this boot's
+  // console. Cheaper than Inspect (no round trip to the hypervisor), so a
+  // booting VM can be polled at a short interval. kNotFound if no such VM.
+  virtual Result<bool> Ready(const std::string& name) {
+    auto info = Inspect(name);
+    if (!info.ok()) return info.status();
+    return info->alive() && info->ready;
+  }
+
   // Every VM this backend knows on this host, alive or not, sorted by name:
   // for the qemu backend, every runtime dir under the runtime root. This is
   // how a restarted daemon adopts running VMs and finds leftovers to clean.

@@ -170,6 +170,7 @@ class ProcessHypervisor : public Hypervisor {
   Status Pause(const std::string& name) override;
   Status Resume(const std::string& name) override;
   Result<VmInfo> Inspect(const std::string& name) override;
+  Result<bool> Ready(const std::string& name) override;
   Result<std::vector<VmInfo>> List() override;
   Status Cleanup(const std::string& name) override;
   Result<ConsoleChunk> ConsoleLog(const std::string& name, uint64_t offset, size_t max_bytes) override;
@@ -334,9 +335,10 @@ Result<VmInfo> ProcessHypervisor::Start(const VmConfig& given) {
   auto deadline = Clock::now() + options_.start_timeout;
   for (;;) {
     if (fs::exists(dir + "/exit")) {
-      std::string last = LastLines(dir + "/" + runner_->LogFile(), 3);
-      return Status::Unavailable("VM " + name + ": " + what + " exited while starting" +
-                                 (last.empty() ? "" : ": " + last));
+      // Why, as Inspect would say it (exit status, its messages, the console).
+      auto ended = InspectLocked(name, *slot);
+      return Status::Unavailable("VM " + name + ": " + what + " exited while starting: " +
+                                 (ended.ok() ? ended->reason : ended.status().message()));
     }
     int pid = ReadPid(dir);
     if (pid > 0 && !wait_qmp) break;
@@ -495,6 +497,21 @@ Result<VmInfo> ProcessHypervisor::Inspect(const std::string& name) {
   auto slot = SlotFor(name);
   std::lock_guard lock(slot->mu);
   return InspectLocked(name, *slot);
+}
+
+Result<bool> ProcessHypervisor::Ready(const std::string& name) {
+  if (!IsValidVmName(name)) return Status::NotFound("no VM " + name + " on this host");
+  auto slot = SlotFor(name);
+  std::lock_guard lock(slot->mu);
+  const std::string dir = Dir(name);
+  auto meta_text = ReadFile(dir + "/config.json");
+  if (!meta_text) return Status::NotFound("no VM " + name + " on this host");
+  auto meta = nlohmann::json::parse(*meta_text, nullptr, false);
+  if (meta.is_discarded() || !meta.contains("config")) return Status::Corruption(dir + "/config.json is not valid");
+  VmInfo info;
+  info.config.ready_pattern = meta["config"].value("ready_pattern", "");
+  info.started_at_unix_ms = meta.value("started_at_unix_ms", int64_t{0});
+  return ProcessIsOurs(ReadPid(dir), dir, *runner_) && ScanReady(dir, info, *slot);
 }
 
 Result<std::vector<VmInfo>> ProcessHypervisor::List() {
