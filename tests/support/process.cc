@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -69,7 +70,39 @@ TempDir::TempDir() {
   path_ = tmpl;
 }
 
+namespace {
+
+// Pids of processes (other than this one) whose command line names a path
+// inside `dir`.
+std::vector<pid_t> ProcessesUsing(const std::string& dir) {
+  std::vector<pid_t> pids;
+  const std::string needle = dir + "/";
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const pid_t pid = static_cast<pid_t>(std::stol(name));
+    if (pid == getpid()) continue;
+    std::string cmdline = ReadFile(entry.path().string() + "/cmdline");
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    if (cmdline.find(needle) != std::string::npos) pids.push_back(pid);
+  }
+  return pids;
+}
+
+}  // namespace
+
 TempDir::~TempDir() {
+  // VMs are started in their own session so that they outlive the daemon;
+  // a test that ends (or fails) with VMs running must not leave them behind.
+  // Kill whatever still runs out of this directory before removing it.
+  WaitUntil(
+      [&] {
+        auto pids = ProcessesUsing(path_);
+        for (pid_t pid : pids) kill(pid, SIGKILL);
+        return pids.empty();
+      },
+      std::chrono::seconds(10));
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
 }
