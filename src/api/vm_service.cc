@@ -343,4 +343,17 @@ grpc::Status VmServiceImpl::RestartVm(grpc::ServerContext* ctx, const v1::VmName
   return Write(ctx, state::MakeRestartVm(req->name(), NowUnixMs()), resp->mutable_vm());
 }
 
+grpc::Status VmServiceImpl::UpdateVmLabels(grpc::ServerContext* ctx,
+                                           const v1::UpdateVmLabelsRequest* req,
+                                           v1::VmResponse* resp) {
+  if (Status s = state::ValidateVmName(req->name()); !s.ok()) return ToGrpc(s);
+  google::protobuf::Map<std::string, std::string> label;
+  label[req->key()] = req->value();
+  if (Status s = state::ValidateLabels(label, "vm \"" + req->name() + "\""); !s.ok()) {
+    return ToGrpc(s);
+  }
+  return Write(ctx, state::MakeUpdateVmLabels(req->name(), req->key(), req->value(), NowUnixMs()),
+               resp->mutable_vm());
+}
+
 }  // namespace blixard::api

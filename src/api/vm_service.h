@@ -37,6 +37,8 @@ class VmServiceImpl final : public v1::VmService::WithCallbackMethod_CreateVm<v1
   grpc::Status PauseVm(grpc::ServerContext*, const v1::VmNameRequest*, v1::VmResponse*) override;
   grpc::Status ResumeVm(grpc::ServerContext*, const v1::VmNameRequest*, v1::VmResponse*) override;
   grpc::Status RestartVm(grpc::ServerContext*, const v1::VmNameRequest*, v1::VmResponse*) override;
+  grpc::Status UpdateVmLabels(grpc::ServerContext*, const v1::UpdateVmLabelsRequest*,
+                              v1::VmResponse*) override;
 
  private:
   // Where a VM runs, from this member's local state: here, or the API

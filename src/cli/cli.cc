@@ -22,6 +22,7 @@ struct Args {
   bool follow = false;
   uint64_t id = 0;
   std::string deadline;
+  std::string label;  // `vm label NAME KEY=VALUE`
   WaitOptions wait;
   node::DaemonOptions daemon;
   std::function<int()> action;  // set by the callback of the chosen subcommand
@@ -134,6 +135,14 @@ void AddVmCommands(CLI::App& app, Args& a) {
       a.action = [&a, verb] { return VmAct(a.client, verb, a.name, a.wait); };
     });
   }
+
+  auto* label = vm->add_subcommand("label", "Set one label of a VM (the VM keeps running)");
+  label->add_option("name", a.name, "VM name")->required();
+  label->add_option("label", a.label, "label KEY=VALUE")
+      ->required()
+      ->type_name("KEY=VALUE")
+      ->check(Check(ParseLabel, ""));
+  label->callback([&a] { a.action = [&a] { return VmLabel(a.client, a.name, a.label); }; });
 
   auto* logs = vm->add_subcommand("logs", "Print a VM's console log (from the node that runs it)");
   logs->add_option("name", a.name, "VM name")->required();

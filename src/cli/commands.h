@@ -49,6 +49,8 @@ int VmCreate(const ClientOptions& o, const VmCreateArgs& args);
 int VmList(const ClientOptions& o, bool stale);
 int VmGet(const ClientOptions& o, const std::string& name, bool stale);
 int VmAct(const ClientOptions& o, VmVerb verb, const std::string& name, const WaitOptions& wait = {});
+// Sets one label; `label` is "KEY=VALUE" (checked by ParseLabel).
+int VmLabel(const ClientOptions& o, const std::string& name, const std::string& label);
 // The VM's console log, raw bytes on stdout; follow: keeps streaming (no
 // deadline) until interrupted or the VM is deleted.
 int VmLogs(const ClientOptions& o, const std::string& name, bool follow);

@@ -171,6 +171,24 @@ int VmAct(const ClientOptions& o, VmVerb verb, const std::string& name, const Wa
                                              VmStateText(resp.vm())));
 }
 
+int VmLabel(const ClientOptions& o, const std::string& name, const std::string& label) {
+  auto kv = ParseLabel(label);
+  if (!kv.ok()) {  // the parser checked it already
+    std::cerr << "error: " << kv.status().message() << "\n";
+    return 2;
+  }
+  Client client(o);
+  auto stub = v1::VmService::NewStub(client.channel());
+  v1::UpdateVmLabelsRequest req;
+  req.set_name(name);
+  req.set_key(kv->first);
+  req.set_value(kv->second);
+  v1::VmResponse resp;
+  auto status = stub->UpdateVmLabels(client.Context().get(), req, &resp);
+  if (!status.ok()) return client.Fail(status);
+  return client.Print(resp.vm(), fmt::format("vm \"{}\" labelled {}={}\n", name, kv->first, kv->second));
+}
+
 int VmLogs(const ClientOptions& o, const std::string& name, bool follow) {
   Client client(o);
   auto stub = v1::VmService::NewStub(client.channel());

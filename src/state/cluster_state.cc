@@ -140,10 +140,14 @@ ApplyResult ClusterState::Apply(const v1::Command& cmd, uint64_t index) {
     case v1::Command::kSetVmSubnet:
       out.status = ApplySetVmSubnet(cmd.set_vm_subnet());
       break;
+    case v1::Command::kUpdateVmLabels:
+      out.status = ApplyUpdateVmLabels(cmd.update_vm_labels(), out);
+      break;
     case v1::Command::OP_NOT_SET:
       out.status = Status::InvalidArgument(
           "command has no operation: set one of create_vm, delete_vm, set_vm_desired_state, "
-          "report_vm_status, register_node, remove_node, init_cluster, place_vms, set_vm_subnet");
+          "report_vm_status, register_node, remove_node, init_cluster, place_vms, set_vm_subnet, "
+          "update_vm_labels");
       break;
   }
   if (!out.status.ok()) out.vm.reset();
@@ -203,6 +207,18 @@ Status ClusterState::ApplySetVmDesiredState(const v1::SetVmDesiredState& op, App
     vm.set_generation(vm.generation() + 1);
   }
   out.vm = vm;
+  return Status::Ok();
+}
+
+Status ClusterState::ApplyUpdateVmLabels(const v1::UpdateVmLabels& op, ApplyResult& out) {
+  if (Status s = ValidateVmName(op.name()); !s.ok()) return s;
+  auto it = vms_.find(op.name());
+  if (it == vms_.end()) return Status::NotFound(VmNotFound(op.name()));
+  google::protobuf::Map<std::string, std::string> labels = it->second.spec().labels();
+  labels[op.key()] = op.value();
+  if (Status s = ValidateLabels(labels, "vm " + Quoted(op.name())); !s.ok()) return s;
+  *it->second.mutable_spec()->mutable_labels() = std::move(labels);
+  out.vm = it->second;
   return Status::Ok();
 }
 

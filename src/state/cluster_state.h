@@ -30,7 +30,7 @@ namespace blixard::state {
 struct ApplyResult {
   Status status;
   // The VM record after the command, for commands that target one VM
-  // (CreateVm, SetVmDesiredState, ReportVmStatus; DeleteVm: the deleted
+  // (CreateVm, SetVmDesiredState, UpdateVmLabels, ReportVmStatus; DeleteVm: the deleted
   // record). Empty on failure and for other commands.
   std::optional<v1::Vm> vm;
 };
@@ -120,6 +120,7 @@ class ClusterState {
   Status ApplyCreateVm(const v1::CreateVm& op, int64_t now, uint64_t index, ApplyResult& out);
   Status ApplyDeleteVm(const v1::DeleteVm& op, ApplyResult& out);
   Status ApplySetVmDesiredState(const v1::SetVmDesiredState& op, ApplyResult& out);
+  Status ApplyUpdateVmLabels(const v1::UpdateVmLabels& op, ApplyResult& out);
   Status ApplyReportVmStatus(const v1::ReportVmStatus& op, int64_t now, ApplyResult& out);
   Status ApplyRegisterNode(const v1::RegisterNode& op, int64_t now);
   Status ApplyRemoveNode(const v1::RemoveNode& op, int64_t now);

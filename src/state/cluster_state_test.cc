@@ -134,6 +134,22 @@ TEST_F(ClusterStateTest, DeleteUnknownVmIsNotFound) {
               HasSubstr("1-63"));
 }
 
+TEST_F(ClusterStateTest, UpdateVmLabelsSetsOneKeyAndKeepsTheGeneration) {
+  ASSERT_TRUE(Run(MakeCreateVm(Spec("a"), true, kNow)).status.ok());
+  ApplyResult r = Run(MakeUpdateVmLabels("a", "r", "v1", kNow));
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(r.vm->spec().labels().at("r"), "v1");
+  r = Run(MakeUpdateVmLabels("a", "r", "v2", kNow));
+  ASSERT_TRUE(r.status.ok());
+  EXPECT_EQ(state_.FindVm("a")->spec().labels().at("r"), "v2");
+  EXPECT_EQ(state_.FindVm("a")->spec().labels().size(), Spec("a").labels().size() + 1);
+  EXPECT_EQ(state_.FindVm("a")->generation(), 1u);
+  RunFailing(MakeUpdateVmLabels("ghost", "r", "v", kNow), StatusCode::kNotFound);
+  RunFailing(MakeUpdateVmLabels("a", "bad key", "v", kNow), StatusCode::kInvalidArgument);
+  RunFailing(MakeUpdateVmLabels("a", "r", std::string(300, 'x'), kNow),
+             StatusCode::kInvalidArgument);
+}
+
 TEST_F(ClusterStateTest, SetDesiredStateBumpsGenerationOnlyOnChange) {
   ASSERT_TRUE(Run(MakeCreateVm(Spec("a"), true, kNow)).status.ok());
   ApplyResult r = Run(MakeStopVm("a", kNow));

@@ -52,6 +52,16 @@ v1::Command MakeStopVm(std::string_view name, int64_t now_ms) {
   return MakeSetVmDesiredState(name, v1::DESIRED_STATE_STOPPED, now_ms);
 }
 
+v1::Command MakeUpdateVmLabels(std::string_view name, std::string_view key, std::string_view value,
+                               int64_t now_ms) {
+  v1::Command cmd = WithTime(now_ms);
+  v1::UpdateVmLabels* op = cmd.mutable_update_vm_labels();
+  op->set_name(std::string(name));
+  op->set_key(std::string(key));
+  op->set_value(std::string(value));
+  return cmd;
+}
+
 v1::Command MakeReportVmStatus(std::string_view name, uint64_t node_id, v1::VmPhase phase,
                                std::string_view message, int64_t now_ms) {
   v1::Command cmd = WithTime(now_ms);

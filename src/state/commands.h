@@ -22,6 +22,9 @@ v1::Command MakeStopVm(std::string_view name, int64_t now_ms);   // desired STOP
 // Desired RUNNING and a new generation even if it was RUNNING already: the
 // node agent restarts a running VM.
 v1::Command MakeRestartVm(std::string_view name, int64_t now_ms);
+// Sets label `key` of VM `name` to `value` (generation unchanged).
+v1::Command MakeUpdateVmLabels(std::string_view name, std::string_view key, std::string_view value,
+                               int64_t now_ms);
 v1::Command MakeReportVmStatus(std::string_view name, uint64_t node_id, v1::VmPhase phase,
                                std::string_view message, int64_t now_ms);
 v1::Command MakeRegisterNode(const v1::Node& node, int64_t now_ms);

@@ -48,6 +48,21 @@ TEST(Cli, ServerErrorsExitOneWithTheMessage) {
   EXPECT_NE(missing.err.find("NOT_FOUND"), std::string::npos) << missing.err;
 }
 
+TEST(Cli, VmLabelSetsOneLabelAndKeepsTheOthers) {
+  TestDaemon d;
+  ASSERT_TRUE(d.Start());
+  ASSERT_EQ(d.Cli({"vm", "create", "web-1", "--stopped", "--label", "tier=web"}).exit_code, 0);
+  CommandResult l = d.Cli({"vm", "label", "web-1", "owner=ops"});
+  ASSERT_EQ(l.exit_code, 0) << l.err;
+  CommandResult j = d.Cli({"vm", "get", "web-1", "-o", "json"});
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  auto labels = nlohmann::json::parse(j.out)["spec"]["labels"];
+  EXPECT_EQ(labels["owner"], "ops") << j.out;
+  EXPECT_EQ(labels["tier"], "web") << j.out;
+  EXPECT_EQ(d.Cli({"vm", "label", "nope", "a=b"}).exit_code, 1);
+  EXPECT_EQ(d.Cli({"vm", "label", "web-1", "no-equals-sign"}).exit_code, 2);
+}
+
 TEST(Cli, UsageErrorsExitTwo) {
   EXPECT_EQ(RunCommand({BlixardBin(), "vm", "frobnicate"}).exit_code, 2);
   EXPECT_EQ(RunCommand({BlixardBin(), "vm", "create", "x", "--vcpus", "many"}).exit_code, 2);
