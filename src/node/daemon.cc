@@ -20,6 +20,7 @@
 #include "vmm/hypervisor.h"
 #include "vmm/microvm_flake.h"
 #include "node/data_dir.h"
+#include "node/fault_control.h"
 #include "node/logging.h"
 #include "node/node.h"
 #include "storage/log_store.h"
@@ -157,6 +158,10 @@ int RunDaemon(const DaemonOptions& o) {
     return 2;
   }
   if (Status s = ValidateOptions(o); !s.ok()) {
+    spdlog::error("{}", s.message());
+    return 2;
+  }
+  if (Status s = EnableFaultPointsFromEnv(); !s.ok()) {
     spdlog::error("{}", s.message());
     return 2;
   }

@@ -3,8 +3,11 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <signal.h>
+
 #include <random>
 
+#include "common/fault_point.h"
 #include "common/wall_clock.h"
 #include "node/node_impl.h"
 #include "raft/conf_change.h"
@@ -311,6 +314,7 @@ bool Node::Impl::HandleReady() {
     Status s = store_->Save(changed, rd.entries, rd.snapshot);
     if (!s.ok()) return Fatal(s);
     persisted_hard_state_ = hs;
+    if (BLIXARD_FAULT("node/crash-after-persist")) ::raise(SIGKILL);
   }
   for (const raft::Entry& e : rd.entries) NoteConfEntry(e, false);
   if (config_.transport && !rd.messages.empty()) config_.transport->Send(std::move(rd.messages));

@@ -3,6 +3,8 @@
 //   storage/write   a write (LMDB put, snapshot file write) fails with EIO
 //   storage/enospc  the same write fails with ENOSPC
 //   storage/sync    a durable commit (LMDB commit, snapshot fsync) fails with EIO
+//   storage/short-write  a WAL write stops halfway: the first half reaches the
+//                   file, then EIO
 #pragma once
 
 #include <cerrno>
@@ -20,6 +22,14 @@ inline int InjectedWriteError() {
   if (fiu_fail("storage/enospc")) return ENOSPC;
 #endif
   return 0;
+}
+
+// Whether this write stops halfway (WAL).
+inline bool InjectedShortWrite() {
+#ifdef FIU_ENABLE
+  if (fiu_fail("storage/short-write")) return true;
+#endif
+  return false;
 }
 
 // The errno to fail a sync with, or 0.

@@ -265,6 +265,10 @@ std::optional<uint64_t> ParseSegmentSeq(const std::string& name) {
 Status WriteAllAt(int fd, const std::string& path, std::string_view data, uint64_t offset) {
   while (!data.empty()) {
     if (int err = InjectedWriteError()) return Errno("write", path, err);
+    if (data.size() > 1 && InjectedShortWrite()) {
+      (void)::pwrite(fd, data.data(), data.size() / 2, static_cast<off_t>(offset));
+      return Errno("write", path, EIO);
+    }
     ssize_t n = ::pwrite(fd, data.data(), data.size(), static_cast<off_t>(offset));
     if (n < 0) {
       if (errno == EINTR) continue;

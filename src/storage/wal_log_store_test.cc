@@ -421,9 +421,12 @@ TEST_P(WalFaultTest, FailedPutMetaChangesNothing) {
 }
 
 INSTANTIATE_TEST_SUITE_P(FaultPoints, WalFaultTest,
-                         ::testing::Values("storage/sync", "storage/write", "storage/enospc"),
+                         ::testing::Values("storage/sync", "storage/write", "storage/enospc",
+                                           "storage/short-write"),
                          [](const ::testing::TestParamInfo<const char*>& info) {
-                           return std::string(info.param).substr(8);  // "storage/"
+                           std::string name = std::string(info.param).substr(8);  // "storage/"
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
                          });
 
 #endif  // FIU_ENABLE

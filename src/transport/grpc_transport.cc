@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "blixard/v1/raft.grpc.pb.h"
+#include "common/fault_point.h"
 #include "transport/convert.h"
 #include "transport/transport.h"
 
@@ -101,7 +102,7 @@ class PeerSender {
         return;
       }
       for (raft::Message& m : messages) {
-        if (queue_.size() >= options_.max_queue) {
+        if (queue_.size() >= options_.max_queue || BLIXARD_FAULT("transport/send")) {
           ++dropped_;
         } else {
           queue_.push_back(std::move(m));
