@@ -8,7 +8,7 @@ CMAKE_FLAGS ?=
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all setup build run test bench sim clean
+.PHONY: all setup build run test bench sim torture clean
 
 all: build
 
@@ -35,6 +35,14 @@ bench: build
 SEEDS ?= 10000
 sim: build
 	$(BUILD)/src/sim/blixard-sim --seeds $(SEEDS)
+
+# Real nodes in network namespaces under a seeded nemesis (tests/faults,
+# needs root): half of DURATION (seconds) on 3 nodes, half on 5.
+DURATION ?= 1800
+SEED ?= 1
+torture: build
+	$(BUILD)/tests/faults/blixard-faults --nodes 3 --seed $(SEED) --duration $$(( $(DURATION) / 2 )) --min-hold-ms 1000 --max-hold-ms 15000
+	$(BUILD)/tests/faults/blixard-faults --nodes 5 --seed $(SEED) --duration $$(( $(DURATION) / 2 )) --min-hold-ms 1000 --max-hold-ms 15000
 
 clean:
 	rm -rf $(BUILD)

@@ -1,4 +1,5 @@
 #include "support/cluster.h"
+#include "support/daemon.h"
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -438,19 +439,7 @@ std::string TestCluster::AllLogs() const {
 
 std::shared_ptr<grpc::Channel> TestCluster::Channel(Member& m) {
   std::lock_guard lk(m.channel_mu);
-  if (!m.channel) {
-    grpc::ChannelArguments args;
-    args.SetMaxReceiveMessageSize(64 << 20);
-    // Members restart on the same address: reconnect quickly, not with
-    // gRPC's default multi-second backoff (gRPC clamps these to >= 100 ms).
-    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 100);
-    // Despite its name this is the connect timeout: a loaded machine may take
-    // longer than 100 ms to finish a handshake with a live node.
-    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 5000);
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    m.channel = grpc::CreateCustomChannel(m.addr, grpc::InsecureChannelCredentials(), args);
-  }
+  if (!m.channel) m.channel = RestartFriendlyChannel(m.addr);  // members restart in place
   return m.channel;
 }
 
