@@ -1,5 +1,5 @@
 // A cluster of real `blixard node` processes (--backend fake), node i in
-// its own network namespace of a NetnsLab at 10.77.0.i:7001. Node 1
+// its own network namespace of a NetnsLab at 10.213.0.i:7001. Node 1
 // bootstraps; the others join through it. The caller must be in the lab's
 // client namespace to talk to the nodes.
 //

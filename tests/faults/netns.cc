@@ -18,7 +18,7 @@ namespace {
 using testing::CommandResult;
 using testing::RunCommand;
 
-constexpr char kSubnet[] = "10.77.0.";
+constexpr char kSubnet[] = "10.213.0.";
 constexpr int kClientHost = 250;
 
 Status Ip(std::vector<std::string> args) {

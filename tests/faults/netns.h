@@ -1,8 +1,8 @@
 // Test hosts for fault runs: a network namespace per node and one for the
 // clients, each with an `eth0` that is one end of a veth pair whose other
-// end is a port of bridge `br0` in a hub namespace. Addresses 10.77.0.0/24
-// exist only inside these namespaces (node i: 10.77.0.i, clients:
-// 10.77.0.250), so runs in parallel do not see each other and nothing
+// end is a port of bridge `br0` in a hub namespace. Addresses 10.213.0.0/24
+// exist only inside these namespaces (node i: 10.213.0.i, clients:
+// 10.213.0.250), so runs in parallel do not see each other and nothing
 // reaches the host's networks.
 //
 // Links between nodes are cut with blackhole routes in the nodes'
