@@ -356,4 +356,20 @@ grpc::Status VmServiceImpl::UpdateVmLabels(grpc::ServerContext* ctx,
                resp->mutable_vm());
 }
 
+grpc::Status VmServiceImpl::ListHostVms(grpc::ServerContext*, const v1::ListHostVmsRequest*,
+                                        v1::ListHostVmsResponse* resp) {
+  resp->set_node_id(node_.id());
+  if (!hypervisor_) return grpc::Status::OK;
+  auto vms = hypervisor_->List();
+  if (!vms.ok()) return ToGrpc(vms.status());
+  for (const vmm::VmInfo& info : *vms) {
+    v1::HostVm* vm = resp->add_vms();
+    vm->set_name(info.name);
+    vm->set_state(vmm::VmStateName(info.state));
+    vm->set_pid(info.pid);
+    vm->set_alive(info.alive());
+  }
+  return grpc::Status::OK;
+}
+
 }  // namespace blixard::api

@@ -39,6 +39,8 @@ class VmServiceImpl final : public v1::VmService::WithCallbackMethod_CreateVm<v1
   grpc::Status RestartVm(grpc::ServerContext*, const v1::VmNameRequest*, v1::VmResponse*) override;
   grpc::Status UpdateVmLabels(grpc::ServerContext*, const v1::UpdateVmLabelsRequest*,
                               v1::VmResponse*) override;
+  grpc::Status ListHostVms(grpc::ServerContext*, const v1::ListHostVmsRequest*,
+                           v1::ListHostVmsResponse*) override;
 
  private:
   // Where a VM runs, from this member's local state: here, or the API

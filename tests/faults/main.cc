@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <iostream>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "faults/checker.h"
@@ -179,10 +180,82 @@ class Run {
         if (!WaitHealthy(milliseconds(60000))) return Fail("cluster not whole 60 s after a heal");
       }
       if (a_.duration_s <= 0 || NowUs() >= end_us) break;
+      std::string why;
+      const int running = VmsRunOnce(&why);
+      if (running < 0) return Fail("VMs under faults: " + why);
+      Say("after schedule " + std::to_string(chunk + 1) + ": " + std::to_string(running) +
+          " VMs that should run, each on exactly one node");
     }
     workload_->Stop();
     Say("workload stopped; checking");
     return Check(applied, recovery, windows, nemesis);
+  }
+
+  // Each VM that should run runs on exactly one node, the one it is placed
+  // on, and nothing else runs anywhere (what each node's hypervisor reports,
+  // against the leader's linearizable records). Waits for the agents to
+  // catch up after a heal. Returns how many VMs should run, or -1 (why in
+  // *why).
+  int VmsRunOnce(std::string* why) {
+    int running = -1;
+    testing::WaitUntil(
+        [&] {
+          int leader = cluster_->WaitForLeader(milliseconds(10000));
+          if (leader == 0) {
+            *why = "no leader";
+            return false;
+          }
+          v1::ListVmsResponse records;
+          {
+            grpc::ClientContext ctx;
+            ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+            if (!v1::VmService::NewStub(cluster_->Channel(leader))
+                     ->ListVms(&ctx, v1::ListVmsRequest(), &records)
+                     .ok()) {
+              *why = "cannot list VMs";
+              return false;
+            }
+          }
+          std::map<std::string, std::set<int>> hosts;  // VM -> nodes running it
+          for (int id = 1; id <= a_.nodes; ++id) {
+            grpc::ClientContext ctx;
+            ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+            v1::ListHostVmsResponse host;
+            if (!v1::VmService::NewStub(cluster_->Channel(id))
+                     ->ListHostVms(&ctx, v1::ListHostVmsRequest(), &host)
+                     .ok()) {
+              *why = "cannot list what n" + std::to_string(id) + " runs";
+              return false;
+            }
+            for (const auto& vm : host.vms()) {
+              if (vm.alive()) hosts[vm.name()].insert(id);
+            }
+          }
+          int should = 0;
+          for (const auto& vm : records.vms()) {
+            const std::string& name = vm.spec().name();
+            const bool run = vm.desired_state() == v1::DESIRED_STATE_RUNNING;
+            std::set<int> want;
+            if (run) want.insert(static_cast<int>(vm.node_id()));
+            should += run;
+            std::set<int> have = hosts[name];
+            hosts.erase(name);
+            if (have != want) {
+              *why = "vm " + name + " runs on " + std::to_string(have.size()) +
+                     " node(s), placed on n" + std::to_string(vm.node_id()) +
+                     (run ? ", should run" : ", should not run");
+              return false;
+            }
+          }
+          if (!hosts.empty()) {
+            *why = "vm " + hosts.begin()->first + " runs but has no record";
+            return false;
+          }
+          running = should;
+          return true;
+        },
+        milliseconds(60000));
+    return running;
   }
 
   // The final state: every node has applied the same log; their VM lists
@@ -237,6 +310,8 @@ class Run {
     std::map<std::string, std::string> final_state;
     std::string why;
     if (!FinalState(&final_state, &why)) return Fail("replicas did not converge: " + why);
+    const int running = VmsRunOnce(&why);
+    if (running < 0) return Fail("VMs under faults: " + why);
     std::vector<Op> ops = history_.ops();
     CheckReport report = CheckHistory(ops, final_state, t0_);
     size_t ok = 0, fail = 0, unknown = 0, in_fault = 0, in_fault_ok = 0;
@@ -260,6 +335,7 @@ class Run {
                 ops.size(), ok, fail, unknown, report.keys, final_state.size());
     std::printf("faults: %d\n", applied);
     std::printf("lost acknowledged writes: %zu\n", report.lost_writes);
+    std::printf("VMs that should run: %d, each running on exactly one node\n", running);
     std::printf("linearizability violations: %zu\n", report.violations);
     if (report.undecided) std::printf("keys too large to decide: %zu\n", report.undecided);
     std::printf("availability during faults: %.1f%% (%zu of %zu operations ok)\n",

@@ -59,7 +59,7 @@ Outcome Workload::Run(int client, int node, OpType type, const std::string& key,
       v1::CreateVmRequest req;
       req.mutable_spec()->set_name(key);
       req.mutable_spec()->set_vcpus(1);
-      req.mutable_spec()->set_memory_mib(64);
+      req.mutable_spec()->set_memory_mib(128);  // the guest kernel's minimum
       // Registers run (the fake backend starts them), churn VMs stay stopped.
       req.set_start(key.rfind("r-", 0) == 0);
       v1::CreateVmResponse resp;
