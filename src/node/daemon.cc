@@ -276,8 +276,13 @@ int RunDaemon(const DaemonOptions& o) {
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
   (*node)->Stop();
   server->Wait();
+  if (fatal) {
+    spdlog::error("node {} stopped after a storage failure; its data dir is recovered at the next start",
+                  o.id);
+    return 1;
+  }
   spdlog::info("node {} stopped cleanly", o.id);
-  return fatal ? 1 : 0;
+  return 0;
 }
 
 }  // namespace blixard::node

@@ -125,6 +125,13 @@ void NetCluster::Kill9(int id) {
   n.paused = false;
 }
 
+void NetCluster::WaitExit(int id, milliseconds timeout) {
+  Node& n = nodes_.at(id);
+  if (!n.child) return;
+  int code = n.child->Wait(timeout);
+  if (code != -1) n.last_exit = code;
+}
+
 void NetCluster::Restart(int id) {
   Node& n = nodes_.at(id);
   if (n.child && Running(id)) return;

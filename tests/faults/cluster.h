@@ -44,6 +44,8 @@ class NetCluster {
   bool Start(std::string* error);
 
   void Kill9(int id);
+  // Waits up to `timeout` for node id's process to exit on its own.
+  void WaitExit(int id, milliseconds timeout);
   // Starts a stopped node again on its data dir; does not wait.
   void Restart(int id);
   void Pause(int id);   // SIGSTOP, returns once stopped

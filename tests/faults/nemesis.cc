@@ -160,7 +160,7 @@ std::string Nemesis::Apply(const Fault& f) {
       std::string done = "30% of Raft sends dropped on";
       for (int id = 1; id <= n; ++id) {
         if (cluster_.FaultControl(id, "enable_random name=transport/send,probability=0.3")) {
-          armed_.insert(id);
+          armed_[id].insert("transport/send");
           done += " n" + std::to_string(id);
         }
       }
@@ -170,7 +170,7 @@ std::string Nemesis::Apply(const Fault& f) {
       const int id = f.nodes[0];
       std::string error;
       if (!cluster_.FaultControl(id, "enable name=storage/sync", &error)) return error;
-      armed_.insert(id);
+      armed_[id].insert("storage/sync");
       expected_exit_[id] = 1;
       return "fsync fails on n" + std::to_string(id);
     }
@@ -179,7 +179,7 @@ std::string Nemesis::Apply(const Fault& f) {
       if (l == 0) return "no leader to crash";
       std::string error;
       if (!cluster_.FaultControl(l, "enable name=node/crash-after-persist", &error)) return error;
-      armed_.insert(l);
+      armed_[l].insert("node/crash-after-persist");
       expected_exit_[l] = 128 + SIGKILL;
       return "leader n" + std::to_string(l) + " dies after its next persist";
     }
@@ -209,12 +209,14 @@ std::string Nemesis::Heal() {
   std::string done;
   // Fault points off on the nodes that still run with them.
   if (!armed_.empty()) done += "fault points off; ";
-  for (int id : armed_) {
-    if (cluster_.Running(id) && !cluster_.Paused(id)) {
-      cluster_.FaultControl(id, "disable name=transport/send");
-      cluster_.FaultControl(id, "disable name=storage/sync");
-      cluster_.FaultControl(id, "disable name=node/crash-after-persist");
+  for (const auto& [id, points] : armed_) {
+    // A node that hit its storage fault is on its way out: let it finish.
+    if (points.count("storage/sync") && cluster_.Running(id) &&
+        cluster_.LogTail(id, 200).find("storage failure, stopping") != std::string::npos) {
+      cluster_.WaitExit(id, milliseconds(60000));
     }
+    if (!cluster_.Running(id) || cluster_.Paused(id)) continue;
+    for (const std::string& p : points) cluster_.FaultControl(id, "disable name=" + p);
   }
   armed_.clear();
   if (!lab_.cuts().empty()) {
@@ -234,11 +236,12 @@ std::string Nemesis::Heal() {
       if (expected != expected_exit_.end() && expected->second == code) {
         done += "n" + std::to_string(id) + " had stopped (" + std::to_string(code) + ")";
         if (code == 1) {
-          const bool said = cluster_.LogTail(id, 20).find("storage failure") != std::string::npos;
+          const bool said = cluster_.LogTail(id, 200).find("storage failure") != std::string::npos;
           done += said ? " after a storage failure" : " WITHOUT saying why";
           if (!said) unexpected_.push_back("n" + std::to_string(id) + " stopped without a storage failure message");
         }
         done += "; ";
+        expected_exit_.erase(id);
       } else if (code != 128 + SIGKILL) {
         unexpected_.push_back("n" + std::to_string(id) + " exited with " + std::to_string(code));
       }
@@ -246,7 +249,6 @@ std::string Nemesis::Heal() {
       done += "n" + std::to_string(id) + " restarted; ";
     }
   }
-  expected_exit_.clear();
   if (done.empty()) return "nothing to heal";
   done.resize(done.size() - 2);
   return done;

@@ -65,8 +65,10 @@ class Nemesis {
   std::string Apply(const Fault& f);
   // Keeps a flapping link flapping until `until`; other faults just wait.
   void Hold(const Fault& f, std::chrono::steady_clock::time_point until);
-  // Undoes everything: links healed, paused nodes continued, dead nodes
-  // restarted.
+  // Undoes everything: links healed, paused nodes continued, fault points
+  // off, dead nodes restarted. A node already stopping after a storage
+  // failure is waited for and restarted. Call again when a node died
+  // later: it is restarted, and counted unexpected unless a fault caused it.
   std::string Heal();
   // Nodes that exited although no fault killed them (a crash, a storage
   // failure): "n2 exited with 1", in the order seen.
@@ -74,8 +76,9 @@ class Nemesis {
 
  private:
   std::vector<std::string> unexpected_;
-  std::map<int, int> expected_exit_;  // node -> exit code a fault point causes
-  std::set<int> armed_;               // nodes with a fault point enabled
+  // node -> exit code a fault point may cause, until the node is restarted
+  std::map<int, int> expected_exit_;
+  std::map<int, std::set<std::string>> armed_;  // node -> fault points enabled
   NetCluster& cluster_;
   NetnsLab& lab_;
 };

@@ -85,6 +85,7 @@ Outcome Workload::Run(int client, int node, OpType type, const std::string& key,
     case OpType::kRead: {
       v1::GetVmRequest req;  // linearizable (ReadIndex) unless stale is set
       req.set_name(key);
+      req.set_stale(options_.stale_reads);
       v1::VmResponse resp;
       s = stub->GetVm(&ctx, req, &resp);
       if (s.ok()) {

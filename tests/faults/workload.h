@@ -35,6 +35,10 @@ struct WorkloadOptions {
   milliseconds backoff{150};      // pause after an operation without an answer
   int registers = 3;              // live at once
   int ops_per_register = 40;
+  // Negative control: reads from the asked node's local state (GetVm with
+  // stale set) instead of ReadIndex; under partitions the checker must
+  // find them.
+  bool stale_reads = false;
 };
 
 class Workload {
