@@ -357,6 +357,10 @@ class WalLogStore final : public LogStore {
   uint64_t offset_ = 0;      // where the next record goes
   uint64_t checkpoint_ = 0;  // size of its checkpoint record
   uint64_t limit_ = 0;       // size it was preallocated to
+  // Bytes of the segment written at least once (records or zeros). Records
+  // land below it, so their fdatasync flushes data only: a first write into
+  // a preallocated (unwritten) extent also converts it, a metadata write.
+  uint64_t written_ = 0;
   State state_;
   Status load_error_;  // corruption found by Open(): reported by Load()
   Status failed_;
@@ -468,6 +472,7 @@ Status WalLogStore::Recover(const std::vector<Segment>& segments) {
   if (first) return corrupt(0, "the segment has no checkpoint");
   offset_ = pos;
   limit_ = std::max<uint64_t>(view.size(), options_.segment_bytes);
+  written_ = pos;  // what lies beyond may be unwritten extents
   if (fd_ < 0) {
     fd_ = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
     if (fd_ < 0) return Errno("open", path, errno);
@@ -519,6 +524,7 @@ Status WalLogStore::StartSegment(uint64_t seq) {
   offset_ = checkpoint.size();
   checkpoint_ = checkpoint.size();
   limit_ = limit;
+  written_ = offset_;
   return Status::Ok();
 }
 
@@ -535,7 +541,23 @@ Status WalLogStore::Append(const std::string& record) {
     if (Status s = StartSegment(seq_ + 1); !s.ok()) return s;
   }
   const std::string path = SegmentPath();
-  Status s = WriteAllAt(fd_, path, record, offset_);
+  Status s;
+  if (offset_ + record.size() > written_ && written_ < limit_) {
+    // Zero the next stretch once, in the same sync as this record, so the
+    // records after it overwrite written blocks. Zeros are what recovery
+    // reads past the last record anyway.
+    // One page per write: a larger write makes the page cache use large
+    // folios, and each small record would then dirty (and sync) a whole one.
+    constexpr uint64_t kZeroAhead = 256 << 10, kPage = 4096;
+    static const std::string kZeros(kPage, '\0');
+    const uint64_t end = std::min(limit_, std::max(offset_ + record.size(), written_ + kZeroAhead));
+    while (s.ok() && written_ < end) {
+      const uint64_t n = std::min(end, (written_ / kPage + 1) * kPage) - written_;
+      s = WriteAllAt(fd_, path, std::string_view(kZeros).substr(0, n), written_);
+      if (s.ok()) written_ += n;
+    }
+  }
+  if (s.ok()) s = WriteAllAt(fd_, path, record, offset_);
   if (s.ok()) {
     if (int err = InjectedSyncError()) {
       s = Errno("fdatasync", path, err);
