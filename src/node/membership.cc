@@ -303,7 +303,24 @@ void Node::Impl::NoteConfEntry(const raft::Entry& e, bool applied) {
   }
   if (applied && ch.type == raft::ConfChangeType::kRemove) {
     spdlog::info("node {} left the cluster", ch.node);
-    if (ch.node != config_.id && config_.transport) config_.transport->RemovePeer(ch.node);
+    // Not at once: the append that tells it about its removal may still be
+    // queued for it (the removal commits without its vote).
+    if (ch.node != config_.id && config_.transport) {
+      forget_peers_[ch.node] =
+          Clock::now() + std::chrono::milliseconds(config_.tick_ms * config_.election_ticks);
+    }
+  }
+}
+
+void Node::Impl::ForgetRemovedPeers() {
+  const auto now = Clock::now();
+  for (auto it = forget_peers_.begin(); it != forget_peers_.end();) {
+    if (it->second > now) {
+      ++it;
+      continue;
+    }
+    if (!raft_->conf().IsMember(it->first)) config_.transport->RemovePeer(it->first);
+    it = forget_peers_.erase(it);
   }
 }
 

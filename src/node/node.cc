@@ -270,6 +270,7 @@ void Node::Impl::Loop() {
       raft_->tick();
       if (raft_->role() == raft::Role::kLeader) RunControllers();
       ExpireProposals();
+      ForgetRemovedPeers();
       next_tick += tick;
       if (next_tick < Clock::now()) next_tick = Clock::now() + tick;  // fell behind
     }

@@ -140,6 +140,7 @@ class Node::Impl {
   void PlacePendingVms();                                  // loop, leader only
   static bool MayNeedPlacement(const v1::Command& cmd);
   void SyncAddressesFromState();                           // loop
+  void ForgetRemovedPeers();                               // loop, on ticks
 
   // ---- loop thread (node.cc) ----
   void Loop();
@@ -174,6 +175,7 @@ class Node::Impl {
   std::map<uint64_t, Clock::time_point> last_heard_;
   Clock::time_point leader_since_{};
   std::set<uint64_t> removing_;  // leader: members being removed are not promoted
+  std::map<uint64_t, Clock::time_point> forget_peers_;  // removed members: drop their stream then
   raft::HardState persisted_hard_state_;  // as last saved
   raft::Index placement_index_ = 0;  // leader: last PlaceVms proposed
   // Something applied since the last placement pass may have made a VM
