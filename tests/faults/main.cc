@@ -18,6 +18,7 @@
 #include <atomic>
 #include <cstdio>
 #include <iostream>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <thread>
@@ -84,7 +85,13 @@ class Run {
       for (int id = 1; id <= a_.nodes; ++id) std::cout << cluster_->LogTail(id, 40);
     }
     cluster_.reset();  // nodes gone before their namespaces
-    if (a_.keep) std::cout << "data dirs and logs kept in " << dir_.path() << "\n";
+    if (a_.keep) {
+      // Out of the temp dir's reach, which removes itself.
+      const std::string kept = dir_.path() + "-kept";
+      std::error_code ec;
+      std::filesystem::rename(dir_.path(), kept, ec);
+      std::cout << "data dirs and logs kept in " << (ec ? dir_.path() : kept) << "\n";
+    }
     return code;
   }
 
@@ -205,64 +212,84 @@ class Run {
   // *why).
   int VmsRunOnce(std::string* why) {
     int running = -1;
+    // A restarted node starts its VMs again one by one (the fake backend's
+    // VMs die with their daemon): wait while that makes progress, give up
+    // after 60 s without any.
+    int best = -1;
+    int64_t progress_us = NowUs();
     testing::WaitUntil(
         [&] {
-          int leader = cluster_->WaitForLeader(milliseconds(10000));
-          if (leader == 0) {
-            *why = "no leader";
-            return false;
+          int placed_right = 0;
+          if (VmsCheckOnce(why, &placed_right, &running)) return true;
+          if (placed_right > best) {
+            best = placed_right;
+            progress_us = NowUs();
           }
-          v1::ListVmsResponse records;
-          {
-            grpc::ClientContext ctx;
-            ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-            if (!v1::VmService::NewStub(cluster_->Channel(leader))
-                     ->ListVms(&ctx, v1::ListVmsRequest(), &records)
-                     .ok()) {
-              *why = "cannot list VMs";
-              return false;
-            }
-          }
-          std::map<std::string, std::set<int>> hosts;  // VM -> nodes running it
-          for (int id = 1; id <= a_.nodes; ++id) {
-            grpc::ClientContext ctx;
-            ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-            v1::ListHostVmsResponse host;
-            if (!v1::VmService::NewStub(cluster_->Channel(id))
-                     ->ListHostVms(&ctx, v1::ListHostVmsRequest(), &host)
-                     .ok()) {
-              *why = "cannot list what n" + std::to_string(id) + " runs";
-              return false;
-            }
-            for (const auto& vm : host.vms()) {
-              if (vm.alive()) hosts[vm.name()].insert(id);
-            }
-          }
-          int should = 0;
-          for (const auto& vm : records.vms()) {
-            const std::string& name = vm.spec().name();
-            const bool run = vm.desired_state() == v1::DESIRED_STATE_RUNNING;
-            std::set<int> want;
-            if (run) want.insert(static_cast<int>(vm.node_id()));
-            should += run;
-            std::set<int> have = hosts[name];
-            hosts.erase(name);
-            if (have != want) {
-              *why = "vm " + name + " runs on " + std::to_string(have.size()) +
-                     " node(s), placed on n" + std::to_string(vm.node_id()) +
-                     (run ? ", should run" : ", should not run");
-              return false;
-            }
-          }
-          if (!hosts.empty()) {
-            *why = "vm " + hosts.begin()->first + " runs but has no record";
-            return false;
-          }
-          running = should;
-          return true;
+          return NowUs() - progress_us > 60'000'000;  // stalled
         },
-        milliseconds(60000));
+        milliseconds(3'600'000));
     return running;
+  }
+
+  // One look: true when every VM runs where it should. *placed_right counts
+  // the VMs that already do.
+  bool VmsCheckOnce(std::string* why, int* placed_right, int* running) {
+    *placed_right = 0;
+    int leader = cluster_->WaitForLeader(milliseconds(10000));
+    if (leader == 0) {
+      *why = "no leader";
+      return false;
+    }
+    v1::ListVmsResponse records;
+    {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      if (!v1::VmService::NewStub(cluster_->Channel(leader))->ListVms(&ctx, v1::ListVmsRequest(), &records).ok()) {
+        *why = "cannot list VMs";
+        return false;
+      }
+    }
+    std::map<std::string, std::set<int>> hosts;  // VM -> nodes running it
+    for (int id = 1; id <= a_.nodes; ++id) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      v1::ListHostVmsResponse host;
+      if (!v1::VmService::NewStub(cluster_->Channel(id))->ListHostVms(&ctx, v1::ListHostVmsRequest(), &host).ok()) {
+        *why = "cannot list what n" + std::to_string(id) + " runs";
+        return false;
+      }
+      for (const auto& vm : host.vms()) {
+        if (vm.alive()) hosts[vm.name()].insert(id);
+      }
+    }
+    int should = 0;
+    std::string first_wrong;
+    for (const auto& vm : records.vms()) {
+      const std::string& name = vm.spec().name();
+      const bool run = vm.desired_state() == v1::DESIRED_STATE_RUNNING;
+      std::set<int> want;
+      if (run) want.insert(static_cast<int>(vm.node_id()));
+      should += run;
+      std::set<int> have = hosts[name];
+      hosts.erase(name);
+      if (have == want) {
+        ++*placed_right;
+      } else if (first_wrong.empty()) {
+        first_wrong = "vm " + name + " runs on " + std::to_string(have.size()) +
+                      " node(s), placed on n" + std::to_string(vm.node_id()) +
+                      (run ? ", should run" : ", should not run");
+      }
+    }
+    if (!first_wrong.empty()) {
+      *why = first_wrong + " (" + std::to_string(records.vms_size() - *placed_right) + " VMs not yet right)";
+      return false;
+    }
+    if (!hosts.empty()) {
+      *why = "vm " + hosts.begin()->first + " runs but has no record";
+      return false;
+    }
+    *running = should;
+    return true;
   }
 
   // The final state: every node has applied the same log; their VM lists
