@@ -1,8 +1,11 @@
 #include "agent/agent.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
+
+#include "state/network.h"
 
 namespace blixard::agent {
 namespace {
@@ -17,7 +20,7 @@ bool EndedCleanly(const vmm::VmInfo& info) { return info.state == vmm::VmInfo::S
 
 }  // namespace
 
-vmm::VmConfig ToVmConfig(const v1::Vm& vm) {
+vmm::VmConfig ToVmConfig(const v1::Vm& vm, const std::string& bridge) {
   const v1::VmSpec& s = vm.spec();
   vmm::VmConfig c;
   c.name = s.name();
@@ -28,9 +31,40 @@ vmm::VmConfig ToVmConfig(const v1::Vm& vm) {
   c.cmdline = s.cmdline();
   c.disks.assign(s.disks().begin(), s.disks().end());
   c.labels.insert(s.labels().begin(), s.labels().end());
+  switch (s.network()) {
+    case v1::NETWORK_MODE_NONE:
+      c.net.mode = vmm::NetworkConfig::Mode::kNone;
+      break;
+    case v1::NETWORK_MODE_BRIDGE: {
+      c.net.mode = vmm::NetworkConfig::Mode::kTap;
+      c.net.tap = vmm::TapName(bridge, s.name());
+      const std::string& cidr = vm.ipv4_address();
+      auto ip = state::ParseIpv4(std::string_view(cidr).substr(0, cidr.find('/')));
+      auto subnet = cidr.find('/') == std::string::npos ? Result<state::Subnet>(Status::InvalidArgument(""))
+                                                        : state::ParseSubnet(state::FormatIpv4(0) + cidr.substr(cidr.find('/')));
+      if (ip.ok()) c.net.mac = vmm::MacForIpv4(*ip);
+      if (ip.ok() && subnet.ok()) {
+        std::string arg = "ip=" + state::FormatIpv4(*ip) + "::" + vm.ipv4_gateway() + ":" +
+                          state::FormatIpv4(subnet->Mask()) + ":" + s.name() + ":eth0:off";
+        c.cmdline = c.cmdline.empty() ? arg : c.cmdline + " " + arg;
+      }
+      break;
+    }
+    default:  // USER, and UNSPECIFIED (the default)
+      c.net.mode = vmm::NetworkConfig::Mode::kUser;
+      for (const v1::PortPublish& p : s.publish()) {
+        vmm::PortForward f;
+        f.protocol = p.protocol() == v1::PORT_PROTOCOL_UDP ? vmm::PortForward::Protocol::kUdp
+                                                           : vmm::PortForward::Protocol::kTcp;
+        if (!p.host_ip().empty()) f.host_address = p.host_ip();
+        f.host_port = static_cast<uint16_t>(p.host_port());
+        f.guest_port = static_cast<uint16_t>(p.guest_port());
+        c.net.publish.push_back(f);
+      }
+  }
   // The default guest announces readiness on its console; a user's own
-  // kernel is ready once it runs.
-  if (s.kernel().empty()) c.ready_pattern = vmm::kDefaultGuestReadyPattern;
+  // kernel is ready once it runs; a ready port is probed by the agent.
+  if (s.kernel().empty() && s.ready_port() == 0) c.ready_pattern = vmm::kDefaultGuestReadyPattern;
   return c;
 }
 
@@ -106,17 +140,42 @@ void Agent::Reconcile(Clock::time_point now) {
     }
     if (Status s = hypervisor_.Cleanup(name); !s.ok()) {
       spdlog::warn("agent: cleanup {}: {}", name, s.ToString());
+      continue;
     }
-    restarts_.erase(name);
-    started_generation_.erase(name);
-    booting_.erase(name);
+    Forget(name, info.config.net.mode == vmm::NetworkConfig::Mode::kTap ? info.config.net.tap : "");
   }
+  // Taps of VMs that left before the backend kept a record of them.
+  for (auto it = taps_.begin(); it != taps_.end();) {
+    const auto next = std::next(it);
+    if (!wanted.count(it->first) && !actual.count(it->first)) Forget(it->first, it->second);
+    it = next;
+  }
+}
+
+void Agent::Forget(const std::string& name, const std::string& tap) {
+  std::string owned = tap;
+  if (auto it = taps_.find(name); it != taps_.end()) {
+    if (owned.empty()) owned = it->second;
+    taps_.erase(it);
+  }
+  if (!owned.empty() && options_.host_net) {
+    if (Status s = options_.host_net->DeleteTap(owned); !s.ok()) {
+      spdlog::warn("agent: delete tap {} of {}: {}", owned, name, s.ToString());
+    } else {
+      spdlog::info("agent: deleted tap {} of {}", owned, name);
+    }
+  }
+  restarts_.erase(name);
+  started_generation_.erase(name);
+  probes_.erase(name);
+  booting_.erase(name);
 }
 
 void Agent::Converge(const v1::Vm& vm, const vmm::VmInfo* info, Clock::time_point now) {
   const std::string& name = vm.spec().name();
   const bool booting = vm.desired_state() != v1::DESIRED_STATE_STOPPED && info && info->alive() &&
-                       info->state != vmm::VmInfo::State::kPaused && !info->ready;
+                       info->state != vmm::VmInfo::State::kPaused && !info->ready &&
+                       vm.spec().ready_port() == 0;  // a ready port is probed by the pass
   if (booting) {
     booting_[name] = vm;
   } else {
@@ -156,15 +215,24 @@ void Agent::Converge(const v1::Vm& vm, const vmm::VmInfo* info, Clock::time_poin
       ReportIfChanged(vm, v1::VM_PHASE_PAUSED, "paused");
     } else if (info->state == vmm::VmInfo::State::kStarting) {
       ReportIfChanged(vm, v1::VM_PHASE_STARTING, "starting");
-    } else if (info->ready) {
+    } else if (Ready(vm, *info)) {
       ReportIfChanged(vm, v1::VM_PHASE_READY, "ready");
       restarts_.erase(name);  // a healthy boot resets the backoff
     } else {
-      ReportIfChanged(vm, v1::VM_PHASE_RUNNING, "booting");
+      ReportIfChanged(vm, v1::VM_PHASE_RUNNING,
+                      vm.spec().ready_port() == 0
+                          ? "booting"
+                          : "booting; waiting for tcp port " + std::to_string(vm.spec().ready_port()));
     }
     return;
   }
-  if (!info) {  // never started here (new placement)
+  if (!info) {  // never started here (new placement), or its start failed early
+    auto failed = restarts_.find(name);
+    if (failed != restarts_.end() && !failed->second.last_error.empty() && now < failed->second.next &&
+        started_generation_[name] == vm.generation()) {
+      ReportIfChanged(vm, v1::VM_PHASE_FAILED, failed->second.last_error);
+      return;
+    }
     StartVm(vm, now);
     return;
   }
@@ -206,18 +274,23 @@ void Agent::StartVm(const v1::Vm& vm, Clock::time_point now) {
   Restart& r = restarts_[name];
   started_generation_[name] = vm.generation();
   ReportIfChanged(vm, v1::VM_PHASE_STARTING, "starting");
-  auto started = hypervisor_.Start(ToVmConfig(vm));
+  const vmm::VmConfig config = ToVmConfig(vm, options_.bridge);
   ++r.attempts;
   auto delay = options_.backoff_min * (1 << std::min(r.attempts - 1, 16));
   r.next = now + std::min<Clock::duration>(delay, options_.backoff_max);
+  Status prepared = PrepareBridge(vm, config);
+  auto started = prepared.ok() ? hypervisor_.Start(config) : Result<vmm::VmInfo>(prepared);
   if (!started.ok()) {
     spdlog::warn("agent: start {}: {}", name, started.status().ToString());
-    ReportIfChanged(vm, v1::VM_PHASE_FAILED, started.status().message());
+    r.last_error = started.status().message();
+    ReportIfChanged(vm, v1::VM_PHASE_FAILED, r.last_error);
     return;
   }
+  r.last_error.clear();
   spdlog::info("agent: started {} (pid {})", name, started->pid);
   ReportIfChanged(vm, v1::VM_PHASE_RUNNING, "booting");
-  if (started->alive() && !started->ready) booting_[name] = vm;
+  // A ready port is probed by the pass (Ready), not by the console check.
+  if (started->alive() && !started->ready && vm.spec().ready_port() == 0) booting_[name] = vm;
 }
 
 void Agent::CheckBooting() {
@@ -231,6 +304,51 @@ void Agent::CheckBooting() {
       ++it;
     }
   }
+}
+
+Status Agent::PrepareBridge(const v1::Vm& vm, const vmm::VmConfig& config) {
+  if (config.net.mode != vmm::NetworkConfig::Mode::kTap) return Status::Ok();
+  if (!options_.host_net) {
+    return Status::FailedPrecondition("bridge networking is not available on this node");
+  }
+  const std::string& cidr = vm.ipv4_address();
+  auto gateway = state::ParseIpv4(vm.ipv4_gateway());
+  auto subnet = cidr.find('/') == std::string::npos
+                    ? Result<state::Subnet>(Status::InvalidArgument("no prefix"))
+                    : state::ParseSubnet("0.0.0.0" + cidr.substr(cidr.find('/')));
+  if (!gateway.ok() || !subnet.ok()) {
+    return Status::FailedPrecondition("vm has no valid bridge address (\"" + cidr + "\" via \"" +
+                                      vm.ipv4_gateway() + "\")");
+  }
+  if (Status s = options_.host_net->EnsureBridge(options_.bridge, *gateway, subnet->prefix); !s.ok()) {
+    return Status(s.code(), "bridge " + options_.bridge + ": " + s.message());
+  }
+  taps_[vm.spec().name()] = config.net.tap;
+  if (Status s = options_.host_net->EnsureTap(config.net.tap, options_.bridge); !s.ok()) {
+    return Status(s.code(), "tap " + config.net.tap + ": " + s.message());
+  }
+  return Status::Ok();
+}
+
+bool Agent::Ready(const v1::Vm& vm, const vmm::VmInfo& info) {
+  const uint32_t port = vm.spec().ready_port();
+  if (port == 0) return info.ready;
+  Probe& p = probes_[vm.spec().name()];
+  if (p.boot != info.started_at_unix_ms) p = Probe{info.started_at_unix_ms, false};
+  if (p.ready) return true;
+  if (info.config.net.mode == vmm::NetworkConfig::Mode::kTap) {
+    const std::string& cidr = vm.ipv4_address();
+    auto ip = state::ParseIpv4(std::string_view(cidr).substr(0, cidr.find('/')));
+    if (!ip.ok()) return false;
+    auto fd = vmm::ConnectTcp(*ip, static_cast<uint16_t>(port), options_.probe_timeout);
+    if (fd.ok()) close(*fd);
+    p.ready = fd.ok();
+  } else {
+    auto r = hypervisor_.ProbePublishedPort(vm.spec().name(), static_cast<uint16_t>(port), options_.probe_timeout);
+    if (!r.ok()) spdlog::debug("agent: probe {} port {}: {}", vm.spec().name(), port, r.status().ToString());
+    p.ready = r.ok() && *r;
+  }
+  return p.ready;
 }
 
 void Agent::ReportIfChanged(const v1::Vm& vm, v1::VmPhase phase, const std::string& message) {

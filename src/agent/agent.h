@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "blixard/v1/state.pb.h"
+#include "vmm/host_net.h"
 #include "vmm/hypervisor.h"
 
 namespace blixard::agent {
@@ -64,10 +65,24 @@ struct AgentOptions {
   // checked this often (Hypervisor::Ready, no full pass), so READY is
   // reported within this of the guest's readiness line.
   std::chrono::milliseconds ready_poll{20};
+  // Bridge networking: the node's bridge, and the host network that makes
+  // it and the VMs' taps (null: bridge VMs fail with a reason saying so).
+  std::string bridge = "blx0";
+  vmm::HostNetwork* host_net = nullptr;
+  // One readiness probe (--ready-port) may take this long.
+  std::chrono::milliseconds probe_timeout{300};
 };
 
 // How a VmSpec becomes what the hypervisor runs. Pure.
-vmm::VmConfig ToVmConfig(const v1::Vm& vm);
+//   network user (the default): qemu user networking, publish as hostfwd
+//     (host address 127.0.0.1 unless given);
+//   bridge: tap TapName(bridge, name) with a MAC from the VM's address, and
+//     "ip=ADDR::GATEWAY:MASK:NAME:eth0:off" appended to the kernel cmdline;
+//   none: no network device.
+// Readiness: with a ready port the agent probes TCP itself (no console
+// pattern); otherwise the default guest's console line, and a user's own
+// kernel is ready once it runs.
+vmm::VmConfig ToVmConfig(const v1::Vm& vm, const std::string& bridge = "blx0");
 
 class Agent {
  public:
@@ -87,12 +102,25 @@ class Agent {
   struct Restart {
     int attempts = 0;
     Clock::time_point next{};
+    std::string last_error;  // why the last Start failed, if it did
+  };
+  // TCP readiness of one boot (identified by its start time).
+  struct Probe {
+    int64_t boot = -1;
+    bool ready = false;
   };
   void Converge(const v1::Vm& vm, const vmm::VmInfo* info, Clock::time_point now);
   void StartVm(const v1::Vm& vm, Clock::time_point now);
   void ReportIfChanged(const v1::Vm& vm, v1::VmPhase phase, const std::string& message);
   // Reports READY for the booting VMs whose readiness line has appeared.
   void CheckBooting();
+  // Creates the bridge and the VM's tap; the reason on failure.
+  Status PrepareBridge(const v1::Vm& vm, const vmm::VmConfig& config);
+  // Readiness of a running VM: the backend's (console line) or, with a
+  // ready port, a TCP connect to the guest (cached once it succeeded).
+  bool Ready(const v1::Vm& vm, const vmm::VmInfo& info);
+  // Forgets a VM that left this node: its tap too.
+  void Forget(const std::string& name, const std::string& tap);
 
   AgentOptions options_;
   vmm::Hypervisor& hypervisor_;
@@ -102,6 +130,10 @@ class Agent {
   std::map<std::string, uint64_t> started_generation_;
   // VMs that run here and are not ready yet, with their record as last seen.
   std::map<std::string, v1::Vm> booting_;
+  std::map<std::string, Probe> probes_;
+  // Taps made for VMs (by name), so one whose start failed before the
+  // backend kept a record is still cleaned up.
+  std::map<std::string, std::string> taps_;
 
   std::mutex mu_;
   std::condition_variable cv_;

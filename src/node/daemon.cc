@@ -17,6 +17,7 @@
 #include "common/wall_clock.h"
 #include "state/commands.h"
 #include "state/network.h"
+#include "vmm/host_net.h"
 #include "vmm/hypervisor.h"
 #include "vmm/microvm_flake.h"
 #include "node/data_dir.h"
@@ -256,7 +257,17 @@ int RunDaemon(const DaemonOptions& o) {
   spdlog::info("blixard node {} serving on {} (data dir {})", o.id, o.bind, o.data_dir);
 
   NodeAgentHost agent_host(**node);
-  agent::Agent agent(agent::AgentOptions{}, *hypervisor, agent_host);
+  // Bridge VMs: real bridge and taps for real VMs, pretend ones for fake VMs.
+  std::unique_ptr<vmm::HostNetwork> host_net;
+  if (o.backend == "fake") {
+    host_net = std::make_unique<vmm::FakeHostNetwork>();
+  } else {
+    host_net = vmm::NewLinuxHostNetwork();
+  }
+  agent::AgentOptions agent_options;
+  agent_options.bridge = o.bridge;
+  agent_options.host_net = host_net.get();
+  agent::Agent agent(agent_options, *hypervisor, agent_host);
   agent.Start();
   agent_ptr = &agent;
   spdlog::info("agent running VMs with the {} backend", hypervisor->BackendName());

@@ -145,6 +145,20 @@ Result<ConsoleChunk> FakeHypervisor::ConsoleLog(const std::string& name, uint64_
   return chunk;
 }
 
+Result<bool> FakeHypervisor::ProbePublishedPort(const std::string& name, uint16_t guest_port,
+                                                std::chrono::milliseconds) {
+  std::lock_guard lock(mu_);
+  auto it = vms_.find(name);
+  if (it == vms_.end()) return Status::NotFound("no VM " + name);
+  bool published = false;
+  for (const auto& p : it->second.info.config.net.publish) {
+    published = published || (p.protocol == PortForward::Protocol::kTcp && p.guest_port == guest_port);
+  }
+  if (!published) return Status::InvalidArgument("VM " + name + " publishes no TCP port to guest port " + std::to_string(guest_port));
+  VmInfo info = Observe(it->second);
+  return info.alive() && info.ready;
+}
+
 void FakeHypervisor::FailNextStart(const std::string& name, Status status) {
   std::lock_guard lock(mu_);
   fail_next_start_[name] = std::move(status);

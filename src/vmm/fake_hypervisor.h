@@ -54,6 +54,9 @@ class FakeHypervisor : public Hypervisor {
   Result<std::vector<VmInfo>> List() override;
   Status Cleanup(const std::string& name) override;
   Result<ConsoleChunk> ConsoleLog(const std::string& name, uint64_t offset, size_t max_bytes) override;
+  // True once the VM is ready (boot_ms passed) while alive.
+  Result<bool> ProbePublishedPort(const std::string& name, uint16_t guest_port,
+                                  std::chrono::milliseconds timeout) override;
 
   // --- controls ---
   // The next Start of `name` fails with `status` (once).

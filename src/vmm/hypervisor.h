@@ -199,6 +199,18 @@ class Hypervisor {
   // At the end, data is empty and next_offset == offset.
   virtual Result<ConsoleChunk> ConsoleLog(const std::string& name, uint64_t offset,
                                           size_t max_bytes = 64 * 1024) = 0;
+
+  // Whether the guest accepts a TCP connection on `guest_port` through the
+  // host port it is published on (user networking), within `timeout`.
+  // qemu's user network accepts on the host side before the guest has
+  // answered, so the backend asks its own network stack whether the
+  // guest's side was established (qemu: QMP "info usernet").
+  // kInvalidArgument if no TCP publish leads to guest_port, kNotFound if
+  // there is no such VM, kUnimplemented if the backend cannot tell.
+  virtual Result<bool> ProbePublishedPort(const std::string& name, uint16_t guest_port,
+                                          std::chrono::milliseconds timeout) {
+    return Status::Unimplemented(BackendName() + " cannot probe published ports");
+  }
 };
 
 enum class Accel { kAuto, kKvm, kTcg };

@@ -37,6 +37,7 @@
 #include <sstream>
 #include <thread>
 
+#include "vmm/host_net.h"
 #include "vmm/hypervisor.h"
 #include "vmm/qmp_client.h"
 #include "vmm/runner.h"
@@ -174,6 +175,7 @@ class ProcessHypervisor : public Hypervisor {
   Result<std::vector<VmInfo>> List() override;
   Status Cleanup(const std::string& name) override;
   Result<ConsoleChunk> ConsoleLog(const std::string& name, uint64_t offset, size_t max_bytes) override;
+  Result<bool> ProbePublishedPort(const std::string& name, uint16_t guest_port, milliseconds timeout) override;
 
  private:
   // Per-VM serialization and the readiness scan (in memory only: it is
@@ -512,6 +514,71 @@ Result<bool> ProcessHypervisor::Ready(const std::string& name) {
   info.config.ready_pattern = meta["config"].value("ready_pattern", "");
   info.started_at_unix_ms = meta.value("started_at_unix_ms", int64_t{0});
   return ProcessIsOurs(ReadPid(dir), dir, *runner_) && ScanReady(dir, info, *slot);
+}
+
+// Whether qemu's "info usernet" table shows a connection from host port
+// `host_port` to guest port `guest_port` that the guest has accepted:
+//   TCP[ESTABLISHED]   17   127.0.0.1 18481   10.0.2.15   80   0   0
+bool UsernetShowsEstablished(const std::string& table, uint16_t host_port, uint16_t guest_port) {
+  std::istringstream lines(table);
+  std::string line;
+  while (std::getline(lines, line)) {
+    std::istringstream cols(line);
+    std::string state, fd, src, src_port, dst, dst_port;
+    if (!(cols >> state >> fd >> src >> src_port >> dst >> dst_port)) continue;
+    if (state == "TCP[ESTABLISHED]" && src_port == std::to_string(host_port) &&
+        dst_port == std::to_string(guest_port)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+Result<bool> ProcessHypervisor::ProbePublishedPort(const std::string& name, uint16_t guest_port, milliseconds timeout) {
+  if (!IsValidVmName(name)) return Status::NotFound("no VM " + name + " on this host");
+  auto slot = SlotFor(name);
+  std::lock_guard lock(slot->mu);
+  auto info = InspectLocked(name, *slot);
+  if (!info.ok()) return info.status();
+  const PortForward* fwd = nullptr;
+  for (const auto& p : info->config.net.publish) {
+    if (p.protocol == PortForward::Protocol::kTcp && p.guest_port == guest_port) fwd = &p;
+  }
+  if (!fwd || info->config.net.mode != NetworkConfig::Mode::kUser) {
+    return Status::InvalidArgument("VM " + name + " publishes no TCP port to guest port " + std::to_string(guest_port));
+  }
+  if (!info->alive()) return false;
+  in_addr host{};
+  if (inet_pton(AF_INET, fwd->host_address.c_str(), &host) != 1) {
+    return Status::InvalidArgument("published host address '" + fwd->host_address + "' is not an IPv4 address");
+  }
+  uint32_t ip = ntohl(host.s_addr);
+  if (ip == 0) ip = INADDR_LOOPBACK;  // published on every address: loopback is one of them
+  const auto deadline = Clock::now() + timeout;
+  auto fd = ConnectTcp(ip, fwd->host_port, timeout);
+  if (!fd.ok()) return false;
+  struct Close {
+    int fd;
+    ~Close() { close(fd); }
+  } closer{*fd};
+  auto qmp = Qmp(Dir(name), info->config);
+  if (!qmp.ok()) return qmp.status();
+  for (;;) {
+    // The guest refusing (RST) makes qemu close the host side at once.
+    pollfd p{*fd, POLLIN, 0};
+    if (poll(&p, 1, 20) > 0) {
+      char byte;
+      ssize_t n = recv(*fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (n > 0) return true;  // the guest's service spoke first
+      if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) return false;
+    }
+    auto table = (*qmp)->Execute("human-monitor-command", {{"command-line", "info usernet"}}, options_.qmp_timeout);
+    if (!table.ok()) return table.status();
+    if (table->is_string() && UsernetShowsEstablished(table->get<std::string>(), fwd->host_port, guest_port)) {
+      return true;
+    }
+    if (Clock::now() >= deadline) return false;
+  }
 }
 
 Result<std::vector<VmInfo>> ProcessHypervisor::List() {

@@ -19,9 +19,10 @@ TestDaemon::~TestDaemon() {
 std::vector<std::string> TestDaemon::NodeArgs() const {
   // The control-plane tests run VMs with the in-process fake backend; the
   // qemu backend has tests of its own.
-  std::vector<std::string> args = {BlixardBin(), "node", "--id", std::to_string(options_.id),
+  std::vector<std::string> args = options_.wrapper;
+  args.insert(args.end(), {BlixardBin(), "node", "--id", std::to_string(options_.id),
                                    "--bind", addr_, "--data-dir", data_dir_, "--backend",
-                                   options_.backend};
+                                   options_.backend});
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
   return args;
 }

@@ -23,6 +23,9 @@ class TestDaemon {
     bool tcp = false;
     std::vector<std::string> extra_args;
     std::string backend = "fake";  // control-plane tests simulate VMs; "qemu" runs real ones
+    // Put before the daemon's argv, e.g. {"ip", "netns", "exec", NS} to run
+    // it in a network namespace (which execs, so the pid stays the daemon's).
+    std::vector<std::string> wrapper = {};
   };
   explicit TestDaemon(Options options);
   TestDaemon() : TestDaemon(Options{}) {}
