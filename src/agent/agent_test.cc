@@ -4,6 +4,12 @@
 
 #include <map>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "vmm/fake_hypervisor.h"
+
 namespace blixard::agent {
 namespace {
 
@@ -51,10 +57,11 @@ class FakeHost : public AgentHost {
 
 class AgentTest : public ::testing::Test {
  protected:
-  AgentTest() : hv_(vmm::NewFakeHypervisor()), agent_(Options(), *hv_, host_) {}
-  static AgentOptions Options() {
+  AgentTest() : hv_(vmm::NewFakeHypervisor()), agent_(Options(&net_), *hv_, host_) {}
+  static AgentOptions Options(vmm::HostNetwork* net = nullptr) {
     AgentOptions o;
     o.stop_grace = std::chrono::milliseconds(10);
+    o.host_net = net;
     return o;
   }
   // Passes until nothing changes, as the agent's loop would run them.
@@ -65,8 +72,10 @@ class AgentTest : public ::testing::Test {
     auto info = hv_->Inspect(name);
     return info.ok() && info->alive();
   }
+  vmm::FakeHypervisor& fake() { return static_cast<vmm::FakeHypervisor&>(*hv_); }
   std::unique_ptr<vmm::Hypervisor> hv_;
   FakeHost host_;
+  vmm::FakeHostNetwork net_;
   Agent agent_;
   Clock::time_point now_ = Clock::time_point{} + std::chrono::hours(1);
 };
@@ -220,6 +229,111 @@ TEST_F(AgentTest, ConfigFromSpecUsesTheDefaultGuestReadiness) {
   EXPECT_TRUE(ToVmConfig(vm).ready_pattern.empty());
   EXPECT_EQ(ToVmConfig(vm).vcpus, 2u);
   EXPECT_EQ(ToVmConfig(vm).memory_mib, 256u);
+}
+
+v1::Vm BridgeVm(const std::string& name, const std::string& address, const std::string& gateway) {
+  v1::Vm vm;
+  vm.mutable_spec()->set_name(name);
+  vm.mutable_spec()->set_vcpus(1);
+  vm.mutable_spec()->set_memory_mib(128);
+  vm.mutable_spec()->set_network(v1::NETWORK_MODE_BRIDGE);
+  vm.set_ipv4_address(address);
+  vm.set_ipv4_gateway(gateway);
+  return vm;
+}
+
+TEST_F(AgentTest, ConfigFromSpecMapsEachNetworkMode) {
+  v1::Vm vm;
+  vm.mutable_spec()->set_name("web");
+  EXPECT_EQ(ToVmConfig(vm).net.mode, vmm::NetworkConfig::Mode::kUser) << "user networking is the default";
+  v1::PortPublish* p = vm.mutable_spec()->add_publish();
+  p->set_host_port(8080);
+  p->set_guest_port(80);
+  p = vm.mutable_spec()->add_publish();
+  p->set_host_ip("0.0.0.0");
+  p->set_host_port(5353);
+  p->set_guest_port(53);
+  p->set_protocol(v1::PORT_PROTOCOL_UDP);
+  vmm::VmConfig c = ToVmConfig(vm);
+  ASSERT_EQ(c.net.publish.size(), 2u);
+  EXPECT_EQ(c.net.publish[0], (vmm::PortForward{vmm::PortForward::Protocol::kTcp, "127.0.0.1", 8080, 80}));
+  EXPECT_EQ(c.net.publish[1], (vmm::PortForward{vmm::PortForward::Protocol::kUdp, "0.0.0.0", 5353, 53}));
+  vm.mutable_spec()->set_network(v1::NETWORK_MODE_NONE);
+  vm.mutable_spec()->clear_publish();
+  EXPECT_EQ(ToVmConfig(vm).net.mode, vmm::NetworkConfig::Mode::kNone);
+
+  v1::Vm br = BridgeVm("br-1", "10.77.0.2/16", "10.77.0.1");
+  br.mutable_spec()->set_cmdline("blixard.httpd=80");
+  c = ToVmConfig(br, "blx7");
+  EXPECT_EQ(c.net.mode, vmm::NetworkConfig::Mode::kTap);
+  EXPECT_EQ(c.net.tap, vmm::TapName("blx7", "br-1"));
+  EXPECT_EQ(c.net.tap.size(), 15u);
+  EXPECT_NE(c.net.tap, vmm::TapName("blx0", "br-1")) << "another bridge, another tap";
+  EXPECT_EQ(c.net.mac, "52:54:0a:4d:00:02");
+  EXPECT_EQ(c.cmdline, "blixard.httpd=80 ip=10.77.0.2::10.77.0.1:255.255.0.0:br-1:eth0:off");
+  EXPECT_EQ(c.ready_pattern, vmm::kDefaultGuestReadyPattern);
+  br.mutable_spec()->set_ready_port(80);
+  EXPECT_TRUE(ToVmConfig(br).ready_pattern.empty()) << "the agent probes the port itself";
+}
+
+TEST_F(AgentTest, ABridgeVmGetsATapOnTheNodeBridgeThatGoesWithTheVm) {
+  host_.Add("br-1") = BridgeVm("br-1", "10.77.0.2/16", "10.77.0.1");
+  host_.SetDesired("br-1", v1::DESIRED_STATE_RUNNING);
+  Settle();
+  EXPECT_TRUE(Alive("br-1"));
+  EXPECT_EQ(net_.bridges(), (std::set<std::string>{"blx0"}));
+  EXPECT_EQ(net_.taps(), (std::map<std::string, std::string>{{vmm::TapName("blx0", "br-1"), "blx0"}}));
+  host_.Remove("br-1");
+  Settle();
+  EXPECT_FALSE(Alive("br-1"));
+  EXPECT_TRUE(net_.taps().empty());
+}
+
+TEST_F(AgentTest, ABridgeVmOnANodeWithoutBridgeNetworkingFailsSayingSo) {
+  FakeHost host;
+  host.Add("br-1") = BridgeVm("br-1", "10.77.0.2/16", "10.77.0.1");
+  host.SetDesired("br-1", v1::DESIRED_STATE_RUNNING);
+  Agent agent(Options(nullptr), *hv_, host);
+  agent.Reconcile(now_);
+  EXPECT_EQ(host.Phase("br-1"), v1::VM_PHASE_FAILED);
+  EXPECT_FALSE(Alive("br-1"));
+}
+
+TEST_F(AgentTest, AStartRefusedByTheHostBacksOffInsteadOfRetryingEveryPass) {
+  host_.Add("busy");
+  fake().FailNextStart("busy", Status::FailedPrecondition("host port 127.0.0.1:8080 cannot be published"));
+  agent_.Reconcile(now_);
+  EXPECT_EQ(host_.Phase("busy"), v1::VM_PHASE_FAILED);
+  const size_t reports = host_.reports_.size();
+  Settle();
+  EXPECT_FALSE(Alive("busy"));
+  EXPECT_EQ(host_.reports_.size(), reports) << "retried (and reported) within the backoff";
+  now_ += std::chrono::seconds(2);
+  agent_.Reconcile(now_);
+  EXPECT_TRUE(Alive("busy"));
+}
+
+TEST_F(AgentTest, AReadyPortMakesTheVmReadyOnlyOnceTheGuestAcceptsTcp) {
+  // A bridge "guest" at a loopback address: the agent connects to it.
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  v1::Vm& vm = host_.Add("svc");
+  vm = BridgeVm("svc", "127.0.0.1/8", "127.0.0.2");
+  vm.set_desired_state(v1::DESIRED_STATE_RUNNING);
+  vm.set_generation(1);
+  vm.mutable_spec()->set_ready_port(ntohs(addr.sin_port));
+  Settle();
+  EXPECT_TRUE(Alive("svc"));
+  EXPECT_EQ(host_.Phase("svc"), v1::VM_PHASE_RUNNING) << "nothing listens yet";
+  ASSERT_EQ(listen(fd, 4), 0);
+  Settle();
+  EXPECT_EQ(host_.Phase("svc"), v1::VM_PHASE_READY);
+  close(fd);
 }
 
 }  // namespace

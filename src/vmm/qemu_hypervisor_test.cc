@@ -312,5 +312,29 @@ TEST_F(QemuHypervisorTest, QemuThatCannotStartSaysWhy) {
   EXPECT_THAT(info->reason, testing::HasSubstr("qemu exited with status 1"));
 }
 
+// qemu's user network accepts a connection to a published port on the host
+// side before the guest has answered (or when nothing listens in it), so
+// the probe must see the guest's side established: a published port whose
+// guest port has no listener is not ready, one with a server is.
+TEST_F(QemuHypervisorTest, ProbingAPublishedPortSeesWhetherTheGuestAccepts) {
+  VmConfig c = Guest("probe");
+  c.net.mode = NetworkConfig::Mode::kUser;
+  PortForward http, closed;
+  http.host_port = FreeTcpPort();
+  http.guest_port = 80;
+  closed.host_port = FreeTcpPort();
+  closed.guest_port = 81;
+  c.net.publish = {http, closed};
+  c.cmdline = "blixard.httpd=80";
+  StartReady(c);
+  auto open = hv_->ProbePublishedPort("probe", 80, milliseconds(2000));
+  ASSERT_TRUE(open.ok()) << open.status().ToString();
+  EXPECT_TRUE(*open);
+  auto refused = hv_->ProbePublishedPort("probe", 81, milliseconds(2000));
+  ASSERT_TRUE(refused.ok()) << refused.status().ToString();
+  EXPECT_FALSE(*refused);
+  EXPECT_EQ(hv_->ProbePublishedPort("probe", 22, milliseconds(100)).status().code(), StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace blixard::vmm
