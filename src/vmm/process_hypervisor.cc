@@ -31,6 +31,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <regex>
@@ -197,6 +198,9 @@ class ProcessHypervisor : public Hypervisor {
   Status WaitGoneAndExitFile(const std::string& dir, int pid, milliseconds timeout);
   // QMP of the VM in `dir`; kUnavailable if its hypervisor has none.
   Result<std::unique_ptr<QmpClient>> Qmp(const std::string& dir, const VmConfig& config) const;
+  // Runs `command` on the control connection of a running VM, under the VM's
+  // lock (FAILED_PRECONDITION when it is not running).
+  Status WithRunningQmp(const std::string& name, const std::function<Status(QmpClient&)>& command);
 
   ProcessHypervisorOptions options_;
   std::unique_ptr<Runner> runner_;
@@ -662,7 +666,8 @@ Status ProcessHypervisor::Kill(const std::string& name) {
   return WaitGoneAndExitFile(dir, info->pid, milliseconds(5000));
 }
 
-Status ProcessHypervisor::Pause(const std::string& name) {
+Status ProcessHypervisor::WithRunningQmp(const std::string& name,
+                                         const std::function<Status(QmpClient&)>& command) {
   auto slot = SlotFor(name);
   std::lock_guard lock(slot->mu);
   auto info = InspectLocked(name, *slot);
@@ -670,18 +675,15 @@ Status ProcessHypervisor::Pause(const std::string& name) {
   if (!info->alive()) return Status::FailedPrecondition("VM " + name + " is not running (" + VmStateName(info->state) + ")");
   auto qmp = Qmp(Dir(name), info->config);
   if (!qmp.ok()) return qmp.status();
-  return (*qmp)->Stop(options_.qmp_timeout);
+  return command(**qmp);
+}
+
+Status ProcessHypervisor::Pause(const std::string& name) {
+  return WithRunningQmp(name, [&](QmpClient& qmp) { return qmp.Stop(options_.qmp_timeout); });
 }
 
 Status ProcessHypervisor::Resume(const std::string& name) {
-  auto slot = SlotFor(name);
-  std::lock_guard lock(slot->mu);
-  auto info = InspectLocked(name, *slot);
-  if (!info.ok()) return info.status();
-  if (!info->alive()) return Status::FailedPrecondition("VM " + name + " is not running (" + VmStateName(info->state) + ")");
-  auto qmp = Qmp(Dir(name), info->config);
-  if (!qmp.ok()) return qmp.status();
-  return (*qmp)->Cont(options_.qmp_timeout);
+  return WithRunningQmp(name, [&](QmpClient& qmp) { return qmp.Cont(options_.qmp_timeout); });
 }
 
 Status ProcessHypervisor::Cleanup(const std::string& name) {
