@@ -1,17 +1,11 @@
 #include "api/cluster_service.h"
 
 #include "api/convert.h"
+#include "scheduler/scheduler.h"
+#include "state/commands.h"
+#include "state/validation.h"
 
 namespace blixard::api {
-namespace {
-
-grpc::Status NotYet(const char* what, const char* issue) {
-  return {grpc::StatusCode::UNIMPLEMENTED,
-          std::string(what) + " arrives with " + issue + "; not built yet"};
-}
-
-}  // namespace
-
 grpc::Status ClusterServiceImpl::JoinCluster(grpc::ServerContext* ctx,
                                              const v1::JoinClusterRequest* req,
                                              v1::JoinClusterResponse* resp) {
@@ -97,18 +91,62 @@ grpc::Status NodeServiceImpl::ListNodes(grpc::ServerContext* ctx, const v1::List
                                         v1::ListNodesResponse* resp) {
   if (Status s = node_.ReadBarrier(DeadlineOf(ctx)); !s.ok()) return ToGrpc(s);
   node_.Read([&](const state::ClusterState& s) {
-    for (const auto& n : s.ListNodes()) *resp->add_nodes() = n;
+    for (const auto& [id, n] : s.nodes()) {
+      *resp->add_nodes() = n;
+      v1::NodeUsage* u = resp->add_usage();
+      u->set_node_id(id);
+      const scheduler::Resources used = scheduler::Used(s, id);
+      u->mutable_used()->set_vcpus(static_cast<uint32_t>(used.vcpus));
+      u->mutable_used()->set_memory_mib(used.memory_mib);
+      u->mutable_used()->set_disk_mib(used.disk_mib);
+      u->set_vm_count(static_cast<uint32_t>(s.VmCountOnNode(id)));
+    }
   });
   return grpc::Status::OK;
 }
 
-grpc::Status NodeServiceImpl::DrainNode(grpc::ServerContext*, const v1::DrainNodeRequest*,
-                                        v1::DrainNodeResponse*) {
-  return NotYet("draining a node", "the scheduler (issue 6)");
+grpc::Status NodeServiceImpl::Write(grpc::ServerContext* ctx, v1::Command cmd) {
+  auto r = node_.Propose(std::move(cmd), DeadlineOf(ctx));
+  if (!r.ok()) return ToGrpc(r.status());
+  return ToGrpc(r->status);
 }
-grpc::Status NodeServiceImpl::UndrainNode(grpc::ServerContext*, const v1::UndrainNodeRequest*,
+
+grpc::Status NodeServiceImpl::DrainNode(grpc::ServerContext* ctx, const v1::DrainNodeRequest* req,
+                                        v1::DrainNodeResponse*) {
+  constexpr int64_t kMaxDeadlineSeconds = 7 * 24 * 3600;
+  if (req->node_id() == 0) return ToGrpc(Status::InvalidArgument("node id 0 is invalid: use 1 or more"));
+  if (req->deadline_seconds() < 0 || req->deadline_seconds() > kMaxDeadlineSeconds) {
+    return ToGrpc(Status::InvalidArgument(
+        "drain deadline " + std::to_string(req->deadline_seconds()) +
+        " s is out of range: use 0 (none: VMs move as room appears) to 604800 (7 days)"));
+  }
+  const int64_t now = NowUnixMs();
+  const int64_t deadline = req->deadline_seconds() == 0 ? 0 : now + req->deadline_seconds() * 1000;
+  return Write(ctx, state::MakeSetNodeDrain(req->node_id(), true, deadline, now));
+}
+
+grpc::Status NodeServiceImpl::UndrainNode(grpc::ServerContext* ctx, const v1::UndrainNodeRequest* req,
                                           v1::UndrainNodeResponse*) {
-  return NotYet("undraining a node", "the scheduler (issue 6)");
+  if (req->node_id() == 0) return ToGrpc(Status::InvalidArgument("node id 0 is invalid: use 1 or more"));
+  return Write(ctx, state::MakeSetNodeDrain(req->node_id(), false, 0, NowUnixMs()));
+}
+
+grpc::Status NodeServiceImpl::SetClusterSetting(grpc::ServerContext* ctx,
+                                                const v1::SetClusterSettingRequest* req,
+                                                v1::SetClusterSettingResponse*) {
+  if (Status s = state::ValidateClusterSetting(req->key(), req->value()); !s.ok()) return ToGrpc(s);
+  return Write(ctx, state::MakeSetClusterSetting(req->key(), req->value(), NowUnixMs()));
+}
+
+grpc::Status NodeServiceImpl::GetClusterSettings(grpc::ServerContext* ctx,
+                                                 const v1::GetClusterSettingsRequest*,
+                                                 v1::GetClusterSettingsResponse* resp) {
+  if (Status s = node_.ReadBarrier(DeadlineOf(ctx)); !s.ok()) return ToGrpc(s);
+  node_.Read([&](const state::ClusterState& s) {
+    (*resp->mutable_settings())[std::string(state::kSettingSchedulerStrategy)] =
+        std::string(scheduler::StrategyName(scheduler::ClusterStrategy(s)));
+  });
+  return grpc::Status::OK;
 }
 
 }  // namespace blixard::api

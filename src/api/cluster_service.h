@@ -38,8 +38,13 @@ class NodeServiceImpl final : public v1::NodeService::Service {
                          v1::DrainNodeResponse*) override;
   grpc::Status UndrainNode(grpc::ServerContext*, const v1::UndrainNodeRequest*,
                            v1::UndrainNodeResponse*) override;
+  grpc::Status SetClusterSetting(grpc::ServerContext*, const v1::SetClusterSettingRequest*,
+                                 v1::SetClusterSettingResponse*) override;
+  grpc::Status GetClusterSettings(grpc::ServerContext*, const v1::GetClusterSettingsRequest*,
+                                  v1::GetClusterSettingsResponse*) override;
 
  private:
+  grpc::Status Write(grpc::ServerContext* ctx, v1::Command cmd);
   node::Node& node_;
 };
 

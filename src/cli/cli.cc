@@ -18,6 +18,7 @@ struct Args {
   VmCreateArgs create;
   std::string name_flag;  // `vm create --name NAME`, the original CLI's form
   std::string name;
+  std::string value;
   bool stale = false;
   bool follow = false;
   uint64_t id = 0;
@@ -83,6 +84,13 @@ void AddVmCommands(CLI::App& app, Args& a) {
   create->add_option("--restart", c.restart, "restart policy: never|on-failure|always (default on-failure)")
       ->type_name("POLICY")
       ->check(Check(ParseRestartPolicy, ""));
+  create->add_option("--constraint", c.constraints,
+                     "place only on nodes whose labels match KEY=VALUE, or not KEY!=VALUE (repeatable)")
+      ->type_name("KEY=VALUE|KEY!=VALUE");
+  create->add_option("--anti-affinity-group", c.anti_affinity_group,
+                     "never on a node with another VM of this group");
+  create->add_option("--strategy", c.strategy, "binpack or spread (default: the cluster setting)")
+      ->check(CLI::IsMember({"binpack", "spread"}));
   create->add_flag("--stopped", c.stopped, "create without starting it");
   create->add_option("--network", c.network,
                      "none | user (default: NAT, reachable through --publish) | bridge (a tap on "
@@ -170,6 +178,14 @@ void AddClusterCommands(CLI::App& app, Args& a) {
   remove->add_option("id", a.id, "node id to remove")->required();
   remove->callback([&a] { a.action = [&a] { return ClusterRemove(a.client, a.id); }; });
 
+  auto* set = cluster->add_subcommand("set", "Change a cluster setting: scheduler.strategy binpack|spread");
+  set->add_option("key", a.name, "setting")->required()->check(CLI::IsMember({"scheduler.strategy"}));
+  set->add_option("value", a.value, "new value (empty: the default)")->required();
+  set->callback([&a] { a.action = [&a] { return ClusterSet(a.client, a.name, a.value); }; });
+  cluster->add_subcommand("settings", "Show the cluster settings")->callback([&a] {
+    a.action = [&a] { return ClusterSettings(a.client); };
+  });
+
   cluster->add_subcommand("leave", "Make the addressed node leave the cluster")->callback([&a] {
     a.action = [&a] { return ClusterLeave(a.client); };
   });
@@ -242,6 +258,25 @@ void AddNodeCommands(CLI::App& app, Args& a, const DaemonRunner& run_daemon) {
   cmd->add_option("--join-timeout", d.join_timeout_s, "seconds to keep trying to join")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
+  node::CapacityOptions& cap = d.capacity;
+  cmd->add_option("--capacity-vcpus", cap.vcpus, "vCPUs VMs may use (default: the host's CPUs)");
+  cmd->add_option("--capacity-memory", cap.memory_mib, "MiB of memory VMs may use (default: the host's)");
+  cmd->add_option("--capacity-disk", cap.disk_mib, "MiB of disk (default: the data dir's file system)");
+  cmd->add_option("--reserve-vcpus", cap.reserve_vcpus,
+                  "vCPUs kept for the host (default 0)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--reserve-memory", cap.reserve_memory_mib,
+                  "MiB kept for the host (default: 10% of host memory, at most 2048; 0 with --capacity-memory)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--reserve-disk", cap.reserve_disk_mib,
+                  "MiB of disk kept for the host (default: 10%, at most 10240; 0 with --capacity-disk)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--cpu-overcommit", cap.cpu_overcommit,
+                  "vCPUs handed out per host CPU (memory is never overcommitted)")
+      ->check(CLI::Range(1.0, 100.0))
+      ->capture_default_str();
+  cmd->add_option("--label", cap.labels, "node label KEY=VALUE for VM constraints (repeatable)")
+      ->type_name("KEY=VALUE")
+      ->check(Check(ParseLabel, ""));
   cmd->callback([cmd, &a, &run_daemon] {
     if (cmd->get_subcommands().empty()) a.action = [&a, &run_daemon] { return run_daemon(a.daemon); };
   });

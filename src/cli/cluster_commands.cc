@@ -2,6 +2,8 @@
 // (NodeService).
 #include <fmt/format.h>
 
+#include <map>
+
 #include "blixard/v1/blixard.grpc.pb.h"
 #include "cli/client.h"
 #include "cli/commands.h"
@@ -63,7 +65,34 @@ int NodeList(const ClientOptions& o) {
   auto stub = v1::NodeService::NewStub(client.channel());
   return client.Call(
       *stub, &v1::NodeService::Stub::ListNodes, v1::ListNodesRequest(),
-      [&](const v1::ListNodesResponse& resp) { return NodeTable(resp.nodes(), NowUnixMs()); });
+      [&](const v1::ListNodesResponse& resp) { return NodeTable(resp, NowUnixMs()); });
+}
+
+int ClusterSet(const ClientOptions& o, const std::string& key, const std::string& value) {
+  Client client(o);
+  auto stub = v1::NodeService::NewStub(client.channel());
+  v1::SetClusterSettingRequest req;
+  req.set_key(key);
+  req.set_value(value);
+  return client.Call(*stub, &v1::NodeService::Stub::SetClusterSetting, req,
+                     [&](const v1::SetClusterSettingResponse&) {
+                       return value.empty() ? fmt::format("{} reset to its default\n", key)
+                                            : fmt::format("{} = {}\n", key, value);
+                     });
+}
+
+int ClusterSettings(const ClientOptions& o) {
+  Client client(o);
+  auto stub = v1::NodeService::NewStub(client.channel());
+  return client.Call(*stub, &v1::NodeService::Stub::GetClusterSettings,
+                     v1::GetClusterSettingsRequest(),
+                     [&](const v1::GetClusterSettingsResponse& resp) {
+                       std::map<std::string, std::string> sorted(resp.settings().begin(),
+                                                                 resp.settings().end());
+                       std::string out;
+                       for (const auto& [k, v] : sorted) out += k + " = " + v + "\n";
+                       return out;
+                     });
 }
 
 int NodeDrain(const ClientOptions& o, uint64_t node_id, int64_t deadline_seconds) {

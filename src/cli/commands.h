@@ -36,6 +36,9 @@ struct VmCreateArgs {
   std::vector<std::string> disks;
   std::vector<std::string> labels;  // "k=v", checked by ParseLabel
   std::string restart;              // empty = server default (on-failure)
+  std::vector<std::string> constraints;  // "k=v" / "k!=v" on node labels
+  std::string anti_affinity_group;
+  std::string strategy;             // binpack | spread; empty = cluster setting
   bool stopped = false;             // create with desired state STOPPED
   std::string network;              // none|user|bridge; empty = server default (user)
   std::vector<std::string> publish; // "[IP:]HOST:GUEST[/tcp|udp]", checked by ParsePublish
@@ -60,6 +63,9 @@ int ClusterMembers(const ClientOptions& o);
 int ClusterTransferLeader(const ClientOptions& o, uint64_t to_node_id);
 int ClusterRemove(const ClientOptions& o, uint64_t node_id);
 int ClusterLeave(const ClientOptions& o);
+// `cluster set KEY VALUE` (empty VALUE: the default) and `cluster settings`.
+int ClusterSet(const ClientOptions& o, const std::string& key, const std::string& value);
+int ClusterSettings(const ClientOptions& o);
 
 int NodeList(const ClientOptions& o);
 int NodeDrain(const ClientOptions& o, uint64_t node_id, int64_t deadline_seconds);

@@ -32,6 +32,12 @@ std::string Upper(std::string s) {
 
 std::string OrDash(const std::string& s) { return s.empty() ? "-" : s; }
 
+std::string Joined(const google::protobuf::RepeatedPtrField<std::string>& items) {
+  std::string out;
+  for (const auto& x : items) out += (out.empty() ? "" : ",") + x;
+  return out;
+}
+
 std::string FormatTime(int64_t unix_ms, int64_t now_ms) {
   if (unix_ms <= 0) return "-";
   std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
@@ -134,7 +140,19 @@ std::string VmTable(const google::protobuf::RepeatedPtrField<v1::Vm>& vms, int64
                     std::to_string(vm.spec().vcpus()), FormatMemoryMib(vm.spec().memory_mib()),
                     FormatAge(vm.created_at_unix_ms(), now_ms)});
   }
-  return RenderTable({"NAME", "STATE", "NODE", "VCPUS", "MEMORY", "AGE"}, rows);
+  // Why VMs wait, when some do: the scheduler's reason.
+  bool waiting = false;
+  for (const v1::Vm& vm : vms) waiting = waiting || VmWaitsForPlacement(vm);
+  if (!waiting) return RenderTable({"NAME", "STATE", "NODE", "VCPUS", "MEMORY", "AGE"}, rows);
+  for (int i = 0; i < vms.size(); ++i) {
+    rows[i].push_back(VmWaitsForPlacement(vms[i]) ? vms[i].status().message() : "-");
+  }
+  return RenderTable({"NAME", "STATE", "NODE", "VCPUS", "MEMORY", "AGE", "REASON"}, rows);
+}
+
+bool VmWaitsForPlacement(const v1::Vm& vm) {
+  return vm.node_id() == 0 && vm.desired_state() == v1::DESIRED_STATE_RUNNING &&
+         !vm.status().message().empty();
 }
 
 std::string VmNetworkName(const v1::VmSpec& s) {
@@ -175,6 +193,9 @@ std::string VmDetails(const v1::Vm& vm, int64_t now_ms) {
       {"ready when", s.ready_port() != 0 ? fmt::format("tcp port {} answers", s.ready_port())
                                          : "console line (default guest) or running"},
       {"labels", SortedLabels(s.labels())},
+      {"constraints", OrDash(Joined(s.constraints()))},
+      {"anti-affinity", OrDash(s.anti_affinity_group())},
+      {"strategy", s.strategy().empty() ? "(cluster setting)" : s.strategy()},
       {"restart", s.restart_policy() == v1::RESTART_POLICY_UNSPECIFIED ? "on-failure"
                                                                         : RestartPolicyName(s.restart_policy())},
       {"generation", std::to_string(vm.generation())},
@@ -184,14 +205,32 @@ std::string VmDetails(const v1::Vm& vm, int64_t now_ms) {
   });
 }
 
-std::string NodeTable(const google::protobuf::RepeatedPtrField<v1::Node>& nodes, int64_t now_ms) {
+std::string DrainText(const v1::Node& n, int64_t now_ms) {
+  if (!n.draining()) return "no";
+  if (n.drain_deadline_unix_ms() == 0) return "yes";
+  if (n.drain_deadline_unix_ms() <= now_ms) return "yes (deadline passed)";
+  return "yes (deadline in " + FormatAge(now_ms, n.drain_deadline_unix_ms()) + ")";
+}
+
+std::string NodeTable(const v1::ListNodesResponse& resp, int64_t now_ms) {
   std::vector<std::vector<std::string>> rows;
-  for (const v1::Node& n : nodes) {
+  for (int i = 0; i < resp.nodes_size(); ++i) {
+    const v1::Node& n = resp.nodes(i);
+    v1::NodeUsage u = i < resp.usage_size() ? resp.usage(i) : v1::NodeUsage();
+    const auto& cap = n.capacity();
+    const uint64_t free_vcpus = cap.vcpus() > u.used().vcpus() ? cap.vcpus() - u.used().vcpus() : 0;
+    const uint64_t free_mem =
+        cap.memory_mib() > u.used().memory_mib() ? cap.memory_mib() - u.used().memory_mib() : 0;
     rows.push_back({std::to_string(n.id()), n.address(), RoleName(n.role()), HealthName(n.health()),
-                    std::to_string(n.capacity().vcpus()), FormatMemoryMib(n.capacity().memory_mib()),
-                    SortedLabels(n.labels()), FormatAge(n.registered_at_unix_ms(), now_ms)});
+                    DrainText(n, now_ms),
+                    fmt::format("{}/{}", u.used().vcpus(), free_vcpus),
+                    FormatMemoryMib(u.used().memory_mib()) + "/" + FormatMemoryMib(free_mem),
+                    std::to_string(u.vm_count()), SortedLabels(n.labels()),
+                    FormatAge(n.registered_at_unix_ms(), now_ms)});
   }
-  return RenderTable({"ID", "ADDRESS", "ROLE", "HEALTH", "VCPUS", "MEMORY", "LABELS", "AGE"}, rows);
+  return RenderTable({"ID", "ADDRESS", "ROLE", "HEALTH", "DRAINING", "VCPUS USED/FREE",
+                      "MEMORY USED/FREE", "VMS", "LABELS", "AGE"},
+                     rows);
 }
 
 std::string MemberTable(const google::protobuf::RepeatedPtrField<v1::Member>& members, uint64_t leader_id) {

@@ -42,7 +42,10 @@ bool VmReachedDesired(const v1::Vm& vm);
 // VM has not reached it yet: "RUNNING", "PENDING (want running)".
 std::string VmStateText(const v1::Vm& vm);
 
-// `vm list`: NAME STATE NODE VCPUS MEMORY AGE, in the order given.
+// Whether the VM waits for a node with a reason from the scheduler.
+bool VmWaitsForPlacement(const v1::Vm& vm);
+// `vm list`: NAME STATE NODE VCPUS MEMORY AGE, in the order given, and
+// REASON (why a VM waits for a node) when some VM waits.
 std::string VmTable(const google::protobuf::RepeatedPtrField<v1::Vm>& vms, int64_t now_ms);
 // "none", "user" (also for UNSPECIFIED, the default), "bridge".
 std::string VmNetworkName(const v1::VmSpec& spec);
@@ -53,8 +56,9 @@ std::string VmAddresses(const v1::Vm& vm);
 // on, its state, the reason the node gave, and the uptime of its current run
 // ("-" while it is not up).
 std::string VmDetails(const v1::Vm& vm, int64_t now_ms);
-// `node list`: ID ADDRESS ROLE HEALTH VCPUS MEMORY LABELS AGE.
-std::string NodeTable(const google::protobuf::RepeatedPtrField<v1::Node>& nodes, int64_t now_ms);
+// `node list`: ID ADDRESS ROLE HEALTH DRAINING, VCPUS and MEMORY as
+// used/free of what the node offers, VMS (placed there), LABELS, AGE.
+std::string NodeTable(const v1::ListNodesResponse& resp, int64_t now_ms);
 // Members: ID ADDRESS ROLE MATCH CONTACT; the leader's role gets " (leader)".
 std::string MemberTable(const google::protobuf::RepeatedPtrField<v1::Member>& members,
                         uint64_t leader_id);

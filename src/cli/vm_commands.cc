@@ -92,6 +92,9 @@ int VmCreate(const ClientOptions& o, const VmCreateArgs& args) {
     *spec->add_publish() = *p;
   }
   spec->set_ready_port(args.ready_port);
+  for (const auto& c : args.constraints) spec->add_constraints(c);  // checked by the server
+  spec->set_anti_affinity_group(args.anti_affinity_group);
+  spec->set_strategy(args.strategy);
   req.set_start(!args.stopped);
 
   Client client(o);

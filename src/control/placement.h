@@ -1,22 +1,58 @@
-// Leader-side placement of VMs that want to run and have no node yet.
-// Pure: reads the state, returns placements; no clock, no I/O.
+// Leader-side placement: each pass schedules the VMs that wait for a node
+// (desired RUNNING, unplaced) and the drain's moves together, in one
+// scheduler batch, so the placements of one pass never overcommit a node.
+// Pure: reads the state, returns what to propose; no clock, no I/O.
 //
-// This is the first, simple policy (spread by VM count over ready nodes);
-// the scheduler with capacity, constraints and scoring (src/scheduler/)
-// replaces it.
+// REQUIRES: the caller proposes a pass's placements and waits until they are
+// applied (or fail) before the next pass, so every pass sees the capacity the
+// previous one took.
 #pragma once
 
+#include <string>
 #include <vector>
 
+#include "control/drain.h"
+#include "scheduler/scheduler.h"
 #include "state/cluster_state.h"
 #include "state/commands.h"
 
 namespace blixard::control {
 
-// Places up to `max_batch` unplaced VMs whose desired state is RUNNING on the
-// ready node with the fewest VMs (ties: lowest id). Each placement carries
-// the VM's generation, so a concurrent change makes the batch fail instead of
-// placing a stale record. Empty when there is nothing to place or no ready node.
+struct PlacementStep {
+  // Placements and unplacements (node 0), each with the VM's generation.
+  std::vector<state::Placement> placements;
+  // Why VMs still wait, for those whose status message says otherwise.
+  std::vector<state::PendingReason> reasons;
+};
+
+class PlacementController {
+ public:
+  struct Options {
+    size_t max_pending_per_pass = 10000;  // pending VMs looked at per pass
+    size_t max_reasons_per_pass = 1000;
+    size_t drain_moves_per_node = 4;
+  };
+  PlacementController() : PlacementController(Options{}) {}
+  explicit PlacementController(Options options)
+      : options_(options), drain_(options.drain_moves_per_node) {}
+
+  // One pass. `rules`: extra scheduler filters (not owned). Pending VMs are
+  // looked at in name order from where the last pass stopped, so VMs that
+  // fit nowhere do not starve the ones after them.
+  PlacementStep Step(const state::ClusterState& st, int64_t now_ms,
+                     const std::vector<scheduler::PlacementRule*>& rules = {});
+
+  const DrainController& drain() const { return drain_; }
+  // The last pass looked at only part of the pending VMs.
+  bool cut_short() const { return !cursor_.empty(); }
+
+ private:
+  Options options_;
+  DrainController drain_;
+  std::string cursor_;  // last pending VM looked at when a pass was cut short
+};
+
+// The simple form (tests, tools): places up to `max_batch` pending VMs.
 std::vector<state::Placement> PlacePending(const state::ClusterState& st, size_t max_batch);
 
 }  // namespace blixard::control

@@ -17,6 +17,8 @@ class PlacementTest : public ::testing::Test {
     n.set_address("127.0.0.1:" + std::to_string(7000 + id));
     n.set_role(v1::NODE_ROLE_VOTER);
     n.set_health(health);
+    n.mutable_capacity()->set_vcpus(16);
+    n.mutable_capacity()->set_memory_mib(16384);
     Apply(state::MakeRegisterNode(n, 1));
   }
   void AddVm(const std::string& name, bool start = true) {

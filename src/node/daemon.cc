@@ -171,6 +171,11 @@ int RunDaemon(const DaemonOptions& o) {
     spdlog::error("{}", lock.status().message());
     return 1;
   }
+  auto offer = NodeOffer(o.capacity, ReadHostResources(o.data_dir));  // after the dir exists
+  if (!offer.ok()) {
+    spdlog::error("{}", offer.status().message());
+    return 2;
+  }
   // The WAL does one fdatasync per Ready (LMDB two, plus a B-tree branch
   // rewrite); both pass the same LogStore contract tests.
   auto store = o.store == "lmdb" ? storage::OpenLmdbLogStore(o.data_dir)
@@ -271,6 +276,7 @@ int RunDaemon(const DaemonOptions& o) {
   agent.Start();
   agent_ptr = &agent;
   spdlog::info("agent running VMs with the {} backend", hypervisor->BackendName());
+  OfferReporter offer_reporter(**node, *offer);
 
   int sig = 0;
   sigwait(&signals, &sig);

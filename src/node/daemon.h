@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "node/capacity.h"
+
 namespace blixard::node {
 
 struct DaemonOptions {
@@ -32,6 +34,7 @@ struct DaemonOptions {
   std::string microvm_flake;              // --microvm-flake FLAKEREF (default github:astro/microvm.nix)
   std::string bridge = "blx0";            // --bridge: Linux bridge of --network bridge VMs
   std::string vm_subnet;                  // --vm-subnet CIDR: proposed when bootstrapping a cluster
+  CapacityOptions capacity;               // --capacity-*, --reserve-*, --cpu-overcommit, --label
 };
 
 // Runs the daemon; returns the process exit code (0 after a clean shutdown).

@@ -325,21 +325,39 @@ void Node::Impl::ForgetRemovedPeers() {
 }
 
 void Node::Impl::PlacePendingVms() {
-  constexpr size_t kMaxPlacementsPerEntry = 1000;
-  if (!placement_dirty_) return;
-  if (placement_index_ > applied_) return;  // the last batch is still in flight
-  std::vector<state::Placement> batch;
-  {
-    std::shared_lock lk(state_mu_);
-    batch = control::PlacePending(state_, kMaxPlacementsPerEntry);
-  }
-  if (batch.empty()) {
-    placement_dirty_ = false;
+  // One pass at a time: the next one must see the capacity this one took.
+  if (placement_index_ > applied_) return;
+  const auto now = Clock::now();
+  // A pass that placed nothing is repeated at most every 100 ms (the
+  // scheduler's set-up reads every placed VM), and only when something
+  // applied may have changed what fits (placement_dirty_), the last pass
+  // stopped short, or a second passed (drain deadlines).
+  if (now < placement_next_) return;
+  if (!placement_dirty_ && !placement_.cut_short() && now < placement_last_ + std::chrono::seconds(1)) {
     return;
   }
-  auto idx = raft_->propose(state::EncodeCommand(state::MakePlaceVms(batch, NowUnixMs())));
-  if (idx.ok()) placement_index_ = *idx;
-  // Stays dirty: the next pass (once this batch is applied) looks again.
+  placement_dirty_ = false;
+  placement_last_ = now;
+  placement_next_ = now + std::chrono::milliseconds(100);
+  control::PlacementStep step;
+  {
+    std::shared_lock lk(state_mu_);
+    step = placement_.Step(state_, NowUnixMs());
+  }
+  constexpr size_t kMaxPlacementsPerEntry = 10000;
+  for (size_t i = 0; i < step.placements.size(); i += kMaxPlacementsPerEntry) {
+    const size_t end = std::min(step.placements.size(), i + kMaxPlacementsPerEntry);
+    std::vector<state::Placement> part(step.placements.begin() + i, step.placements.begin() + end);
+    auto idx = raft_->propose(state::EncodeCommand(state::MakePlaceVms(part, NowUnixMs())));
+    if (!idx.ok()) return;
+    placement_index_ = *idx;
+  }
+  if (!step.reasons.empty()) {
+    auto idx = raft_->propose(state::EncodeCommand(state::MakeSetPendingReasons(step.reasons, NowUnixMs())));
+    if (idx.ok()) placement_index_ = *idx;
+  }
+  // Placements change the state: look again as soon as they are applied.
+  if (!step.placements.empty()) placement_next_ = now;
 }
 
 bool Node::Impl::MayNeedPlacement(const v1::Command& cmd) {

@@ -450,6 +450,7 @@ void Node::Impl::OnSoftState(const raft::SoftState& ss) {
   }
   leader_since_ = Clock::now();
   placement_dirty_ = true;
+  placement_ = control::PlacementController();  // moves of an earlier term are not ours
   // The bootstrapping node records the cluster id, and every leader makes
   // sure it is registered with its address; both commands are idempotent.
   bool need_init = false, need_register = true;

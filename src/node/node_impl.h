@@ -13,6 +13,7 @@
 #include <shared_mutex>
 #include <thread>
 
+#include "control/placement.h"
 #include "node/node.h"
 #include "node/peer_clients.h"
 #include "raft/raft.h"
@@ -183,6 +184,9 @@ class Node::Impl {
   // it runs only then (see MayNeedPlacement).
   bool placement_dirty_ = true;
   bool vms_changed_ = false;  // since the last on_vms_changed call
+  Clock::time_point placement_next_{};      // earliest next pass
+  Clock::time_point placement_last_{};      // last pass
+  control::PlacementController placement_;  // leader: placement and drain (reset on election)
   bool ever_member_ = false;  // persisted as meta "member": removal is then detectable
 
   std::mutex mu_;

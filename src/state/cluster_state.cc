@@ -120,7 +120,7 @@ ApplyResult ClusterState::Apply(const v1::Command& cmd, uint64_t index) {
       out.status = ApplyDeleteVm(cmd.delete_vm(), out);
       break;
     case v1::Command::kSetVmDesiredState:
-      out.status = ApplySetVmDesiredState(cmd.set_vm_desired_state(), out);
+      out.status = ApplySetVmDesiredState(cmd.set_vm_desired_state(), now, out);
       break;
     case v1::Command::kReportVmStatus:
       out.status = ApplyReportVmStatus(cmd.report_vm_status(), now, out);
@@ -143,11 +143,23 @@ ApplyResult ClusterState::Apply(const v1::Command& cmd, uint64_t index) {
     case v1::Command::kUpdateVmLabels:
       out.status = ApplyUpdateVmLabels(cmd.update_vm_labels(), out);
       break;
+    case v1::Command::kUpdateNode:
+      out.status = ApplyUpdateNode(cmd.update_node());
+      break;
+    case v1::Command::kSetNodeDrain:
+      out.status = ApplySetNodeDrain(cmd.set_node_drain(), now);
+      break;
+    case v1::Command::kSetClusterSetting:
+      out.status = ApplySetClusterSetting(cmd.set_cluster_setting());
+      break;
+    case v1::Command::kSetPendingReasons:
+      out.status = ApplySetPendingReasons(cmd.set_pending_reasons(), now);
+      break;
     case v1::Command::OP_NOT_SET:
       out.status = Status::InvalidArgument(
           "command has no operation: set one of create_vm, delete_vm, set_vm_desired_state, "
           "report_vm_status, register_node, remove_node, init_cluster, place_vms, set_vm_subnet, "
-          "update_vm_labels");
+          "update_vm_labels, update_node, set_node_drain, set_cluster_setting, set_pending_reasons");
       break;
   }
   if (!out.status.ok()) out.vm.reset();
@@ -194,7 +206,8 @@ Status ClusterState::ApplyDeleteVm(const v1::DeleteVm& op, ApplyResult& out) {
   return Status::Ok();
 }
 
-Status ClusterState::ApplySetVmDesiredState(const v1::SetVmDesiredState& op, ApplyResult& out) {
+Status ClusterState::ApplySetVmDesiredState(const v1::SetVmDesiredState& op, int64_t now,
+                                            ApplyResult& out) {
   if (Status s = ValidateVmName(op.name()); !s.ok()) return s;
   if (Status s = CheckDesiredState(op.desired_state(), "vm " + Quoted(op.name())); !s.ok()) {
     return s;
@@ -203,6 +216,14 @@ Status ClusterState::ApplySetVmDesiredState(const v1::SetVmDesiredState& op, App
   if (it == vms_.end()) return Status::NotFound(VmNotFound(op.name()));
   v1::Vm& vm = it->second;
   if (vm.desired_state() != op.desired_state() || op.restart()) {
+    // A stopped VM gave its node's capacity back (see scheduler::HoldsCapacity),
+    // so starting it again goes through the scheduler; one that still runs
+    // there keeps its place (and its capacity) and is restarted in place.
+    if (op.desired_state() == v1::DESIRED_STATE_RUNNING &&
+        vm.desired_state() == v1::DESIRED_STATE_STOPPED && vm.node_id() != 0 &&
+        !IsUp(vm.status().phase()) && vm.status().phase() != v1::VM_PHASE_STOPPING) {
+      MoveVm(vm, 0, now, "waiting for placement");
+    }
     vm.set_desired_state(op.desired_state());
     vm.set_generation(vm.generation() + 1);
   }
@@ -265,10 +286,24 @@ Status ClusterState::ApplyRegisterNode(const v1::RegisterNode& op, int64_t now) 
   if (Status s = ValidateNode(op.node()); !s.ok()) return s;
   auto it = nodes_.lower_bound(op.node().id());
   if (it != nodes_.end() && it->first == op.node().id()) {
-    // Re-registration keeps the first registration time.
-    const int64_t registered_at = it->second.registered_at_unix_ms();
-    it->second = op.node();
-    it->second.set_registered_at_unix_ms(registered_at);
+    // Re-registration keeps the first registration time and the drain (the
+    // operator's, not the node's); a record without capacity (e.g. the
+    // leader's registration of a joining member) keeps what the node itself
+    // reported (UpdateNode).
+    v1::Node next = op.node();
+    const v1::Node& prev = it->second;
+    next.set_registered_at_unix_ms(prev.registered_at_unix_ms());
+    next.set_draining(prev.draining());
+    next.set_drain_started_unix_ms(prev.drain_started_unix_ms());
+    next.set_drain_deadline_unix_ms(prev.drain_deadline_unix_ms());
+    if (!next.has_capacity() || (next.capacity().vcpus() == 0 && next.capacity().memory_mib() == 0)) {
+      *next.mutable_capacity() = prev.capacity();
+      *next.mutable_host_capacity() = prev.host_capacity();
+      *next.mutable_reserved() = prev.reserved();
+      next.set_cpu_overcommit_percent(prev.cpu_overcommit_percent());
+      if (next.labels().empty()) *next.mutable_labels() = prev.labels();
+    }
+    it->second = std::move(next);
   } else {
     it = nodes_.emplace_hint(it, op.node().id(), op.node());
     it->second.set_registered_at_unix_ms(now);
@@ -413,6 +448,81 @@ Status ClusterState::ApplySetVmSubnet(const v1::SetVmSubnet& op) {
   return Status::Ok();
 }
 
+Status ClusterState::ApplyUpdateNode(const v1::UpdateNode& op) {
+  auto it = nodes_.find(op.id());
+  if (it == nodes_.end()) {
+    return Status::NotFound(NodeNotFound(op.id()) + ": a node reports its capacity once registered");
+  }
+  v1::Node next = it->second;
+  *next.mutable_capacity() = op.capacity();
+  *next.mutable_host_capacity() = op.host_capacity();
+  *next.mutable_reserved() = op.reserved();
+  next.set_cpu_overcommit_percent(op.cpu_overcommit_percent());
+  *next.mutable_labels() = op.labels();
+  if (Status s = ValidateNode(next); !s.ok()) return s;
+  it->second = std::move(next);
+  return Status::Ok();
+}
+
+Status ClusterState::ApplySetNodeDrain(const v1::SetNodeDrain& op, int64_t now) {
+  auto it = nodes_.find(op.id());
+  if (it == nodes_.end()) return Status::NotFound(NodeNotFound(op.id()));
+  if (op.deadline_unix_ms() < 0 || (!op.draining() && op.deadline_unix_ms() != 0)) {
+    return Status::InvalidArgument("drain deadline " + std::to_string(op.deadline_unix_ms()) +
+                                   " is invalid: give a unix time in ms (0 = none), and only when draining");
+  }
+  v1::Node& n = it->second;
+  if (op.draining()) {
+    // Draining again only moves the deadline; the drain keeps its start.
+    if (!n.draining()) n.set_drain_started_unix_ms(now);
+    n.set_draining(true);
+    n.set_drain_deadline_unix_ms(op.deadline_unix_ms());
+  } else {
+    n.set_draining(false);
+    n.set_drain_started_unix_ms(0);
+    n.set_drain_deadline_unix_ms(0);
+  }
+  return Status::Ok();
+}
+
+Status ClusterState::ApplySetClusterSetting(const v1::SetClusterSetting& op) {
+  if (Status s = ValidateClusterSetting(op.key(), op.value()); !s.ok()) return s;
+  if (op.value().empty()) {
+    if (auto it = settings_.find(op.key()); it != settings_.end()) settings_.erase(it);
+  } else {
+    settings_[op.key()] = op.value();
+  }
+  return Status::Ok();
+}
+
+Status ClusterState::ApplySetPendingReasons(const v1::SetPendingReasons& op, int64_t now) {
+  for (const v1::PendingReason& r : op.reasons()) {
+    if (Status s = ValidateVmName(r.name()); !s.ok()) return s;
+    if (r.reason().size() > kMaxStatusMessageLength) {
+      return Status::InvalidArgument("pending reason for vm " + Quoted(r.name()) + " is " +
+                                     std::to_string(r.reason().size()) +
+                                     " bytes long: use at most " +
+                                     std::to_string(kMaxStatusMessageLength));
+    }
+  }
+  for (const v1::PendingReason& r : op.reasons()) {
+    auto it = vms_.find(r.name());
+    if (it == vms_.end()) continue;
+    v1::Vm& vm = it->second;
+    if (vm.node_id() != 0 || vm.generation() != r.expected_generation()) continue;
+    v1::VmStatus* status = vm.mutable_status();
+    if (status->message() == r.reason()) continue;
+    status->set_message(r.reason());
+    status->set_updated_at_unix_ms(now);
+  }
+  return Status::Ok();
+}
+
+std::string ClusterState::Setting(std::string_view key, std::string_view fallback) const {
+  auto it = settings_.find(key);
+  return std::string(it == settings_.end() ? fallback : std::string_view(it->second));
+}
+
 const v1::Vm* ClusterState::FindVm(std::string_view name) const {
   auto it = vms_.find(name);
   return it == vms_.end() ? nullptr : &it->second;
@@ -425,6 +535,18 @@ std::vector<const v1::Vm*> ClusterState::VmsOnNode(uint64_t node_id) const {
   out.reserve(it->second.size());
   for (const std::string& name : it->second) out.push_back(&vms_.find(name)->second);
   return out;
+}
+
+bool ClusterState::ForEachVmOnNode(uint64_t node_id, std::string_view after, std::string_view upto,
+                                   const std::function<bool(const v1::Vm*)>& fn) const {
+  auto it = by_node_.find(node_id);
+  if (it == by_node_.end()) return true;
+  const NameSet& names = it->second;
+  for (auto n = after.empty() ? names.begin() : names.upper_bound(after); n != names.end(); ++n) {
+    if (!upto.empty() && std::string_view(*n) > upto) break;
+    if (!fn(&vms_.find(*n)->second)) return false;
+  }
+  return true;
 }
 
 size_t ClusterState::VmCountOnNode(uint64_t node_id) const {
@@ -461,6 +583,7 @@ v1::ClusterStateSnapshot ClusterState::ToSnapshot(bool with_applied_index) const
   snap.mutable_nodes()->Reserve(static_cast<int>(nodes_.size()));
   for (const auto& [id, node] : nodes_) *snap.add_nodes() = node;
   if (with_applied_index) snap.set_applied_index(applied_index_);
+  for (const auto& [k, v] : settings_) (*snap.mutable_settings())[k] = v;
   return snap;
 }
 
@@ -489,6 +612,12 @@ Status ClusterState::RestoreSnapshot(const std::string& data) {
     next.vm_subnet_ = subnet->ToString() == kDefaultVmSubnet ? "" : subnet->ToString();
   }
   next.applied_index_ = snap.applied_index();
+  for (const auto& [k, v] : snap.settings()) {
+    if (Status s = ValidateClusterSetting(k, v); !s.ok() || v.empty()) {
+      return Status::Corruption("cluster state snapshot has an invalid setting " + Quoted(k));
+    }
+    next.settings_[k] = v;
+  }
   for (v1::Vm& vm : *snap.mutable_vms()) {
     if (!next.vms_.empty() && !(next.vms_.rbegin()->first < vm.spec().name())) {
       return Status::Corruption("cluster state snapshot vm " + Quoted(vm.spec().name()) +
@@ -613,6 +742,7 @@ Status ClusterState::CheckNetworkInvariants() const {
 
 bool ClusterState::operator==(const ClusterState& other) const {
   if (applied_index_ != other.applied_index_ || cluster_id_ != other.cluster_id_ ||
+      settings_ != other.settings_ ||
       vms_.size() != other.vms_.size() || nodes_.size() != other.nodes_.size()) {
     return false;
   }

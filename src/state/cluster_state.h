@@ -9,8 +9,8 @@
 // on other threads need their own synchronisation or a copy.
 // Cost: Apply is O(log n) in the number of VMs (plus O(p log n) for p
 // published ports and O(a) for a bridge address among a allocated), except RemoveNode (O(k log n)
-// for the k VMs placed on the node) and PlaceVms (O(k log n) for k
-// placements). Snapshot, Digest, operator== and CheckInvariants are O(n).
+// for the k VMs placed on the node), PlaceVms and SetPendingReasons (O(k log n)
+// for k entries). Snapshot, Digest, operator== and CheckInvariants are O(n).
 #pragma once
 
 #include <cstdint>
@@ -67,6 +67,10 @@ class ClusterState {
   // (TCP for UNSPECIFIED); null if none. Published ports are unique
   // cluster-wide: CreateVm refuses a port another VM publishes.
   const std::string* PublisherOf(int protocol, uint32_t host_port) const;
+  // Cluster settings (SetClusterSetting), by key; unset keys are absent.
+  const std::map<std::string, std::string, std::less<>>& settings() const { return settings_; }
+  // The value of `key`, or `fallback` when unset.
+  std::string Setting(std::string_view key, std::string_view fallback) const;
 
   // Null if absent. The pointer is valid until the next Apply/Restore.
   const v1::Vm* FindVm(std::string_view name) const;
@@ -85,6 +89,12 @@ class ClusterState {
   // Apply, so an agent or the scheduler need not scan every VM.
   std::vector<const v1::Vm*> VmsOnNode(uint64_t node_id) const;
   size_t VmCountOnNode(uint64_t node_id) const;
+  // Calls fn on the VMs placed on `node_id` (0: unplaced) in name order,
+  // those with after < name (no lower bound if `after` is empty) and
+  // name <= upto (no upper bound if empty), until fn returns false.
+  // Returns false iff fn did. O(log n + k) for k visited.
+  bool ForEachVmOnNode(uint64_t node_id, std::string_view after, std::string_view upto,
+                       const std::function<bool(const v1::Vm*)>& fn) const;
 
   // Serialized ClusterStateSnapshot, canonical: VMs sorted by name, nodes by
   // id, deterministic protobuf serialization (map entries sorted). Equal
@@ -119,7 +129,7 @@ class ClusterState {
 
   Status ApplyCreateVm(const v1::CreateVm& op, int64_t now, uint64_t index, ApplyResult& out);
   Status ApplyDeleteVm(const v1::DeleteVm& op, ApplyResult& out);
-  Status ApplySetVmDesiredState(const v1::SetVmDesiredState& op, ApplyResult& out);
+  Status ApplySetVmDesiredState(const v1::SetVmDesiredState& op, int64_t now, ApplyResult& out);
   Status ApplyUpdateVmLabels(const v1::UpdateVmLabels& op, ApplyResult& out);
   Status ApplyReportVmStatus(const v1::ReportVmStatus& op, int64_t now, ApplyResult& out);
   Status ApplyRegisterNode(const v1::RegisterNode& op, int64_t now);
@@ -134,6 +144,10 @@ class ClusterState {
   void IndexNetwork(const v1::Vm& vm);
   void UnindexNetwork(const v1::Vm& vm);
   Status CheckNetworkInvariants() const;
+  Status ApplyUpdateNode(const v1::UpdateNode& op);
+  Status ApplySetNodeDrain(const v1::SetNodeDrain& op, int64_t now);
+  Status ApplySetClusterSetting(const v1::SetClusterSetting& op);
+  Status ApplySetPendingReasons(const v1::SetPendingReasons& op, int64_t now);
 
   // Every VM (and only VMs) under its node_id, 0 = unplaced. Derived from
   // vms_; kept in step by Apply and RestoreSnapshot.
@@ -143,6 +157,7 @@ class ClusterState {
   void MoveVm(v1::Vm& vm, uint64_t node_id, int64_t now, std::string message);
 
   std::string cluster_id_;
+  std::map<std::string, std::string, std::less<>> settings_;
   VmMap vms_;
   NodeMap nodes_;
   std::map<uint64_t, NameSet> by_node_;

@@ -111,6 +111,47 @@ v1::Command MakePlaceVms(const std::vector<Placement>& placements, int64_t now_m
   return cmd;
 }
 
+v1::Command MakeUpdateNode(const v1::Node& node, int64_t now_ms) {
+  v1::Command cmd = WithTime(now_ms);
+  v1::UpdateNode* op = cmd.mutable_update_node();
+  op->set_id(node.id());
+  *op->mutable_capacity() = node.capacity();
+  *op->mutable_host_capacity() = node.host_capacity();
+  *op->mutable_reserved() = node.reserved();
+  op->set_cpu_overcommit_percent(node.cpu_overcommit_percent());
+  *op->mutable_labels() = node.labels();
+  return cmd;
+}
+
+v1::Command MakeSetNodeDrain(uint64_t id, bool draining, int64_t deadline_unix_ms, int64_t now_ms) {
+  v1::Command cmd = WithTime(now_ms);
+  v1::SetNodeDrain* op = cmd.mutable_set_node_drain();
+  op->set_id(id);
+  op->set_draining(draining);
+  op->set_deadline_unix_ms(deadline_unix_ms);
+  return cmd;
+}
+
+v1::Command MakeSetClusterSetting(std::string_view key, std::string_view value, int64_t now_ms) {
+  v1::Command cmd = WithTime(now_ms);
+  cmd.mutable_set_cluster_setting()->set_key(std::string(key));
+  cmd.mutable_set_cluster_setting()->set_value(std::string(value));
+  return cmd;
+}
+
+v1::Command MakeSetPendingReasons(const std::vector<PendingReason>& reasons, int64_t now_ms) {
+  v1::Command cmd = WithTime(now_ms);
+  v1::SetPendingReasons* op = cmd.mutable_set_pending_reasons();
+  op->mutable_reasons()->Reserve(static_cast<int>(reasons.size()));
+  for (const PendingReason& r : reasons) {
+    v1::PendingReason* out = op->add_reasons();
+    out->set_name(r.name);
+    out->set_expected_generation(r.expected_generation);
+    out->set_reason(r.reason);
+  }
+  return cmd;
+}
+
 std::string EncodeCommand(const v1::Command& cmd) {
   std::string out;
   {

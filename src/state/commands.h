@@ -32,6 +32,20 @@ v1::Command MakeRemoveNode(uint64_t id, int64_t now_ms);
 v1::Command MakeInitCluster(std::string_view cluster_id, int64_t now_ms);
 v1::Command MakeSetVmSubnet(std::string_view cidr, int64_t now_ms);
 
+// The node's own report of its capacity and labels (UpdateNode): the
+// capacity/host_capacity/reserved/cpu_overcommit_percent/labels of `node`.
+v1::Command MakeUpdateNode(const v1::Node& node, int64_t now_ms);
+// deadline_unix_ms: 0 = none.
+v1::Command MakeSetNodeDrain(uint64_t id, bool draining, int64_t deadline_unix_ms, int64_t now_ms);
+v1::Command MakeSetClusterSetting(std::string_view key, std::string_view value, int64_t now_ms);
+
+struct PendingReason {
+  std::string name;
+  uint64_t expected_generation = 0;
+  std::string reason;
+};
+v1::Command MakeSetPendingReasons(const std::vector<PendingReason>& reasons, int64_t now_ms);
+
 struct Placement {
   std::string name;
   uint64_t node_id = 0;              // 0 = unplace

@@ -88,6 +88,50 @@ Status ValidateLabels(const google::protobuf::Map<std::string, std::string>& lab
   return Status::Ok();
 }
 
+std::string Constraint::ToString() const { return key + (equal ? "=" : "!=") + value; }
+
+Result<Constraint> ParseConstraint(std::string_view text) {
+  Constraint c;
+  size_t eq = text.find('=');
+  if (eq == std::string_view::npos || eq == 0) {
+    return Status::InvalidArgument("constraint " + Quote(text) +
+                                   " is invalid: use KEY=VALUE or KEY!=VALUE (a node label)");
+  }
+  size_t key_end = eq;
+  if (text[eq - 1] == '!') {
+    c.equal = false;
+    key_end = eq - 1;
+  }
+  c.key = std::string(text.substr(0, key_end));
+  c.value = std::string(text.substr(eq + 1));
+  bool key_ok = !c.key.empty() && c.key.size() <= kMaxLabelKeyLength;
+  for (char ch : c.key) key_ok = key_ok && IsLabelKeyChar(ch);
+  if (!key_ok) {
+    return Status::InvalidArgument("constraint " + Quote(text) + " key " + Quote(c.key) +
+                                   " is invalid: use 1-63 letters, digits, '.', '_', '/' or '-'");
+  }
+  if (c.value.size() > kMaxLabelValueLength || HasControlChar(c.value)) {
+    return Status::InvalidArgument("constraint " + Quote(text) +
+                                   " value is invalid: use at most 253 characters and no control "
+                                   "characters");
+  }
+  return c;
+}
+
+Status ValidateStrategy(std::string_view strategy, std::string_view what) {
+  if (strategy.empty() || strategy == kStrategyBinpack || strategy == kStrategySpread) {
+    return Status::Ok();
+  }
+  return Status::InvalidArgument(std::string(what) + " strategy " + Quote(strategy) +
+                                 " is unknown: use binpack or spread");
+}
+
+Status ValidateClusterSetting(std::string_view key, std::string_view value) {
+  if (key == kSettingSchedulerStrategy) return ValidateStrategy(value, "scheduler.strategy");
+  return Status::InvalidArgument("cluster setting " + Quote(key) +
+                                 " is unknown: the settings are scheduler.strategy");
+}
+
 Status ValidateVmSpec(const v1::VmSpec& spec) {
   if (Status s = ValidateVmName(spec.name()); !s.ok()) return s;
   const std::string vm = "vm " + Quote(spec.name());
@@ -130,7 +174,24 @@ Status ValidateVmSpec(const v1::VmSpec& spec) {
     return Status::InvalidArgument(vm + " restart policy " + std::to_string(spec.restart_policy()) +
                                    " is invalid: use NEVER, ON_FAILURE or ALWAYS");
   }
-  return ValidateVmNetwork(spec, vm);
+  if (Status s = ValidateVmNetwork(spec, vm); !s.ok()) return s;
+  if (static_cast<size_t>(spec.constraints_size()) > kMaxConstraints) {
+    return Status::InvalidArgument(vm + " has " + std::to_string(spec.constraints_size()) +
+                                   " constraints: use at most " + std::to_string(kMaxConstraints));
+  }
+  for (const std::string& c : spec.constraints()) {
+    if (auto parsed = ParseConstraint(c); !parsed.ok()) {
+      return Status::InvalidArgument(vm + " " + parsed.status().message());
+    }
+  }
+  const std::string& group = spec.anti_affinity_group();
+  bool group_ok = group.size() <= kMaxGroupLength;
+  for (char c : group) group_ok = group_ok && IsLabelKeyChar(c);
+  if (!group_ok) {
+    return Status::InvalidArgument(vm + " anti-affinity group " + Quote(group) +
+                                   " is invalid: use 1-63 letters, digits, '.', '_', '/' or '-'");
+  }
+  return ValidateStrategy(spec.strategy(), vm);
 }
 
 Status ValidateNode(const v1::Node& node) {
@@ -152,6 +213,11 @@ Status ValidateNode(const v1::Node& node) {
   if (!v1::NodeHealth_IsValid(node.health())) {
     return Status::InvalidArgument(what + " health " + std::to_string(node.health()) +
                                    " is invalid: use READY, DOWN or DRAINING");
+  }
+  if (node.cpu_overcommit_percent() > kMaxCpuOvercommitPercent) {
+    return Status::InvalidArgument(what + " cpu overcommit " +
+                                   std::to_string(node.cpu_overcommit_percent()) +
+                                   "% is out of range: use at most 10000% (100x)");
   }
   return ValidateLabels(node.labels(), what);
 }

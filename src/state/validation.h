@@ -41,12 +41,42 @@ inline constexpr size_t kMaxNodeAddressLength = 255;
 inline constexpr size_t kMaxClusterIdLength = 128;
 inline constexpr size_t kMaxStatusMessageLength = 1024;
 
+inline constexpr size_t kMaxConstraints = 16;
+inline constexpr size_t kMaxGroupLength = 63;
+inline constexpr uint32_t kMaxCpuOvercommitPercent = 10000;  // 100x
+
+// A placement constraint on node labels: "key=value" (the node carries the
+// label with that value) or "key!=value" (it does not; a node without the
+// key passes). Keys and values follow the label rules.
+struct Constraint {
+  std::string key;
+  std::string value;
+  bool equal = true;  // = (true) or != (false)
+  // "key=value" / "key!=value", as the user writes it.
+  std::string ToString() const;
+};
+Result<Constraint> ParseConstraint(std::string_view text);
+
+// The scheduler strategies a VM or the cluster may name.
+inline constexpr std::string_view kStrategyBinpack = "binpack";
+inline constexpr std::string_view kStrategySpread = "spread";
+// "" (use the cluster setting), "binpack" or "spread".
+Status ValidateStrategy(std::string_view strategy, std::string_view what);
+
+// Cluster settings (SetClusterSetting): the only key is
+// "scheduler.strategy" with values binpack | spread (default spread); an empty
+// value restores the default.
+inline constexpr std::string_view kSettingSchedulerStrategy = "scheduler.strategy";
+Status ValidateClusterSetting(std::string_view key, std::string_view value);
+
 // A DNS label: 1-63 chars of [a-z0-9-], not starting or ending with '-'.
 Status ValidateVmName(std::string_view name);
 
-// name, vcpus, memory_mib, kernel/initrd/cmdline/disk lengths, labels and the
-// restart policy enum, and the network fields (ValidateVmNetwork in
-// state/network.h).
+// name, vcpus, memory_mib, kernel/initrd/cmdline/disk lengths, labels, the
+// restart policy enum, the network fields (ValidateVmNetwork in
+// state/network.h), constraints (at most 16, each ParseConstraint-able),
+// the anti-affinity group (1-63 label-key characters, or empty) and the
+// strategy (ValidateStrategy).
 Status ValidateVmSpec(const v1::VmSpec& spec);
 
 // At most kMaxLabels entries; keys 1-63 chars of [a-zA-Z0-9._/-]; values at
@@ -56,7 +86,7 @@ Status ValidateLabels(const google::protobuf::Map<std::string, std::string>& lab
                       std::string_view what);
 
 // id != 0, address 1-255 printable chars without spaces, role and health
-// valid enum values, labels.
+// valid enum values, labels, cpu_overcommit_percent <= 10000.
 Status ValidateNode(const v1::Node& node);
 
 // 1-128 printable ASCII chars.

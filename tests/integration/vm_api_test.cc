@@ -113,13 +113,22 @@ TEST_F(VmApi, OversizedRequestIsRefusedAndTheDaemonLives) {
   EXPECT_TRUE(Create(Spec("small")).ok());
 }
 
-TEST_F(VmApi, NotYetBuiltRpcsSayWhatIsMissing) {
+TEST_F(VmApi, DrainWithBadInputIsRejected) {
   auto nodes = v1::NodeService::NewStub(grpc::CreateChannel(d_.addr(), grpc::InsecureChannelCredentials()));
   v1::DrainNodeRequest req;
-  req.set_node_id(1);
+  req.set_node_id(7);
   v1::DrainNodeResponse resp;
-  ExpectError(nodes->DrainNode(Ctx().get(), req, &resp), grpc::StatusCode::UNIMPLEMENTED,
-              {"issue 6"});
+  ExpectError(nodes->DrainNode(Ctx().get(), req, &resp), grpc::StatusCode::NOT_FOUND, {"node 7 not found"});
+  req.set_node_id(1);
+  req.set_deadline_seconds(-1);
+  ExpectError(nodes->DrainNode(Ctx().get(), req, &resp), grpc::StatusCode::INVALID_ARGUMENT,
+              {"use 0 (none", "604800"});
+  v1::SetClusterSettingRequest set;
+  set.set_key("scheduler.strategy");
+  set.set_value("random");
+  v1::SetClusterSettingResponse set_resp;
+  ExpectError(nodes->SetClusterSetting(Ctx().get(), set, &set_resp), grpc::StatusCode::INVALID_ARGUMENT,
+              {"use binpack or spread"});
 }
 
 TEST_F(VmApi, JoinWithBadInputIsRejected) {

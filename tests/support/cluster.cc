@@ -150,6 +150,7 @@ std::vector<std::string> TestCluster::NodeArgs(uint64_t id) const {
   }
   args.insert(args.end(), options_.node_args.begin(), options_.node_args.end());
   args.insert(args.end(), m.extra_args.begin(), m.extra_args.end());
+  AddFakeCapacity(args);
   return args;
 }
 

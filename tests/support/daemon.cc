@@ -24,6 +24,7 @@ std::vector<std::string> TestDaemon::NodeArgs() const {
                                    "--bind", addr_, "--data-dir", data_dir_, "--backend",
                                    options_.backend});
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
+  if (options_.backend == "fake") AddFakeCapacity(args);
   return args;
 }
 

@@ -1,5 +1,7 @@
 #include "support/process.h"
 
+#include <algorithm>
+
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -184,6 +186,12 @@ int FreeTcpPort() {
 std::string BlixardBin() {
   if (const char* p = getenv("BLIXARD_BIN")) return p;
   return BLIXARD_BIN_DEFAULT;
+}
+
+void AddFakeCapacity(std::vector<std::string>& args) {
+  auto has = [&](const char* flag) { return std::find(args.begin(), args.end(), flag) != args.end(); };
+  if (!has("--capacity-vcpus")) args.insert(args.end(), {"--capacity-vcpus", "64"});
+  if (!has("--capacity-memory")) args.insert(args.end(), {"--capacity-memory", "65536"});
 }
 
 }  // namespace blixard::testing

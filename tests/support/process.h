@@ -64,4 +64,9 @@ int FreeTcpPort();
 // Path of the blixard binary under test.
 std::string BlixardBin();
 
+// Fake-backend nodes run no real VMs: unless the args set a capacity of
+// their own, give them room for many (64 vCPUs, 64 GiB), so tests do not
+// depend on the host's size.
+void AddFakeCapacity(std::vector<std::string>& node_args);
+
 }  // namespace blixard::testing

@@ -1,0 +1,73 @@
+// What this node offers the scheduler: its resources (read from the host or
+// given by flags), minus a reserve for the host, vCPUs times the overcommit
+// ratio (memory is never overcommitted), and its labels. Pure except
+// ReadHostResources; the result goes into the replicated node record
+// (UpdateNode) when the node starts and whenever it differs from the record.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "blixard/v1/state.pb.h"
+#include "common/status.h"
+
+namespace blixard::node {
+
+class Node;
+
+struct HostResources {
+  uint64_t vcpus = 0;       // online CPUs (sched_getaffinity)
+  uint64_t memory_mib = 0;  // MemTotal of /proc/meminfo
+  uint64_t disk_mib = 0;    // size of the data dir's file system (statvfs)
+};
+HostResources ReadHostResources(const std::string& data_dir);
+
+struct CapacityOptions {
+  // 0 = read from the host.
+  uint64_t vcpus = 0;       // --capacity-vcpus
+  uint64_t memory_mib = 0;  // --capacity-memory
+  uint64_t disk_mib = 0;    // --capacity-disk
+  // -1 = the default: for a value read from the host, vCPUs 0, memory 10 %
+  // (at most 2 GiB), disk 10 % (at most 10 GiB); for a value given by a
+  // --capacity-* flag, 0 (the flag says what VMs may use).
+  int64_t reserve_vcpus = -1;       // --reserve-vcpus
+  int64_t reserve_memory_mib = -1;  // --reserve-memory
+  int64_t reserve_disk_mib = -1;    // --reserve-disk
+  double cpu_overcommit = 1.0;      // --cpu-overcommit: 1.0-100
+  std::vector<std::string> labels;  // --label KEY=VALUE
+};
+
+// Fills capacity, host_capacity, reserved, cpu_overcommit_percent and labels
+// of a node record. kInvalidArgument (with the flag to change) when the
+// reserve takes everything, the ratio is out of range, or a label is bad.
+Result<v1::Node> NodeOffer(const CapacityOptions& options, const HostResources& host);
+
+// Whether `record` already says what `offer` does.
+bool SameOffer(const v1::Node& record, const v1::Node& offer);
+
+// Keeps this node's record in step with its offer: every `period`, if the
+// node's record exists and differs, proposes UpdateNode (through the
+// leader). Runs on its own thread from construction to destruction.
+class OfferReporter {
+ public:
+  OfferReporter(Node& node, v1::Node offer,
+                std::chrono::milliseconds period = std::chrono::milliseconds(250));
+  ~OfferReporter();
+
+ private:
+  void Run();
+  Node& node_;
+  const v1::Node offer_;
+  const std::chrono::milliseconds period_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread thread_;  // last: starts after the members above exist
+};
+
+}  // namespace blixard::node
