@@ -155,11 +155,15 @@ ApplyResult ClusterState::Apply(const v1::Command& cmd, uint64_t index) {
     case v1::Command::kSetPendingReasons:
       out.status = ApplySetPendingReasons(cmd.set_pending_reasons(), now);
       break;
+    case v1::Command::kSetNodesHealth:
+      out.status = ApplySetNodesHealth(cmd.set_nodes_health(), now);
+      break;
     case v1::Command::OP_NOT_SET:
       out.status = Status::InvalidArgument(
           "command has no operation: set one of create_vm, delete_vm, set_vm_desired_state, "
           "report_vm_status, register_node, remove_node, init_cluster, place_vms, set_vm_subnet, "
-          "update_vm_labels, update_node, set_node_drain, set_cluster_setting, set_pending_reasons");
+          "update_vm_labels, update_node, set_node_drain, set_cluster_setting, set_pending_reasons, "
+          "set_nodes_health");
       break;
   }
   if (!out.status.ok()) out.vm.reset();
@@ -514,6 +518,23 @@ Status ClusterState::ApplySetPendingReasons(const v1::SetPendingReasons& op, int
     if (status->message() == r.reason()) continue;
     status->set_message(r.reason());
     status->set_updated_at_unix_ms(now);
+  }
+  return Status::Ok();
+}
+
+Status ClusterState::ApplySetNodesHealth(const v1::SetNodesHealth& op, int64_t now) {
+  for (const v1::NodeHealthChange& c : op.changes()) {
+    if (c.health() != v1::NODE_HEALTH_READY && c.health() != v1::NODE_HEALTH_DOWN) {
+      return Status::InvalidArgument("node " + std::to_string(c.node_id()) + " health " +
+                                     std::to_string(c.health()) +
+                                     " is invalid here: liveness sets READY or DOWN");
+    }
+  }
+  for (const v1::NodeHealthChange& c : op.changes()) {
+    auto it = nodes_.find(c.node_id());
+    if (it == nodes_.end() || it->second.health() == c.health()) continue;
+    it->second.set_health(c.health());
+    it->second.set_health_changed_unix_ms(now);
   }
   return Status::Ok();
 }

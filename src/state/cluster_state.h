@@ -148,6 +148,7 @@ class ClusterState {
   Status ApplySetNodeDrain(const v1::SetNodeDrain& op, int64_t now);
   Status ApplySetClusterSetting(const v1::SetClusterSetting& op);
   Status ApplySetPendingReasons(const v1::SetPendingReasons& op, int64_t now);
+  Status ApplySetNodesHealth(const v1::SetNodesHealth& op, int64_t now);
 
   // Every VM (and only VMs) under its node_id, 0 = unplaced. Derived from
   // vms_; kept in step by Apply and RestoreSnapshot.

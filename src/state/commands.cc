@@ -152,6 +152,18 @@ v1::Command MakeSetPendingReasons(const std::vector<PendingReason>& reasons, int
   return cmd;
 }
 
+v1::Command MakeSetNodesHealth(const std::vector<HealthChange>& changes, int64_t now_ms) {
+  v1::Command cmd = WithTime(now_ms);
+  v1::SetNodesHealth* op = cmd.mutable_set_nodes_health();
+  op->mutable_changes()->Reserve(static_cast<int>(changes.size()));
+  for (const HealthChange& c : changes) {
+    v1::NodeHealthChange* out = op->add_changes();
+    out->set_node_id(c.node_id);
+    out->set_health(c.health);
+  }
+  return cmd;
+}
+
 std::string EncodeCommand(const v1::Command& cmd) {
   std::string out;
   {

@@ -53,6 +53,13 @@ struct Placement {
 };
 v1::Command MakePlaceVms(const std::vector<Placement>& placements, int64_t now_ms);
 
+struct HealthChange {
+  uint64_t node_id = 0;
+  v1::NodeHealth health = v1::NODE_HEALTH_READY;  // READY or DOWN
+  bool operator==(const HealthChange&) const = default;
+};
+v1::Command MakeSetNodesHealth(const std::vector<HealthChange>& changes, int64_t now_ms);
+
 // Entry data <-> command. Encoding is deterministic.
 std::string EncodeCommand(const v1::Command& cmd);
 // kInvalidArgument if the bytes do not parse as a Command.
