@@ -112,7 +112,54 @@ void Agent::Poke() {
   cv_.notify_all();
 }
 
+void Agent::Hold() {
+  std::lock_guard lk(gate_mu_);
+  held_ = true;
+  ++gate_epoch_;
+}
+
+void Agent::Open() {
+  {
+    std::lock_guard lk(gate_mu_);
+    held_ = false;
+    ++gate_epoch_;
+  }
+  Poke();
+}
+
+bool Agent::held() const {
+  std::lock_guard lk(gate_mu_);
+  return held_;
+}
+
+void Agent::Fence(const std::string& reason) {
+  std::lock_guard lk(gate_mu_);  // waits for a start in progress
+  held_ = true;
+  ++gate_epoch_;
+  auto listed = hypervisor_.List();
+  if (!listed.ok()) {
+    spdlog::error("agent: fence: cannot list VMs: {}", listed.status().ToString());
+    return;
+  }
+  int killed = 0;
+  for (const vmm::VmInfo& info : *listed) {
+    if (!info.alive()) continue;
+    if (Status s = hypervisor_.Kill(info.name); !s.ok()) {
+      spdlog::error("agent: fence: kill {}: {}", info.name, s.ToString());
+      continue;
+    }
+    fence_killed_[info.name] = reason;
+    ++killed;
+  }
+  spdlog::warn("agent: fenced ({}): killed {} VMs", reason, killed);
+}
+
 void Agent::Reconcile(Clock::time_point now) {
+  {
+    std::lock_guard lk(gate_mu_);
+    if (held_) return;
+    pass_epoch_ = gate_epoch_;
+  }
   std::optional<std::vector<v1::Vm>> placed = host_.PlacedHere();
   if (!placed) return;  // local state not caught up: act on nothing yet
   auto listed = hypervisor_.List();
@@ -169,6 +216,8 @@ void Agent::Forget(const std::string& name, const std::string& tap) {
   started_generation_.erase(name);
   probes_.erase(name);
   booting_.erase(name);
+  std::lock_guard lk(gate_mu_);
+  fence_killed_.erase(name);
 }
 
 void Agent::Converge(const v1::Vm& vm, const vmm::VmInfo* info, Clock::time_point now) {
@@ -251,18 +300,26 @@ void Agent::Converge(const v1::Vm& vm, const vmm::VmInfo* info, Clock::time_poin
     StartVm(vm, now);
     return;
   }
-  // It ran and ended without being asked to stop.
+  // It ran and ended without being asked to stop (a fence kill is a failure).
+  std::string reason = info->reason;
+  bool clean = EndedCleanly(*info);
+  {
+    std::lock_guard lk(gate_mu_);
+    if (auto f = fence_killed_.find(name); f != fence_killed_.end()) {
+      reason = f->second;
+      clean = false;
+    }
+  }
   const v1::RestartPolicy policy = PolicyOf(vm);
-  const bool clean = EndedCleanly(*info);
   if (policy == v1::RESTART_POLICY_NEVER ||
       (policy == v1::RESTART_POLICY_ON_FAILURE && clean)) {
     ReportIfChanged(vm, clean ? v1::VM_PHASE_STOPPED : v1::VM_PHASE_FAILED,
-                    info->reason.empty() ? "exited" : info->reason);
+                    reason.empty() ? "exited" : reason);
     return;
   }
   Restart& r = restarts_[name];
   if (now < r.next) {
-    ReportIfChanged(vm, v1::VM_PHASE_FAILED, info->reason + "; restarting (attempt " +
+    ReportIfChanged(vm, v1::VM_PHASE_FAILED, reason + "; restarting (attempt " +
                                                  std::to_string(r.attempts + 1) + ")");
     return;
   }
@@ -271,15 +328,21 @@ void Agent::Converge(const v1::Vm& vm, const vmm::VmInfo* info, Clock::time_poin
 
 void Agent::StartVm(const v1::Vm& vm, Clock::time_point now) {
   const std::string& name = vm.spec().name();
+  if (held()) return;
+  ReportIfChanged(vm, v1::VM_PHASE_STARTING, "starting");
+  std::unique_lock gate(gate_mu_);  // a fence waits for this start, then kills it
+  // A gate change since this pass read its placements: they may be stale.
+  if (held_ || gate_epoch_ != pass_epoch_) return;
+  fence_killed_.erase(name);
   Restart& r = restarts_[name];
   started_generation_[name] = vm.generation();
-  ReportIfChanged(vm, v1::VM_PHASE_STARTING, "starting");
   const vmm::VmConfig config = ToVmConfig(vm, options_.bridge);
   ++r.attempts;
   auto delay = options_.backoff_min * (1 << std::min(r.attempts - 1, 16));
   r.next = now + std::min<Clock::duration>(delay, options_.backoff_max);
   Status prepared = PrepareBridge(vm, config);
   auto started = prepared.ok() ? hypervisor_.Start(config) : Result<vmm::VmInfo>(prepared);
+  gate.unlock();
   if (!started.ok()) {
     spdlog::warn("agent: start {}: {}", name, started.status().ToString());
     r.last_error = started.status().message();

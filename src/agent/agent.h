@@ -19,6 +19,12 @@
 // VMs that survived a daemon restart are adopted: the hypervisor lists them
 // (qemu: pidfile + QMP), so a VM is never started twice.
 //
+// Fencing (src/control/liveness.h says why): Hold() stops the agent from
+// acting (nothing is started, stopped or reported) without touching what
+// runs; Fence() also kills every VM alive on this host; Open() lets it act
+// again. A VM the fence killed counts as failed, so its restart policy
+// decides whether it runs again here (if it is still placed here).
+//
 // Thread safety: Reconcile is called from one thread (the agent's own, after
 // Start()).
 #pragma once
@@ -95,6 +101,14 @@ class Agent {
   // Asks for a pass now (e.g. after the state changed).
   void Poke();
 
+  // Thread-safe; see the fencing note above. Fence waits for a VM start in
+  // progress to finish, then kills it with the rest, so once it returns no
+  // VM of this agent runs and none starts until Open().
+  void Hold();
+  void Fence(const std::string& reason);
+  void Open();
+  bool held() const;
+
   // One pass; `now` drives the restart backoff.
   void Reconcile(Clock::time_point now);
 
@@ -124,6 +138,14 @@ class Agent {
 
   AgentOptions options_;
   vmm::Hypervisor& hypervisor_;
+  // The gate: held_ is read by every pass and by every start under gate_mu_,
+  // which a start holds for its whole duration.
+  mutable std::mutex gate_mu_;
+  bool held_ = false;
+  uint64_t gate_epoch_ = 0;  // bumped by Hold/Fence/Open
+  uint64_t pass_epoch_ = 0;  // gate_epoch_ when the current pass began
+  std::map<std::string, std::string> fence_killed_;  // name -> reason
+
   AgentHost& host_;
   std::map<std::string, Restart> restarts_;
   // The VM generation at our last start: a higher one is a new start request.

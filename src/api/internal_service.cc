@@ -10,4 +10,14 @@ grpc::Status InternalServiceImpl::Forward(grpc::ServerContext* ctx, const v1::Fo
   return grpc::Status::OK;
 }
 
+grpc::Status InternalServiceImpl::Heartbeat(grpc::ServerContext* ctx,
+                                            const v1::HeartbeatRequest* req,
+                                            v1::HeartbeatResponse* resp) {
+  if (!heartbeat_) {
+    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "this node does not track liveness");
+  }
+  *resp = heartbeat_(*req, DeadlineOf(ctx));
+  return grpc::Status::OK;
+}
+
 }  // namespace blixard::api

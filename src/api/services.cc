@@ -20,6 +20,11 @@ ApiServices::ApiServices(node::Node& node, vmm::Hypervisor* hypervisor)
     : impl_(std::make_unique<Impl>(node, hypervisor)) {}
 ApiServices::~ApiServices() = default;
 
+void ApiServices::SetHeartbeatHandler(
+    std::function<v1::HeartbeatResponse(const v1::HeartbeatRequest&, node::Deadline)> handler) {
+  impl_->internal.SetHeartbeatHandler(std::move(handler));
+}
+
 void ApiServices::RegisterWith(grpc::ServerBuilder& builder) {
   builder.RegisterService(&impl_->vm);
   builder.RegisterService(&impl_->cluster);

@@ -3,7 +3,11 @@
 // errors are gRPC status codes whose message says what to change.
 #pragma once
 
+#include <functional>
 #include <memory>
+
+#include "blixard/v1/internal.pb.h"
+#include "node/node.h"
 
 namespace grpc {
 class ServerBuilder;
@@ -26,6 +30,10 @@ class ApiServices {
   ApiServices(node::Node& node, vmm::Hypervisor* hypervisor);
   ~ApiServices();
   void RegisterWith(grpc::ServerBuilder& builder);
+  // Answers InternalService.Heartbeat (src/node/liveness.h). REQUIRES: before
+  // RegisterWith.
+  void SetHeartbeatHandler(
+      std::function<v1::HeartbeatResponse(const v1::HeartbeatRequest&, node::Deadline)> handler);
 
  private:
   struct Impl;

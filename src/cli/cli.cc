@@ -244,6 +244,13 @@ void AddNodeCommands(CLI::App& app, Args& a, const DaemonRunner& run_daemon) {
   cmd->add_option("--microvm-nixpkgs", d.microvm_nixpkgs, "microvm-nix: nixpkgs flake ref (default nixos-24.05)");
   cmd->add_option("--microvm-flake", d.microvm_flake,
                   "microvm-nix: microvm.nix flake ref (default github:astro/microvm.nix)");
+  cmd->add_option("--fake-record", d.fake_record,
+                  "with --backend fake: append every VM start/stop/kill to FILE (tests)");
+  cmd->add_option("--node-ttl", d.node_ttl_s,
+                  "seconds a node may be silent before it is marked down and its VMs move; "
+                  "it stops its own VMs a little earlier when it cannot reach the leader")
+      ->check(CLI::Range(0.3, 3600.0))
+      ->capture_default_str();
   cmd->add_option("--runtime-dir", d.runtime_dir, "per-VM runtime dirs (default DATA_DIR/vms)");
   cmd->add_option("--guest-dir", d.guest_dir,
                   "default guest kernel+initrd (default $BLIXARD_GUEST_DIR or ~/.cache/blixard/guest)");

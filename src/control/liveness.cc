@@ -78,7 +78,8 @@ FenceRule::FenceRule(FenceConfig config, int64_t start_ms, int64_t last_ack_send
   }
 }
 
-void FenceRule::OnAck(int64_t sent_ms, uint64_t leader_last_index) {
+void FenceRule::OnAck(int64_t sent_ms, uint64_t leader_last_index, int64_t now_ms) {
+  if (mode_ != Mode::kFenced && now_ms >= deadline_ms()) lapsed_ = true;
   if (sent_ms < last_ack_send_ms_) return;
   last_ack_send_ms_ = sent_ms;
   ack_index_ = leader_last_index;
@@ -94,6 +95,13 @@ int64_t FenceRule::deadline_ms() const {
 FenceRule::Action FenceRule::Step(int64_t now_ms, uint64_t applied_index) {
   const bool fresh =
       last_ack_send_ms_ >= 0 && now_ms < last_ack_send_ms_ + config_.ttl_ms - config_.margin_ms;
+  if (lapsed_) {
+    lapsed_ = false;
+    if (mode_ != Mode::kFenced) {
+      mode_ = Mode::kFenced;
+      return Action::kFence;
+    }
+  }
   switch (mode_) {
     case Mode::kOpen:
       if (fresh) return Action::kNone;

@@ -152,9 +152,12 @@ class FenceRule {
   // earlier of start_ms + TTL - margin and the one that ack implies.
   FenceRule(FenceConfig config, int64_t start_ms, int64_t last_ack_send_ms = -1);
 
-  // An ack of the heartbeat sent at `sent_ms`, carrying the leader's last
-  // log index. Acks may arrive out of order; the newest send time counts.
-  void OnAck(int64_t sent_ms, uint64_t leader_last_index);
+  // An ack, received at `now_ms`, of the heartbeat sent at `sent_ms`,
+  // carrying the leader's last log index. Acks may arrive out of order; the
+  // newest send time counts. If the deadline passed before this ack arrived
+  // (the process was stopped, or Step was not called in time), the next
+  // Step fences anyway: a fresh ack does not undo a lapse.
+  void OnAck(int64_t sent_ms, uint64_t leader_last_index, int64_t now_ms);
 
   // Moves the mode on; returns what the caller must do now (kFence: kill
   // every VM before anything else; kOpen: let the agent act again).
@@ -171,6 +174,7 @@ class FenceRule {
   int64_t wait_deadline_ms_;
   int64_t last_ack_send_ms_ = -1;
   uint64_t ack_index_ = 0;
+  bool lapsed_ = false;  // the deadline passed unobserved: fence at the next Step
 };
 
 }  // namespace blixard::control

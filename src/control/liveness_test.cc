@@ -166,10 +166,10 @@ TEST_F(LivenessTest, RescheduleIsBoundedPerBatch) {
 
 TEST(FenceRule, FencesAtLastAckedSendPlusTtlMinusMargin) {
   FenceRule f({kTtl, 600}, /*start_ms=*/0);
-  f.OnAck(/*sent_ms=*/1'000, /*leader_last_index=*/5);
+  f.OnAck(/*sent_ms=*/1'000, /*leader_last_index=*/5, /*now_ms=*/1'050);
   EXPECT_EQ(f.Step(1'100, 5), Action::kOpen);
-  f.OnAck(2'000, 6);
-  f.OnAck(1'500, 6);  // an older ack arriving late does not move the deadline back
+  f.OnAck(2'000, 6, 2'000);
+  f.OnAck(1'500, 6, 2'100);  // an older ack arriving late does not move the deadline back
   EXPECT_EQ(f.deadline_ms(), 2'000 + kTtl - 600);
   EXPECT_EQ(f.Step(4'399, 6), Action::kNone);
   EXPECT_EQ(f.mode(), Mode::kOpen);
@@ -182,9 +182,9 @@ TEST(FenceRule, FencesBeforeTheLeaderCanMarkTheNodeDown) {
   // Whatever the delay between send and receive, the leader marks down at
   // receive + TTL >= send + TTL, after the fence plus its margin.
   for (int64_t delay : {0, 1, 250, 2'999}) {
-    FenceRule f({kTtl, 600}, 0);
     const int64_t send = 10'000;
-    f.OnAck(send, 1);
+    FenceRule f({kTtl, 600}, /*start_ms=*/send - 100);
+    f.OnAck(send, 1, send);
     ASSERT_EQ(f.Step(send + 1, 1), Action::kOpen);
     LivenessTracker t({kTtl, 100});
     t.BecomeLeader(0);
@@ -200,19 +200,19 @@ TEST(FenceRule, FencesBeforeTheLeaderCanMarkTheNodeDown) {
 
 TEST(FenceRule, ReopensOnlyWithAFreshAckAndTheStateCaughtUp) {
   FenceRule f({kTtl, 600}, 0);
-  f.OnAck(0, 3);
+  f.OnAck(0, 3, 0);
   ASSERT_EQ(f.Step(10, 3), Action::kOpen);
   ASSERT_EQ(f.Step(2'400, 3), Action::kFence);
-  f.OnAck(5'000, 42);  // back: the leader is at index 42
+  f.OnAck(5'000, 42, 5'000);  // back: the leader is at index 42
   EXPECT_EQ(f.Step(5'010, 41), Action::kNone);
   EXPECT_EQ(f.mode(), Mode::kFenced);
   EXPECT_EQ(f.Step(5'020, 42), Action::kOpen);
   // A stale ack (sent too long ago) does not reopen.
   FenceRule g({kTtl, 600}, 0);
-  g.OnAck(0, 1);
+  g.OnAck(0, 1, 0);
   ASSERT_EQ(g.Step(1, 1), Action::kOpen);
   ASSERT_EQ(g.Step(2'400, 1), Action::kFence);
-  g.OnAck(100, 1);
+  g.OnAck(100, 1, 2'450);
   EXPECT_EQ(g.Step(2'500, 1), Action::kNone);
 }
 
@@ -231,10 +231,25 @@ TEST(FenceRule, AfterARestartWaitsForAnAckAndFencesAtTheOldDeadline) {
   EXPECT_EQ(c.Step(11'400, 0), Action::kFence);
   // An ack in time opens once caught up.
   FenceRule d({kTtl, 600}, 0);
-  d.OnAck(500, 9);
+  d.OnAck(500, 9, 500);
   EXPECT_EQ(d.Step(600, 8), Action::kNone);
   EXPECT_EQ(d.mode(), Mode::kWaiting);
   EXPECT_EQ(d.Step(700, 9), Action::kOpen);
+}
+
+TEST(FenceRule, AnAckAfterTheDeadlineStillFences) {
+  // The process was stopped past its deadline; on resume the first thing to
+  // happen is a fresh ack. The VMs ran unguarded meanwhile: kill them anyway.
+  FenceRule f({kTtl, 600}, 0);
+  f.OnAck(0, 1, 5);
+  ASSERT_EQ(f.Step(10, 1), Action::kOpen);
+  f.OnAck(9'000, 7, /*now_ms=*/9'010);  // deadline was 2'400
+  EXPECT_EQ(f.Step(9'011, 7), Action::kFence);
+  EXPECT_EQ(f.Step(9'012, 7), Action::kOpen);  // then back, being fresh and caught up
+  // The same in the waiting state after a restart: adopted VMs are killed.
+  FenceRule w({kTtl, 600}, 0);
+  w.OnAck(5'000, 2, 5'001);
+  EXPECT_EQ(w.Step(5'002, 2), Action::kFence);
 }
 
 }  // namespace

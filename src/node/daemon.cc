@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <fstream>
 
 #include "agent/agent.h"
 #include "api/services.h"
@@ -18,10 +19,12 @@
 #include "state/commands.h"
 #include "state/network.h"
 #include "vmm/host_net.h"
+#include "vmm/fake_hypervisor.h"
 #include "vmm/hypervisor.h"
 #include "vmm/microvm_flake.h"
 #include "node/data_dir.h"
 #include "node/fault_control.h"
+#include "node/liveness.h"
 #include "node/logging.h"
 #include "node/node.h"
 #include "storage/log_store.h"
@@ -79,7 +82,18 @@ std::string DefaultGuestDir() {
 }
 
 std::unique_ptr<vmm::Hypervisor> MakeHypervisor(const DaemonOptions& o) {
-  if (o.backend == "fake") return vmm::NewFakeHypervisor();
+  if (o.backend == "fake") {
+    vmm::FakeHypervisorOptions f;
+    f.host = "node-" + std::to_string(o.id);
+    f.now_ms = [] { return NowUnixMs(); };
+    if (!o.fake_record.empty()) {
+      auto out = std::make_shared<std::ofstream>(o.fake_record, std::ios::app);
+      f.on_event = [out, host = f.host](int64_t at, const std::string& vm, const std::string& what) {
+        *out << at << ' ' << host << ' ' << vm << ' ' << what << std::endl;  // one write per line
+      };
+    }
+    return std::make_unique<vmm::FakeHypervisor>(std::move(f));
+  }
   const std::string runtime_root = o.runtime_dir.empty() ? o.data_dir + "/vms" : o.runtime_dir;
   if (o.backend == "microvm-nix") {
     vmm::MicrovmNixOptions m;
@@ -123,6 +137,9 @@ Status ValidateOptions(const DaemonOptions& o) {
     return Status::InvalidArgument("--microvm-hypervisor " + o.microvm_hypervisor +
                                    " is not a hypervisor microvm.nix knows: use " + vmm::MicrovmHypervisorList());
   }
+  if (!o.fake_record.empty() && o.backend != "fake") {
+    return Status::InvalidArgument("--fake-record needs --backend fake");
+  }
   if (o.accel != "auto" && o.accel != "kvm" && o.accel != "tcg") {
     return Status::InvalidArgument("--accel " + o.accel + " is not an accelerator: use auto, kvm or tcg");
   }
@@ -136,6 +153,10 @@ Status ValidateOptions(const DaemonOptions& o) {
   }
   if (o.voters < 1 || o.voters > 7) {
     return Status::InvalidArgument("--voters " + std::to_string(o.voters) + " is out of range: use 1-7 (3 or 5 is usual)");
+  }
+  if (!(o.node_ttl_s >= 0.3 && o.node_ttl_s <= 3600)) {
+    return Status::InvalidArgument("--node-ttl " + std::to_string(o.node_ttl_s) +
+                                   " is out of range: use 0.3-3600 seconds (default 3)");
   }
   if (o.max_message_bytes < 4096) {
     return Status::InvalidArgument("--max-message-bytes is too small: use at least 4096");
@@ -242,6 +263,27 @@ int RunDaemon(const DaemonOptions& o) {
   // and so outlives the server.
   std::unique_ptr<vmm::Hypervisor> hypervisor = MakeHypervisor(o);
   api::ApiServices api(**node, hypervisor.get());
+  // The agent acts only once liveness lets it (a fresh heartbeat ack).
+  NodeAgentHost agent_host(**node);
+  // Bridge VMs: real bridge and taps for real VMs, pretend ones for fake VMs.
+  std::unique_ptr<vmm::HostNetwork> host_net;
+  if (o.backend == "fake") {
+    host_net = std::make_unique<vmm::FakeHostNetwork>();
+  } else {
+    host_net = vmm::NewLinuxHostNetwork();
+  }
+  agent::AgentOptions agent_options;
+  agent_options.bridge = o.bridge;
+  agent_options.host_net = host_net.get();
+  agent::Agent agent(agent_options, *hypervisor, agent_host);
+  LivenessOptions lo;
+  lo.ttl_ms = static_cast<int64_t>(o.node_ttl_s * 1000);
+  lo.tick_ms = o.tick_ms;
+  lo.state_file = o.data_dir + "/liveness";
+  Liveness liveness(lo, **node, agent);
+  api.SetHeartbeatHandler([&liveness](const v1::HeartbeatRequest& req, Deadline d) {
+    return liveness.HandleHeartbeat(req, d);
+  });
   grpc::ServerBuilder builder;
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(static_cast<int>(o.max_message_bytes));
@@ -261,18 +303,7 @@ int RunDaemon(const DaemonOptions& o) {
   }
   spdlog::info("blixard node {} serving on {} (data dir {})", o.id, o.bind, o.data_dir);
 
-  NodeAgentHost agent_host(**node);
-  // Bridge VMs: real bridge and taps for real VMs, pretend ones for fake VMs.
-  std::unique_ptr<vmm::HostNetwork> host_net;
-  if (o.backend == "fake") {
-    host_net = std::make_unique<vmm::FakeHostNetwork>();
-  } else {
-    host_net = vmm::NewLinuxHostNetwork();
-  }
-  agent::AgentOptions agent_options;
-  agent_options.bridge = o.bridge;
-  agent_options.host_net = host_net.get();
-  agent::Agent agent(agent_options, *hypervisor, agent_host);
+  liveness.Start();
   agent.Start();
   agent_ptr = &agent;
   spdlog::info("agent running VMs with the {} backend", hypervisor->BackendName());
@@ -286,6 +317,7 @@ int RunDaemon(const DaemonOptions& o) {
     spdlog::info("received {}, shutting down", strsignal(sig));
   }
   agent_ptr = nullptr;
+  liveness.Stop();
   agent.Stop();  // VMs keep running: the next start adopts them
   transport->Stop();
   // Other members' Raft streams never end on their own: give calls in

@@ -35,6 +35,9 @@ struct DaemonOptions {
   std::string bridge = "blx0";            // --bridge: Linux bridge of --network bridge VMs
   std::string vm_subnet;                  // --vm-subnet CIDR: proposed when bootstrapping a cluster
   CapacityOptions capacity;               // --capacity-*, --reserve-*, --cpu-overcommit, --label
+  std::string fake_record;                // --fake-record FILE: the fake backend appends
+                                          // "<unix_ms> node-<id> <vm> <event>" lines (tests)
+  double node_ttl_s = 3;                  // --node-ttl: silent this long -> DOWN, VMs moved
 };
 
 // Runs the daemon; returns the process exit code (0 after a clean shutdown).

@@ -226,6 +226,40 @@ Result<state::ApplyResult> Node::Impl::Propose(v1::Command cmd, Deadline deadlin
       });
 }
 
+std::future<Result<state::ApplyResult>> Node::Impl::ProposeInTerm(v1::Command cmd, uint64_t term) {
+  auto promise = std::make_shared<ApplyPromise>();
+  auto future = promise->get_future();
+  std::string data = state::EncodeCommand(cmd);
+  if (!Post([this, data = std::move(data), term, promise]() mutable {
+        if (raft_->role() != raft::Role::kLeader || raft_->term() != term) {
+          promise->set_value(Status::FailedPrecondition(
+              "node " + std::to_string(config_.id) + " does not lead in term " + std::to_string(term)));
+          return;
+        }
+        auto idx = raft_->propose(std::move(data));
+        if (!idx.ok()) {
+          promise->set_value(idx.status());
+          return;
+        }
+        proposals_[*idx] = ProposalWaiter{term, promise};
+      })) {
+    promise->set_value(Status::Unavailable("node is shutting down"));
+  }
+  return future;
+}
+
+Result<uint64_t> Node::Impl::LastIndexInTerm(uint64_t term, Deadline deadline) {
+  return OnLoop<uint64_t>(
+      [this, term]() -> Result<uint64_t> {
+        if (raft_->role() != raft::Role::kLeader || raft_->term() != term) {
+          return Status::FailedPrecondition("node " + std::to_string(config_.id) +
+                                            " does not lead in term " + std::to_string(term));
+        }
+        return raft_->last_index();
+      },
+      deadline);
+}
+
 Status Node::Impl::ReadBarrier(Deadline deadline) {
   auto promise = std::make_shared<std::promise<Status>>();
   auto future = promise->get_future();
@@ -610,6 +644,12 @@ v1::ForwardResponse Node::HandleForward(const v1::ForwardRequest& req, Deadline 
   return impl_->HandleForward(req, d);
 }
 Status Node::ReadBarrier(Deadline d) { return impl_->ReadBarrier(d); }
+std::future<Result<state::ApplyResult>> Node::ProposeInTerm(v1::Command cmd, uint64_t term) {
+  return impl_->ProposeInTerm(std::move(cmd), term);
+}
+Result<uint64_t> Node::LastIndexInTerm(uint64_t term, Deadline d) {
+  return impl_->LastIndexInTerm(term, d);
+}
 void Node::Read(const std::function<void(const state::ClusterState&)>& fn) const { impl_->Read(fn); }
 NodeStatus Node::GetStatus() const { return impl_->GetStatus(); }
 uint64_t Node::id() const { return impl_->id(); }

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <memory>
 #include <string>
 #include <vector>
@@ -116,6 +117,18 @@ class Node {
   // with kUnavailable, when the node stops first.
   using ApplyCallback = std::function<void(Result<state::ApplyResult>)>;
   void ProposeAsync(v1::Command cmd, Deadline deadline, ApplyCallback done);
+  // For leader-only controllers (liveness): proposes `cmd` only if this node
+  // leads in `term`, never forwarding it (the decision behind it holds only
+  // in the term it was made). Returns at once: the proposal is queued on the
+  // loop behind every task queued before the call and ahead of every task
+  // queued after it (a later ReadBarrier confirms a leadership that already
+  // holds it in its log). The future gives the state machine's answer once
+  // applied; kFailedPrecondition if this node does not lead in `term`.
+  std::future<Result<state::ApplyResult>> ProposeInTerm(v1::Command cmd, uint64_t term);
+  // This node's last log index if it leads in `term`, read on the loop (so
+  // it covers every ProposeInTerm queued before the call);
+  // kFailedPrecondition otherwise.
+  Result<uint64_t> LastIndexInTerm(uint64_t term, Deadline deadline);
 
   // Membership changes, applied one at a time.
   Result<JoinResult> AddMember(uint64_t id, const std::string& address, Deadline deadline);

@@ -61,6 +61,8 @@ class Node::Impl {
 
   Result<state::ApplyResult> Propose(v1::Command cmd, Deadline deadline);
   void ProposeAsync(v1::Command cmd, Deadline deadline, Node::ApplyCallback done);
+  std::future<Result<state::ApplyResult>> ProposeInTerm(v1::Command cmd, uint64_t term);
+  Result<uint64_t> LastIndexInTerm(uint64_t term, Deadline deadline);
   Result<JoinResult> AddMember(uint64_t id, const std::string& address, Deadline deadline);
   Status RemoveMember(uint64_t id, Deadline deadline);
   Status TransferLeader(uint64_t to, Deadline deadline);

@@ -67,6 +67,18 @@ Result<v1::ForwardResponse> PeerClients::Forward(const std::string& address,
   return resp;
 }
 
+Result<v1::HeartbeatResponse> PeerClients::Heartbeat(const std::string& address,
+                                                     const v1::HeartbeatRequest& req,
+                                                     Deadline deadline) {
+  auto stub = v1::InternalService::NewStub(impl_->Channel(address));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(ToSystem(deadline));
+  v1::HeartbeatResponse resp;
+  grpc::Status s = stub->Heartbeat(&ctx, req, &resp);
+  if (!s.ok()) return FromGrpc(s, address);
+  return resp;
+}
+
 Result<JoinResult> PeerClients::Join(const std::string& address, uint64_t id,
                                      const std::string& my_address, Deadline deadline) {
   auto stub = v1::ClusterService::NewStub(impl_->Channel(address));

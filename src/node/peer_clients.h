@@ -24,6 +24,11 @@ class PeerClients {
   Result<v1::ForwardResponse> Forward(const std::string& address, const v1::ForwardRequest& req,
                                       Deadline deadline);
 
+  // InternalService.Heartbeat on `address`; a transport failure is
+  // kUnavailable naming the address.
+  Result<v1::HeartbeatResponse> Heartbeat(const std::string& address, const v1::HeartbeatRequest& req,
+                                          Deadline deadline);
+
   // ClusterService.JoinCluster on `address`; the server's status is returned
   // as is (with its code), a transport failure as kUnavailable naming the address.
   Result<JoinResult> Join(const std::string& address, uint64_t id, const std::string& my_address,

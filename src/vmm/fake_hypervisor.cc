@@ -13,6 +13,7 @@ int64_t FakeHypervisor::Now() const { return options_.now_ms ? options_.now_ms()
 
 void FakeHypervisor::Record(const std::string& vm, const std::string& what) {
   events_.push_back({Now(), options_.host, vm, what});
+  if (options_.on_event) options_.on_event(events_.back().at_ms, vm, what);
 }
 
 VmInfo FakeHypervisor::Observe(Vm& vm) {

@@ -28,6 +28,9 @@ struct FakeHypervisorOptions {
   std::string host = "fake";           // recorded in events: where a VM ran
   std::function<int64_t()> now_ms;     // empty: internal clock (AdvanceTime)
   int64_t boot_ms = 0;                 // Start -> ready
+  // Called with every recorded event (see Event), under the fake's lock:
+  // keep it short and do not call back into the fake.
+  std::function<void(int64_t at_ms, const std::string& vm, const std::string& what)> on_event;
 };
 
 class FakeHypervisor : public Hypervisor {

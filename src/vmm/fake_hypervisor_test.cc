@@ -16,7 +16,7 @@ VmConfig Vm(const std::string& name) {
 }
 
 TEST(FakeHypervisor, StartRunsAndIsReadyAfterTheBootDelay) {
-  FakeHypervisor hv({.host = "node-1", .now_ms = {}, .boot_ms = 2000});
+  FakeHypervisor hv({.host = "node-1", .now_ms = {}, .boot_ms = 2000, .on_event = {}});
   auto info = hv.Start(Vm("web-1"));
   ASSERT_TRUE(info.ok()) << info.status().ToString();
   EXPECT_EQ(info->state, VmInfo::State::kRunning);
@@ -114,12 +114,19 @@ TEST(FakeHypervisor, CleanupOnlyWhenNotAliveAndListShowsTheRest) {
 
 TEST(FakeHypervisor, RecordsWhatRanWhereAndWhenOnTheInjectedClock) {
   int64_t now = 500;
-  FakeHypervisor hv({.host = "node-2", .now_ms = [&now] { return now; }, .boot_ms = 0});
+  std::vector<std::string> seen;  // what on_event was told, e.g. for a record on disk
+  FakeHypervisor hv({.host = "node-2",
+                     .now_ms = [&now] { return now; },
+                     .boot_ms = 0,
+                     .on_event = [&seen](int64_t at, const std::string& vm, const std::string& what) {
+                       seen.push_back(std::to_string(at) + " " + vm + " " + what);
+                     }});
   ASSERT_TRUE(hv.Start(Vm("a")).ok());
   now = 700;
   ASSERT_TRUE(hv.Kill("a").ok());
   using E = FakeHypervisor::Event;
   EXPECT_THAT(hv.events(), testing::ElementsAre(E{500, "node-2", "a", "start"}, E{700, "node-2", "a", "kill"}));
+  EXPECT_THAT(seen, testing::ElementsAre("500 a start", "700 a kill"));
 }
 
 TEST(FakeHypervisor, FactoryGivesAFake) { EXPECT_EQ(NewFakeHypervisor()->BackendName(), "fake"); }

@@ -1,0 +1,278 @@
+#include "node/liveness.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <fstream>
+#include <future>
+#include <vector>
+
+#include "agent/agent.h"
+#include "common/wall_clock.h"
+#include "state/commands.h"
+
+namespace blixard::node {
+namespace {
+
+constexpr size_t kMaxBatch = 1000;
+constexpr auto kFencePoll = std::chrono::milliseconds(50);
+constexpr auto kRetry = std::chrono::milliseconds(100);
+
+control::FenceConfig FenceConfigFor(int64_t ttl_ms) {
+  // The margin covers a kill (well under 100 ms), this thread's 50 ms poll
+  // and clock-rate drift with room to spare.
+  return control::FenceConfig{ttl_ms, std::max<int64_t>(ttl_ms / 5, 150)};
+}
+
+}  // namespace
+
+Liveness::Liveness(LivenessOptions options, Node& node, agent::Agent& agent)
+    : options_(std::move(options)),
+      node_(node),
+      agent_(agent),
+      tracker_(control::LivenessTracker({options_.ttl_ms, kMaxBatch})),
+      fence_(FenceConfigFor(options_.ttl_ms), Now(), LoadAck()) {
+  agent_.Hold();
+}
+
+Liveness::~Liveness() { Stop(); }
+
+Liveness::Ms Liveness::Now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+void Liveness::Start() {
+  send_thread_ = std::thread([this] { SendLoop(); });
+  fence_thread_ = std::thread([this] { FenceLoop(); });
+  control_thread_ = std::thread([this] { ControlLoop(); });
+}
+
+void Liveness::Stop() {
+  {
+    std::lock_guard lk(stop_mu_);
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
+  for (std::thread* t : {&send_thread_, &fence_thread_, &control_thread_}) {
+    if (t->joinable()) t->join();
+  }
+}
+
+bool Liveness::Sleep(std::chrono::milliseconds d) {
+  std::unique_lock lk(stop_mu_);
+  return !stop_cv_.wait_for(lk, d, [this] { return stopping_; });
+}
+
+// ---------------- node side ----------------
+
+std::string Liveness::LeaderAddress(uint64_t leader_id) {
+  std::string address;
+  if (leader_id == 0) return address;
+  node_.Read([&](const state::ClusterState& st) {
+    if (const v1::Node* n = st.FindNode(leader_id)) address = n->address();
+  });
+  return address;
+}
+
+void Liveness::SendLoop() {
+  const auto period = std::chrono::milliseconds(std::max<int64_t>(options_.ttl_ms / 3, 1));
+  do {
+    const auto started = Clock::now();
+    std::string address = LeaderAddress(node_.GetStatus().leader_id);
+    if (address.empty()) {
+      std::lock_guard lk(fence_mu_);
+      address = hint_address_;
+    }
+    bool acked = false;
+    if (!address.empty()) {
+      v1::HeartbeatRequest req;
+      req.set_cluster_id(node_.cluster_id());
+      req.set_node_id(node_.id());
+      const Ms sent = Now();  // read before sending: never later than the leader's receipt
+      auto resp = clients_.Heartbeat(address, req, started + period);
+      if (resp.ok() && resp->ok()) {
+        acked = true;
+        {
+          std::lock_guard lk(fence_mu_);
+          fence_.OnAck(sent, resp->last_index(), Now());
+        }
+        SaveAck(sent);
+      } else if (resp.ok()) {
+        std::lock_guard lk(fence_mu_);
+        hint_address_ = resp->leader_address();
+      } else {
+        spdlog::debug("liveness: heartbeat to {}: {}", address, resp.status().ToString());
+      }
+    }
+    const auto wait = acked ? period - (Clock::now() - started) : Clock::duration(kRetry);
+    if (!Sleep(std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::max<Clock::duration>(wait, std::chrono::milliseconds(1))))) {
+      return;
+    }
+  } while (true);
+}
+
+void Liveness::FenceLoop() {
+  do {
+    const uint64_t applied = node_.GetStatus().applied_index;
+    control::FenceRule::Action action;
+    {
+      std::lock_guard lk(fence_mu_);
+      action = fence_.Step(Now(), applied);
+    }
+    if (action == control::FenceRule::Action::kFence) {
+      agent_.Fence(fmt::format("fenced: no heartbeat ack from the cluster leader for {} ms",
+                               options_.ttl_ms - FenceConfigFor(options_.ttl_ms).margin_ms));
+    } else if (action == control::FenceRule::Action::kOpen) {
+      spdlog::info("liveness: acknowledged by the leader and caught up: VMs may run here");
+      agent_.Open();
+    }
+  } while (Sleep(kFencePoll));
+}
+
+void Liveness::SaveAck(Ms sent) {
+  if (options_.state_file.empty()) return;
+  // No fsync: the value matters only while this host keeps running (a
+  // reboot ends the VMs it guards).
+  const std::string tmp = options_.state_file + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << sent << "\n";
+    if (!out) return;
+  }
+  std::rename(tmp.c_str(), options_.state_file.c_str());
+}
+
+Liveness::Ms Liveness::LoadAck() const {
+  if (options_.state_file.empty()) return -1;
+  std::ifstream in(options_.state_file);
+  Ms v = -1;
+  if (!(in >> v)) return -1;
+  return v;
+}
+
+// ---------------- leader side ----------------
+
+void Liveness::TrackTerm(uint64_t term) {
+  if (term == tracked_term_) return;
+  tracked_term_ = term;
+  tracker_.BecomeLeader(Now());
+  spdlog::info("liveness: leading term {}: every node counts as heard now; none is marked "
+               "down for {} ms", term, options_.ttl_ms);
+}
+
+Status Liveness::ConfirmLeadership(Deadline deadline) {
+  std::unique_lock lk(confirm_mu_);
+  const uint64_t need = rounds_started_ + 1;  // a round that begins after this call
+  while (rounds_done_ < need) {
+    if (!round_running_) {
+      round_running_ = true;
+      const uint64_t mine = ++rounds_started_;
+      lk.unlock();
+      Status s = node_.ReadBarrier(deadline);
+      lk.lock();
+      round_running_ = false;
+      rounds_done_ = mine;
+      last_round_ = s;
+      confirm_cv_.notify_all();
+    } else if (!confirm_cv_.wait_until(lk, deadline, [&] { return !round_running_; })) {
+      return Status::Unavailable("leadership not confirmed before the deadline");
+    }
+  }
+  return last_round_;
+}
+
+v1::HeartbeatResponse Liveness::HandleHeartbeat(const v1::HeartbeatRequest& req,
+                                                Deadline deadline) {
+  v1::HeartbeatResponse resp;
+  const NodeStatus st = node_.GetStatus();
+  resp.set_leader_id(st.leader_id);
+  resp.set_leader_address(LeaderAddress(st.leader_id));
+  if (!req.cluster_id().empty() && !st.cluster_id.empty() && req.cluster_id() != st.cluster_id) {
+    resp.set_message("heartbeat from cluster " + req.cluster_id() + " reached a member of cluster " +
+                     st.cluster_id);
+    return resp;
+  }
+  if (st.leader_id != node_.id()) {
+    resp.set_message("not the leader");
+    return resp;
+  }
+  {
+    std::lock_guard lk(mu_);
+    TrackTerm(st.term);
+    tracker_.Heard(req.node_id(), Now());
+  }
+  if (Status s = ConfirmLeadership(deadline); !s.ok()) {
+    resp.set_message(s.message());
+    return resp;
+  }
+  auto last = node_.LastIndexInTerm(st.term, deadline);
+  if (!last.ok()) {
+    resp.set_message(last.status().message());
+    return resp;
+  }
+  resp.set_ok(true);
+  resp.set_term(st.term);
+  resp.set_last_index(*last);
+  return resp;
+}
+
+void Liveness::ControlLoop() {
+  while (Sleep(std::chrono::milliseconds(options_.tick_ms))) ControlStep();
+}
+
+void Liveness::ControlStep() {
+  const NodeStatus st = node_.GetStatus();
+  if (st.leader_id != node_.id()) return;
+  std::vector<std::future<Result<state::ApplyResult>>> pending;
+  {
+    // Decide and queue the proposals under mu_: a heartbeat recorded after
+    // this block is acked with a last index that covers them.
+    std::lock_guard lk(mu_);
+    TrackTerm(st.term);
+    const Ms now = Now();
+    std::vector<state::HealthChange> changes;
+    control::Reschedule moves;
+    node_.Read([&](const state::ClusterState& s) {
+      changes = tracker_.Step(s, now);
+      moves = control::RescheduleFromDownNodes(
+          s, [&](uint64_t id) { return tracker_.Silent(id, now); }, kMaxBatch);
+    });
+    const int64_t wall = NowUnixMs();
+    if (!changes.empty()) {
+      for (const auto& c : changes) {
+        spdlog::warn("liveness: node {} is {}", c.node_id,
+                     c.health == v1::NODE_HEALTH_DOWN ? "down (silent past its TTL)" : "back");
+      }
+      pending.push_back(node_.ProposeInTerm(state::MakeSetNodesHealth(changes, wall), st.term));
+    }
+    if (!moves.unplace.empty()) {
+      spdlog::info("liveness: moving {} VMs off down nodes", moves.unplace.size());
+      pending.push_back(node_.ProposeInTerm(state::MakePlaceVms(moves.unplace, wall), st.term));
+    }
+    for (const auto& f : moves.fail) {
+      pending.push_back(node_.ProposeInTerm(
+          state::MakeReportVmStatus(f.name, f.node_id, v1::VM_PHASE_FAILED, f.message, wall),
+          st.term));
+    }
+  }
+  const Deadline deadline = Clock::now() + std::chrono::seconds(5);
+  for (auto& f : pending) {
+    if (f.wait_until(deadline) != std::future_status::ready) return;
+    Result<state::ApplyResult> r = Status::Unavailable("node is shutting down");
+    try {
+      r = f.get();
+    } catch (const std::future_error&) {  // task dropped at shutdown
+      return;
+    }
+    if (!r.ok()) {
+      spdlog::debug("liveness: proposal not applied: {}", r.status().ToString());
+    } else if (!r->status.ok()) {
+      spdlog::debug("liveness: proposal rejected: {}", r->status.ToString());
+    }
+  }
+}
+
+}  // namespace blixard::node

@@ -1,0 +1,109 @@
+// Liveness in the daemon: the wiring of src/control/liveness.h (read it for
+// why a VM never runs on two nodes at once).
+//
+// Every node:
+//   - heartbeats to the leader (InternalService.Heartbeat, not through the
+//     Raft log) every TTL/3, to the leader it knows from its Raft state or
+//     from the last answer's hint;
+//   - runs the fence rule on its own thread: no fresh ack for TTL - margin
+//     -> the agent kills every VM here (Agent::Fence) and starts none until
+//     a fresh ack arrives and the local state has applied up to the ack's
+//     index (Agent::Open). The send time of the newest ack is kept in
+//     <data-dir>/liveness (monotonic clock, survives a daemon restart, not a
+//     reboot, which takes the VMs with it anyway), so a restarted daemon
+//     kills adopted VMs if that ack is too old.
+// The leader:
+//   - answers heartbeats: records the arrival, confirms its leadership with
+//     one ReadIndex round per batch of heartbeats, then acks with its term
+//     and last log index;
+//   - every tick marks silent nodes DOWN and heard ones READY (one command
+//     per batch), and moves the VMs of DOWN nodes it has not heard from for a
+//     TTL (restart policy NEVER: reported FAILED instead). Decisions and the
+//     proposals that carry them are made under one lock with the heartbeat
+//     arrivals, so a heartbeat recorded after a decision is acked with an
+//     index that covers it.
+//
+// Thread safety: all public methods may be called from any thread.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "blixard/v1/internal.pb.h"
+#include "control/liveness.h"
+#include "node/node.h"
+#include "node/peer_clients.h"
+
+namespace blixard::agent {
+class Agent;
+}
+
+namespace blixard::node {
+
+struct LivenessOptions {
+  int64_t ttl_ms = 3000;    // --node-ttl
+  int tick_ms = 100;        // leader: how often it checks
+  std::string state_file;   // where the newest ack's send time is kept; empty = nowhere
+};
+
+class Liveness {
+ public:
+  // `agent` is held (nothing starts) until the first fresh ack; see above.
+  Liveness(LivenessOptions options, Node& node, agent::Agent& agent);
+  ~Liveness();  // Stop()s
+  void Start();
+  void Stop();
+
+  // The leader's side of InternalService.Heartbeat.
+  v1::HeartbeatResponse HandleHeartbeat(const v1::HeartbeatRequest& req, Deadline deadline);
+
+ private:
+  using Ms = int64_t;
+  static Ms Now();
+  void SendLoop();      // heartbeats
+  void FenceLoop();     // the fence rule
+  void ControlLoop();   // leader: health and rescheduling
+  void ControlStep();
+  // Becomes the tracker's leader for `term` if it is not yet. REQUIRES: mu_.
+  void TrackTerm(uint64_t term);
+  // One ReadIndex round that began after the call returned OK.
+  Status ConfirmLeadership(Deadline deadline);
+  std::string LeaderAddress(uint64_t leader_id);
+  void SaveAck(Ms sent);
+  Ms LoadAck() const;
+  bool Sleep(std::chrono::milliseconds d);  // false when stopping
+
+  const LivenessOptions options_;
+  Node& node_;
+  agent::Agent& agent_;
+  PeerClients clients_;
+
+  // Leader side, under mu_.
+  std::mutex mu_;
+  control::LivenessTracker tracker_;
+  uint64_t tracked_term_ = 0;  // the term the tracker's leadership belongs to
+
+  // ReadIndex batching.
+  std::mutex confirm_mu_;
+  std::condition_variable confirm_cv_;
+  uint64_t rounds_started_ = 0, rounds_done_ = 0;
+  bool round_running_ = false;
+  Status last_round_;
+
+  // Node side.
+  std::mutex fence_mu_;
+  control::FenceRule fence_;
+  std::string hint_address_;  // from the last answer
+
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;
+  std::thread send_thread_, fence_thread_, control_thread_;
+};
+
+}  // namespace blixard::node
