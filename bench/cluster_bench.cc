@@ -15,6 +15,12 @@
 //       Starts its own 3-node cluster, creates the records, starts node 4 with
 //       --join and times until it is a member whose applied index reaches the
 //       leader's commit index.
+//   cluster_bench dead-node [--vms 30] [--rounds 10]
+//       Starts its own 3-node cluster (fake VM backend, default --node-ttl 3);
+//       per round creates the VMs (spread over the nodes), kills a follower
+//       that runs some with SIGKILL and times until every VM is RUNNING on a
+//       surviving node; then restarts it, waits until it is READY again and
+//       deletes the VMs.
 //   cluster_bench ports N              prints N distinct free loopback ports
 //   cluster_bench wait-voters --addrs A,B,C --voters N
 //       waits until the cluster's leader lists N voters (for scripts).
@@ -626,6 +632,117 @@ int Join(const Flags& f) {
   return 0;
 }
 
+// ---------------- dead node -> its VMs running elsewhere ----------------
+
+std::unique_ptr<grpc::ClientContext> CallCtx(std::chrono::seconds s = std::chrono::seconds(5)) {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + s);
+  return ctx;
+}
+
+std::optional<std::vector<v1::Vm>> ListVmsAt(const std::string& addr) {
+  v1::ListVmsResponse resp;
+  if (!v1::VmService::NewStub(MakeChannel(addr))->ListVms(CallCtx().get(), v1::ListVmsRequest(), &resp).ok()) {
+    return std::nullopt;
+  }
+  return std::vector<v1::Vm>(resp.vms().begin(), resp.vms().end());
+}
+
+v1::NodeHealth HealthAt(const std::string& addr, uint64_t node) {
+  v1::ListNodesResponse resp;
+  if (!v1::NodeService::NewStub(MakeChannel(addr))->ListNodes(CallCtx().get(), v1::ListNodesRequest(), &resp).ok()) {
+    return v1::NODE_HEALTH_UNSPECIFIED;
+  }
+  for (const auto& n : resp.nodes()) {
+    if (n.id() == node) return n.health();
+  }
+  return v1::NODE_HEALTH_UNSPECIFIED;
+}
+
+// Every one of `count` VMs RUNNING or READY on a node other than `not_on`.
+bool AllRunning(const std::vector<v1::Vm>& vms, size_t count, uint64_t not_on) {
+  if (vms.size() != count) return false;
+  for (const auto& vm : vms) {
+    const auto p = vm.status().phase();
+    if (vm.node_id() == 0 || vm.node_id() == not_on || (p != v1::VM_PHASE_RUNNING && p != v1::VM_PHASE_READY)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+int DeadNode(const Flags& f) {
+  const int vms = std::stoi(Get(f, "vms", "30"));
+  const int rounds = std::stoi(Get(f, "rounds", "10"));
+  Cluster c({});
+  if (!c.Start(3)) return 1;
+  std::vector<double> times;
+  size_t moved_total = 0;
+  for (int round = 0; round < rounds; ++round) {
+    auto leader = WaitForLeader(c.Addrs(), 3, std::chrono::seconds(30));
+    if (!leader) return c.Fail("no leader with 3 voters before round " + std::to_string(round));
+    const uint64_t lid = leader->leader_id();
+    const std::string la = c.addr(lid);
+    auto vm_stub = v1::VmService::NewStub(MakeChannel(la));
+    for (int i = 0; i < vms; ++i) {
+      v1::CreateVmRequest req;
+      req.mutable_spec()->set_name("dn-" + std::to_string(round) + "-" + std::to_string(i));
+      req.mutable_spec()->set_vcpus(1);
+      req.mutable_spec()->set_memory_mib(128);
+      req.set_start(true);
+      v1::CreateVmResponse resp;
+      grpc::Status s = vm_stub->CreateVm(CallCtx(std::chrono::seconds(20)).get(), req, &resp);
+      if (!s.ok()) return c.Fail("create failed: " + s.error_message());
+    }
+    std::vector<v1::Vm> placed;
+    if (!WaitUntil(
+            [&] {
+              auto l = ListVmsAt(la);
+              if (!l || !AllRunning(*l, static_cast<size_t>(vms), 0)) return false;
+              placed = *l;
+              return true;
+            },
+            std::chrono::seconds(60))) {
+      return c.Fail("VMs not all running before round " + std::to_string(round));
+    }
+    std::map<uint64_t, size_t> per_node;
+    for (const auto& vm : placed) per_node[vm.node_id()]++;
+    uint64_t victim = 0;
+    for (const auto& [id, n] : per_node) {
+      if (id != lid && (victim == 0 || n > per_node[victim])) victim = id;
+    }
+    if (victim == 0) return c.Fail("no follower runs a VM");
+    moved_total += per_node[victim];
+    const auto t0 = Clock::now();
+    c.Kill(victim);
+    bool moved = WaitUntil(
+        [&] {
+          auto l = ListVmsAt(la);
+          return l && AllRunning(*l, static_cast<size_t>(vms), victim);
+        },
+        std::chrono::seconds(60));
+    if (!moved) return c.Fail("VMs of node " + std::to_string(victim) + " not running elsewhere within 60 s");
+    times.push_back(Ms(Clock::now() - t0));
+    c.Restart(victim);
+    if (!WaitUntil([&] { return HealthAt(la, victim) == v1::NODE_HEALTH_READY; }, std::chrono::seconds(60))) {
+      return c.Fail("node " + std::to_string(victim) + " not READY after restart");
+    }
+    for (const auto& vm : placed) {
+      v1::VmNameRequest req;
+      req.set_name(vm.spec().name());
+      v1::DeleteVmResponse resp;
+      vm_stub->DeleteVm(CallCtx(std::chrono::seconds(20)).get(), req, &resp);
+    }
+  }
+  std::sort(times.begin(), times.end());
+  std::printf(
+      "cluster_bench: dead-node (kill -9 -> its VMs RUNNING elsewhere, --node-ttl 3) vms=%d "
+      "moved_per_round=%.1f rounds=%d p50_ms=%.0f p99_ms=%.0f min_ms=%.0f max_ms=%.0f\n",
+      vms, static_cast<double>(moved_total) / rounds, rounds, Quantile(times, 0.5), Quantile(times, 0.99),
+      times.front(), times.back());
+  return 0;
+}
+
 int Ports(int n) {
   std::set<int> ports;
   while (static_cast<int>(ports.size()) < n) ports.insert(blixard::testing::FreeTcpPort());
@@ -653,7 +770,8 @@ int main(int argc, char** argv) {
   if (mode == "load") return Load(f);
   if (mode == "failover") return Failover(f);
   if (mode == "join") return Join(f);
+  if (mode == "dead-node") return DeadNode(f);
   if (mode == "wait-voters") return WaitVoters(f);
-  std::fprintf(stderr, "usage: cluster_bench load|failover|join|ports|wait-voters [--flag value ...]\n");
+  std::fprintf(stderr, "usage: cluster_bench load|failover|join|dead-node|ports|wait-voters [--flag value ...]\n");
   return 2;
 }
