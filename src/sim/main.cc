@@ -20,8 +20,8 @@ void Usage() {
   std::fprintf(stderr,
                "usage: blixard-sim [--seed S] [--seeds N] [--nodes 3|5|7] [--virtual-seconds T]\n"
                "                   [--faults all|none|net,partition,crash,pause,disk,membership,transfer]\n"
-               "                   [--clients C] [--verbose] [--keep-going]\n"
-               "                   [--inject-bug ack-on-propose|local-read|lying-disk]\n");
+               "                   [--clients C] [--vms] [--verbose] [--keep-going]\n"
+               "                   [--inject-bug ack-on-propose|local-read|lying-disk|no-fence]\n");
 }
 
 bool ParseU64(const char* s, uint64_t* out) {
@@ -97,10 +97,14 @@ int main(int argc, char** argv) {
         base.bug = InjectedBug::kLocalRead;
       } else if (b == "lying-disk") {
         base.bug = InjectedBug::kLyingDisk;
+      } else if (b == "no-fence") {
+        base.bug = InjectedBug::kNoFence;
       } else {
-        std::fprintf(stderr, "--inject-bug ack-on-propose|local-read|lying-disk\n");
+        std::fprintf(stderr, "--inject-bug ack-on-propose|local-read|lying-disk|no-fence (with --vms)\n");
         return 2;
       }
+    } else if (a == "--vms") {
+      base.vms = true;  // the VM workload: agents, liveness, fencing (src/sim/vms.h)
     } else if (a == "--keep-going") {
       keep_going = true;
     } else if (a == "--help" || a == "-h") {
@@ -140,12 +144,12 @@ int main(int argc, char** argv) {
     if (c.verbose) {
       std::printf(
           "stats: events=%llu virtual=%lldms writes ok=%llu failed=%llu unknown=%llu reads ok=%llu crashes=%llu "
-          "snapshots-sent=%llu conf-changes=%llu\n",
+          "snapshots-sent=%llu conf-changes=%llu vm-starts=%llu\n",
           static_cast<unsigned long long>(r.events), static_cast<long long>(r.virtual_ms),
           static_cast<unsigned long long>(r.writes_ok), static_cast<unsigned long long>(r.writes_failed),
           static_cast<unsigned long long>(r.writes_unknown), static_cast<unsigned long long>(r.reads_ok),
           static_cast<unsigned long long>(r.crashes), static_cast<unsigned long long>(r.snapshots_sent),
-          static_cast<unsigned long long>(r.conf_changes));
+          static_cast<unsigned long long>(r.conf_changes), static_cast<unsigned long long>(r.vm_starts));
     }
     if (!r.ok) {
       ++failures;

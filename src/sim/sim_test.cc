@@ -83,6 +83,26 @@ TEST(SimSweep, MembershipAndTransferOnly) {
   Sweep(6000, 100, 3, kSweepSeconds, kFaultMembership | kFaultTransfer | kFaultCrash);
 }
 
+// The VM workload: agents on fake hypervisors, heartbeats, fencing, the
+// leader's liveness, rescheduling and placement, under host crashes,
+// partitions, loss and leadership transfers; no VM may ever run on two
+// nodes at once (checked on every start), and the cluster must converge.
+void VmSweep(uint64_t first, uint64_t count, int nodes) {
+  uint64_t starts = 0;
+  for (uint64_t s = first; s < first + count; ++s) {
+    SimConfig c = Config(s, nodes, kSweepSeconds);
+    c.vms = true;
+    const SimResult r = RunSimulation(c);
+    ASSERT_TRUE(r.ok) << r.failure;
+    starts += r.vm_starts;
+  }
+  EXPECT_GT(starts, count * 10) << "VMs hardly ran: the workload tests nothing";
+}
+
+TEST(SimVms, NoVmOnTwoNodesThreeNodes0) { VmSweep(7000, 50, 3); }
+TEST(SimVms, NoVmOnTwoNodesThreeNodes1) { VmSweep(7050, 50, 3); }
+TEST(SimVms, NoVmOnTwoNodesFiveNodes) { VmSweep(7100, 50, 5); }
+
 // The checks bite: deliberately broken nodes are caught within a few seeds,
 // by the check that guards what they break.
 int FailingSeeds(InjectedBug bug, uint32_t faults, const std::vector<std::string>& checks, uint64_t seeds,
@@ -131,6 +151,23 @@ TEST(SimChecksBite, LostDurableEntriesBreakRaftSafetyAndAreCaught) {
     raft_level += r.check == "leader completeness" || r.check == "state machine safety" || r.check == "log matching";
   }
   EXPECT_GT(raft_level, 0);
+}
+
+TEST(SimChecksBite, ANodeThatDoesNotFenceRunsAVmTwiceAndIsCaught) {
+  int caught = 0;
+  for (uint64_t s = 1; s <= 30; ++s) {
+    SimConfig c = Config(s, 3, 30);
+    c.vms = true;
+    c.faults = kFaultPartition | kFaultNet;
+    c.bug = InjectedBug::kNoFence;
+    const SimResult r = RunSimulation(c);
+    if (!r.ok) {
+      EXPECT_EQ(r.check, "vm on two nodes") << r.failure;
+      EXPECT_NE(r.failure.find("--vms"), std::string::npos);
+      ++caught;
+    }
+  }
+  EXPECT_GE(caught, 3);
 }
 
 }  // namespace

@@ -36,6 +36,7 @@ enum class InjectedBug : uint8_t {
   kAckOnPropose,  // acknowledge a write as soon as it is appended, before commit
   kLocalRead,     // serve reads from local state without ReadIndex
   kLyingDisk,     // a crash loses every log entry after the snapshot, though Save() said it was durable
+  kNoFence,       // SimConfig::vms: a node cut off from the leader keeps its VMs running
 };
 
 struct SimConfig {
@@ -48,6 +49,10 @@ struct SimConfig {
   bool verbose = false;           // print every event to `out`
   std::ostream* out = nullptr;    // for verbose
   InjectedBug bug = InjectedBug::kNone;
+  // The VM workload (vms.h): agents, fake hypervisors, liveness, fencing and
+  // rescheduling, checked for "no VM running on two nodes at any instant".
+  // Faults are limited to crash, partition, net and transfer.
+  bool vms = false;
 };
 
 struct SimResult {
@@ -67,6 +72,7 @@ struct SimResult {
   uint64_t events = 0;
   uint64_t writes_ok = 0, writes_failed = 0, writes_unknown = 0, reads_ok = 0;
   uint64_t crashes = 0, snapshots_sent = 0, conf_changes = 0;
+  uint64_t vm_starts = 0;  // VM starts on the fake hypervisors (SimConfig::vms)
   std::string DigestHex() const;
 };
 

@@ -60,6 +60,11 @@ std::string FormatTrace(const TraceRec& r) {
       break;
     case Ev::kConfApplied: snprintf(buf, sizeof buf, "committed %s node %llu at index %llu", ConfTypeName(r.a), u(r.b), u(r.c)); break;
     case Ev::kTransfer: snprintf(buf, sizeof buf, "leader %llu transfers leadership to %llu: %s", u(r.a), u(r.b), r.c ? "ok" : "refused"); break;
+    case Ev::kVm: {
+      static const char* kWhat[] = {"vm start", "vm end", "FENCE (kills its VMs)", "unfenced"};
+      snprintf(buf, sizeof buf, "node %llu %s %llx", u(r.a), r.b < 4 ? kWhat[r.b] : "?", u(r.c));
+      break;
+    }
     case Ev::kSettle: snprintf(buf, sizeof buf, "SETTLE: faults off, all nodes up, network healed"); break;
     case Ev::kCrashArmed:
       snprintf(buf, sizeof buf, "node %llu will crash in its next Ready, after %s", u(r.a),

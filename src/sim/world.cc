@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
 #include "raft/conf_change.h"
 #include "sim/world.h"
 #include "state/commands.h"
@@ -28,7 +30,7 @@ void World::Fail(const std::string& check, const std::string& message) {
                   check + ": " + message + "\n  replay: blixard-sim --seed " + std::to_string(cfg_.seed) +
                   " --nodes " + std::to_string(cfg_.nodes) + " --virtual-seconds " +
                   std::to_string(cfg_.duration_ms / 1000) + " --faults " + FaultsToString(cfg_.faults) +
-                  " --verbose\n  last events:\n";
+                  (cfg_.vms ? " --vms" : "") + " --verbose\n  last events:\n";
   const uint64_t n = std::min<uint64_t>(ring_next_, kTraceRing);
   for (uint64_t i = ring_next_ - n; i < ring_next_; ++i) s += "    " + FormatTrace(ring_[i % kTraceRing]) + "\n";
   result_.failure = s;
@@ -91,6 +93,7 @@ void World::Start(SimNode& n) {
   n.crash_point = 0;
   ++n.incarnation;
   ScheduleTick(n, prng_.Range(1, n.tick_interval));
+  VmStart(n);
   HandleReady(n);
 }
 
@@ -108,6 +111,7 @@ void World::Crash(SimNode& n) {
     }
   }
   ++result_.crashes;
+  VmHostDown(n);
   n.raft.reset();
   n.up = false;
   n.paused = false;
@@ -141,6 +145,7 @@ void World::ScheduleRestart(SimNode& n, Time delay) {
 void World::Shutdown(SimNode& n) {
   if (n.removed) return;
   Trace(Ev::kShutdown, n.id);
+  VmHostDown(n);
   n.raft.reset();
   n.up = false;
   n.removed = true;
@@ -290,6 +295,7 @@ void World::HandleReady(SimNode& n) {
       if (failed()) return;
     }
     for (const raft::ReadState& rs : rd.read_states) {
+      if (VmOnReadState(n, rs)) continue;
       auto it = n.reads.find(rs.context);
       if (it != n.reads.end() && !it->second.have_index) {
         it->second.index = rs.index;
@@ -553,6 +559,11 @@ SimResult World::Run() {
   raft_template_.max_inflight_msgs = prng_.OneIn(2) ? 256 : static_cast<size_t>(prng_.Range(1, 8));
   snapshot_threshold_ = static_cast<uint64_t>(prng_.Range(8, 60));
   defer_ready_ = prng_.OneIn(2);
+  if (cfg_.vms) {
+    // See vms.h for the faults this workload takes; the agents' logs stay quiet.
+    cfg_.faults &= kFaultCrash | kFaultPartition | kFaultNet | kFaultTransfer;
+    spdlog::set_level(spdlog::level::off);
+  }
   static const std::vector<Time> kIntervals = {700, 2000, 2000, 4000};
   nemesis_interval_ = prng_.Pick(kIntervals);
 
@@ -595,6 +606,7 @@ SimResult World::Run() {
 
   SimResult& r = result_;
   r.virtual_ms = events_.now();
+  r.vm_starts = vm_ledger_.starts();
   r.events = events_.executed();
   r.elections = safety_.leaders().size();
   SimNode* l = failed() ? nullptr : Leader();

@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,6 +20,7 @@
 #include "sim/prng.h"
 #include "sim/safety.h"
 #include "sim/simulator.h"
+#include "sim/vms.h"
 #include "state/cluster_state.h"
 #include "storage/mem_log_store.h"
 
@@ -41,7 +43,7 @@ constexpr size_t kTraceRing = 50;
 enum class Ev : uint8_t {
   kTick, kDeliver, kCrash, kRestart, kShutdown, kPause, kResume, kDiskFault, kStorageError, kPartition, kHeal,
   kNetConfig, kLeader, kPropose, kClientReply, kOpDone, kSnapshotTaken, kSnapshotInstalled, kConfPropose,
-  kConfApplied, kTransfer, kSettle, kCrashArmed,
+  kConfApplied, kTransfer, kSettle, kCrashArmed, kVm,
 };
 
 struct TraceRec {
@@ -93,6 +95,7 @@ struct SimNode {
   std::vector<std::function<void()>> held;  // deliveries while paused
   std::map<Index, PendingWrite> writes;
   std::map<std::string, PendingRead> reads;  // by ReadIndex context
+  std::unique_ptr<VmSide> vms;               // SimConfig::vms only (vms.cc)
 };
 
 enum class WriteKind : uint8_t { kCreate, kSetDesired, kDelete };
@@ -124,7 +127,21 @@ class World {
   explicit World(const SimConfig& c) : cfg_(c), prng_(c.seed), net_(&events_, &prng_) {}
   SimResult Run();
 
+  // -- the VM workload's node agents (vms.cc) --
+  std::optional<std::vector<v1::Vm>> VmPlacedHere(NodeId id);
+  void VmReport(NodeId id, const std::string& name, v1::VmPhase phase, const std::string& message);
+
  private:
+  // -- the VM workload (vms.cc) --
+  void VmStart(SimNode& n);
+  void VmHostDown(SimNode& n);
+  void ScheduleVmStep(SimNode& n, Time delay);
+  void VmStep(SimNode& n);
+  void VmHeartbeat(SimNode& n);
+  bool VmOnReadState(SimNode& l, const raft::ReadState& rs);
+  void VmTrackTerm(SimNode& l);
+  void VmControl(SimNode& l);
+
   // -- infrastructure --
   void Trace(Ev ev, uint64_t a = 0, uint64_t b = 0, uint64_t c = 0, uint64_t d = 0, uint64_t e = 0);
   void Fail(const std::string& check, const std::string& message);
@@ -213,6 +230,7 @@ class World {
   Term measure_term_ = 0;
   bool measure_clean_ = false;
 
+  VmLedger vm_ledger_;
   uint64_t trace_hash_ = 0;
   std::array<TraceRec, kTraceRing> ring_{};
   uint64_t ring_next_ = 0;

@@ -1,0 +1,281 @@
+#include "sim/vms.h"
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "control/placement.h"
+#include "sim/world.h"
+#include "state/commands.h"
+
+namespace blixard::sim::detail {
+
+// ---------------------------------------------------------------- ledger
+
+std::string VmLedger::OnEvent(int64_t at, uint64_t host, const std::string& vm, const std::string& what) {
+  std::set<uint64_t>& hosts = alive_[vm];
+  if (what == "start") {
+    ++starts_;
+    std::string clash;
+    for (uint64_t h : hosts) {
+      if (h != host) clash += " " + std::to_string(h);
+    }
+    hosts.insert(host);
+    if (!clash.empty()) {
+      return "vm " + vm + " started on node " + std::to_string(host) + " at " + std::to_string(at) +
+             "ms while alive on node" + clash;
+    }
+  } else if (what == "stop" || what == "kill" || what == "crash") {
+    hosts.erase(host);
+  }
+  if (hosts.empty()) alive_.erase(vm);
+  return "";
+}
+
+void VmLedger::HostDown(uint64_t host) {
+  for (auto it = alive_.begin(); it != alive_.end();) {
+    it->second.erase(host);
+    it = it->second.empty() ? alive_.erase(it) : std::next(it);
+  }
+}
+
+size_t VmLedger::alive() const { return alive_.size(); }
+
+// ---------------------------------------------------------------- the agent's view of a sim node
+
+namespace {
+
+class SimAgentHost : public agent::AgentHost {
+ public:
+  SimAgentHost(World* w, NodeId id) : w_(w), id_(id) {}
+  std::optional<std::vector<v1::Vm>> PlacedHere() override { return w_->VmPlacedHere(id_); }
+  bool Report(const std::string& name, v1::VmPhase phase, const std::string& message) override {
+    w_->VmReport(id_, name, phase, message);
+    return true;
+  }
+
+ private:
+  World* w_;
+  NodeId id_;
+};
+
+uint64_t VmHash(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;
+  for (char c : s) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  return h;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- node lifecycle
+
+void World::VmStart(SimNode& n) {
+  if (!cfg_.vms) return;
+  if (!n.vms) n.vms = std::make_unique<VmSide>();
+  VmSide& v = *n.vms;
+  const int64_t now = events_.now();
+  if (!v.host) {
+    vmm::FakeHypervisorOptions o;
+    o.host = "node-" + std::to_string(n.id);
+    o.now_ms = [this] { return events_.now(); };
+    const NodeId id = n.id;
+    o.on_event = [this, id](int64_t at, const std::string& vm, const std::string& what) {
+      if (what == "start" || what == "stop" || what == "kill" || what == "crash") {
+        Trace(Ev::kVm, id, what == "start" ? 0 : 1, VmHash(vm));
+      }
+      std::string clash = vm_ledger_.OnEvent(at, id, vm, what);
+      if (!clash.empty()) Fail("vm on two nodes", clash);
+    };
+    v.host = std::make_unique<vmm::FakeHypervisor>(std::move(o));
+  }
+  v.agent_host = std::make_unique<SimAgentHost>(this, n.id);
+  agent::AgentOptions ao;
+  ao.stop_grace = std::chrono::milliseconds(0);
+  v.agent = std::make_unique<agent::Agent>(ao, *v.host, *v.agent_host);
+  v.agent->Hold();
+  v.fence = std::make_unique<control::FenceRule>(control::FenceConfig{kVmTtlMs, kVmFenceMarginMs}, now);
+  v.tracked_term = 0;
+  v.control_index = 0;
+  ScheduleVmStep(n, prng_.Range(1, kVmStepMs));
+}
+
+// The host goes down with the node: its VMs die.
+void World::VmHostDown(SimNode& n) {
+  if (!cfg_.vms || !n.vms) return;
+  n.vms->agent.reset();
+  n.vms->agent_host.reset();
+  n.vms->host.reset();
+  vm_ledger_.HostDown(n.id);
+}
+
+void World::ScheduleVmStep(SimNode& n, Time delay) {
+  const uint64_t inc = n.incarnation;
+  const NodeId id = n.id;
+  events_.After(delay, [this, id, inc] {
+    SimNode* n = Find(id);
+    if (n == nullptr || !n->up || n->incarnation != inc || failed()) return;
+    ScheduleVmStep(*n, kVmStepMs);
+    if (n->paused) return;
+    VmStep(*n);
+  });
+}
+
+void World::VmStep(SimNode& n) {
+  VmSide& v = *n.vms;
+  const int64_t now = events_.now();
+  ++v.step;
+  // The fence rule, every step.
+  switch (v.fence->Step(now, n.applied)) {
+    case control::FenceRule::Action::kFence:
+      Trace(Ev::kVm, n.id, 2);
+      if (cfg_.bug == InjectedBug::kNoFence) break;
+      v.agent->Fence("fenced: no heartbeat ack");
+      break;
+    case control::FenceRule::Action::kOpen:
+      Trace(Ev::kVm, n.id, 3);
+      v.agent->Open();
+      break;
+    case control::FenceRule::Action::kNone:
+      break;
+  }
+  if (failed()) return;
+  if (v.step % 2 == 0 && n.raft->role() == Role::kLeader) VmControl(n);
+  if (failed() || !n.up) return;
+  if (v.step % (kVmTtlMs / 3 / kVmStepMs) == 0) VmHeartbeat(n);
+  if (v.step % 10 == 0) v.agent->Reconcile(agent::Clock::time_point(std::chrono::milliseconds(now)));
+}
+
+// ---------------------------------------------------------------- heartbeats
+
+void World::VmHeartbeat(SimNode& n) {
+  const NodeId leader = n.raft->leader();
+  if (leader == kNoNode) return;
+  const NodeId from = n.id;
+  const int64_t sent = events_.now();
+  const uint64_t from_inc = n.incarnation;
+  net_.Send(from, leader, [this, from, leader, sent, from_inc] {
+    SimNode* l = Find(leader);
+    if (l == nullptr || !l->up || failed()) return;
+    const uint64_t inc = l->incarnation;
+    OnNode(*l, [this, from, leader, sent, from_inc, inc] {
+      SimNode* l = Find(leader);
+      if (l == nullptr || !l->up || l->incarnation != inc || failed() || !l->vms) return;
+      if (l->raft->role() != Role::kLeader) return;
+      VmTrackTerm(*l);
+      l->vms->tracker.Heard(from, events_.now());
+      // Acked once a quorum confirms the leadership (ReadIndex).
+      const std::string ctx = "hb/" + std::to_string(from) + "/" + std::to_string(from_inc) + "/" +
+                              std::to_string(sent) + "/" + std::to_string(l->raft->term()) + "/" +
+                              std::to_string(++l->vms->hb_seq);
+      if (l->raft->read_index(ctx).ok()) AfterInput(*l);
+    });
+  });
+}
+
+bool World::VmOnReadState(SimNode& l, const raft::ReadState& rs) {
+  if (!cfg_.vms || rs.context.rfind("hb/", 0) != 0) return false;
+  uint64_t from = 0, from_inc = 0, term = 0, seq = 0;
+  long long sent = 0;
+  if (std::sscanf(rs.context.c_str(), "hb/%lu/%lu/%lld/%lu/%lu", &from, &from_inc, &sent, &term, &seq) != 5) {
+    return true;
+  }
+  if (l.raft->role() != Role::kLeader || l.raft->term() != term) return true;
+  const uint64_t last = l.raft->last_index();
+  const NodeId leader = l.id;
+  net_.Send(leader, from, [this, from, from_inc, sent, last] {
+    SimNode* n = Find(from);
+    if (n == nullptr || !n->up || n->incarnation != from_inc || failed() || !n->vms) return;
+    OnNode(*n, [this, from, from_inc, sent, last] {
+      SimNode* n = Find(from);
+      if (n == nullptr || !n->up || n->incarnation != from_inc || failed() || !n->vms) return;
+      n->vms->fence->OnAck(sent, last, events_.now());
+    });
+  });
+  return true;
+}
+
+// ---------------------------------------------------------------- the leader's controllers
+
+void World::VmTrackTerm(SimNode& l) {
+  VmSide& v = *l.vms;
+  if (v.tracked_term == l.raft->term()) return;
+  v.tracked_term = l.raft->term();
+  v.tracker.BecomeLeader(events_.now());
+  v.control_index = 0;
+}
+
+void World::VmControl(SimNode& l) {
+  VmSide& v = *l.vms;
+  VmTrackTerm(l);
+  if (v.control_index > l.applied) return;  // the last batch is in flight
+  const int64_t now = events_.now();
+  const int64_t wall = kEpochMs + now;
+  std::vector<std::string> cmds;
+  // Every member has a node record (the daemon registers itself when it
+  // first leads; here the leader registers the members it sees).
+  for (const auto* ids : {&l.raft->conf().voters, &l.raft->conf().learners}) {
+    for (NodeId id : *ids) {
+      if (l.state.FindNode(id) != nullptr) continue;
+      v1::Node node;
+      node.set_id(id);
+      node.set_address("10.0.0." + std::to_string(id) + ":7001");
+      node.set_role(v1::NODE_ROLE_VOTER);
+      node.set_health(v1::NODE_HEALTH_READY);
+      cmds.push_back(state::EncodeCommand(state::MakeRegisterNode(node, wall)));
+    }
+  }
+  auto changes = v.tracker.Step(l.state, now);
+  if (!changes.empty()) cmds.push_back(state::EncodeCommand(state::MakeSetNodesHealth(changes, wall)));
+  auto moves = control::RescheduleFromDownNodes(l.state, [&](uint64_t id) { return v.tracker.Silent(id, now); },
+                                                1000);
+  if (!moves.unplace.empty()) cmds.push_back(state::EncodeCommand(state::MakePlaceVms(moves.unplace, wall)));
+  for (const auto& f : moves.fail) {
+    cmds.push_back(state::EncodeCommand(
+        state::MakeReportVmStatus(f.name, f.node_id, v1::VM_PHASE_FAILED, f.message, wall)));
+  }
+  if (changes.empty() && moves.empty()) {
+    auto placements = control::PlacePending(l.state, 1000);
+    if (!placements.empty()) cmds.push_back(state::EncodeCommand(state::MakePlaceVms(placements, wall)));
+  }
+  for (std::string& c : cmds) {
+    auto idx = l.raft->propose(std::move(c));
+    if (idx.ok()) v.control_index = *idx;
+  }
+  if (!cmds.empty()) AfterInput(l);
+}
+
+// ---------------------------------------------------------------- the agent's host
+
+std::optional<std::vector<v1::Vm>> World::VmPlacedHere(NodeId id) {
+  SimNode* n = Find(id);
+  if (n == nullptr || !n->up || n->raft->leader() == kNoNode || n->applied < n->raft->commit_index()) {
+    return std::nullopt;
+  }
+  std::vector<v1::Vm> out;
+  for (const v1::Vm* vm : n->state.VmsOnNode(id)) out.push_back(*vm);
+  return out;
+}
+
+// Status reports go to the leader (forwarded as the daemon does) and are
+// proposed there; lost ones are sent again by a later agent pass.
+void World::VmReport(NodeId id, const std::string& name, v1::VmPhase phase, const std::string& message) {
+  SimNode* n = Find(id);
+  if (n == nullptr || !n->up) return;
+  const NodeId leader = n->raft->leader();
+  if (leader == kNoNode) return;
+  const std::string data =
+      state::EncodeCommand(state::MakeReportVmStatus(name, id, phase, message, kEpochMs + events_.now()));
+  net_.Send(id, leader, [this, leader, data] {
+    SimNode* l = Find(leader);
+    if (l == nullptr || !l->up || failed()) return;
+    const uint64_t inc = l->incarnation;
+    OnNode(*l, [this, leader, inc, data] {
+      SimNode* l = Find(leader);
+      if (l == nullptr || !l->up || l->incarnation != inc || failed()) return;
+      if (l->raft->role() != Role::kLeader) return;
+      if (l->raft->propose(data).ok()) AfterInput(*l);
+    });
+  });
+}
+
+}  // namespace blixard::sim::detail

@@ -1,0 +1,62 @@
+// The VM workload of the simulator (SimConfig::vms): every node also runs
+// the node agent over a fake hypervisor, heartbeats to the leader and
+// applies the fence rule; the leader runs liveness (DOWN/READY), the
+// rescheduling of dead nodes' VMs and placement, all as in the daemon
+// (src/node/liveness.h, src/control/liveness.h). The fake hypervisors report
+// every start and end to one ledger of what runs where, which fails the run
+// the moment a VM starts on a node while it is alive on another.
+//
+// Faults for this workload: host crashes (the VMs die with the host), network
+// loss and partitions, leadership transfer. Not modelled: a daemon that stops
+// while its VMs run on (a paused process, a daemon crash with qemu VMs
+// surviving it): a stopped daemon cannot fence (see control/liveness.h).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "agent/agent.h"
+#include "control/liveness.h"
+#include "vmm/fake_hypervisor.h"
+
+namespace blixard::sim::detail {
+
+constexpr int64_t kVmTtlMs = 3000;
+constexpr int64_t kVmFenceMarginMs = 600;
+constexpr int64_t kVmStepMs = 50;  // fence poll; heartbeat, agent and controllers run on multiples
+
+// One node's VM side. The host (hypervisor) outlives a daemon incarnation
+// only in principle; here every crash is a host crash.
+struct VmSide {
+  std::unique_ptr<vmm::FakeHypervisor> host;
+  std::unique_ptr<agent::AgentHost> agent_host;
+  std::unique_ptr<agent::Agent> agent;
+  std::unique_ptr<control::FenceRule> fence;
+  control::LivenessTracker tracker{control::LivenessConfig{kVmTtlMs, 1000}};
+  uint64_t tracked_term = 0;
+  uint64_t control_index = 0;  // last controller proposal; wait until applied
+  uint64_t step = 0;
+  uint64_t hb_seq = 0;
+};
+
+// What runs where: fed by the fake hypervisors' events.
+class VmLedger {
+ public:
+  // Returns a non-empty message when `vm` starts on `host` while alive
+  // elsewhere.
+  std::string OnEvent(int64_t at, uint64_t host, const std::string& vm, const std::string& what);
+  void HostDown(uint64_t host);
+  size_t starts() const { return starts_; }
+  size_t alive() const;
+
+ private:
+  std::map<std::string, std::set<uint64_t>> alive_;
+  size_t starts_ = 0;
+};
+
+}  // namespace blixard::sim::detail
