@@ -221,6 +221,10 @@ void World::VmControl(SimNode& l) {
       node.set_address("10.0.0." + std::to_string(id) + ":7001");
       node.set_role(v1::NODE_ROLE_VOTER);
       node.set_health(v1::NODE_HEALTH_READY);
+      // Room for every VM of the workload: these runs test liveness and
+      // fencing, not the scheduler's capacity filter.
+      node.mutable_capacity()->set_vcpus(1024);
+      node.mutable_capacity()->set_memory_mib(1 << 20);
       cmds.push_back(state::EncodeCommand(state::MakeRegisterNode(node, wall)));
     }
   }

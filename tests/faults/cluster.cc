@@ -60,6 +60,7 @@ std::vector<std::string> NetCluster::Argv(int id, bool join) const {
     argv.push_back(Addr(1));
   }
   argv.insert(argv.end(), options_.node_args.begin(), options_.node_args.end());
+  testing::AddFakeCapacity(argv);  // room for the workload's VMs on every node
   return argv;
 }
 

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <iostream>
 
 namespace blixard::testing {
@@ -24,7 +25,13 @@ std::vector<std::string> TestDaemon::NodeArgs() const {
                                    "--bind", addr_, "--data-dir", data_dir_, "--backend",
                                    options_.backend});
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
-  if (options_.backend == "fake") AddFakeCapacity(args);
+  if (options_.backend == "fake") {
+    AddFakeCapacity(args);
+  } else if (std::find(args.begin(), args.end(), "--cpu-overcommit") == args.end()) {
+    // Real guests with the host's real capacity: a test's few 1-vCPU VMs
+    // must fit on a 2-core CI machine (they mostly sit idle once booted).
+    args.insert(args.end(), {"--cpu-overcommit", "8"});
+  }
   return args;
 }
 
