@@ -64,7 +64,10 @@ TEST_F(SchedulingTest, ConstraintsAntiAffinityAndReasons) {
     for (const char* n : {"on-b", "not-b", "g-1", "g-2", "g-3"}) {
       if (!Running(vms.at(n))) return false;
     }
-    return vms.at("g-4").status().message().find("anti-affinity") != std::string::npos;
+    // Each pending VM's reason is its own write (SetPendingReasons), which
+    // may come a pass after another's: wait for both.
+    return vms.at("g-4").status().message().find("anti-affinity") != std::string::npos &&
+           vms.at("huge").status().message().find("needs 100 vCPUs") != std::string::npos;
   })) << c_.Cli(1, {"vm", "list"}).out;
   auto vms = ListVms(c_, 1);
   EXPECT_EQ(vms["on-b"].node_id(), 3u);
