@@ -203,7 +203,13 @@ void AddNodeCommands(CLI::App& app, Args& a, const DaemonRunner& run_daemon) {
   cmd->add_option("--bind", d.bind, "where to serve gRPC: HOST:PORT or unix:/path")->capture_default_str();
   cmd->add_option("--data-dir", d.data_dir, "directory for the Raft log, snapshots and VM state")
       ->capture_default_str();
-  cmd->add_option("--join", d.join, "address of an existing member to join through (repeatable)");
+  cmd->add_option("--join", d.join, "address of an existing member to join through (repeatable, or comma-separated)")
+      ->delimiter(',');
+  cmd->add_option("--role", d.role,
+                  "server: a Raft member that may run VMs; worker: runs VMs only, registers with the "
+                  "servers given by --join")
+      ->check(CLI::IsMember({"server", "worker"}))
+      ->capture_default_str();
   cmd->add_option("--log-level", d.log_level, "log level")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->capture_default_str();

@@ -38,6 +38,22 @@
 // whose entry the acknowledging leader holds), so N, which waits to apply up
 // to that index, sees the VM gone and does not restart it; a move that the
 // acknowledging leader does not hold can no longer commit.
+// Workers (src/node/worker.h) follow the same rule; only where N reads its
+// placements differs. A worker is not a Raft member: it learns the VMs placed
+// on it from a stream that a server reads out of its applied state, and its
+// "applied index" in step 3 is the stream's applied_index, the Raft applied
+// index of the server at the time it read the set it sent (the set is at
+// least that new). Steps 1-2 and 4 do not involve how N learns its
+// placements, so the fencing deadline and "fenced before the move is
+// proposed" hold unchanged (the leader's liveness tracks workers like any
+// node). For re-opening: any server's applied state at index i is the state
+// after the committed log prefix up to i, the same on every server, so a
+// worker whose stream reached the ack's index holds a set at least as new as
+// that prefix, exactly what a server that applied up to that index reads.
+// A worker's view never goes back: a server serves no set older than the
+// version the worker already holds, and the worker refuses an update that
+// does not continue from its version (src/state/assignments.h), so a move
+// it has seen is never undone by a reconnect to a server that lags.
 // Not covered: a VM process that outlives its daemon while the daemon is
 // stopped or dead (qemu survives a daemon crash by design, for adoption): a
 // stopped daemon cannot fence. The daemon keeps the send time of its last

@@ -15,6 +15,7 @@
 
 #include "agent/agent.h"
 #include "api/services.h"
+#include "api/worker_service.h"
 #include "common/wall_clock.h"
 #include "state/commands.h"
 #include "state/network.h"
@@ -22,7 +23,9 @@
 #include "vmm/fake_hypervisor.h"
 #include "vmm/hypervisor.h"
 #include "vmm/microvm_flake.h"
+#include "node/daemon_common.h"
 #include "node/data_dir.h"
+#include "node/worker.h"
 #include "node/fault_control.h"
 #include "node/liveness.h"
 #include "node/logging.h"
@@ -81,6 +84,8 @@ std::string DefaultGuestDir() {
   return std::string(home ? home : "/root") + "/.cache/blixard/guest";
 }
 
+}  // namespace
+
 std::unique_ptr<vmm::Hypervisor> MakeHypervisor(const DaemonOptions& o) {
   if (o.backend == "fake") {
     vmm::FakeHypervisorOptions f;
@@ -116,7 +121,20 @@ std::unique_ptr<vmm::Hypervisor> MakeHypervisor(const DaemonOptions& o) {
   return vmm::NewQemuHypervisor(q);
 }
 
+std::unique_ptr<vmm::HostNetwork> MakeHostNetwork(const DaemonOptions& o) {
+  // Bridge VMs: real bridge and taps for real VMs, pretend ones for fake VMs.
+  if (o.backend == "fake") return std::make_unique<vmm::FakeHostNetwork>();
+  return vmm::NewLinuxHostNetwork();
+}
+
 Status ValidateOptions(const DaemonOptions& o) {
+  if (o.role != "server" && o.role != "worker") {
+    return Status::InvalidArgument("--role " + o.role + " is not a role: use server (a Raft member) or worker");
+  }
+  if (o.role == "worker" && o.join.empty()) {
+    return Status::InvalidArgument("a worker needs --join SERVER[,SERVER...]: the address of one or more "
+                                   "servers of its cluster");
+  }
   if (o.id == 0) return Status::InvalidArgument("--id 0 is reserved: use a node id of 1 or more");
   if (o.bind.empty()) return Status::InvalidArgument("--bind is empty: use HOST:PORT or unix:/path");
   if (o.data_dir.empty()) return Status::InvalidArgument("--data-dir is empty: give a directory");
@@ -164,8 +182,6 @@ Status ValidateOptions(const DaemonOptions& o) {
   return Status::Ok();
 }
 
-}  // namespace
-
 int RunDaemon(const DaemonOptions& o) {
   // SIGINT/SIGTERM are taken synchronously by this thread (sigwait); every
   // thread started from here on inherits the mask.
@@ -183,6 +199,7 @@ int RunDaemon(const DaemonOptions& o) {
     spdlog::error("{}", s.message());
     return 2;
   }
+  if (o.role == "worker") return RunWorker(o, signals);
   if (Status s = EnableFaultPointsFromEnv(); !s.ok()) {
     spdlog::error("{}", s.message());
     return 2;
@@ -265,13 +282,7 @@ int RunDaemon(const DaemonOptions& o) {
   api::ApiServices api(**node, hypervisor.get());
   // The agent acts only once liveness lets it (a fresh heartbeat ack).
   NodeAgentHost agent_host(**node);
-  // Bridge VMs: real bridge and taps for real VMs, pretend ones for fake VMs.
-  std::unique_ptr<vmm::HostNetwork> host_net;
-  if (o.backend == "fake") {
-    host_net = std::make_unique<vmm::FakeHostNetwork>();
-  } else {
-    host_net = vmm::NewLinuxHostNetwork();
-  }
+  std::unique_ptr<vmm::HostNetwork> host_net = MakeHostNetwork(o);
   agent::AgentOptions agent_options;
   agent_options.bridge = o.bridge;
   agent_options.host_net = host_net.get();
@@ -290,6 +301,8 @@ int RunDaemon(const DaemonOptions& o) {
   int port = 0;
   builder.AddListeningPort(o.bind, grpc::InsecureServerCredentials(), &port);
   api.RegisterWith(builder);
+  api::WorkerServiceImpl worker_service(**node);  // workers register and watch here
+  builder.RegisterService(&worker_service);
   builder.RegisterService(peer_service.get());
   transport::ConfigurePeerServer(builder);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();

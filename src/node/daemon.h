@@ -11,6 +11,7 @@ namespace blixard::node {
 
 struct DaemonOptions {
   uint64_t id = 1;                        // --id
+  std::string role = "server";            // --role server (Raft member) | worker (src/node/worker.h)
   std::string bind = "127.0.0.1:7001";    // --bind HOST:PORT or unix:/path
   std::string data_dir = "./data";        // --data-dir
   std::vector<std::string> join;          // --join ADDR (issue 4)

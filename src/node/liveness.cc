@@ -27,82 +27,80 @@ control::FenceConfig FenceConfigFor(int64_t ttl_ms) {
 
 }  // namespace
 
-Liveness::Liveness(LivenessOptions options, Node& node, agent::Agent& agent)
-    : options_(std::move(options)),
-      node_(node),
-      agent_(agent),
-      tracker_(control::LivenessTracker({options_.ttl_ms, kMaxBatch})),
-      fence_(FenceConfigFor(options_.ttl_ms), Now(), LoadAck()) {
-  agent_.Hold();
-}
+// ---------------- node side ----------------
 
-Liveness::~Liveness() { Stop(); }
-
-Liveness::Ms Liveness::Now() {
+namespace {
+int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
       .count();
 }
+}  // namespace
 
-void Liveness::Start() {
-  send_thread_ = std::thread([this] { SendLoop(); });
-  fence_thread_ = std::thread([this] { FenceLoop(); });
-  control_thread_ = std::thread([this] { ControlLoop(); });
+HeartbeatSender::HeartbeatSender(LivenessOptions options, LivenessSelf& self, agent::Agent& agent)
+    : options_(std::move(options)),
+      self_(self),
+      agent_(agent),
+      fence_(FenceConfigFor(options_.ttl_ms), NowMs(), LoadAck()) {
+  agent_.Hold();
 }
 
-void Liveness::Stop() {
+HeartbeatSender::~HeartbeatSender() { Stop(); }
+
+void HeartbeatSender::Start() {
+  send_thread_ = std::thread([this] { SendLoop(); });
+  fence_thread_ = std::thread([this] { FenceLoop(); });
+}
+
+void HeartbeatSender::Stop() {
   {
     std::lock_guard lk(stop_mu_);
     stopping_ = true;
   }
   stop_cv_.notify_all();
-  for (std::thread* t : {&send_thread_, &fence_thread_, &control_thread_}) {
+  for (std::thread* t : {&send_thread_, &fence_thread_}) {
     if (t->joinable()) t->join();
   }
 }
 
-bool Liveness::Sleep(std::chrono::milliseconds d) {
+bool HeartbeatSender::Sleep(std::chrono::milliseconds d) {
   std::unique_lock lk(stop_mu_);
   return !stop_cv_.wait_for(lk, d, [this] { return stopping_; });
 }
 
-// ---------------- node side ----------------
-
-std::string Liveness::LeaderAddress(uint64_t leader_id) {
-  std::string address;
-  if (leader_id == 0) return address;
-  node_.Read([&](const state::ClusterState& st) {
-    if (const v1::Node* n = st.FindNode(leader_id)) address = n->address();
-  });
-  return address;
-}
-
-void Liveness::SendLoop() {
+void HeartbeatSender::SendLoop() {
   const auto period = std::chrono::milliseconds(std::max<int64_t>(options_.ttl_ms / 3, 1));
   do {
     const auto started = Clock::now();
-    std::string address = LeaderAddress(node_.GetStatus().leader_id);
-    if (address.empty()) {
+    std::string hint;
+    {
       std::lock_guard lk(fence_mu_);
-      address = hint_address_;
+      hint = hint_address_;
     }
+    const std::string address = self_.HeartbeatAddress(hint);
     bool acked = false;
     if (!address.empty()) {
       v1::HeartbeatRequest req;
-      req.set_cluster_id(node_.cluster_id());
-      req.set_node_id(node_.id());
-      const Ms sent = Now();  // read before sending: never later than the leader's receipt
+      req.set_cluster_id(self_.cluster_id());
+      req.set_node_id(self_.id());
+      const Ms sent = NowMs();  // read before sending: never later than the leader's receipt
       auto resp = clients_.Heartbeat(address, req, started + period);
       if (resp.ok() && resp->ok()) {
         acked = true;
         {
           std::lock_guard lk(fence_mu_);
-          fence_.OnAck(sent, resp->last_index(), Now());
+          fence_.OnAck(sent, resp->last_index(), NowMs());
+          hint_address_ = address;
         }
         SaveAck(sent);
       } else if (resp.ok()) {
         std::lock_guard lk(fence_mu_);
         hint_address_ = resp->leader_address();
+        if (!resp->message().empty() && resp->leader_address().empty()) {
+          spdlog::debug("liveness: heartbeat to {} not acknowledged: {}", address, resp->message());
+        }
       } else {
+        std::lock_guard lk(fence_mu_);
+        if (hint_address_ == address) hint_address_.clear();
         spdlog::debug("liveness: heartbeat to {}: {}", address, resp.status().ToString());
       }
     }
@@ -114,13 +112,13 @@ void Liveness::SendLoop() {
   } while (true);
 }
 
-void Liveness::FenceLoop() {
+void HeartbeatSender::FenceLoop() {
   do {
-    const uint64_t applied = node_.GetStatus().applied_index;
+    const uint64_t applied = self_.applied_index();
     control::FenceRule::Action action;
     {
       std::lock_guard lk(fence_mu_);
-      action = fence_.Step(Now(), applied);
+      action = fence_.Step(NowMs(), applied);
     }
     if (action == control::FenceRule::Action::kFence) {
       agent_.Fence(fmt::format("fenced: no heartbeat ack from the cluster leader for {} ms",
@@ -132,7 +130,7 @@ void Liveness::FenceLoop() {
   } while (Sleep(kFencePoll));
 }
 
-void Liveness::SaveAck(Ms sent) {
+void HeartbeatSender::SaveAck(Ms sent) {
   if (options_.state_file.empty()) return;
   // No fsync: the value matters only while this host keeps running (a
   // reboot ends the VMs it guards).
@@ -145,12 +143,61 @@ void Liveness::SaveAck(Ms sent) {
   std::rename(tmp.c_str(), options_.state_file.c_str());
 }
 
-Liveness::Ms Liveness::LoadAck() const {
+HeartbeatSender::Ms HeartbeatSender::LoadAck() const {
   if (options_.state_file.empty()) return -1;
   std::ifstream in(options_.state_file);
   Ms v = -1;
   if (!(in >> v)) return -1;
   return v;
+}
+
+// ---------------- a server ----------------
+
+Liveness::Liveness(LivenessOptions options, Node& node, agent::Agent& agent)
+    : options_(std::move(options)),
+      node_(node),
+      sender_(options_, self_, agent),
+      tracker_(control::LivenessTracker({options_.ttl_ms, kMaxBatch})) {}
+
+Liveness::~Liveness() { Stop(); }
+
+Liveness::Ms Liveness::Now() { return NowMs(); }
+
+void Liveness::Start() {
+  sender_.Start();
+  control_thread_ = std::thread([this] { ControlLoop(); });
+}
+
+void Liveness::Stop() {
+  {
+    std::lock_guard lk(stop_mu_);
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
+  if (control_thread_.joinable()) control_thread_.join();
+  sender_.Stop();
+}
+
+bool Liveness::Sleep(std::chrono::milliseconds d) {
+  std::unique_lock lk(stop_mu_);
+  return !stop_cv_.wait_for(lk, d, [this] { return stopping_; });
+}
+
+uint64_t Liveness::ServerSelf::id() const { return l_.node_.id(); }
+std::string Liveness::ServerSelf::cluster_id() const { return l_.node_.cluster_id(); }
+uint64_t Liveness::ServerSelf::applied_index() { return l_.node_.GetStatus().applied_index; }
+std::string Liveness::ServerSelf::HeartbeatAddress(const std::string& hint) {
+  std::string address = l_.LeaderAddress(l_.node_.GetStatus().leader_id);
+  return address.empty() ? hint : address;
+}
+
+std::string Liveness::LeaderAddress(uint64_t leader_id) {
+  std::string address;
+  if (leader_id == 0) return address;
+  node_.Read([&](const state::ClusterState& st) {
+    if (const v1::Node* n = st.FindNode(leader_id)) address = n->address();
+  });
+  return address;
 }
 
 // ---------------- leader side ----------------

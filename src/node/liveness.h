@@ -1,7 +1,7 @@
 // Liveness in the daemon: the wiring of src/control/liveness.h (read it for
 // why a VM never runs on two nodes at once).
 //
-// Every node:
+// Every node (servers and workers, HeartbeatSender):
 //   - heartbeats to the leader (InternalService.Heartbeat, not through the
 //     Raft log) every TTL/3, to the leader it knows from its Raft state or
 //     from the last answer's hint;
@@ -12,7 +12,7 @@
 //     <data-dir>/liveness (monotonic clock, survives a daemon restart, not a
 //     reboot, which takes the VMs with it anyway), so a restarted daemon
 //     kills adopted VMs if that ack is too old.
-// The leader:
+// The leader (Liveness, on every server):
 //   - answers heartbeats: records the arrival, confirms its leadership with
 //     one ReadIndex round per batch of heartbeats, then acks with its term
 //     and last log index;
@@ -51,6 +51,53 @@ struct LivenessOptions {
   std::string state_file;   // where the newest ack's send time is kept; empty = nowhere
 };
 
+// What the node side of liveness needs from where it runs: a server (its
+// Raft state) or a worker (its assignment stream, src/node/worker.h).
+class LivenessSelf {
+ public:
+  virtual ~LivenessSelf() = default;
+  virtual uint64_t id() const = 0;
+  virtual std::string cluster_id() const = 0;
+  // Where to send the next heartbeat. `hint`: the leader's address from the
+  // last answer ("" when none, or when sending there failed).
+  virtual std::string HeartbeatAddress(const std::string& hint) = 0;
+  // How far the placements this node acts on are known to reach, as a Raft
+  // log index: a server's applied index; a worker's stream applied_index.
+  // The fence rule re-opens only once this reaches the ack's index.
+  virtual uint64_t applied_index() = 0;
+};
+
+// The node side: heartbeats and the fence rule (see above).
+class HeartbeatSender {
+ public:
+  // `agent` is held (nothing starts) until the first fresh ack.
+  HeartbeatSender(LivenessOptions options, LivenessSelf& self, agent::Agent& agent);
+  ~HeartbeatSender();  // Stop()s
+  void Start();
+  void Stop();
+
+ private:
+  using Ms = int64_t;
+  void SendLoop();   // heartbeats
+  void FenceLoop();  // the fence rule
+  void SaveAck(Ms sent);
+  Ms LoadAck() const;
+  bool Sleep(std::chrono::milliseconds d);  // false when stopping
+
+  const LivenessOptions options_;
+  LivenessSelf& self_;
+  agent::Agent& agent_;
+  PeerClients clients_;
+  std::mutex fence_mu_;
+  control::FenceRule fence_;
+  std::string hint_address_;  // from the last answer
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;
+  std::thread send_thread_, fence_thread_;
+};
+
+// A server: the node side over its Raft state, and the leader side.
 class Liveness {
  public:
   // `agent` is held (nothing starts) until the first fresh ack; see above.
@@ -65,8 +112,17 @@ class Liveness {
  private:
   using Ms = int64_t;
   static Ms Now();
-  void SendLoop();      // heartbeats
-  void FenceLoop();     // the fence rule
+  class ServerSelf : public LivenessSelf {
+   public:
+    explicit ServerSelf(Liveness& l) : l_(l) {}
+    uint64_t id() const override;
+    std::string cluster_id() const override;
+    std::string HeartbeatAddress(const std::string& hint) override;
+    uint64_t applied_index() override;
+
+   private:
+    Liveness& l_;
+  };
   void ControlLoop();   // leader: health and rescheduling
   void ControlStep();
   // Becomes the tracker's leader for `term` if it is not yet. REQUIRES: mu_.
@@ -74,14 +130,12 @@ class Liveness {
   // One ReadIndex round that began after the call returned OK.
   Status ConfirmLeadership(Deadline deadline);
   std::string LeaderAddress(uint64_t leader_id);
-  void SaveAck(Ms sent);
-  Ms LoadAck() const;
   bool Sleep(std::chrono::milliseconds d);  // false when stopping
 
   const LivenessOptions options_;
   Node& node_;
-  agent::Agent& agent_;
-  PeerClients clients_;
+  ServerSelf self_{*this};
+  HeartbeatSender sender_;
 
   // Leader side, under mu_.
   std::mutex mu_;
@@ -95,15 +149,10 @@ class Liveness {
   bool round_running_ = false;
   Status last_round_;
 
-  // Node side.
-  std::mutex fence_mu_;
-  control::FenceRule fence_;
-  std::string hint_address_;  // from the last answer
-
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
   bool stopping_ = false;
-  std::thread send_thread_, fence_thread_, control_thread_;
+  std::thread control_thread_;
 };
 
 }  // namespace blixard::node

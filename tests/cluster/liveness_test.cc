@@ -11,90 +11,17 @@
 #include <sstream>
 
 #include "support/cluster.h"
+#include "support/fake_record.h"
 
 namespace blixard::testing {
 namespace {
 
 constexpr int kVms = 6;
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 std::unique_ptr<grpc::ClientContext> Ctx(seconds s = seconds(5)) {
   auto ctx = std::make_unique<grpc::ClientContext>();
   ctx->set_deadline(std::chrono::system_clock::now() + s);
   return ctx;
-}
-
-struct RecordEvent {
-  int64_t at = 0;
-  uint64_t node = 0;
-  std::string vm, what;
-};
-
-std::vector<RecordEvent> ReadRecord(const std::string& path) {
-  std::vector<RecordEvent> out;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream ls(line);
-    RecordEvent e;
-    std::string host;
-    if (!(ls >> e.at >> host >> e.vm >> e.what) || host.rfind("node-", 0) != 0) continue;
-    e.node = std::stoull(host.substr(5));
-    out.push_back(e);
-  }
-  return out;
-}
-
-// Alive intervals [from, to) per VM and node; `died` ends every interval
-// of a node at the time its process was killed (its in-process fake VMs
-// went with it). Open intervals end at INT64_MAX.
-struct Interval {
-  uint64_t node;
-  int64_t from, to;
-};
-std::map<std::string, std::vector<Interval>> Intervals(const std::vector<RecordEvent>& events,
-                                                       const std::map<uint64_t, int64_t>& died) {
-  std::map<std::string, std::vector<Interval>> out;
-  std::map<std::pair<std::string, uint64_t>, int64_t> open;
-  for (const RecordEvent& e : events) {
-    const auto key = std::make_pair(e.vm, e.node);
-    if (e.what == "start") {
-      open[key] = e.at;
-    } else if ((e.what == "stop" || e.what == "kill" || e.what == "crash") && open.count(key)) {
-      out[e.vm].push_back({e.node, open[key], e.at});
-      open.erase(key);
-    }
-  }
-  for (const auto& [key, from] : open) {
-    auto d = died.find(key.second);
-    out[key.first].push_back({key.second, from, d == died.end() ? INT64_MAX : d->second});
-  }
-  return out;
-}
-
-// "vm X ran on nodes A and B at once" for every overlap.
-std::string Overlaps(const std::map<std::string, std::vector<Interval>>& iv) {
-  std::string msg;
-  for (const auto& [vm, list] : iv) {
-    for (size_t i = 0; i < list.size(); ++i) {
-      for (size_t j = i + 1; j < list.size(); ++j) {
-        const Interval& a = list[i];
-        const Interval& b = list[j];
-        if (a.node != b.node && a.from < b.to && b.from < a.to) {
-          msg += "vm " + vm + " ran on nodes " + std::to_string(a.node) + " [" +
-                 std::to_string(a.from) + "," + std::to_string(a.to) + ") and " +
-                 std::to_string(b.node) + " [" + std::to_string(b.from) + "," +
-                 std::to_string(b.to) + ") at once\n";
-        }
-      }
-    }
-  }
-  return msg;
 }
 
 class LivenessCluster : public ::testing::Test {
@@ -178,11 +105,11 @@ TEST_F(LivenessCluster, KilledNodesVmsRunElsewhereAndNeverOnTwoNodesAtOnce) {
   auto [victim, via] = PickVictim();
   ASSERT_NE(victim, 0u);
   const std::set<std::string> moved = VmsOn(via, victim);
-  const int64_t killed_at = NowMs();
+  const int64_t killed_at = UnixNowMs();
   cluster_->Kill9(victim);
   ASSERT_TRUE(WaitUntil([&] { return AllRunning(via, victim); }, seconds(30)))
       << cluster_->AllLogs();
-  const int64_t recovered_ms = NowMs() - killed_at;
+  const int64_t recovered_ms = UnixNowMs() - killed_at;
   EXPECT_EQ(HealthOf(via, victim), v1::NODE_HEALTH_DOWN);
   // The TTL is 3 s from the last heartbeat, sent at most TTL/3 before the
   // kill: nothing moved earlier than 2 s after it.
@@ -208,7 +135,7 @@ TEST_F(LivenessCluster, StoppedNodeFencesItsVmsAndTheOthersRunThemOnce) {
   ASSERT_TRUE(WaitUntil([&] { return AllRunning(via, victim); }, seconds(30)))
       << cluster_->AllLogs();
   EXPECT_EQ(HealthOf(via, victim), v1::NODE_HEALTH_DOWN);
-  const int64_t resumed_at = NowMs();
+  const int64_t resumed_at = UnixNowMs();
   cluster_->Resume(victim);
 
   // It fences: its own copies end (killed by the fence, or stopped by the

@@ -1,0 +1,177 @@
+#include "api/worker_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include <thread>
+
+#include "api/convert.h"
+#include "state/commands.h"
+
+namespace blixard::api {
+namespace {
+
+constexpr auto kPoll = std::chrono::milliseconds(50);
+constexpr auto kProgressEvery = std::chrono::milliseconds(100);
+constexpr auto kCatchUpWait = std::chrono::seconds(10);
+
+std::string Id(uint64_t id) { return std::to_string(id); }
+
+}  // namespace
+
+grpc::Status WorkerServiceImpl::CheckCluster(const std::string& cluster_id) const {
+  const std::string mine = node_.cluster_id();
+  if (!cluster_id.empty() && !mine.empty() && cluster_id != mine) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        "this worker belongs to cluster " + cluster_id + " (its data dir says so), but "
+                        "this server is in cluster " + mine +
+                        ": --join a server of its cluster, or start it with a fresh --data-dir");
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status WorkerServiceImpl::RegisterWorker(grpc::ServerContext* ctx,
+                                               const v1::RegisterWorkerRequest* req,
+                                               v1::RegisterWorkerResponse* resp) {
+  const v1::Node& offer = req->node();
+  if (offer.id() == 0) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "node id 0 is reserved: use --id 1 or more");
+  }
+  if (offer.address().empty()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the worker's address is empty: give --bind");
+  }
+  if (grpc::Status s = CheckCluster(req->cluster_id()); !s.ok()) return s;
+  const node::Deadline deadline = DeadlineOf(ctx);
+  // Check against the newest state (the leader decides the write itself).
+  if (Status s = node_.ReadBarrier(deadline); !s.ok()) return ToGrpc(s);
+  for (const auto& m : node_.GetStatus().members) {
+    if (m.id == offer.id()) {
+      return grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
+                          "node id " + Id(offer.id()) + " is a server (Raft member) at " + m.address +
+                              "; choose another --id for the worker");
+    }
+  }
+  v1::Node record = offer;
+  record.set_role(v1::NODE_ROLE_WORKER);
+  record.set_health(v1::NODE_HEALTH_READY);
+  grpc::Status refused = grpc::Status::OK;
+  node_.Read([&](const state::ClusterState& st) {
+    for (const auto& [id, n] : st.nodes()) {
+      if (id == offer.id()) {
+        if (n.role() != v1::NODE_ROLE_WORKER) {
+          refused = grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
+                                 "node id " + Id(id) + " is a server at " + n.address() +
+                                     "; choose another --id for the worker");
+        } else if (n.address() != offer.address()) {
+          refused = grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
+                                 "node id " + Id(id) + " is already registered at " + n.address() +
+                                     "; choose another --id, or start it with --bind " + n.address());
+        }
+        record.set_health(n.health());  // liveness decides when it is READY again
+      } else if (n.address() == offer.address()) {
+        refused = grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
+                               "address " + offer.address() + " is already used by node " + Id(id) +
+                                   "; give each node its own --bind");
+      }
+    }
+  });
+  if (!refused.ok()) return refused;
+  auto r = node_.Propose(state::MakeRegisterNode(record, NowUnixMs()), deadline);
+  if (!r.ok()) return ToGrpc(r.status());
+  if (!r->status.ok()) return ToGrpc(r->status);
+  resp->set_cluster_id(node_.cluster_id());
+  spdlog::info("worker {} at {} registered", offer.id(), offer.address());
+  return grpc::Status::OK;
+}
+
+grpc::Status WorkerServiceImpl::WorkerWrite(grpc::ServerContext* ctx, const v1::WorkerWriteRequest* req,
+                                            v1::WorkerWriteResponse*) {
+  if (grpc::Status s = CheckCluster(req->cluster_id()); !s.ok()) return s;
+  v1::Command cmd;
+  if (!cmd.ParseFromString(req->command())) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the command is not a blixard.v1.Command");
+  }
+  const bool own_report = cmd.has_report_vm_status() && cmd.report_vm_status().node_id() == req->node_id();
+  const bool own_offer = cmd.has_update_node() && cmd.update_node().id() == req->node_id();
+  if (req->node_id() == 0 || !(own_report || own_offer)) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "a worker may only report the status of its VMs or its own capacity");
+  }
+  bool worker = false;
+  node_.Read([&](const state::ClusterState& st) {
+    const v1::Node* n = st.FindNode(req->node_id());
+    worker = n && n->role() == v1::NODE_ROLE_WORKER;
+  });
+  if (!worker) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        "node " + Id(req->node_id()) + " is not a registered worker: register first");
+  }
+  cmd.set_now_unix_ms(NowUnixMs());
+  auto r = node_.Propose(std::move(cmd), DeadlineOf(ctx));
+  if (!r.ok()) return ToGrpc(r.status());
+  return ToGrpc(r->status);
+}
+
+grpc::Status WorkerServiceImpl::WatchAssignments(grpc::ServerContext* ctx,
+                                                 const v1::WatchAssignmentsRequest* req,
+                                                 grpc::ServerWriter<v1::AssignmentUpdate>* writer) {
+  if (grpc::Status s = CheckCluster(req->cluster_id()); !s.ok()) return s;
+  if (req->node_id() == 0) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "node id 0 is reserved");
+  }
+  const uint64_t node_id = req->node_id();
+  // Never serve a set older than the worker's: it could bring back a VM
+  // that has moved away.
+  const auto catch_up_until = std::chrono::steady_clock::now() + kCatchUpWait;
+  while (true) {
+    uint64_t version = 0;
+    node_.Read([&](const state::ClusterState& st) { version = st.applied_index(); });
+    if (version >= req->from_version()) break;
+    if (ctx->IsCancelled()) return grpc::Status::CANCELLED;
+    if (std::chrono::steady_clock::now() >= catch_up_until) {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                          "this server's state is behind the worker's (version " + Id(version) + " < " +
+                              Id(req->from_version()) + "): try another server");
+    }
+    std::this_thread::sleep_for(kPoll);
+  }
+  std::optional<state::AssignmentSet> sent;
+  uint64_t sent_version = 0, sent_applied = 0;
+  if (req->from_version() > 0) {
+    std::lock_guard lk(history_mu_);
+    sent = history_.At(node_id, req->from_version());
+    sent_version = req->from_version();
+  }
+  bool first = true;
+  auto last_send = std::chrono::steady_clock::now();
+  while (!ctx->IsCancelled()) {
+    // Read before the state: the set is at least this new.
+    const uint64_t applied = node_.GetStatus().applied_index;
+    uint64_t version = 0;
+    state::AssignmentSet set;
+    node_.Read([&](const state::ClusterState& st) {
+      version = st.applied_index();
+      set = state::AssignmentsOf(st, node_id);
+    });
+    const auto now = std::chrono::steady_clock::now();
+    v1::AssignmentUpdate u = sent ? state::DiffAssignments(*sent, sent_version, set, version)
+                                  : state::FullAssignments(set, version);
+    const bool progress = applied > sent_applied && now - last_send >= kProgressEvery;
+    if (first || !state::EmptyDiff(u) || progress) {
+      u.set_applied_index(applied);
+      if (!writer->Write(u)) return grpc::Status::OK;  // the worker went away
+      {
+        std::lock_guard lk(history_mu_);
+        history_.Remember(node_id, version, set);
+      }
+      sent = std::move(set);
+      sent_version = version;
+      sent_applied = applied;
+      last_send = now;
+      first = false;
+    }
+    std::this_thread::sleep_for(kPoll);
+  }
+  return grpc::Status::CANCELLED;
+}
+
+}  // namespace blixard::api

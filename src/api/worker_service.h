@@ -1,0 +1,45 @@
+// WorkerService (proto/blixard/v1/internal.proto), served by every server:
+// workers register, write their VM status and watch the VMs placed on them
+// (src/state/assignments.h). Writes go through Node::Propose (forwarded to
+// the leader); the assignment stream is read from this server's applied
+// state.
+#pragma once
+
+#include <mutex>
+
+#include "blixard/v1/internal.grpc.pb.h"
+#include "node/node.h"
+#include "state/assignments.h"
+
+namespace blixard::api {
+
+class WorkerServiceImpl final : public v1::WorkerService::Service {
+ public:
+  explicit WorkerServiceImpl(node::Node& node) : node_(node) {}
+
+  // Refuses (with what to change): another cluster's worker
+  // (FAILED_PRECONDITION), an id that a server or another address holds, or
+  // an address another node holds (ALREADY_EXISTS). Otherwise records the
+  // node as a WORKER (health kept on re-registration, READY when new).
+  grpc::Status RegisterWorker(grpc::ServerContext* ctx, const v1::RegisterWorkerRequest* req,
+                              v1::RegisterWorkerResponse* resp) override;
+  // Only report_vm_status and update_node about the worker itself.
+  grpc::Status WorkerWrite(grpc::ServerContext* ctx, const v1::WorkerWriteRequest* req,
+                           v1::WorkerWriteResponse* resp) override;
+  // First message: a diff from `from_version` if this server still knows
+  // that set, else the full set, never older than from_version (UNAVAILABLE
+  // if this server does not reach it in time: try another). Then a diff
+  // whenever the set changes, and an empty one at most every 100 ms while
+  // the applied index moves (so a fenced worker learns it caught up).
+  grpc::Status WatchAssignments(grpc::ServerContext* ctx, const v1::WatchAssignmentsRequest* req,
+                                grpc::ServerWriter<v1::AssignmentUpdate>* writer) override;
+
+ private:
+  grpc::Status CheckCluster(const std::string& cluster_id) const;
+
+  node::Node& node_;
+  std::mutex history_mu_;
+  state::AssignmentHistory history_;
+};
+
+}  // namespace blixard::api

@@ -1,0 +1,102 @@
+// `blixard node --role worker`: a node that runs VMs without being a Raft
+// member, so a cluster can hold many hosts with 3-5 voters.
+//
+// A worker
+//   - registers with any server it is given (--join; WorkerService.
+//     RegisterWorker, forwarded to the leader), which records it as a
+//     WORKER node with its capacity and labels; the cluster id is kept in
+//     <data-dir>/cluster-id, and a worker of another cluster is refused;
+//   - heartbeats to the leader like a server (HeartbeatSender,
+//     src/node/liveness.h), learning the leader from the answers;
+//   - receives the VMs placed on it as a stream from any server
+//     (WatchAssignments, src/state/assignments.h), resuming from the version
+//     it holds after a reconnect;
+//   - runs them with the agent (src/agent), which reads its placements from
+//     that stream, and reports their status (WorkerWrite, proposed as
+//     ReportVmStatus through the leader).
+// The fence rule is the servers' (src/control/liveness.h): a worker that
+// fenced acts again only once its stream has reached the ack's index.
+//
+// Thread safety: WorkerLink's methods may be called from any thread.
+#pragma once
+
+#include <signal.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "blixard/v1/internal.pb.h"
+#include "common/status.h"
+#include "node/daemon.h"
+#include "node/node.h"
+#include "state/assignments.h"
+
+namespace blixard::node {
+
+// A worker's connection to the servers: registration, writes, and the
+// assignment stream. Also used by bench/ to simulate many workers.
+class WorkerLink {
+ public:
+  // `servers`: where to register, write and watch (tried in turn).
+  // `cluster_id`: the one remembered from an earlier run, or empty.
+  WorkerLink(uint64_t id, std::vector<std::string> servers, std::string cluster_id);
+  ~WorkerLink();  // Stop()s
+
+  // Registers `offer` (address, capacity, labels; id is set here), trying
+  // each server in turn until one answers or the deadline. Returns the
+  // cluster id. A refusal (wrong cluster, id or address in use) is
+  // returned at once with the server's message; kUnavailable when no server
+  // answered in time.
+  Result<std::string> Register(const v1::Node& offer, Deadline deadline);
+  // Proposes `cmd` (report_vm_status or update_node about this worker)
+  // through a server; moves on to the next server when one is unreachable.
+  Status Write(const v1::Command& cmd, Deadline deadline);
+
+  // Starts watching the assignments on a thread of its own; `on_change`
+  // runs (on that thread) after each update that changed the set.
+  void Watch(std::function<void()> on_change);
+  void Stop();
+
+  // The VMs placed here, or nothing before the first set arrived.
+  std::optional<std::vector<v1::Vm>> Placed() const;
+  uint64_t version() const;
+  uint64_t applied_index() const;  // see AssignmentView::applied_index
+  uint64_t id() const { return id_; }
+  std::string cluster_id() const;
+  // The server after the last one used (round robin): where to try next.
+  std::string NextServer();
+  // How many times the stream was (re)opened, and how many of those began
+  // with a full set (the rest resumed with a diff).
+  uint64_t streams_opened() const { return opened_; }
+  uint64_t full_sets() const { return full_sets_; }
+
+ private:
+  void WatchLoop();
+  struct Impl;
+
+  const uint64_t id_;
+  const std::vector<std::string> servers_;
+  std::unique_ptr<Impl> impl_;
+  mutable std::mutex mu_;
+  std::string cluster_id_;
+  state::AssignmentView view_;
+  size_t next_ = 0;
+  std::function<void()> on_change_;
+  std::atomic<uint64_t> opened_{0}, full_sets_{0};
+  bool stopping_ = false;
+  std::condition_variable stop_cv_;
+  std::thread thread_;
+};
+
+// Runs the worker daemon until SIGINT/SIGTERM (in `signals`, blocked by the
+// caller); returns the process exit code.
+int RunWorker(const DaemonOptions& options, const sigset_t& signals);
+
+}  // namespace blixard::node
