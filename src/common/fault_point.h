@@ -4,6 +4,9 @@
 //   transport/send            a Raft message to a peer is dropped as if its send failed
 //   node/crash-after-persist  the daemon is SIGKILLed after a Ready was made durable
 //                             and before it is sent and applied
+//   worker/cut-off            a worker reaches no server: no heartbeat is sent, its
+//                             assignment stream breaks and does not reconnect, and its
+//                             writes fail (a partition, while the process keeps running)
 // A running daemon takes them from BLIXARD_FAULTS / BLIXARD_FAULTS_FIFO
 // (node/fault_control.h).
 #pragma once

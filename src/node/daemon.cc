@@ -199,11 +199,11 @@ int RunDaemon(const DaemonOptions& o) {
     spdlog::error("{}", s.message());
     return 2;
   }
-  if (o.role == "worker") return RunWorker(o, signals);
   if (Status s = EnableFaultPointsFromEnv(); !s.ok()) {
     spdlog::error("{}", s.message());
     return 2;
   }
+  if (o.role == "worker") return RunWorker(o, signals);
   auto lock = DataDirLock::Acquire(o.data_dir);
   if (!lock.ok()) {
     spdlog::error("{}", lock.status().message());

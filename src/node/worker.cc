@@ -8,6 +8,7 @@
 
 #include "agent/agent.h"
 #include "blixard/v1/internal.grpc.pb.h"
+#include "common/fault_point.h"
 #include "common/wall_clock.h"
 #include "node/capacity.h"
 #include "node/daemon_common.h"
@@ -112,6 +113,7 @@ Status WorkerLink::Write(const v1::Command& cmd, Deadline deadline) {
   req.set_node_id(id_);
   cmd.SerializeToString(req.mutable_command());
   Status last = Status::Unavailable("no server answered");
+  if (BLIXARD_FAULT("worker/cut-off")) return Status::Unavailable("cut off (fault point worker/cut-off)");
   for (size_t i = 0; i < servers_.size() && Clock::now() < deadline; ++i) {
     std::string via;
     {
@@ -153,11 +155,16 @@ void WorkerLink::WatchLoop() {
     {
       std::lock_guard lk(mu_);
       if (stopping_) return;
-      via = servers_[next_ % servers_.size()];
+      via = servers_[watch_next_ % servers_.size()];
       req.set_cluster_id(cluster_id_);
       req.set_from_version(view_.has_set() ? view_.version() : 0);
     }
     req.set_node_id(id_);
+    if (BLIXARD_FAULT("worker/cut-off")) {
+      std::unique_lock lk(mu_);
+      stop_cv_.wait_for(lk, kReconnect, [this] { return stopping_; });
+      continue;
+    }
     grpc::ClientContext ctx;
     {
       std::lock_guard lk(impl_->mu);
@@ -171,9 +178,20 @@ void WorkerLink::WatchLoop() {
     v1::AssignmentUpdate u;
     bool first = true;
     while (reader->Read(&u)) {
+      if (BLIXARD_FAULT("worker/cut-off")) {
+        ctx.TryCancel();
+        break;
+      }
       if (first) {
         ++opened_;
-        if (u.full()) ++full_sets_;
+        if (u.full()) {
+          ++full_sets_;
+          spdlog::info("worker {}: assignment stream from {}: a full set of {} VMs at version {}", id_,
+                       via, u.vms_size(), u.version());
+        } else {
+          spdlog::info("worker {}: assignment stream from {} resumed from version {} (a diff to {})",
+                       id_, via, u.base_version(), u.version());
+        }
         first = false;
       }
       Status s;
@@ -196,7 +214,7 @@ void WorkerLink::WatchLoop() {
     std::unique_lock lk(mu_);
     if (stopping_) return;
     spdlog::debug("worker {}: assignment stream from {} ended: {}", id_, via, end.error_message());
-    ++next_;  // try the next server
+    if (first) ++watch_next_;  // nothing came: try the next server (else the same, which can resume)
     stop_cv_.wait_for(lk, kReconnect, [this] { return stopping_; });
   }
 }
@@ -248,6 +266,7 @@ class WorkerSelf : public LivenessSelf {
   uint64_t id() const override { return link_.id(); }
   std::string cluster_id() const override { return link_.cluster_id(); }
   std::string HeartbeatAddress(const std::string& hint) override {
+    if (BLIXARD_FAULT("worker/cut-off")) return "";  // sends nothing
     return hint.empty() ? link_.NextServer() : hint;
   }
   uint64_t applied_index() override { return link_.applied_index(); }

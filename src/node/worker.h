@@ -70,7 +70,8 @@ class WorkerLink {
   uint64_t applied_index() const;  // see AssignmentView::applied_index
   uint64_t id() const { return id_; }
   std::string cluster_id() const;
-  // The server after the last one used (round robin): where to try next.
+  // The server after the last one used for writes and heartbeats (round
+  // robin): where to try next.
   std::string NextServer();
   // How many times the stream was (re)opened, and how many of those began
   // with a full set (the rest resumed with a diff).
@@ -87,7 +88,8 @@ class WorkerLink {
   mutable std::mutex mu_;
   std::string cluster_id_;
   state::AssignmentView view_;
-  size_t next_ = 0;
+  size_t next_ = 0;        // writes and heartbeats
+  size_t watch_next_ = 0;  // the stream: kept while it works, so a reconnect can resume
   std::function<void()> on_change_;
   std::atomic<uint64_t> opened_{0}, full_sets_{0};
   bool stopping_ = false;

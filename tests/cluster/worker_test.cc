@@ -67,8 +67,11 @@ class WorkerCluster : public ::testing::Test {
       w.data_dir = cluster_->FreshDataDir();
     }
     ++w.starts;
+    // Workers take fault points (fiu-ctrl) on <fifo_>-<pid>; servers do not.
+    setenv("BLIXARD_FAULTS_FIFO", fifo_.c_str(), 1);
     w.child = std::make_unique<Child>(
         WorkerArgs(id, w), dir_.path() + "/worker-" + std::to_string(id) + "-" + std::to_string(w.starts) + ".log");
+    unsetenv("BLIXARD_FAULTS_FIFO");
     return WaitUntil([&] { return NodeOf(1, id).role() == v1::NODE_ROLE_WORKER &&
                                   NodeOf(1, id).health() == v1::NODE_HEALTH_READY; },
                      seconds(30));
@@ -163,6 +166,7 @@ class WorkerCluster : public ::testing::Test {
 
   TempDir dir_;
   std::string record_;
+  std::string fifo_ = dir_.path() + "/fiu";
   std::unique_ptr<TestCluster> cluster_;
   std::map<uint64_t, Worker> workers_;
 };
@@ -273,6 +277,60 @@ TEST_F(WorkerCluster, RestartedWorkerComesBackFromItsDataDir) {
   ASSERT_TRUE(s.ok()) << s.error_message();
   ASSERT_TRUE(WaitUntil([&] { return Running("after-restart", 11); }, seconds(20))) << w.child->Log();
 }
+
+#ifdef FIU_ENABLE
+bool FiuCtrl(const std::string& base, int pid, const std::string& command) {
+  CommandResult r = RunCommand({"/usr/bin/timeout", "10", "/usr/bin/fiu-ctrl", "-f", base, "-c",
+                                command, std::to_string(pid)});
+  return r.exit_code == 0 && r.out.find("error") == std::string::npos;
+}
+
+// A partition with the process running: the worker reaches no server
+// (fault point worker/cut-off). It must have killed its VMs before the other
+// worker starts them; after healing, its stream resumes where it was.
+TEST_F(WorkerCluster, CutOffWorkerFencesBeforeTheOtherRunsItsVmsAndResumesItsStream) {
+  CreateWorkerVms();
+  const uint64_t victim = PickVictim();
+  ASSERT_NE(victim, 0u);
+  const std::set<std::string> moved = VmsOn(victim);
+  Child& child = *workers_[victim].child;
+  const int64_t cut_at = UnixNowMs();
+  ASSERT_TRUE(FiuCtrl(fifo_, child.pid(), "enable name=worker/cut-off"));
+  ASSERT_TRUE(WaitUntil([&] { return AllRunning(victim); }, seconds(30))) << cluster_->AllLogs();
+  EXPECT_EQ(NodeOf(1, victim).health(), v1::NODE_HEALTH_DOWN);
+  // Fenced while cut off: every moved VM was killed there, and never alive
+  // on both workers at once.
+  std::set<std::string> killed;
+  for (const RecordEvent& e : ReadRecord(record_)) {
+    if (e.node == victim && e.what == "kill" && e.at >= cut_at) killed.insert(e.vm);
+  }
+  EXPECT_EQ(killed, moved);
+  EXPECT_EQ(Overlaps(Intervals(ReadRecord(record_), {})), "");
+
+  ASSERT_TRUE(FiuCtrl(fifo_, child.pid(), "disable name=worker/cut-off"));
+  ASSERT_TRUE(WaitUntil([&] { return NodeOf(1, victim).health() == v1::NODE_HEALTH_READY; },
+                        seconds(20)));
+  grpc::Status s = CreateVm("after-heal", "worker=" + std::to_string(victim));
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_TRUE(WaitUntil([&] { return Running("after-heal", victim); }, seconds(20))) << child.Log();
+  EXPECT_NE(child.Log().find("resumed from version"), std::string::npos)
+      << "the stream should resume with a diff from the server it had";
+
+  const auto events = ReadRecord(record_);
+  for (const RecordEvent& e : events) {
+    EXPECT_FALSE(e.node == victim && e.what == "start" && e.at >= cut_at && e.vm != "after-heal")
+        << e.vm << " was started again on the fenced worker";
+  }
+  const auto iv = Intervals(events, {});
+  EXPECT_EQ(Overlaps(iv), "");
+  for (int i = 0; i < kVms; ++i) {
+    const std::string vm = "vm-" + std::to_string(i);
+    int alive = 0;
+    for (const Interval& x : iv.at(vm)) alive += x.to == INT64_MAX;
+    EXPECT_EQ(alive, 1) << vm << " is alive on " << alive << " nodes";
+  }
+}
+#endif
 
 // Runs a worker expected to exit; returns its exit code and log.
 std::pair<int, std::string> RunToExit(std::vector<std::string> args, const std::string& log) {
