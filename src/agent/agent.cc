@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "common/vm_trace.h"
 #include "state/network.h"
 
 namespace blixard::agent {
@@ -69,7 +70,13 @@ vmm::VmConfig ToVmConfig(const v1::Vm& vm, const std::string& bridge) {
 }
 
 Agent::Agent(AgentOptions options, vmm::Hypervisor& hypervisor, AgentHost& host)
-    : options_(options), hypervisor_(hypervisor), host_(host) {}
+    : options_(options), hypervisor_(hypervisor), host_(host), console_watch_([this] {
+        {
+          std::lock_guard lk(mu_);
+          console_grew_ = true;
+        }
+        cv_.notify_all();
+      }) {}
 
 Agent::~Agent() { Stop(); }
 
@@ -81,10 +88,13 @@ void Agent::Start() {
       Reconcile(Clock::now());
       lk.lock();
       const auto next_pass = Clock::now() + options_.period;
-      // Between passes, booting VMs are watched closely for readiness.
+      // Between passes, booting VMs are watched closely for readiness: woken
+      // by their console growing, or polled when it cannot be watched.
       while (!stopping_ && !poked_ && !booting_.empty() && Clock::now() < next_pass) {
-        cv_.wait_for(lk, options_.ready_poll, [&] { return stopping_ || poked_; });
+        const auto poll = watched_.size() == booting_.size() ? options_.ready_poll_watched : options_.ready_poll;
+        cv_.wait_for(lk, poll, [&] { return stopping_ || poked_ || console_grew_; });
         if (stopping_ || poked_) break;
+        console_grew_ = false;
         lk.unlock();
         CheckBooting();
         lk.lock();
@@ -215,7 +225,7 @@ void Agent::Forget(const std::string& name, const std::string& tap) {
   restarts_.erase(name);
   started_generation_.erase(name);
   probes_.erase(name);
-  booting_.erase(name);
+  EndBooting(name);
   std::lock_guard lk(gate_mu_);
   fence_killed_.erase(name);
 }
@@ -226,9 +236,9 @@ void Agent::Converge(const v1::Vm& vm, const vmm::VmInfo* info, Clock::time_poin
                        info->state != vmm::VmInfo::State::kPaused && !info->ready &&
                        vm.spec().ready_port() == 0;  // a ready port is probed by the pass
   if (booting) {
-    booting_[name] = vm;
+    SetBooting(vm, false);
   } else {
-    booting_.erase(name);
+    EndBooting(name);
   }
   if (vm.desired_state() == v1::DESIRED_STATE_STOPPED) {
     if (info && info->alive()) {
@@ -329,7 +339,9 @@ void Agent::Converge(const v1::Vm& vm, const vmm::VmInfo* info, Clock::time_poin
 void Agent::StartVm(const v1::Vm& vm, Clock::time_point now) {
   const std::string& name = vm.spec().name();
   if (held()) return;
+  vm_trace::Mark(name, "agent_start");
   ReportIfChanged(vm, v1::VM_PHASE_STARTING, "starting");
+  vm_trace::Mark(name, "starting_reported");
   std::unique_lock gate(gate_mu_);  // a fence waits for this start, then kills it
   // A gate change since this pass read its placements: they may be stale.
   if (held_ || gate_epoch_ != pass_epoch_) return;
@@ -351,17 +363,40 @@ void Agent::StartVm(const v1::Vm& vm, Clock::time_point now) {
   }
   r.last_error.clear();
   spdlog::info("agent: started {} (pid {})", name, started->pid);
+  vm_trace::Mark(name, "qemu_up");
   ReportIfChanged(vm, v1::VM_PHASE_RUNNING, "booting");
+  vm_trace::Mark(name, "running_reported");
   // A ready port is probed by the pass (Ready), not by the console check.
-  if (started->alive() && !started->ready && vm.spec().ready_port() == 0) booting_[name] = vm;
+  if (started->alive() && !started->ready && vm.spec().ready_port() == 0) SetBooting(vm, true);
+}
+
+void Agent::SetBooting(const v1::Vm& vm, bool new_boot) {
+  const std::string& name = vm.spec().name();
+  const bool known = booting_.count(name) > 0;
+  booting_[name] = vm;
+  // A new boot may write a new console file: watch it afresh.
+  if (known && !new_boot && watched_.count(name)) return;
+  if (console_watch_.Watch(name, hypervisor_.ConsolePath(name))) {
+    watched_[name] = true;
+  } else {
+    watched_.erase(name);
+  }
+}
+
+void Agent::EndBooting(const std::string& name) {
+  booting_.erase(name);
+  if (watched_.erase(name)) console_watch_.Unwatch(name);
 }
 
 void Agent::CheckBooting() {
   for (auto it = booting_.begin(); it != booting_.end();) {
     auto ready = hypervisor_.Ready(it->first);
     if (ready.ok() && *ready) {
+      vm_trace::Mark(it->first, "ready_seen");
       ReportIfChanged(it->second, v1::VM_PHASE_READY, "ready");
+      vm_trace::Mark(it->first, "ready_reported");
       restarts_.erase(it->first);
+      if (watched_.erase(it->first)) console_watch_.Unwatch(it->first);
       it = booting_.erase(it);
     } else {
       ++it;

@@ -39,6 +39,7 @@
 #include <thread>
 #include <vector>
 
+#include "agent/console_watch.h"
 #include "blixard/v1/state.pb.h"
 #include "vmm/host_net.h"
 #include "vmm/hypervisor.h"
@@ -71,6 +72,10 @@ struct AgentOptions {
   // checked this often (Hypervisor::Ready, no full pass), so READY is
   // reported within this of the guest's readiness line.
   std::chrono::milliseconds ready_poll{20};
+  // When the backend names each booting VM's console file, the agent is
+  // woken by the file growing (inotify) and polls only this often, in case
+  // a wake-up was missed.
+  std::chrono::milliseconds ready_poll_watched{250};
   // Bridge networking: the node's bridge, and the host network that makes
   // it and the VMs' taps (null: bridge VMs fail with a reason saying so).
   std::string bridge = "blx0";
@@ -133,6 +138,9 @@ class Agent {
   // Readiness of a running VM: the backend's (console line) or, with a
   // ready port, a TCP connect to the guest (cached once it succeeded).
   bool Ready(const v1::Vm& vm, const vmm::VmInfo& info);
+  // booting_ and the watch on the console of each booting VM.
+  void SetBooting(const v1::Vm& vm, bool new_boot);
+  void EndBooting(const std::string& name);
   // Forgets a VM that left this node: its tap too.
   void Forget(const std::string& name, const std::string& tap);
 
@@ -161,7 +169,12 @@ class Agent {
   std::condition_variable cv_;
   bool stopping_ = false;
   bool poked_ = false;
+  bool console_grew_ = false;  // a watched console was written to
   std::thread thread_;
+  // Booting VMs whose console is watched. Agent thread only.
+  std::map<std::string, bool> watched_;
+  // Last: its thread calls back into mu_/cv_, so it goes first.
+  ConsoleWatch console_watch_;
 };
 
 }  // namespace blixard::agent

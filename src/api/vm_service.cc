@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "api/convert.h"
+#include "common/vm_trace.h"
 #include "state/commands.h"
 #include "state/validation.h"
 
@@ -108,6 +109,7 @@ grpc::ServerUnaryReactor* VmServiceImpl::CreateVm(grpc::CallbackServerContext* c
                                                   const v1::CreateVmRequest* req,
                                                   v1::CreateVmResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  vm_trace::Mark(req->spec().name(), "api_create");
   if (Status s = state::ValidateVmSpec(req->spec()); !s.ok()) {
     reactor->Finish(ToGrpc(s));
     return reactor;

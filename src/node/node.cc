@@ -9,6 +9,7 @@
 
 #include "common/fault_point.h"
 #include "common/wall_clock.h"
+#include "node/command_trace.h"
 #include "node/node_impl.h"
 #include "raft/conf_change.h"
 #include "state/commands.h"
@@ -414,6 +415,7 @@ void Node::Impl::ApplyEntry(const raft::Entry& e) {
       result.status = Status::Corruption("entry " + std::to_string(e.index) + " is not a command");
     } else {
       result = state_.Apply(cmd, e.index);
+      TraceAppliedCommand(cmd);
       if (MayNeedPlacement(cmd)) placement_dirty_ = true;
       if (cmd.has_create_vm() || cmd.has_delete_vm() || cmd.has_set_vm_desired_state() || cmd.has_place_vms()) {
         vms_changed_ = true;

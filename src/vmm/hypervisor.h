@@ -211,6 +211,11 @@ class Hypervisor {
                                           std::chrono::milliseconds timeout) {
     return Status::Unimplemented(BackendName() + " cannot probe published ports");
   }
+
+  // The host file the VM's console is written to (it may not exist yet), so
+  // a caller can watch it grow instead of polling Ready; "" when the
+  // backend has none (fake).
+  virtual std::string ConsolePath(const std::string& name) const { return ""; }
 };
 
 enum class Accel { kAuto, kKvm, kTcg };

@@ -38,6 +38,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/vm_trace.h"
 #include "vmm/host_net.h"
 #include "vmm/hypervisor.h"
 #include "vmm/qmp_client.h"
@@ -177,6 +178,9 @@ class ProcessHypervisor : public Hypervisor {
   Status Cleanup(const std::string& name) override;
   Result<ConsoleChunk> ConsoleLog(const std::string& name, uint64_t offset, size_t max_bytes) override;
   Result<bool> ProbePublishedPort(const std::string& name, uint16_t guest_port, milliseconds timeout) override;
+  std::string ConsolePath(const std::string& name) const override {
+    return IsValidVmName(name) ? Dir(name) + "/console.log" : "";
+  }
 
  private:
   // Per-VM serialization and the readiness scan (in memory only: it is
@@ -332,6 +336,7 @@ Result<VmInfo> ProcessHypervisor::Start(const VmConfig& given) {
     return Status::Internal("cannot write " + dir + "/config.json");
   }
   slot->scanned_start = -1;
+  vm_trace::Mark(name, "spawn");
   s = Spawn(dir, launch->argv);
   if (!s.ok()) return s;
 
