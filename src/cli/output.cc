@@ -140,14 +140,24 @@ std::string VmTable(const google::protobuf::RepeatedPtrField<v1::Vm>& vms, int64
                     std::to_string(vm.spec().vcpus()), FormatMemoryMib(vm.spec().memory_mib()),
                     FormatAge(vm.created_at_unix_ms(), now_ms)});
   }
+  std::vector<std::string> header = {"NAME", "STATE", "NODE", "VCPUS", "MEMORY", "AGE"};
+  // Where to reach them, when some can be: bridge address or published ports.
+  bool reachable = false;
+  for (const v1::Vm& vm : vms) reachable = reachable || !vm.ipv4_address().empty() || vm.spec().publish_size() > 0;
+  if (reachable) {
+    header.push_back("ADDRESSES");
+    for (int i = 0; i < vms.size(); ++i) rows[i].push_back(VmAddresses(vms[i]));
+  }
   // Why VMs wait, when some do: the scheduler's reason.
   bool waiting = false;
   for (const v1::Vm& vm : vms) waiting = waiting || VmWaitsForPlacement(vm);
-  if (!waiting) return RenderTable({"NAME", "STATE", "NODE", "VCPUS", "MEMORY", "AGE"}, rows);
-  for (int i = 0; i < vms.size(); ++i) {
-    rows[i].push_back(VmWaitsForPlacement(vms[i]) ? vms[i].status().message() : "-");
+  if (waiting) {
+    header.push_back("REASON");
+    for (int i = 0; i < vms.size(); ++i) {
+      rows[i].push_back(VmWaitsForPlacement(vms[i]) ? vms[i].status().message() : "-");
+    }
   }
-  return RenderTable({"NAME", "STATE", "NODE", "VCPUS", "MEMORY", "AGE", "REASON"}, rows);
+  return RenderTable(header, rows);
 }
 
 bool VmWaitsForPlacement(const v1::Vm& vm) {

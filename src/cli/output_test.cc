@@ -85,6 +85,26 @@ TEST(VmTable, ListsNameStateNodeVcpusMemoryAge) {
             "db     RUNNING                 2     2      256Mi   2m\n");
 }
 
+TEST(VmTable, ShowsAddressesWhenAVmHasABridgeAddressOrPublishedPorts) {
+  google::protobuf::RepeatedPtrField<v1::Vm> vms;
+  v1::Vm bridged = MakeVm("db", v1::VM_PHASE_READY, v1::DESIRED_STATE_RUNNING);
+  bridged.set_node_id(1);
+  bridged.set_ipv4_address("10.77.0.2/16");
+  *vms.Add() = bridged;
+  v1::Vm published = MakeVm("web", v1::VM_PHASE_READY, v1::DESIRED_STATE_RUNNING);
+  published.set_node_id(1);
+  v1::PortPublish* p = published.mutable_spec()->add_publish();
+  p->set_host_port(8080);
+  p->set_guest_port(80);
+  *vms.Add() = published;
+  *vms.Add() = MakeVm("quiet", v1::VM_PHASE_STOPPED, v1::DESIRED_STATE_STOPPED);
+  EXPECT_EQ(VmTable(vms, kNow),
+            "NAME   STATE    NODE  VCPUS  MEMORY  AGE  ADDRESSES\n"
+            "db     READY    1     2      256Mi   2m   10.77.0.2/16\n"
+            "web    READY    1     2      256Mi   2m   127.0.0.1:8080->80/tcp\n"
+            "quiet  STOPPED  -     2      256Mi   2m   -\n");
+}
+
 TEST(VmDetails, SortsLabelsAndNamesDefaults) {
   v1::Vm vm = MakeVm("web-1", v1::VM_PHASE_RUNNING, v1::DESIRED_STATE_RUNNING);
   (*vm.mutable_spec()->mutable_labels())["zone"] = "b";
