@@ -22,6 +22,8 @@
 #include <functional>
 #include <fstream>
 #include <map>
+#include <mutex>
+#include <stdexcept>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -90,10 +92,9 @@ double Percentile(std::vector<double> v, double p) {
   return v[std::clamp<size_t>(rank, 1, v.size()) - 1];
 }
 
-[[noreturn]] void Die(const std::string& why) {
-  fprintf(stderr, "vm_bench: %s\n", why.c_str());
-  exit(1);
-}
+// Ends the run: thrown up to main, so the daemon, the VMs and the temp dirs
+// are cleaned up on the way (their destructors kill what still runs).
+[[noreturn]] void Die(const std::string& why) { throw std::runtime_error(why); }
 
 v1::Vm Get(TestDaemon& d, v1::VmService::Stub& stub, const std::string& name) {
   v1::GetVmRequest req;
@@ -152,7 +153,10 @@ double CreateToReady(TestDaemon& d, const std::string& name, bool watch = false)
       return Ms(Clock::now() - t0);
     }
     if (vm.status().phase() == v1::VM_PHASE_FAILED) Die(name + " failed: " + vm.status().message() + "\n" + d.log());
-    if (Clock::now() - t0 > kBootDeadline) Die(name + " not ready in time\n" + d.log());
+    if (Clock::now() - t0 > kBootDeadline) {
+      Die(name + " not ready in time; its console ends with:\n" +
+          ReadAll(d.data_dir() + "/vms/" + name + "/console.log") + "\n" + d.log());
+    }
     std::this_thread::sleep_for(kPoll);
   }
 }
@@ -285,8 +289,14 @@ RawVm SpawnRaw(const std::vector<std::string>& argv, const std::string& dir, boo
 void WaitRawReady(std::vector<RawVm>& vms, Clock::time_point t0) {
   for (auto& vm : vms) {
     while (!vm.Ready()) {
-      if (!vm.Running()) Die("raw qemu exited: " + ReadAll(vm.dir + "/qemu.log"));
-      if (Clock::now() - t0 > kBootDeadline) Die("raw qemu not ready in time");
+      if (!vm.Running()) {
+        for (auto& other : vms) other.Kill();
+        Die("raw qemu exited: " + ReadAll(vm.dir + "/qemu.log"));
+      }
+      if (Clock::now() - t0 > kBootDeadline) {
+        for (auto& other : vms) other.Kill();
+        Die("raw qemu not ready in time; its console ends with:\n" + ReadAll(vm.dir + "/console.log"));
+      }
       std::this_thread::sleep_for(kPoll);
     }
   }
@@ -294,7 +304,7 @@ void WaitRawReady(std::vector<RawVm>& vms, Clock::time_point t0) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int Run(int argc, char** argv) {
   if (argc < 2) Die("usage: vm_bench GUEST_DIR [SERIAL=20] [BURST=10]");
   const std::string guest = argv[1];
   const int serial = argc > 2 ? atoi(argv[2]) : 20;
@@ -370,10 +380,20 @@ int main(int argc, char** argv) {
   {
     const auto t0 = Clock::now();
     std::vector<std::thread> threads;
+    std::mutex failed_mu;
+    std::string failed;
     for (int i = 0; i < burst; ++i) {
-      threads.emplace_back([&, i] { CreateToReady(d, "burst-" + std::to_string(i)); });
+      threads.emplace_back([&, i] {
+        try {
+          CreateToReady(d, "burst-" + std::to_string(i));
+        } catch (const std::exception& e) {
+          std::lock_guard lk(failed_mu);
+          failed = e.what();
+        }
+      });
     }
     for (auto& t : threads) t.join();
+    if (!failed.empty()) Die(failed);
     burst_blixard = Ms(Clock::now() - t0);
   }
   // With the burst's VMs up and idle: the daemon's memory and CPU per VM,
@@ -408,4 +428,13 @@ int main(int argc, char** argv) {
          rss_idle / 1024.0, (rss_loaded - rss_idle) / 1024.0 / burst, 100.0 * cpu_s / window_s / burst,
          qemu_rss / 1024.0 / burst);
   return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return Run(argc, argv);
+  } catch (const std::exception& e) {
+    fprintf(stderr, "vm_bench: %s\n", e.what());
+    return 1;
+  }
 }
