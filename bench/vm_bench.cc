@@ -111,7 +111,10 @@ class ConsoleWatch {
  public:
   ConsoleWatch(std::string vm, std::string path) : vm_(std::move(vm)), path_(std::move(path)) {
     thread_ = std::thread([this] {
-      while (!stop_) {
+      // One last look after the stop: READY may be seen (the agent is woken
+      // by inotify) before this poll came round to the line.
+      for (bool last = false; !last;) {
+        last = stop_;
         if (ReadAll(path_).find(kReadyLine) != std::string::npos) {
           blixard::vm_trace::Mark(vm_, "console_line");
           return;
