@@ -257,6 +257,7 @@ void AddNodeCommands(CLI::App& app, Args& a, const DaemonRunner& run_daemon) {
                   "it stops its own VMs a little earlier when it cannot reach the leader")
       ->check(CLI::Range(0.3, 3600.0))
       ->capture_default_str();
+  cmd->add_flag("--fence-guard", d.fence_guard, "internal: the node's fence guard process")->group("");
   cmd->add_option("--runtime-dir", d.runtime_dir, "per-VM runtime dirs (default DATA_DIR/vms)");
   cmd->add_option("--guest-dir", d.guest_dir,
                   "default guest kernel+initrd (default $BLIXARD_GUEST_DIR or ~/.cache/blixard/guest)");

@@ -54,12 +54,12 @@
 // version the worker already holds, and the worker refuses an update that
 // does not continue from its version (src/state/assignments.h), so a move
 // it has seen is never undone by a reconnect to a server that lags.
-// Not covered: a VM process that outlives its daemon while the daemon is
-// stopped or dead (qemu survives a daemon crash by design, for adoption): a
-// stopped daemon cannot fence. The daemon keeps the send time of its last
-// acknowledged heartbeat across restarts (FenceRule's `last_ack_send_ms`), so
-// a restart kills adopted VMs when that ack is too old, but while the daemon
-// is down its VMs run unfenced.
+// A VM process outlives its daemon by design (qemu survives a daemon crash,
+// for adoption), and a dead or stopped daemon cannot fence. The daemon keeps
+// the send time of its newest acknowledged heartbeat in a file
+// (node/ack_file.h), and a guard process per node (node/fence_guard.h)
+// applies step 3 from it while the daemon cannot; a restarted daemon also
+// kills adopted VMs when that ack is too old.
 #pragma once
 
 #include <cstdint>

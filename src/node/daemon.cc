@@ -27,6 +27,7 @@
 #include "node/data_dir.h"
 #include "node/worker.h"
 #include "node/fault_control.h"
+#include "node/fence_guard.h"
 #include "node/liveness.h"
 #include "node/logging.h"
 #include "node/node.h"
@@ -203,12 +204,14 @@ int RunDaemon(const DaemonOptions& o) {
     spdlog::error("{}", s.message());
     return 2;
   }
+  if (o.fence_guard) return RunFenceGuard(o, MakeHypervisor(o));
   if (o.role == "worker") return RunWorker(o, signals);
   auto lock = DataDirLock::Acquire(o.data_dir);
   if (!lock.ok()) {
     spdlog::error("{}", lock.status().message());
     return 1;
   }
+  if (!EnsureFenceGuard(o)) return 1;
   auto offer = NodeOffer(o.capacity, ReadHostResources(o.data_dir));  // after the dir exists
   if (!offer.ok()) {
     spdlog::error("{}", offer.status().message());

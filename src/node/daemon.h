@@ -39,6 +39,8 @@ struct DaemonOptions {
   std::string fake_record;                // --fake-record FILE: the fake backend appends
                                           // "<unix_ms> node-<id> <vm> <event>" lines (tests)
   double node_ttl_s = 3;                  // --node-ttl: silent this long -> DOWN, VMs moved
+  bool fence_guard = false;               // --fence-guard (internal): run as the node's fence
+                                          // guard (node/fence_guard.h), not as the daemon
 };
 
 // Runs the daemon; returns the process exit code (0 after a clean shutdown).

@@ -10,6 +10,7 @@
 
 #include "agent/agent.h"
 #include "common/wall_clock.h"
+#include "node/ack_file.h"
 #include "state/commands.h"
 
 namespace blixard::node {
@@ -19,13 +20,14 @@ constexpr size_t kMaxBatch = 1000;
 constexpr auto kFencePoll = std::chrono::milliseconds(50);
 constexpr auto kRetry = std::chrono::milliseconds(100);
 
-control::FenceConfig FenceConfigFor(int64_t ttl_ms) {
-  // The margin covers a kill (well under 100 ms), this thread's 50 ms poll
-  // and clock-rate drift with room to spare.
+}  // namespace
+
+control::FenceConfig FenceConfigForTtl(int64_t ttl_ms) {
+  // The margin covers a kill (well under 100 ms), a 50 ms poll (the fence
+  // thread here, the fence guard's loop) and clock-rate drift with room to
+  // spare.
   return control::FenceConfig{ttl_ms, std::max<int64_t>(ttl_ms / 5, 150)};
 }
-
-}  // namespace
 
 // ---------------- node side ----------------
 
@@ -40,7 +42,12 @@ HeartbeatSender::HeartbeatSender(LivenessOptions options, LivenessSelf& self, ag
     : options_(std::move(options)),
       self_(self),
       agent_(agent),
-      fence_(FenceConfigFor(options_.ttl_ms), NowMs(), LoadAck()) {
+      fence_(FenceConfigForTtl(options_.ttl_ms), NowMs(), LoadAck()) {
+  if (!options_.state_file.empty()) {
+    const AckRecord saved = AckFile(options_.state_file).Load();
+    saved_sent_ = saved.sent_ms;
+    saved_sole_voter_ = saved.sole_voter;
+  }
   agent_.Hold();
 }
 
@@ -86,12 +93,14 @@ void HeartbeatSender::SendLoop() {
       auto resp = clients_.Heartbeat(address, req, started + period);
       if (resp.ok() && resp->ok()) {
         acked = true;
+        // Saved before the fence rule sees it, i.e. before the agent may
+        // start anything on its strength (node/ack_file.h).
+        SaveAck(sent);
         {
           std::lock_guard lk(fence_mu_);
           fence_.OnAck(sent, resp->last_index(), NowMs());
           hint_address_ = address;
         }
-        SaveAck(sent);
       } else if (resp.ok()) {
         std::lock_guard lk(fence_mu_);
         hint_address_ = resp->leader_address();
@@ -115,6 +124,7 @@ void HeartbeatSender::SendLoop() {
 void HeartbeatSender::FenceLoop() {
   do {
     const uint64_t applied = self_.applied_index();
+    if (self_.sole_voter() != saved_sole_voter_.load()) SaveAck(-1);  // members changed
     control::FenceRule::Action action;
     {
       std::lock_guard lk(fence_mu_);
@@ -122,7 +132,7 @@ void HeartbeatSender::FenceLoop() {
     }
     if (action == control::FenceRule::Action::kFence) {
       agent_.Fence(fmt::format("fenced: no heartbeat ack from the cluster leader for {} ms",
-                               options_.ttl_ms - FenceConfigFor(options_.ttl_ms).margin_ms));
+                               options_.ttl_ms - FenceConfigForTtl(options_.ttl_ms).margin_ms));
     } else if (action == control::FenceRule::Action::kOpen) {
       spdlog::info("liveness: acknowledged by the leader and caught up: VMs may run here");
       agent_.Open();
@@ -132,23 +142,20 @@ void HeartbeatSender::FenceLoop() {
 
 void HeartbeatSender::SaveAck(Ms sent) {
   if (options_.state_file.empty()) return;
-  // No fsync: the value matters only while this host keeps running (a
-  // reboot ends the VMs it guards).
-  const std::string tmp = options_.state_file + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << sent << "\n";
-    if (!out) return;
+  std::lock_guard lk(save_mu_);
+  if (sent < saved_sent_) sent = saved_sent_;  // also: < 0 = the same ack, new members
+  const AckRecord r{sent, self_.sole_voter()};
+  if (Status s = AckFile(options_.state_file).Save(r); !s.ok()) {
+    spdlog::warn("liveness: {}", s.message());
+    return;
   }
-  std::rename(tmp.c_str(), options_.state_file.c_str());
+  saved_sent_ = sent;
+  saved_sole_voter_ = r.sole_voter;
 }
 
 HeartbeatSender::Ms HeartbeatSender::LoadAck() const {
   if (options_.state_file.empty()) return -1;
-  std::ifstream in(options_.state_file);
-  Ms v = -1;
-  if (!(in >> v)) return -1;
-  return v;
+  return AckFile(options_.state_file).Load().sent_ms;
 }
 
 // ---------------- a server ----------------
@@ -186,6 +193,11 @@ bool Liveness::Sleep(std::chrono::milliseconds d) {
 uint64_t Liveness::ServerSelf::id() const { return l_.node_.id(); }
 std::string Liveness::ServerSelf::cluster_id() const { return l_.node_.cluster_id(); }
 uint64_t Liveness::ServerSelf::applied_index() { return l_.node_.GetStatus().applied_index; }
+bool Liveness::ServerSelf::sole_voter() {
+  // Any other member, even a learner, may lead after changes this node drives.
+  const NodeStatus st = l_.node_.GetStatus();
+  return st.members.size() == 1 && st.members[0].id == l_.node_.id();
+}
 std::string Liveness::ServerSelf::HeartbeatAddress(const std::string& hint) {
   std::string address = l_.LeaderAddress(l_.node_.GetStatus().leader_id);
   return address.empty() ? hint : address;

@@ -26,6 +26,7 @@
 // Thread safety: all public methods may be called from any thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -44,6 +45,10 @@ class Agent;
 }
 
 namespace blixard::node {
+
+// The fence rule's timing for a node TTL: the daemon and the fence guard
+// (node/fence_guard.h) both use it.
+control::FenceConfig FenceConfigForTtl(int64_t ttl_ms);
 
 struct LivenessOptions {
   int64_t ttl_ms = 3000;    // --node-ttl
@@ -65,6 +70,10 @@ class LivenessSelf {
   // log index: a server's applied index; a worker's stream applied_index.
   // The fence rule re-opens only once this reaches the ack's index.
   virtual uint64_t applied_index() = 0;
+  // This node is the cluster's only Raft member, so no other node can lead
+  // and move its VMs while it is down (the fence guard then spares them,
+  // node/fence_guard.h). Never true for a worker.
+  virtual bool sole_voter() { return false; }
 };
 
 // The node side: heartbeats and the fence rule (see above).
@@ -80,12 +89,18 @@ class HeartbeatSender {
   using Ms = int64_t;
   void SendLoop();   // heartbeats
   void FenceLoop();  // the fence rule
+  // Writes the ack file (node/ack_file.h): `sent` (or the last saved ack
+  // when that is newer, e.g. sent < 0 on a change of members) and
+  // self_.sole_voter().
   void SaveAck(Ms sent);
   Ms LoadAck() const;
   bool Sleep(std::chrono::milliseconds d);  // false when stopping
 
   const LivenessOptions options_;
   LivenessSelf& self_;
+  std::mutex save_mu_;
+  Ms saved_sent_ = -1;  // under save_mu_
+  std::atomic<bool> saved_sole_voter_{false};
   agent::Agent& agent_;
   PeerClients clients_;
   std::mutex fence_mu_;
@@ -119,6 +134,7 @@ class Liveness {
     std::string cluster_id() const override;
     std::string HeartbeatAddress(const std::string& hint) override;
     uint64_t applied_index() override;
+    bool sole_voter() override;
 
    private:
     Liveness& l_;

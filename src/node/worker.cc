@@ -13,6 +13,7 @@
 #include "node/capacity.h"
 #include "node/daemon_common.h"
 #include "node/data_dir.h"
+#include "node/fence_guard.h"
 #include "node/liveness.h"
 #include "node/logging.h"
 #include "state/commands.h"
@@ -302,6 +303,7 @@ int RunWorker(const DaemonOptions& o, const sigset_t& signals) {
     spdlog::error("{}", lock.status().message());
     return 1;
   }
+  if (!EnsureFenceGuard(o)) return 1;
   auto offer = NodeOffer(o.capacity, ReadHostResources(o.data_dir));
   if (!offer.ok()) {
     spdlog::error("{}", offer.status().message());

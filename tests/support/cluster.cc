@@ -142,15 +142,18 @@ const TestCluster::Member& TestCluster::Get(uint64_t id) const {
 std::vector<std::string> TestCluster::NodeArgs(uint64_t id) const {
   const Member& m = Get(id);
   std::vector<std::string> args = {BlixardBin(), "node", "--id", std::to_string(id),
-                                   "--bind", m.addr, "--data-dir", m.data_dir,
-                                   "--backend", "fake"};  // control-plane tests: VMs simulated
+                                   "--bind", m.addr, "--data-dir", m.data_dir};
   for (const auto& j : m.join) {
     args.push_back("--join");
     args.push_back(j);
   }
   args.insert(args.end(), options_.node_args.begin(), options_.node_args.end());
   args.insert(args.end(), m.extra_args.begin(), m.extra_args.end());
-  AddFakeCapacity(args);
+  // Control-plane tests simulate VMs unless a node asks for a backend.
+  if (std::find(args.begin(), args.end(), "--backend") == args.end()) {
+    args.insert(args.end(), {"--backend", "fake"});
+    AddFakeCapacity(args);
+  }
   return args;
 }
 
