@@ -130,7 +130,14 @@ void HeartbeatSender::FenceLoop() {
       std::lock_guard lk(fence_mu_);
       action = fence_.Step(NowMs(), applied);
     }
-    if (action == control::FenceRule::Action::kFence) {
+    if (action == control::FenceRule::Action::kFence && self_.sole_voter()) {
+      // No other node can lead, so none can be running these VMs elsewhere:
+      // keep them (a one-node cluster's VMs survive a slow restart), only
+      // hold the agent until the node is caught up again.
+      spdlog::info("liveness: no recent heartbeat ack, but this node is the only voter: "
+                   "its VMs keep running");
+      agent_.Hold();
+    } else if (action == control::FenceRule::Action::kFence) {
       agent_.Fence(fmt::format("fenced: no heartbeat ack from the cluster leader for {} ms",
                                options_.ttl_ms - FenceConfigForTtl(options_.ttl_ms).margin_ms));
     } else if (action == control::FenceRule::Action::kOpen) {

@@ -42,6 +42,18 @@ int QemuPid(TestDaemon& d, const std::string& name) {
 
 bool ProcessAlive(int pid) { return pid > 0 && kill(pid, 0) == 0; }
 
+// Milliseconds since the send time of the node's newest acknowledged
+// heartbeat (src/node/ack_file.h: CLOCK_MONOTONIC ms); -1 if none.
+int64_t MsSinceNewestAck(TestDaemon& d) {
+  std::ifstream f(d.data_dir() + "/liveness");
+  int64_t sent = -1;
+  if (!(f >> sent) || sent < 0) return -1;
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  return now - sent;
+}
+
 namespace fs = std::filesystem;
 
 // Live qemu processes of VMs under `runtime_root`, by what their command
@@ -237,6 +249,12 @@ TEST(DaemonVm, KillNineWithThreeVmsRunningAdoptsTheSameThreeQemus) {
   ASSERT_EQ(QemusUnder(d.data_dir() + "/vms").size(), 3u);
 
   ASSERT_EQ(d.Stop(SIGKILL), 128 + SIGKILL);
+  // Down longer than the node TTL (3 s): a node of a larger cluster would
+  // have its VMs fenced by now (its fence guard, or the daemon when it comes
+  // back); the only voter of a one-node cluster keeps them, since no other
+  // node can take them over.
+  ASSERT_TRUE(WaitUntil([&] { return MsSinceNewestAck(d) > 3500; }, std::chrono::seconds(30)));
+  for (const auto& name : names) EXPECT_TRUE(ProcessAlive(pids[name])) << name;
   ASSERT_TRUE(d.Start());
   // Stopping one VM proves the new agent has made a full pass over all of
   // them (it acts on every placed VM in each pass): had it started a second
