@@ -216,9 +216,10 @@ void AddNodeCommands(CLI::App& app, Args& a, const DaemonRunner& run_daemon) {
   cmd->add_option("--log-format", d.log_format, "log format")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
-  cmd->add_option("--snapshot-threshold", d.snapshot_threshold, "applied entries between snapshots")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
+  cmd->add_option("--snapshot-threshold", d.snapshot_threshold,
+                  "applied entries between snapshots (default: 10000, or the number of VMs and "
+                  "nodes in the state if larger)")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--tick-ms", d.tick_ms, "Raft tick interval in milliseconds")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

@@ -1,5 +1,6 @@
 #include "node/daemon.h"
 
+#include <absl/synchronization/mutex.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/impl/codegen/service_type.h>
 #include <pthread.h>
@@ -191,6 +192,10 @@ int RunDaemon(const DaemonOptions& o) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // Debian builds Abseil without NDEBUG, which leaves absl::Mutex's deadlock
+  // detector on: every lock gRPC takes then updates a global lock graph
+  // under a global spinlock (a few % of the daemon's CPU under load).
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
   if (Status s = SetupLogging(o.log_level, o.log_format); !s.ok()) {
     fprintf(stderr, "error: %s\n", s.message().c_str());

@@ -17,7 +17,8 @@ struct DaemonOptions {
   std::vector<std::string> join;          // --join ADDR (issue 4)
   std::string log_level = "info";         // --log-level trace|debug|info|warn|error
   std::string log_format = "text";        // --log-format text|json
-  uint64_t snapshot_threshold = 10000;    // --snapshot-threshold: applied entries between snapshots
+  uint64_t snapshot_threshold = 0;        // --snapshot-threshold: applied entries between
+                                          // snapshots (0: NodeConfig's default)
   int tick_ms = 100;                      // --tick-ms: Raft tick interval
   int election_ticks = 10;                // --election-ticks
   size_t max_message_bytes = 16 << 20;    // --max-message-bytes: gRPC receive limit

@@ -5,6 +5,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <random>
 
 #include "common/fault_point.h"
@@ -86,6 +87,7 @@ Status Node::Impl::Init(Deadline join_deadline) {
   }
   snapshot_index_ = ps.snapshot->meta.index;
   applied_ = snapshot_index_;
+  records_ = state_.vm_count() + state_.node_count();
   SyncAddressesFromState();
   for (const raft::Entry& e : ps.entries) NoteConfEntry(e, false);
   SetAddress(config_.id, config_.address);
@@ -360,6 +362,7 @@ bool Node::Impl::HandleReady() {
     if (!s.ok()) return Fatal(s);
     applied_ = rd.snapshot->meta.index;
     snapshot_index_ = applied_;
+    records_ = state_.vm_count() + state_.node_count();
     placement_dirty_ = true;
     lk.unlock();
     SyncAddressesFromState();
@@ -367,6 +370,7 @@ bool Node::Impl::HandleReady() {
   if (!rd.committed_entries.empty()) {
     std::unique_lock lk(state_mu_);
     for (const raft::Entry& e : rd.committed_entries) ApplyEntry(e);
+    records_ = state_.vm_count() + state_.node_count();
   }
   if (vms_changed_) {
     vms_changed_ = false;
@@ -520,9 +524,9 @@ void Node::Impl::ProposeInternal(const v1::Command& cmd) {
 }
 
 bool Node::Impl::MaybeSnapshot() {
-  if (config_.snapshot_threshold == 0 || applied_ < snapshot_index_ + config_.snapshot_threshold) {
-    return true;
-  }
+  uint64_t every = config_.snapshot_threshold;
+  if (every == 0) every = std::max<uint64_t>(kDefaultSnapshotEntries, records_);
+  if (applied_ < snapshot_index_ + every) return true;
   std::string data;
   {
     std::shared_lock lk(state_mu_);

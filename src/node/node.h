@@ -39,10 +39,17 @@ namespace blixard::node {
 using Clock = std::chrono::steady_clock;
 using Deadline = Clock::time_point;
 
+inline constexpr uint64_t kDefaultSnapshotEntries = 10000;
+
 struct NodeConfig {
   uint64_t id = 1;
   std::string address;               // advertised API address of this node
-  uint64_t snapshot_threshold = 10000;
+  // Applied entries between snapshots. 0 (the default): the larger of
+  // kDefaultSnapshotEntries and the number of records (VMs and nodes) in the
+  // state, so that encoding the whole state costs O(1) per write on average
+  // however large the state grows (and a snapshot, which stalls the loop
+  // for as long as the encoding takes, comes rarely when it is large).
+  uint64_t snapshot_threshold = 0;
   int tick_ms = 100;
   int election_ticks = 10;
   // Members to ask to join through when the store is fresh; empty: a fresh

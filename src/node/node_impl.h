@@ -172,6 +172,7 @@ class Node::Impl {
   // Loop-thread-only bookkeeping.
   raft::Index applied_ = 0;
   raft::Index snapshot_index_ = 0;
+  uint64_t records_ = 0;  // VMs and nodes in state_ after the last apply
   std::map<raft::Index, ProposalWaiter> proposals_;
   std::map<std::string, ReadWaiter> reads_;
   uint64_t read_seq_ = 0;
