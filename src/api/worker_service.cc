@@ -144,18 +144,24 @@ grpc::Status WorkerServiceImpl::WatchAssignments(grpc::ServerContext* ctx,
   bool first = true;
   auto last_send = std::chrono::steady_clock::now();
   while (!ctx->IsCancelled()) {
+    const auto now = std::chrono::steady_clock::now();
+    const bool progress_due = now - last_send >= kProgressEvery;
+    uint64_t version = 0;
+    node_.Read([&](const state::ClusterState& st) { version = st.applied_index(); });
+    if (!first && version == sent_version && !progress_due) {
+      std::this_thread::sleep_for(kPoll);  // nothing in the state changed
+      continue;
+    }
     // Read before the state: the set is at least this new.
     const uint64_t applied = node_.GetStatus().applied_index;
-    uint64_t version = 0;
     state::AssignmentSet set;
     node_.Read([&](const state::ClusterState& st) {
       version = st.applied_index();
       set = state::AssignmentsOf(st, node_id);
     });
-    const auto now = std::chrono::steady_clock::now();
     v1::AssignmentUpdate u = sent ? state::DiffAssignments(*sent, sent_version, set, version)
                                   : state::FullAssignments(set, version);
-    const bool progress = applied > sent_applied && now - last_send >= kProgressEvery;
+    const bool progress = applied > sent_applied && progress_due;
     if (first || !state::EmptyDiff(u) || progress) {
       u.set_applied_index(applied);
       if (!writer->Write(u)) return grpc::Status::OK;  // the worker went away
