@@ -1,5 +1,7 @@
 #include "api/cluster_service.h"
 
+#include <map>
+
 #include "api/convert.h"
 #include "scheduler/scheduler.h"
 #include "state/commands.h"
@@ -90,9 +92,21 @@ grpc::Status ClusterServiceImpl::ListMembers(grpc::ServerContext*, const v1::Lis
 grpc::Status NodeServiceImpl::ListNodes(grpc::ServerContext* ctx, const v1::ListNodesRequest*,
                                         v1::ListNodesResponse* resp) {
   if (Status s = node_.ReadBarrier(DeadlineOf(ctx)); !s.ok()) return ToGrpc(s);
+  // A server's role is its place in the Raft configuration now (promotions
+  // and demotions do not rewrite its record); a worker's is its record's.
+  std::map<uint64_t, v1::NodeRole> raft_roles;
+  for (const auto& m : node_.GetStatus().members) {
+    raft_roles[m.id] = m.role == "voter"     ? v1::NODE_ROLE_VOTER
+                       : m.role == "standby" ? v1::NODE_ROLE_STANDBY
+                                             : v1::NODE_ROLE_LEARNER;
+  }
   node_.Read([&](const state::ClusterState& s) {
     for (const auto& [id, n] : s.nodes()) {
-      *resp->add_nodes() = n;
+      v1::Node* out = resp->add_nodes();
+      *out = n;
+      if (auto it = raft_roles.find(id); it != raft_roles.end() && n.role() != v1::NODE_ROLE_WORKER) {
+        out->set_role(it->second);
+      }
       v1::NodeUsage* u = resp->add_usage();
       u->set_node_id(id);
       const scheduler::Resources used = scheduler::Used(s, id);

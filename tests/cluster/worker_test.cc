@@ -179,6 +179,9 @@ TEST_F(WorkerCluster, WorkersAreListedWithTheirRoleButAreNotRaftMembers) {
   ASSERT_TRUE(st.has_value());
   ASSERT_EQ(st->members_size(), 3) << "workers must not be Raft voters or learners";
   for (const auto& m : st->members()) EXPECT_LE(m.id(), 3u);
+  // The servers are listed with their Raft role as it is now (they joined
+  // as learners and were promoted).
+  for (uint64_t id : {1, 2, 3}) EXPECT_EQ(NodeOf(2, id).role(), v1::NODE_ROLE_VOTER) << id;
   for (uint64_t id : {11, 12}) {
     const v1::Node n = NodeOf(2, id);
     EXPECT_EQ(n.role(), v1::NODE_ROLE_WORKER);
