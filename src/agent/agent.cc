@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "common/vm_trace.h"
+#include "state/cluster_state.h"
 #include "state/network.h"
 
 namespace blixard::agent {
@@ -224,14 +225,41 @@ void Agent::Forget(const std::string& name, const std::string& tap) {
   }
   restarts_.erase(name);
   started_generation_.erase(name);
+  stopped_for_move_.erase(name);
   probes_.erase(name);
   EndBooting(name);
   std::lock_guard lk(gate_mu_);
   fence_killed_.erase(name);
 }
 
+void Agent::MoveOff(const v1::Vm& vm, const vmm::VmInfo* info) {
+  const std::string& name = vm.spec().name();
+  EndBooting(name);
+  if (info && info->alive()) {
+    spdlog::info("agent: stopping {}: moving off this draining node", name);
+    ReportIfChanged(vm, v1::VM_PHASE_STOPPING, "stopping; " + state::MovingOffMessage(vm.node_id()));
+    if (Status s = hypervisor_.Stop(name, options_.stop_grace); !s.ok()) {
+      spdlog::warn("agent: stop {} to move it: {}", name, s.ToString());
+      return;
+    }
+  }
+  restarts_.erase(name);
+  stopped_for_move_[name] = true;
+  // Confirmed only once it is not alive here; nothing marked starts here.
+  if (!vm.stopped_for_move()) host_.StoppedForMove(name, vm.move_index());
+}
+
 void Agent::Converge(const v1::Vm& vm, const vmm::VmInfo* info, Clock::time_point now) {
   const std::string& name = vm.spec().name();
+  if (vm.moving_off_node() != 0) {
+    MoveOff(vm, info);
+    return;
+  }
+  if (stopped_for_move_.erase(name) && vm.desired_state() == v1::DESIRED_STATE_RUNNING &&
+      !(info && info->alive())) {
+    StartVm(vm, now);  // the move was cancelled: it runs here again
+    return;
+  }
   const bool booting = vm.desired_state() != v1::DESIRED_STATE_STOPPED && info && info->alive() &&
                        info->state != vmm::VmInfo::State::kPaused && !info->ready &&
                        vm.spec().ready_port() == 0;  // a ready port is probed by the pass

@@ -11,6 +11,9 @@
 //     button, then quit, then SIGKILL);
 //   - a VM that runs here but is no longer placed here (deleted, moved):
 //     stop it and remove its runtime dir;
+//   - a VM placed here that a drain moves away (Vm.moving_off_node): stop
+//     it, start it nowhere here, and confirm the stop (StoppedForMove) so
+//     the leader may place it elsewhere; a cancelled move starts it again;
 //   - a VM placed here that runs, whose generation is higher than at our
 //     last start (vm restart): stop it and start it again;
 //   - report the observed phase (Starting, Running, Ready, Paused, Stopping,
@@ -61,6 +64,11 @@ class AgentHost {
   // Records the observed phase of a VM in the cluster state; false if that
   // failed (it is reported again on a later pass).
   virtual bool Report(const std::string& name, v1::VmPhase phase, const std::string& message) = 0;
+  // Confirms through the cluster that `name`, marked as moving off this
+  // node by the mark at log index `move_index`, is stopped here and will not
+  // start here again (VmStoppedForMove); false if that failed (it is sent
+  // again on a later pass).
+  virtual bool StoppedForMove(const std::string& name, uint64_t move_index) = 0;
 };
 
 struct AgentOptions {
@@ -130,6 +138,8 @@ class Agent {
   };
   void Converge(const v1::Vm& vm, const vmm::VmInfo* info, Clock::time_point now);
   void StartVm(const v1::Vm& vm, Clock::time_point now);
+  // A VM a drain moves off this node: stop it and confirm.
+  void MoveOff(const v1::Vm& vm, const vmm::VmInfo* info);
   void ReportIfChanged(const v1::Vm& vm, v1::VmPhase phase, const std::string& message);
   // Reports READY for the booting VMs whose readiness line has appeared.
   void CheckBooting();
@@ -158,6 +168,9 @@ class Agent {
   std::map<std::string, Restart> restarts_;
   // The VM generation at our last start: a higher one is a new start request.
   std::map<std::string, uint64_t> started_generation_;
+  // VMs stopped here for a drain's move: if the move is cancelled (undrain)
+  // they are started again.
+  std::map<std::string, bool> stopped_for_move_;
   // VMs that run here and are not ready yet, with their record as last seen.
   std::map<std::string, v1::Vm> booting_;
   std::map<std::string, Probe> probes_;

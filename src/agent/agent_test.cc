@@ -47,6 +47,13 @@ class FakeHost : public AgentHost {
     }
     return true;
   }
+  bool StoppedForMove(const std::string& name, uint64_t move_index) override {
+    reports_.push_back(name + ":stopped-for-move@" + std::to_string(move_index));
+    auto it = vms_.find(name);
+    if (it != vms_.end() && it->second.move_index() == move_index) it->second.set_stopped_for_move(true);
+    return true;
+  }
+  v1::Vm& Get(const std::string& name) { return vms_[name]; }
   v1::VmPhase Phase(const std::string& name) { return vms_[name].status().phase(); }
   std::vector<std::string> reports_;
   bool caught_up_ = true;
@@ -334,6 +341,44 @@ TEST_F(AgentTest, AReadyPortMakesTheVmReadyOnlyOnceTheGuestAcceptsTcp) {
   Settle();
   EXPECT_EQ(host_.Phase("svc"), v1::VM_PHASE_READY);
   close(fd);
+}
+
+// A drain marks running VM `name` on node 1 as moving off it (mark at `index`).
+void MarkMoving(FakeHost& host, const std::string& name, uint64_t index) {
+  v1::Vm& vm = host.Get(name);
+  vm.set_node_id(1);
+  vm.set_moving_off_node(1);
+  vm.set_move_index(index);
+}
+
+TEST_F(AgentTest, AVmMovingOffThisNodeIsStoppedThenConfirmedAndNeverStartedHere) {
+  host_.Add("a");
+  Settle();
+  ASSERT_TRUE(Alive("a"));
+  MarkMoving(host_, "a", 42);
+  Settle();
+  EXPECT_FALSE(Alive("a"));
+  ASSERT_FALSE(host_.reports_.empty());
+  EXPECT_EQ(host_.reports_.back(), "a:stopped-for-move@42");
+  EXPECT_TRUE(host_.Get("a").stopped_for_move());
+  const size_t reports = host_.reports_.size();
+  Settle();  // confirmed: nothing more, and it stays stopped
+  EXPECT_FALSE(Alive("a"));
+  EXPECT_EQ(host_.reports_.size(), reports);
+}
+
+TEST_F(AgentTest, ACancelledMoveStartsTheVmAgain) {
+  host_.Add("a");
+  Settle();
+  MarkMoving(host_, "a", 7);
+  Settle();
+  ASSERT_FALSE(Alive("a"));
+  // Undrain before the leader placed it elsewhere: the mark goes away.
+  host_.Get("a").clear_moving_off_node();
+  host_.Get("a").clear_move_index();
+  host_.Get("a").clear_stopped_for_move();
+  Settle();
+  EXPECT_TRUE(Alive("a"));
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <map>
 
 #include "api/convert.h"
+#include "control/drain.h"
 #include "scheduler/scheduler.h"
 #include "state/commands.h"
 #include "state/validation.h"
@@ -114,6 +115,11 @@ grpc::Status NodeServiceImpl::ListNodes(grpc::ServerContext* ctx, const v1::List
       u->mutable_used()->set_memory_mib(used.memory_mib);
       u->mutable_used()->set_disk_mib(used.disk_mib);
       u->set_vm_count(static_cast<uint32_t>(s.VmCountOnNode(id)));
+      if (n.draining()) {
+        const control::DrainProgress p = control::ProgressOf(s, id);
+        u->set_drain_left(static_cast<uint32_t>(p.left));
+        u->set_drain_moving(static_cast<uint32_t>(p.moving));
+      }
     }
   });
   return grpc::Status::OK;

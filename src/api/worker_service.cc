@@ -91,8 +91,9 @@ grpc::Status WorkerServiceImpl::WorkerWrite(grpc::ServerContext* ctx, const v1::
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the command is not a blixard.v1.Command");
   }
   const bool own_report = cmd.has_report_vm_status() && cmd.report_vm_status().node_id() == req->node_id();
+  const bool own_move = cmd.has_vm_stopped_for_move() && cmd.vm_stopped_for_move().node_id() == req->node_id();
   const bool own_offer = cmd.has_update_node() && cmd.update_node().id() == req->node_id();
-  if (req->node_id() == 0 || !(own_report || own_offer)) {
+  if (req->node_id() == 0 || !(own_report || own_offer || own_move)) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         "a worker may only report the status of its VMs or its own capacity");
   }

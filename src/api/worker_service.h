@@ -23,7 +23,8 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
   // node as a WORKER (health kept on re-registration, READY when new).
   grpc::Status RegisterWorker(grpc::ServerContext* ctx, const v1::RegisterWorkerRequest* req,
                               v1::RegisterWorkerResponse* resp) override;
-  // Only report_vm_status and update_node about the worker itself.
+  // Only report_vm_status, vm_stopped_for_move and update_node about the
+  // worker itself.
   grpc::Status WorkerWrite(grpc::ServerContext* ctx, const v1::WorkerWriteRequest* req,
                            v1::WorkerWriteResponse* resp) override;
   // First message: a diff from `from_version` if this server still knows

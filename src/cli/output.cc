@@ -215,11 +215,16 @@ std::string VmDetails(const v1::Vm& vm, int64_t now_ms) {
   });
 }
 
-std::string DrainText(const v1::Node& n, int64_t now_ms) {
+std::string DrainText(const v1::Node& n, const v1::NodeUsage& u, int64_t now_ms) {
   if (!n.draining()) return "no";
-  if (n.drain_deadline_unix_ms() == 0) return "yes";
-  if (n.drain_deadline_unix_ms() <= now_ms) return "yes (deadline passed)";
-  return "yes (deadline in " + FormatAge(now_ms, n.drain_deadline_unix_ms()) + ")";
+  if (u.drain_left() == 0) return "done";
+  std::string out = fmt::format("yes ({} left, {} moving", u.drain_left(), u.drain_moving());
+  if (n.drain_deadline_unix_ms() != 0) {
+    out += n.drain_deadline_unix_ms() <= now_ms
+               ? ", deadline passed"
+               : ", deadline in " + FormatAge(now_ms, n.drain_deadline_unix_ms());
+  }
+  return out + ")";
 }
 
 std::string NodeTable(const v1::ListNodesResponse& resp, int64_t now_ms) {
@@ -232,7 +237,7 @@ std::string NodeTable(const v1::ListNodesResponse& resp, int64_t now_ms) {
     const uint64_t free_mem =
         cap.memory_mib() > u.used().memory_mib() ? cap.memory_mib() - u.used().memory_mib() : 0;
     rows.push_back({std::to_string(n.id()), n.address(), RoleName(n.role()), HealthName(n.health()),
-                    DrainText(n, now_ms),
+                    DrainText(n, u, now_ms),
                     fmt::format("{}/{}", u.used().vcpus(), free_vcpus),
                     FormatMemoryMib(u.used().memory_mib()) + "/" + FormatMemoryMib(free_mem),
                     std::to_string(u.vm_count()), SortedLabels(n.labels()),

@@ -23,15 +23,26 @@ DrainPlan DrainController::Plan(const state::ClusterState& st, int64_t now_ms) {
   for (const auto& [id, node] : st.nodes()) {
     if (!node.draining()) continue;
     const bool overdue = node.drain_deadline_unix_ms() != 0 && now_ms >= node.drain_deadline_unix_ms();
-    size_t budget = moves_per_node_ > in_flight[id] ? moves_per_node_ - in_flight[id] : 0;
+    std::vector<const v1::Vm*> unmarked;
     for (const v1::Vm* vm : st.VmsOnNode(id)) {
       if (!scheduler::HoldsCapacity(*vm)) {
         plan.unplace.push_back({vm->spec().name(), 0, vm->generation()});
-        continue;
+      } else if (vm->moving_off_node() != id) {
+        unmarked.push_back(vm);
+      } else if (vm->stopped_for_move()) {
+        plan.place.push_back(vm);
+        ++in_flight[id];
+      } else {
+        ++in_flight[id];
       }
-      if (!overdue && budget == 0) continue;
+    }
+    // A DOWN node cannot stop anything: the liveness path moves its VMs.
+    if (node.health() == v1::NODE_HEALTH_DOWN) continue;
+    size_t budget = moves_per_node_ > in_flight[id] ? moves_per_node_ - in_flight[id] : 0;
+    for (const v1::Vm* vm : unmarked) {
+      if (!overdue && budget == 0) break;
       if (!overdue) --budget;
-      plan.move.push_back(vm);
+      plan.start.push_back(vm);
       plan.overdue.push_back(overdue);
     }
   }
@@ -49,10 +60,17 @@ void DrainController::Started(const std::vector<state::Placement>& placements,
 
 bool DrainDone(const state::ClusterState& st, uint64_t id) {
   if (st.FindNode(id) == nullptr) return false;
+  return ProgressOf(st, id).left == 0;
+}
+
+DrainProgress ProgressOf(const state::ClusterState& st, uint64_t id) {
+  DrainProgress p;
   for (const v1::Vm* vm : st.VmsOnNode(id)) {
-    if (scheduler::HoldsCapacity(*vm)) return false;
+    if (!scheduler::HoldsCapacity(*vm)) continue;
+    ++p.left;
+    if (vm->moving_off_node() == id) ++p.moving;
   }
-  return true;
+  return p;
 }
 
 }  // namespace blixard::control

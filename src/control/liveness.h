@@ -54,6 +54,9 @@
 // version the worker already holds, and the worker refuses an update that
 // does not continue from its version (src/state/assignments.h), so a move
 // it has seen is never undone by a reconnect to a server that lags.
+// Drains move a VM off a live node without any of this: stop first, confirmed
+// through the log, then place (control/drain.h); a draining node that goes
+// down mid-move is covered by the argument above.
 // A VM process outlives its daemon by design (qemu survives a daemon crash,
 // for adoption), and a dead or stopped daemon cannot fence. The daemon keeps
 // the send time of its newest acknowledged heartbeat in a file

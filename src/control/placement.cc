@@ -11,8 +11,15 @@ PlacementStep PlacementController::Step(const state::ClusterState& st, int64_t n
   DrainPlan drain = drain_.Plan(st, now_ms);
   out.placements = drain.unplace;
 
-  std::vector<const v1::Vm*> vms = drain.move;
-  const size_t moves = vms.size();
+  // One batch: confirmed moves first, then moves to start, then pending VMs.
+  std::vector<const v1::Vm*> vms = drain.place;
+  vms.insert(vms.end(), drain.start.begin(), drain.start.end());
+  std::map<std::string_view, bool> placing;   // confirmed move -> true
+  std::map<std::string_view, bool> starting;  // move to start -> overdue
+  for (const v1::Vm* vm : drain.place) placing[vm->spec().name()] = true;
+  for (size_t i = 0; i < drain.start.size(); ++i) {
+    starting[drain.start[i]->spec().name()] = drain.overdue[i];
+  }
   std::vector<const v1::Vm*> pending =
       scheduler::PendingVms(st, options_.max_pending_per_pass, cursor_);
   cursor_ = pending.size() == options_.max_pending_per_pass ? pending.back()->spec().name()
@@ -24,23 +31,35 @@ PlacementStep PlacementController::Step(const state::ClusterState& st, int64_t n
   so.rules = rules;
   scheduler::Decision d = scheduler::Schedule(st, vms, so);
 
-  std::map<std::string_view, bool> moving;  // VM -> overdue
-  for (size_t i = 0; i < moves; ++i) moving[vms[i]->spec().name()] = drain.overdue[i];
   std::vector<state::Placement> moved;
   for (state::Placement& p : d.placements) {
-    if (moving.contains(p.name)) moved.push_back(p);
+    if (starting.contains(p.name) && !move_without_stop_) {
+      // Room exists elsewhere: the move starts with the stop.
+      const v1::Vm* vm = st.FindVm(p.name);
+      out.moves_off.push_back({p.name, vm->node_id(), p.expected_generation});
+      continue;
+    }
+    if (placing.contains(p.name) || starting.contains(p.name)) moved.push_back(p);
     out.placements.push_back(std::move(p));
   }
   for (const scheduler::Unplaced& u : d.unplaced) {
-    // Overdue moves that fit nowhere leave the node anyway and wait.
-    if (auto it = moving.find(u.name); it != moving.end() && it->second) {
+    if (placing.contains(u.name)) {
+      // Stopped for its move and fits nowhere now: it waits as a pending VM.
       out.placements.push_back({u.name, 0, u.generation});
+    } else if (auto it = starting.find(u.name); it != starting.end() && it->second) {
+      // Overdue: the move starts even though nothing has room yet.
+      const v1::Vm* vm = st.FindVm(u.name);
+      if (move_without_stop_) {
+        out.placements.push_back({u.name, 0, u.generation});
+      } else {
+        out.moves_off.push_back({u.name, vm->node_id(), u.generation});
+      }
     }
   }
   drain_.Started(moved, st);
   for (scheduler::Unplaced& u : d.unplaced) {
     if (out.reasons.size() >= options_.max_reasons_per_pass) break;
-    if (moving.contains(u.name)) continue;
+    if (placing.contains(u.name) || starting.contains(u.name)) continue;
     const v1::Vm* vm = st.FindVm(u.name);
     if (vm == nullptr || vm->status().message() == u.reason) continue;
     out.reasons.push_back({std::move(u.name), u.generation, std::move(u.reason)});

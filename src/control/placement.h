@@ -1,6 +1,9 @@
 // Leader-side placement: each pass schedules the VMs that wait for a node
 // (desired RUNNING, unplaced) and the drain's moves together, in one
 // scheduler batch, so the placements of one pass never overcommit a node.
+// Drain moves are stop-then-start (control/drain.h): a pass marks the VMs
+// whose move starts (moves_off) and places only the VMs their node has
+// confirmed stopped.
 // Pure: reads the state, returns what to propose; no clock, no I/O.
 //
 // REQUIRES: the caller proposes a pass's placements and waits until they are
@@ -21,6 +24,8 @@ namespace blixard::control {
 struct PlacementStep {
   // Placements and unplacements (node 0), each with the VM's generation.
   std::vector<state::Placement> placements;
+  // Drain moves that start now (MoveVmsOff).
+  std::vector<state::MoveOff> moves_off;
   // Why VMs still wait, for those whose status message says otherwise.
   std::vector<state::PendingReason> reasons;
 };
@@ -45,11 +50,15 @@ class PlacementController {
   const DrainController& drain() const { return drain_; }
   // The last pass looked at only part of the pending VMs.
   bool cut_short() const { return !cursor_.empty(); }
+  // Inject a bug (simulator checks only): a drain places its VMs elsewhere
+  // at once, without waiting for the stop (the old one-step move).
+  void set_move_without_stop_for_testing(bool on) { move_without_stop_ = on; }
 
  private:
   Options options_;
   DrainController drain_;
   std::string cursor_;  // last pending VM looked at when a pass was cut short
+  bool move_without_stop_ = false;
 };
 
 // The simple form (tests, tools): places up to `max_batch` pending VMs.

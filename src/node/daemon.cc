@@ -75,6 +75,11 @@ class NodeAgentHost : public agent::AgentHost {
                            Clock::now() + std::chrono::seconds(5));
     return r.ok() && r->status.ok();
   }
+  bool StoppedForMove(const std::string& name, uint64_t move_index) override {
+    auto r = node_.Propose(state::MakeVmStoppedForMove(name, node_.id(), move_index, NowUnixMs()),
+                           Clock::now() + std::chrono::seconds(5));
+    return r.ok() && r->status.ok();
+  }
 
  private:
   Node& node_;

@@ -352,12 +352,17 @@ void Node::Impl::PlacePendingVms() {
     if (!idx.ok()) return;
     placement_index_ = *idx;
   }
+  if (!step.moves_off.empty()) {
+    auto idx = raft_->propose(state::EncodeCommand(state::MakeMoveVmsOff(step.moves_off, NowUnixMs())));
+    if (!idx.ok()) return;
+    placement_index_ = *idx;
+  }
   if (!step.reasons.empty()) {
     auto idx = raft_->propose(state::EncodeCommand(state::MakeSetPendingReasons(step.reasons, NowUnixMs())));
     if (idx.ok()) placement_index_ = *idx;
   }
   // Placements change the state: look again as soon as they are applied.
-  if (!step.placements.empty()) placement_next_ = now;
+  if (!step.placements.empty() || !step.moves_off.empty()) placement_next_ = now;
 }
 
 bool Node::Impl::MayNeedPlacement(const v1::Command& cmd) {

@@ -253,6 +253,12 @@ class WorkerAgentHost : public agent::AgentHost {
                Clock::now() + std::chrono::seconds(5))
         .ok();
   }
+  bool StoppedForMove(const std::string& name, uint64_t move_index) override {
+    return link_
+        .Write(state::MakeVmStoppedForMove(name, link_.id(), move_index, NowUnixMs()),
+               Clock::now() + std::chrono::seconds(5))
+        .ok();
+  }
 
  private:
   WorkerLink& link_;

@@ -55,7 +55,8 @@ class WorkerLink {
   // returned at once with the server's message; kUnavailable when no server
   // answered in time.
   Result<std::string> Register(const v1::Node& offer, Deadline deadline);
-  // Proposes `cmd` (report_vm_status or update_node about this worker)
+  // Proposes `cmd` (report_vm_status, vm_stopped_for_move or update_node
+  // about this worker)
   // through a server; moves on to the next server when one is unreachable.
   Status Write(const v1::Command& cmd, Deadline deadline);
 

@@ -53,6 +53,10 @@ class SimAgentHost : public agent::AgentHost {
     w_->VmReport(id_, name, phase, message);
     return true;
   }
+  bool StoppedForMove(const std::string& name, uint64_t move_index) override {
+    w_->VmStoppedForMove(id_, name, move_index);
+    return true;
+  }
 
  private:
   World* w_;
@@ -263,12 +267,20 @@ std::optional<std::vector<v1::Vm>> World::VmPlacedHere(NodeId id) {
 // Status reports go to the leader (forwarded as the daemon does) and are
 // proposed there; lost ones are sent again by a later agent pass.
 void World::VmReport(NodeId id, const std::string& name, v1::VmPhase phase, const std::string& message) {
+  VmForward(id, state::EncodeCommand(
+                    state::MakeReportVmStatus(name, id, phase, message, kEpochMs + events_.now())));
+}
+
+void World::VmStoppedForMove(NodeId id, const std::string& name, uint64_t move_index) {
+  VmForward(id, state::EncodeCommand(
+                    state::MakeVmStoppedForMove(name, id, move_index, kEpochMs + events_.now())));
+}
+
+void World::VmForward(NodeId id, std::string data) {
   SimNode* n = Find(id);
   if (n == nullptr || !n->up) return;
   const NodeId leader = n->raft->leader();
   if (leader == kNoNode) return;
-  const std::string data =
-      state::EncodeCommand(state::MakeReportVmStatus(name, id, phase, message, kEpochMs + events_.now()));
   net_.Send(id, leader, [this, leader, data] {
     SimNode* l = Find(leader);
     if (l == nullptr || !l->up || failed()) return;

@@ -78,6 +78,10 @@ uint32_t AddressOf(const v1::Vm& vm) {
 
 }  // namespace
 
+std::string MovingOffMessage(uint64_t node_id) {
+  return "moving off draining node " + std::to_string(node_id);
+}
+
 void ClusterState::IndexVm(uint64_t node_id, const std::string& name) {
   by_node_[node_id].insert(name);
 }
@@ -95,6 +99,9 @@ void ClusterState::MoveVm(v1::Vm& vm, uint64_t node_id, int64_t now, std::string
   UnindexVm(vm.node_id(), vm.spec().name());
   IndexVm(node_id, vm.spec().name());
   vm.set_node_id(node_id);
+  vm.clear_moving_off_node();  // a move ends with the VM's next placement
+  vm.clear_move_index();
+  vm.clear_stopped_for_move();
   vm.set_generation(vm.generation() + 1);
   v1::VmStatus* status = vm.mutable_status();
   status->set_phase(v1::VM_PHASE_PENDING);
@@ -158,12 +165,18 @@ ApplyResult ClusterState::Apply(const v1::Command& cmd, uint64_t index) {
     case v1::Command::kSetNodesHealth:
       out.status = ApplySetNodesHealth(cmd.set_nodes_health(), now);
       break;
+    case v1::Command::kMoveVmsOff:
+      out.status = ApplyMoveVmsOff(cmd.move_vms_off(), now, index);
+      break;
+    case v1::Command::kVmStoppedForMove:
+      out.status = ApplyVmStoppedForMove(cmd.vm_stopped_for_move(), now, out);
+      break;
     case v1::Command::OP_NOT_SET:
       out.status = Status::InvalidArgument(
           "command has no operation: set one of create_vm, delete_vm, set_vm_desired_state, "
           "report_vm_status, register_node, remove_node, init_cluster, place_vms, set_vm_subnet, "
           "update_vm_labels, update_node, set_node_drain, set_cluster_setting, set_pending_reasons, "
-          "set_nodes_health");
+          "set_nodes_health, move_vms_off, vm_stopped_for_move");
       break;
   }
   if (!out.status.ok()) out.vm.reset();
@@ -485,7 +498,69 @@ Status ClusterState::ApplySetNodeDrain(const v1::SetNodeDrain& op, int64_t now) 
     n.set_draining(false);
     n.set_drain_started_unix_ms(0);
     n.set_drain_deadline_unix_ms(0);
+    CancelMovesOff(op.id(), now);
   }
+  return Status::Ok();
+}
+
+void ClusterState::CancelMovesOff(uint64_t node_id, int64_t now) {
+  auto placed = by_node_.find(node_id);
+  if (placed == by_node_.end()) return;
+  const NameSet names = placed->second;  // MoveVm edits the index
+  for (const std::string& name : names) {
+    v1::Vm& vm = vms_.find(name)->second;
+    if (vm.moving_off_node() != node_id) continue;
+    if (vm.stopped_for_move()) {
+      MoveVm(vm, 0, now, "waiting for placement");
+      continue;
+    }
+    vm.clear_moving_off_node();
+    vm.clear_move_index();
+    vm.mutable_status()->set_message("drain of node " + std::to_string(node_id) + " cancelled");
+    vm.mutable_status()->set_updated_at_unix_ms(now);
+  }
+}
+
+Status ClusterState::ApplyMoveVmsOff(const v1::MoveVmsOff& op, int64_t now, uint64_t index) {
+  for (const v1::VmMoveOff& m : op.moves()) {
+    if (Status s = ValidateVmName(m.name()); !s.ok()) return s;
+  }
+  for (const v1::VmMoveOff& m : op.moves()) {
+    auto it = vms_.find(m.name());
+    auto node = nodes_.find(m.node_id());
+    if (it == vms_.end() || node == nodes_.end() || !node->second.draining()) continue;
+    v1::Vm& vm = it->second;
+    if (vm.node_id() != m.node_id() || vm.moving_off_node() != 0) continue;
+    if (m.expected_generation() != 0 && m.expected_generation() != vm.generation()) continue;
+    vm.set_moving_off_node(m.node_id());
+    vm.set_move_index(index);
+    vm.set_stopped_for_move(false);
+    vm.mutable_status()->set_message(MovingOffMessage(m.node_id()));
+    vm.mutable_status()->set_updated_at_unix_ms(now);
+  }
+  return Status::Ok();
+}
+
+Status ClusterState::ApplyVmStoppedForMove(const v1::VmStoppedForMove& op, int64_t now,
+                                           ApplyResult& out) {
+  if (Status s = ValidateVmName(op.name()); !s.ok()) return s;
+  auto it = vms_.find(op.name());
+  if (it == vms_.end()) return Status::NotFound(VmNotFound(op.name()));
+  v1::Vm& vm = it->second;
+  if (op.node_id() == 0 || vm.node_id() != op.node_id() || vm.moving_off_node() != op.node_id() ||
+      vm.move_index() != op.move_index()) {
+    return Status::FailedPrecondition("vm " + Quoted(op.name()) + " is not moving off node " +
+                                      std::to_string(op.node_id()) + " under move " +
+                                      std::to_string(op.move_index()) +
+                                      ": the move ended or was cancelled");
+  }
+  vm.set_stopped_for_move(true);
+  v1::VmStatus* status = vm.mutable_status();
+  status->set_phase(v1::VM_PHASE_STOPPED);
+  status->set_running_since_unix_ms(0);
+  status->set_message("stopped; " + MovingOffMessage(op.node_id()));
+  status->set_updated_at_unix_ms(now);
+  out.vm = vm;
   return Status::Ok();
 }
 
@@ -699,6 +774,13 @@ Status ClusterState::CheckInvariants() const {
     }
     if (vm.node_id() != 0 && !nodes_.contains(vm.node_id())) {
       return broken(what + " is placed on unregistered node " + std::to_string(vm.node_id()));
+    }
+    if (vm.moving_off_node() != 0 && vm.moving_off_node() != vm.node_id()) {
+      return broken(what + " is moving off node " + std::to_string(vm.moving_off_node()) +
+                    " but placed on node " + std::to_string(vm.node_id()));
+    }
+    if (vm.stopped_for_move() && vm.moving_off_node() == 0) {
+      return broken(what + " is stopped for a move but not moving");
     }
     auto indexed = by_node_.find(vm.node_id());
     if (indexed == by_node_.end() || !indexed->second.contains(name)) {

@@ -35,6 +35,10 @@ struct ApplyResult {
   std::optional<v1::Vm> vm;
 };
 
+// The status message of a VM that a drain moves off `node_id`:
+// "moving off draining node N".
+std::string MovingOffMessage(uint64_t node_id);
+
 class ClusterState {
  public:
   using VmMap = std::map<std::string, v1::Vm, std::less<>>;  // by name
@@ -149,6 +153,11 @@ class ClusterState {
   Status ApplySetClusterSetting(const v1::SetClusterSetting& op);
   Status ApplySetPendingReasons(const v1::SetPendingReasons& op, int64_t now);
   Status ApplySetNodesHealth(const v1::SetNodesHealth& op, int64_t now);
+  Status ApplyMoveVmsOff(const v1::MoveVmsOff& op, int64_t now, uint64_t index);
+  Status ApplyVmStoppedForMove(const v1::VmStoppedForMove& op, int64_t now, ApplyResult& out);
+  // Undrain: marks not yet confirmed are cancelled (the VM stays), VMs
+  // already stopped for their move go back to the scheduler.
+  void CancelMovesOff(uint64_t node_id, int64_t now);
 
   // Every VM (and only VMs) under its node_id, 0 = unplaced. Derived from
   // vms_; kept in step by Apply and RestoreSnapshot.

@@ -164,6 +164,29 @@ v1::Command MakeSetNodesHealth(const std::vector<HealthChange>& changes, int64_t
   return cmd;
 }
 
+v1::Command MakeMoveVmsOff(const std::vector<MoveOff>& moves, int64_t now_ms) {
+  v1::Command cmd = WithTime(now_ms);
+  v1::MoveVmsOff* op = cmd.mutable_move_vms_off();
+  op->mutable_moves()->Reserve(static_cast<int>(moves.size()));
+  for (const MoveOff& m : moves) {
+    v1::VmMoveOff* out = op->add_moves();
+    out->set_name(m.name);
+    out->set_node_id(m.node_id);
+    out->set_expected_generation(m.expected_generation);
+  }
+  return cmd;
+}
+
+v1::Command MakeVmStoppedForMove(std::string_view name, uint64_t node_id, uint64_t move_index,
+                                 int64_t now_ms) {
+  v1::Command cmd = WithTime(now_ms);
+  v1::VmStoppedForMove* op = cmd.mutable_vm_stopped_for_move();
+  op->set_name(std::string(name));
+  op->set_node_id(node_id);
+  op->set_move_index(move_index);
+  return cmd;
+}
+
 std::string EncodeCommand(const v1::Command& cmd) {
   std::string out;
   {

@@ -60,6 +60,18 @@ struct HealthChange {
 };
 v1::Command MakeSetNodesHealth(const std::vector<HealthChange>& changes, int64_t now_ms);
 
+// Drain moves (Vm.moving_off_node): the first half of a move marks the VM;
+// the node it leaves confirms it stopped (MakeVmStoppedForMove).
+struct MoveOff {
+  std::string name;
+  uint64_t node_id = 0;              // the node it is placed on (draining)
+  uint64_t expected_generation = 0;  // 0 = do not check
+  bool operator==(const MoveOff&) const = default;
+};
+v1::Command MakeMoveVmsOff(const std::vector<MoveOff>& moves, int64_t now_ms);
+v1::Command MakeVmStoppedForMove(std::string_view name, uint64_t node_id, uint64_t move_index,
+                                 int64_t now_ms);
+
 // Entry data <-> command. Encoding is deterministic.
 std::string EncodeCommand(const v1::Command& cmd);
 // kInvalidArgument if the bytes do not parse as a Command.

@@ -4,7 +4,9 @@
 // them to the others and, when it runs again, kills its own copies before
 // anything else. Every node's fake backend appends what ran where and when
 // to one shared record, from which the tests check that no VM ever ran on
-// two nodes at once (kill -9) and that none runs twice after healing.
+// two nodes at once (kill -9, drain) and that none runs twice after healing.
+// A drained node's VMs move stop-then-start: each ends on the drained node
+// before it starts elsewhere, and the drain finishes.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -172,6 +174,43 @@ TEST_F(LivenessCluster, StoppedNodeFencesItsVmsAndTheOthersRunThemOnce) {
     EXPECT_EQ(alive, 1) << vm << " is alive on " << alive << " nodes";
   }
   EXPECT_NE(cluster_->Log(victim).find("fenced"), std::string::npos);
+}
+
+TEST_F(LivenessCluster, DrainedNodesVmsStopThenStartElsewhereAndTheDrainFinishes) {
+  const uint64_t via = cluster_->WaitForLeader();
+  ASSERT_NE(via, 0u);
+  uint64_t drained = 0;
+  for (uint64_t id : {1, 2, 3}) {
+    if (!VmsOn(via, id).empty()) drained = id;
+  }
+  ASSERT_NE(drained, 0u);
+  const std::set<std::string> moved = VmsOn(via, drained);
+  const int64_t drained_at = UnixNowMs();
+  CommandResult drain = cluster_->Cli(via, {"node", "drain", std::to_string(drained), "--deadline", "5m"});
+  ASSERT_EQ(drain.exit_code, 0) << drain.err;
+  ASSERT_TRUE(WaitUntil([&] { return AllRunning(via, drained); }, seconds(30)))
+      << cluster_->AllLogs();
+  // The drain is done once every VM left: `node list` says so.
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        CommandResult nodes = cluster_->Cli(via, {"node", "list"});
+        return nodes.out.find(" done ") != std::string::npos;
+      },
+      seconds(10)))
+      << cluster_->Cli(via, {"node", "list"}).out;
+
+  const auto events = ReadRecord(record_);
+  EXPECT_EQ(Overlaps(Intervals(events, {})), "");
+  for (const std::string& vm : moved) {
+    int64_t stopped = -1, started = -1;
+    for (const RecordEvent& e : events) {
+      if (e.vm != vm || e.at < drained_at) continue;
+      if (e.node == drained && e.what == "stop" && stopped < 0) stopped = e.at;
+      if (e.node != drained && e.what == "start" && started < 0) started = e.at;
+    }
+    EXPECT_GE(stopped, 0) << vm << " was not stopped on the drained node";
+    EXPECT_GE(started, stopped) << vm << " started elsewhere before it stopped on node " << drained;
+  }
 }
 
 }  // namespace

@@ -122,7 +122,7 @@ TEST_F(SchedulingTest, BinpackSettingAndDrainMovesVmsAway) {
     return vms.size() == 6;
   })) << c_.Cli(1, {"vm", "list"}).out;
   CommandResult nodes = c_.Cli(1, {"node", "list"});
-  EXPECT_NE(nodes.out.find("yes (deadline in"), std::string::npos) << nodes.out;
+  EXPECT_NE(nodes.out.find(" done "), std::string::npos) << nodes.out;  // every VM left
   CommandResult json = c_.Cli(1, {"node", "list", "-o", "json"});
   EXPECT_NE(json.out.find("\"draining\": true"), std::string::npos) << json.out;
 
