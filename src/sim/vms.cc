@@ -205,6 +205,7 @@ void World::VmTrackTerm(SimNode& l) {
   if (v.tracked_term == l.raft->term()) return;
   v.tracked_term = l.raft->term();
   v.tracker.BecomeLeader(events_.now());
+  v.placement = control::PlacementController();  // moves of an earlier term are not ours
   v.control_index = 0;
 }
 
@@ -242,8 +243,10 @@ void World::VmControl(SimNode& l) {
         state::MakeReportVmStatus(f.name, f.node_id, v1::VM_PHASE_FAILED, f.message, wall)));
   }
   if (changes.empty() && moves.empty()) {
-    auto placements = control::PlacePending(l.state, 1000);
-    if (!placements.empty()) cmds.push_back(state::EncodeCommand(state::MakePlaceVms(placements, wall)));
+    control::PlacementStep step = v.placement.Step(l.state, wall);
+    if (!step.placements.empty()) cmds.push_back(state::EncodeCommand(state::MakePlaceVms(step.placements, wall)));
+    if (!step.moves_off.empty()) cmds.push_back(state::EncodeCommand(state::MakeMoveVmsOff(step.moves_off, wall)));
+    if (!step.reasons.empty()) cmds.push_back(state::EncodeCommand(state::MakeSetPendingReasons(step.reasons, wall)));
   }
   for (std::string& c : cmds) {
     auto idx = l.raft->propose(std::move(c));
