@@ -33,13 +33,13 @@ PlacementStep PlacementController::Step(const state::ClusterState& st, int64_t n
 
   std::vector<state::Placement> moved;
   for (state::Placement& p : d.placements) {
-    if (starting.contains(p.name) && !move_without_stop_) {
+    if (starting.contains(p.name)) {
       // Room exists elsewhere: the move starts with the stop.
       const v1::Vm* vm = st.FindVm(p.name);
       out.moves_off.push_back({p.name, vm->node_id(), p.expected_generation});
       continue;
     }
-    if (placing.contains(p.name) || starting.contains(p.name)) moved.push_back(p);
+    if (placing.contains(p.name)) moved.push_back(p);
     out.placements.push_back(std::move(p));
   }
   for (const scheduler::Unplaced& u : d.unplaced) {
@@ -49,11 +49,7 @@ PlacementStep PlacementController::Step(const state::ClusterState& st, int64_t n
     } else if (auto it = starting.find(u.name); it != starting.end() && it->second) {
       // Overdue: the move starts even though nothing has room yet.
       const v1::Vm* vm = st.FindVm(u.name);
-      if (move_without_stop_) {
-        out.placements.push_back({u.name, 0, u.generation});
-      } else {
-        out.moves_off.push_back({u.name, vm->node_id(), u.generation});
-      }
+      out.moves_off.push_back({u.name, vm->node_id(), u.generation});
     }
   }
   drain_.Started(moved, st);

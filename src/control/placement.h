@@ -50,15 +50,11 @@ class PlacementController {
   const DrainController& drain() const { return drain_; }
   // The last pass looked at only part of the pending VMs.
   bool cut_short() const { return !cursor_.empty(); }
-  // Inject a bug (simulator checks only): a drain places its VMs elsewhere
-  // at once, without waiting for the stop (the old one-step move).
-  void set_move_without_stop_for_testing(bool on) { move_without_stop_ = on; }
 
  private:
   Options options_;
   DrainController drain_;
   std::string cursor_;  // last pending VM looked at when a pass was cut short
-  bool move_without_stop_ = false;
 };
 
 // The simple form (tests, tools): places up to `max_batch` pending VMs.
