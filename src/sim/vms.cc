@@ -226,10 +226,12 @@ void World::VmControl(SimNode& l) {
       node.set_address("10.0.0." + std::to_string(id) + ":7001");
       node.set_role(v1::NODE_ROLE_VOTER);
       node.set_health(v1::NODE_HEALTH_READY);
-      // Room for every VM of the workload: these runs test liveness and
-      // fencing, not the scheduler's capacity filter.
-      node.mutable_capacity()->set_vcpus(1024);
-      node.mutable_capacity()->set_memory_mib(1 << 20);
+      // Nodes of differing sizes, together roomy enough for most of the
+      // workload's VMs (1-4 vCPUs each): some wait for room, and the
+      // placement check (World::PlacedWithinBound) sees them placed as soon
+      // as room appears.
+      node.mutable_capacity()->set_vcpus(static_cast<uint32_t>(24 + 8 * (id % 3)));
+      node.mutable_capacity()->set_memory_mib(16384);
       cmds.push_back(state::EncodeCommand(state::MakeRegisterNode(node, wall)));
     }
   }

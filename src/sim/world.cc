@@ -8,6 +8,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "control/placement.h"
 #include "raft/conf_change.h"
 #include "sim/world.h"
 #include "state/commands.h"
@@ -485,6 +486,31 @@ void World::PeriodicChecks() {
   if (!settling_) events_.After(kCheckEveryMs, [this] { PeriodicChecks(); });
 }
 
+// Once the cluster is quiet, every pending VM that fits on a ready node is
+// placed within a bound (a TTL for nodes to be heard again, then a few
+// placement passes).
+void World::PlacedWithinBound() {
+  constexpr Time kBoundMs = 4 * kVmTtlMs;
+  const Time until = events_.now() + kBoundMs;
+  const auto stop = [this] { return failed(); };
+  std::string waiting;
+  while (!failed()) {
+    SimNode* l = Leader();
+    waiting.clear();
+    if (l != nullptr) {
+      auto placeable = control::PlacePending(l->state, 1);
+      if (placeable.empty()) return;
+      waiting = placeable.front().name + " fits on node " + std::to_string(placeable.front().node_id);
+    }
+    if (events_.now() >= until) break;
+    events_.RunUntil(events_.now() + 100, stop);
+  }
+  if (!failed()) {
+    Fail("placement", "a placeable VM was still pending " + std::to_string(kBoundMs) +
+                          " ms after the cluster was quiet (" + (waiting.empty() ? "no leader" : waiting) + ")");
+  }
+}
+
 // Between events every Ready has been handled, so the core's log is exactly
 // what was saved: same snapshot boundary, same entries.
 Status World::RaftLogMatchesStorage(const SimNode& n) const {
@@ -602,6 +628,7 @@ SimResult World::Run() {
     Fail("liveness", "the cluster did not converge within " + std::to_string(cfg_.settle_ms) +
                          "ms after every fault was healed (leader: " + (l ? std::to_string(l->id) : "none") + ")");
   }
+  if (!failed() && cfg_.vms) PlacedWithinBound();
   if (!failed()) FinalChecks();
 
   SimResult& r = result_;

@@ -207,6 +207,7 @@ class World {
   Status RaftLogMatchesStorage(const SimNode& n) const;
   bool Converged();
   void FinalChecks();
+  void PlacedWithinBound();
 
   SimConfig cfg_;
   Prng prng_;
