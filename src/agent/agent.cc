@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "common/vm_trace.h"
+#include "common/wall_clock.h"
 #include "state/cluster_state.h"
 #include "state/network.h"
 
@@ -71,13 +72,18 @@ vmm::VmConfig ToVmConfig(const v1::Vm& vm, const std::string& bridge) {
 }
 
 Agent::Agent(AgentOptions options, vmm::Hypervisor& hypervisor, AgentHost& host)
-    : options_(options), hypervisor_(hypervisor), host_(host), console_watch_([this] {
+    : options_(options),
+      hypervisor_(hypervisor),
+      host_(host),
+      console_watch_([this] {
         {
           std::lock_guard lk(mu_);
           console_grew_ = true;
         }
         cv_.notify_all();
-      }) {}
+      }),
+      next_report_seq_(options.first_report_seq != 0 ? options.first_report_seq
+                                                      : static_cast<uint64_t>(NowUnixMs()) * 1000) {}
 
 Agent::~Agent() { Stop(); }
 
@@ -479,7 +485,7 @@ bool Agent::Ready(const v1::Vm& vm, const vmm::VmInfo& info) {
 
 void Agent::ReportIfChanged(const v1::Vm& vm, v1::VmPhase phase, const std::string& message) {
   if (vm.status().phase() == phase && vm.status().message() == message) return;
-  host_.Report(vm.spec().name(), phase, message);
+  host_.Report(vm.spec().name(), phase, message, next_report_seq_.fetch_add(1));
 }
 
 }  // namespace blixard::agent

@@ -32,6 +32,7 @@
 // Start()).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -63,7 +64,11 @@ class AgentHost {
   virtual std::optional<std::vector<v1::Vm>> PlacedHere() = 0;
   // Records the observed phase of a VM in the cluster state; false if that
   // failed (it is reported again on a later pass).
-  virtual bool Report(const std::string& name, v1::VmPhase phase, const std::string& message) = 0;
+  // `seq` increases with every report of this agent and across its
+  // restarts (ReportVmStatus.seq): the state ignores a report older than
+  // one it applied.
+  virtual bool Report(const std::string& name, v1::VmPhase phase, const std::string& message,
+                      uint64_t seq) = 0;
   // Confirms through the cluster that `name`, marked as moving off this
   // node by the mark at log index `move_index`, is stopped here and will not
   // start here again (VmStoppedForMove); false if that failed (it is sent
@@ -80,6 +85,10 @@ struct AgentOptions {
   // checked this often (Hypervisor::Ready, no full pass), so READY is
   // reported within this of the guest's readiness line.
   std::chrono::milliseconds ready_poll{20};
+  // First status report sequence number; 0 = the wall clock in
+  // microseconds when the agent is made (so a restarted agent's reports
+  // rank after its predecessor's). The simulator gives its own.
+  uint64_t first_report_seq = 0;
   // When the backend names each booting VM's console file, the agent is
   // woken by the file growing (inotify) and polls only this often, in case
   // a wake-up was missed.
@@ -188,6 +197,7 @@ class Agent {
   std::map<std::string, bool> watched_;
   // Last: its thread calls back into mu_/cv_, so it goes first.
   ConsoleWatch console_watch_;
+  std::atomic<uint64_t> next_report_seq_;  // ReportIfChanged, from any thread
 };
 
 }  // namespace blixard::agent

@@ -38,7 +38,8 @@ class FakeHost : public AgentHost {
     for (auto& [n, vm] : vms_) out.push_back(vm);
     return out;
   }
-  bool Report(const std::string& name, v1::VmPhase phase, const std::string& message) override {
+  bool Report(const std::string& name, v1::VmPhase phase, const std::string& message,
+              uint64_t /*seq*/) override {
     reports_.push_back(name + ":" + v1::VmPhase_Name(phase));
     auto it = vms_.find(name);
     if (it != vms_.end()) {

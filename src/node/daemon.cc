@@ -70,8 +70,9 @@ class NodeAgentHost : public agent::AgentHost {
     });
     return out;
   }
-  bool Report(const std::string& name, v1::VmPhase phase, const std::string& message) override {
-    auto r = node_.Propose(state::MakeReportVmStatus(name, node_.id(), phase, message, NowUnixMs()),
+  bool Report(const std::string& name, v1::VmPhase phase, const std::string& message,
+              uint64_t seq) override {
+    auto r = node_.Propose(state::MakeReportVmStatus(name, node_.id(), phase, message, NowUnixMs(), seq),
                            Clock::now() + std::chrono::seconds(5));
     return r.ok() && r->status.ok();
   }

@@ -247,9 +247,10 @@ class WorkerAgentHost : public agent::AgentHost {
  public:
   explicit WorkerAgentHost(WorkerLink& link) : link_(link) {}
   std::optional<std::vector<v1::Vm>> PlacedHere() override { return link_.Placed(); }
-  bool Report(const std::string& name, v1::VmPhase phase, const std::string& message) override {
+  bool Report(const std::string& name, v1::VmPhase phase, const std::string& message,
+              uint64_t seq) override {
     return link_
-        .Write(state::MakeReportVmStatus(name, link_.id(), phase, message, NowUnixMs()),
+        .Write(state::MakeReportVmStatus(name, link_.id(), phase, message, NowUnixMs(), seq),
                Clock::now() + std::chrono::seconds(5))
         .ok();
   }

@@ -49,8 +49,9 @@ class SimAgentHost : public agent::AgentHost {
  public:
   SimAgentHost(World* w, NodeId id) : w_(w), id_(id) {}
   std::optional<std::vector<v1::Vm>> PlacedHere() override { return w_->VmPlacedHere(id_); }
-  bool Report(const std::string& name, v1::VmPhase phase, const std::string& message) override {
-    w_->VmReport(id_, name, phase, message);
+  bool Report(const std::string& name, v1::VmPhase phase, const std::string& message,
+              uint64_t seq) override {
+    w_->VmReport(id_, name, phase, message, seq);
     return true;
   }
   bool StoppedForMove(const std::string& name, uint64_t move_index) override {
@@ -95,6 +96,9 @@ void World::VmStart(SimNode& n) {
   v.agent_host = std::make_unique<SimAgentHost>(this, n.id);
   agent::AgentOptions ao;
   ao.stop_grace = std::chrono::milliseconds(0);
+  // Virtual time in microseconds: a restarted agent's reports rank after
+  // its predecessor's, as with the daemon's wall clock, and runs replay.
+  ao.first_report_seq = static_cast<uint64_t>(kEpochMs + events_.now()) * 1000;
   v.agent = std::make_unique<agent::Agent>(ao, *v.host, *v.agent_host);
   v.agent->Hold();
   v.fence = std::make_unique<control::FenceRule>(control::FenceConfig{kVmTtlMs, kVmFenceMarginMs}, now);
@@ -271,9 +275,10 @@ std::optional<std::vector<v1::Vm>> World::VmPlacedHere(NodeId id) {
 
 // Status reports go to the leader (forwarded as the daemon does) and are
 // proposed there; lost ones are sent again by a later agent pass.
-void World::VmReport(NodeId id, const std::string& name, v1::VmPhase phase, const std::string& message) {
+void World::VmReport(NodeId id, const std::string& name, v1::VmPhase phase, const std::string& message,
+                     uint64_t seq) {
   VmForward(id, state::EncodeCommand(
-                    state::MakeReportVmStatus(name, id, phase, message, kEpochMs + events_.now())));
+                    state::MakeReportVmStatus(name, id, phase, message, kEpochMs + events_.now(), seq)));
 }
 
 void World::VmStoppedForMove(NodeId id, const std::string& name, uint64_t move_index) {

@@ -129,7 +129,8 @@ class World {
 
   // -- the VM workload's node agents (vms.cc) --
   std::optional<std::vector<v1::Vm>> VmPlacedHere(NodeId id);
-  void VmReport(NodeId id, const std::string& name, v1::VmPhase phase, const std::string& message);
+  void VmReport(NodeId id, const std::string& name, v1::VmPhase phase, const std::string& message,
+                uint64_t seq);
   void VmStoppedForMove(NodeId id, const std::string& name, uint64_t move_index);
   // A command of node `id`'s agent, forwarded to the leader and proposed there.
   void VmForward(NodeId id, std::string data);

@@ -99,6 +99,7 @@ void ClusterState::MoveVm(v1::Vm& vm, uint64_t node_id, int64_t now, std::string
   UnindexVm(vm.node_id(), vm.spec().name());
   IndexVm(node_id, vm.spec().name());
   vm.set_node_id(node_id);
+  vm.clear_status_seq();  // the next node's agent numbers its own reports
   vm.clear_moving_off_node();  // a move ends with the VM's next placement
   vm.clear_move_index();
   vm.clear_stopped_for_move();
@@ -285,6 +286,15 @@ Status ClusterState::ApplyReportVmStatus(const v1::ReportVmStatus& op, int64_t n
     return Status::FailedPrecondition("vm " + Quoted(op.name()) + " " + where + ", not node " +
                                       std::to_string(op.node_id()) +
                                       ": only the node it is placed on reports its status");
+  }
+  if (op.seq() != 0) {
+    // A delayed report (e.g. a retried forward) older than one applied
+    // since would take the status back: ignored, not an error.
+    if (op.seq() <= vm.status_seq()) {
+      out.vm = vm;
+      return Status::Ok();
+    }
+    vm.set_status_seq(op.seq());
   }
   v1::VmStatus* status = vm.mutable_status();
   if (!IsUp(reported.phase())) {

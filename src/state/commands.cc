@@ -63,11 +63,12 @@ v1::Command MakeUpdateVmLabels(std::string_view name, std::string_view key, std:
 }
 
 v1::Command MakeReportVmStatus(std::string_view name, uint64_t node_id, v1::VmPhase phase,
-                               std::string_view message, int64_t now_ms) {
+                               std::string_view message, int64_t now_ms, uint64_t seq) {
   v1::Command cmd = WithTime(now_ms);
   v1::ReportVmStatus* op = cmd.mutable_report_vm_status();
   op->set_name(std::string(name));
   op->set_node_id(node_id);
+  op->set_seq(seq);
   op->mutable_status()->set_phase(phase);
   op->mutable_status()->set_message(std::string(message));
   op->mutable_status()->set_updated_at_unix_ms(now_ms);
