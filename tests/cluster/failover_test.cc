@@ -75,9 +75,14 @@ TEST(Cluster, RestartedMemberCatchesUp) {
 
   ASSERT_TRUE(c.Restart(follower));
   EXPECT_TRUE(c.WaitForVms(follower, names));
-  auto st = c.Status(follower, /*stale=*/true);
-  ASSERT_TRUE(st);
-  EXPECT_GE(st->applied_index(), leader_st->commit_index());
+  // The status is published once per loop pass, after the state it
+  // describes: a read may see the VMs a moment before the applied index.
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        auto st = c.Status(follower, /*stale=*/true);
+        return st && st->applied_index() >= leader_st->commit_index();
+      },
+      seconds(30)));
   EXPECT_TRUE(c.WaitForMembers({.voters = 3}));
 }
 
