@@ -19,12 +19,6 @@ uint64_t Share(uint64_t used, uint64_t alloc) {
   return used * kLoadScale / alloc;
 }
 
-// Phases in which the VM's process exists on its node (as in ClusterState).
-bool IsUp(v1::VmPhase p) {
-  return p == v1::VM_PHASE_STARTING || p == v1::VM_PHASE_RUNNING || p == v1::VM_PHASE_READY ||
-         p == v1::VM_PHASE_PAUSED || p == v1::VM_PHASE_STOPPING;
-}
-
 bool HasCapacity(const v1::Node& n) {
   return n.capacity().vcpus() > 0 || n.capacity().memory_mib() > 0;
 }
@@ -315,9 +309,7 @@ Resources Allocatable(const v1::Node& node) {
   return {node.capacity().vcpus(), node.capacity().memory_mib(), node.capacity().disk_mib()};
 }
 
-bool HoldsCapacity(const v1::Vm& vm) {
-  return vm.desired_state() == v1::DESIRED_STATE_RUNNING || IsUp(vm.status().phase());
-}
+bool HoldsCapacity(const v1::Vm& vm) { return state::HoldsCapacity(vm); }
 
 Resources Used(const state::ClusterState& st, uint64_t node_id) {
   Resources used;

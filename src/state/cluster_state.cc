@@ -59,6 +59,15 @@ bool IsUp(v1::VmPhase p) {
          p == v1::VM_PHASE_PAUSED;
 }
 
+}  // namespace
+
+bool HoldsCapacity(const v1::Vm& vm) {
+  return vm.desired_state() == v1::DESIRED_STATE_RUNNING || IsUp(vm.status().phase()) ||
+         vm.status().phase() == v1::VM_PHASE_STOPPING;
+}
+
+namespace {
+
 bool IsSettableDesiredState(v1::DesiredState s) {
   return s == v1::DESIRED_STATE_RUNNING || s == v1::DESIRED_STATE_STOPPED;
 }
@@ -393,12 +402,53 @@ Status ClusterState::ApplyPlaceVms(const v1::PlaceVms& op, int64_t now) {
     }
     targets.push_back(it);
   }
+  if (Status s = CheckPlacementsFit(op, targets); !s.ok()) return s;
   for (size_t i = 0; i < targets.size(); ++i) {
     const uint64_t node_id = op.placements(static_cast<int>(i)).node_id();
     v1::Vm& vm = targets[i]->second;
     if (vm.node_id() == node_id) continue;
     MoveVm(vm, node_id, now,
            node_id == 0 ? "waiting for placement" : "placed on node " + std::to_string(node_id));
+  }
+  return Status::Ok();
+}
+
+// A batch is decided on the leader's applied state, which may be behind the
+// log (a new leader that has not applied its predecessor's last entries):
+// no placement may take a node past the capacity it reported. Nodes that
+// reported none are not checked (the scheduler never picks them).
+Status ClusterState::CheckPlacementsFit(const v1::PlaceVms& op,
+                                        const std::vector<VmMap::iterator>& targets) const {
+  struct Load {
+    uint64_t vcpus = 0, memory_mib = 0;
+  };
+  std::map<uint64_t, Load> added;  // what the batch brings to each node
+  std::set<std::string_view> leaving;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    const uint64_t to = op.placements(static_cast<int>(i)).node_id();
+    const v1::Vm& vm = targets[i]->second;
+    if (vm.node_id() == to) continue;
+    leaving.insert(vm.spec().name());
+    if (to == 0 || vm.desired_state() != v1::DESIRED_STATE_RUNNING) continue;
+    added[to].vcpus += vm.spec().vcpus();
+    added[to].memory_mib += vm.spec().memory_mib();
+  }
+  for (const auto& [node_id, add] : added) {
+    const v1::NodeCapacity& cap = nodes_.at(node_id).capacity();
+    if (cap.vcpus() == 0 && cap.memory_mib() == 0) continue;
+    Load used;
+    for (const v1::Vm* vm : VmsOnNode(node_id)) {
+      if (leaving.contains(vm->spec().name()) || !HoldsCapacity(*vm)) continue;
+      used.vcpus += vm->spec().vcpus();
+      used.memory_mib += vm->spec().memory_mib();
+    }
+    if (used.vcpus + add.vcpus > cap.vcpus() || used.memory_mib + add.memory_mib > cap.memory_mib()) {
+      return Status::FailedPrecondition(
+          "node " + std::to_string(node_id) + " has " + std::to_string(cap.vcpus()) + " vCPUs / " +
+          std::to_string(cap.memory_mib()) + " MiB, " + std::to_string(used.vcpus) + " / " +
+          std::to_string(used.memory_mib) + " in use; the batch adds " + std::to_string(add.vcpus) +
+          " / " + std::to_string(add.memory_mib) + ": it was scheduled on an older state");
+    }
   }
   return Status::Ok();
 }

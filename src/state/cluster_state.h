@@ -39,6 +39,11 @@ struct ApplyResult {
 // "moving off draining node N".
 std::string MovingOffMessage(uint64_t node_id);
 
+// A VM placed on a node takes its demand (vCPUs, memory) from the node while
+// it wants to run or still runs (a VM being stopped keeps its room until its
+// node reports it stopped). The scheduler and ApplyPlaceVms both count this.
+bool HoldsCapacity(const v1::Vm& vm);
+
 class ClusterState {
  public:
   using VmMap = std::map<std::string, v1::Vm, std::less<>>;  // by name
@@ -152,6 +157,7 @@ class ClusterState {
   Status ApplySetNodeDrain(const v1::SetNodeDrain& op, int64_t now);
   Status ApplySetClusterSetting(const v1::SetClusterSetting& op);
   Status ApplySetPendingReasons(const v1::SetPendingReasons& op, int64_t now);
+  Status CheckPlacementsFit(const v1::PlaceVms& op, const std::vector<VmMap::iterator>& targets) const;
   Status ApplySetNodesHealth(const v1::SetNodesHealth& op, int64_t now);
   Status ApplyMoveVmsOff(const v1::MoveVmsOff& op, int64_t now, uint64_t index);
   Status ApplyVmStoppedForMove(const v1::VmStoppedForMove& op, int64_t now, ApplyResult& out);
