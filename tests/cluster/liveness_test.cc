@@ -122,11 +122,7 @@ TEST_F(LivenessCluster, KilledNodesVmsRunElsewhereAndNeverOnTwoNodesAtOnce) {
 
   const auto iv = Intervals(ReadRecord(record_), {{victim, killed_at}});
   EXPECT_EQ(Overlaps(iv), "");
-  for (const std::string& vm : moved) {
-    bool elsewhere = false;
-    for (const Interval& i : iv.at(vm)) elsewhere |= i.node != victim && i.from >= killed_at;
-    EXPECT_TRUE(elsewhere) << vm << " was not restarted on another node";
-  }
+  EXPECT_EQ(NotStartedElsewhere(iv, moved, victim, killed_at), "");
 }
 
 TEST_F(LivenessCluster, StoppedNodeFencesItsVmsAndTheOthersRunThemOnce) {

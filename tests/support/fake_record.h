@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -85,6 +86,21 @@ inline std::string Overlaps(const std::map<std::string, std::vector<Interval>>& 
         }
       }
     }
+  }
+  return msg;
+}
+
+// The VMs of `moved` that did not start on another node than `from` at or
+// after `since` ("" when each did), one line each.
+inline std::string NotStartedElsewhere(const std::map<std::string, std::vector<Interval>>& iv,
+                                       const std::set<std::string>& moved, uint64_t from, int64_t since) {
+  std::string msg;
+  for (const std::string& vm : moved) {
+    bool elsewhere = false;
+    if (auto it = iv.find(vm); it != iv.end()) {
+      for (const Interval& i : it->second) elsewhere |= i.node != from && i.from >= since;
+    }
+    if (!elsewhere) msg += "vm " + vm + " was not started on another node\n";
   }
   return msg;
 }
