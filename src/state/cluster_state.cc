@@ -12,16 +12,7 @@
 namespace blixard::state {
 namespace {
 
-// Built with append: g++ 12 at -O3 reports a false -Wrestrict on the
-// operator+ chain.
-std::string Quoted(std::string_view s) {
-  std::string q;
-  q.reserve(s.size() + 2);
-  q.append(1, '"').append(s).append(1, '"');
-  return q;
-}
-
-std::string VmNotFound(std::string_view name) { return "vm " + Quoted(name) + " not found"; }
+std::string VmNotFound(std::string_view name) { return "vm " + Quote(name) + " not found"; }
 
 std::string NodeNotFound(uint64_t id) { return "node " + std::to_string(id) + " not found"; }
 
@@ -76,13 +67,6 @@ Status CheckDesiredState(int value, std::string_view what) {
   if (IsSettableDesiredState(static_cast<v1::DesiredState>(value))) return Status::Ok();
   return Status::InvalidArgument(std::string(what) + " desired state " + std::to_string(value) +
                                  " is invalid: use RUNNING or STOPPED");
-}
-
-// Address text "a.b.c.d/N" -> the address; 0 if it does not parse.
-uint32_t AddressOf(const v1::Vm& vm) {
-  const std::string& text = vm.ipv4_address();
-  auto ip = ParseIpv4(std::string_view(text).substr(0, text.find('/')));
-  return ip.ok() ? *ip : 0;
 }
 
 }  // namespace
@@ -199,10 +183,10 @@ Status ClusterState::ApplyCreateVm(const v1::CreateVm& op, int64_t now, uint64_t
   v1::DesiredState desired = op.desired_state() == v1::DESIRED_STATE_UNSPECIFIED
                                  ? v1::DESIRED_STATE_RUNNING
                                  : op.desired_state();
-  if (Status s = CheckDesiredState(desired, "vm " + Quoted(op.spec().name())); !s.ok()) return s;
+  if (Status s = CheckDesiredState(desired, "vm " + Quote(op.spec().name())); !s.ok()) return s;
   auto it = vms_.lower_bound(op.spec().name());
   if (it != vms_.end() && it->first == op.spec().name()) {
-    return Status::AlreadyExists("vm " + Quoted(op.spec().name()) + " already exists");
+    return Status::AlreadyExists("vm " + Quote(op.spec().name()) + " already exists");
   }
   v1::Vm vm;
   *vm.mutable_spec() = op.spec();
@@ -236,7 +220,7 @@ Status ClusterState::ApplyDeleteVm(const v1::DeleteVm& op, ApplyResult& out) {
 Status ClusterState::ApplySetVmDesiredState(const v1::SetVmDesiredState& op, int64_t now,
                                             ApplyResult& out) {
   if (Status s = ValidateVmName(op.name()); !s.ok()) return s;
-  if (Status s = CheckDesiredState(op.desired_state(), "vm " + Quoted(op.name())); !s.ok()) {
+  if (Status s = CheckDesiredState(op.desired_state(), "vm " + Quote(op.name())); !s.ok()) {
     return s;
   }
   auto it = vms_.find(op.name());
@@ -264,7 +248,7 @@ Status ClusterState::ApplyUpdateVmLabels(const v1::UpdateVmLabels& op, ApplyResu
   if (it == vms_.end()) return Status::NotFound(VmNotFound(op.name()));
   google::protobuf::Map<std::string, std::string> labels = it->second.spec().labels();
   labels[op.key()] = op.value();
-  if (Status s = ValidateLabels(labels, "vm " + Quoted(op.name())); !s.ok()) return s;
+  if (Status s = ValidateLabels(labels, "vm " + Quote(op.name())); !s.ok()) return s;
   *it->second.mutable_spec()->mutable_labels() = std::move(labels);
   out.vm = it->second;
   return Status::Ok();
@@ -275,13 +259,13 @@ Status ClusterState::ApplyReportVmStatus(const v1::ReportVmStatus& op, int64_t n
   if (Status s = ValidateVmName(op.name()); !s.ok()) return s;
   const v1::VmStatus& reported = op.status();
   if (!v1::VmPhase_IsValid(reported.phase()) || reported.phase() == v1::VM_PHASE_UNSPECIFIED) {
-    return Status::InvalidArgument("vm " + Quoted(op.name()) + " phase " +
+    return Status::InvalidArgument("vm " + Quote(op.name()) + " phase " +
                                    std::to_string(reported.phase()) +
                                    " is invalid: use PENDING, STARTING, RUNNING, READY, "
                                    "PAUSED, STOPPING, STOPPED or FAILED");
   }
   if (reported.message().size() > kMaxStatusMessageLength) {
-    return Status::InvalidArgument("vm " + Quoted(op.name()) + " status message is " +
+    return Status::InvalidArgument("vm " + Quote(op.name()) + " status message is " +
                                    std::to_string(reported.message().size()) +
                                    " bytes long: use at most " +
                                    std::to_string(kMaxStatusMessageLength));
@@ -292,7 +276,7 @@ Status ClusterState::ApplyReportVmStatus(const v1::ReportVmStatus& op, int64_t n
   if (op.node_id() == 0 || vm.node_id() != op.node_id()) {
     std::string where = vm.node_id() == 0 ? "is not placed on any node"
                                           : "is placed on node " + std::to_string(vm.node_id());
-    return Status::FailedPrecondition("vm " + Quoted(op.name()) + " " + where + ", not node " +
+    return Status::FailedPrecondition("vm " + Quote(op.name()) + " " + where + ", not node " +
                                       std::to_string(op.node_id()) +
                                       ": only the node it is placed on reports its status");
   }
@@ -370,8 +354,8 @@ Status ClusterState::ApplyInitCluster(const v1::InitCluster& op) {
     return Status::Ok();
   }
   if (cluster_id_ == op.cluster_id()) return Status::Ok();
-  return Status::FailedPrecondition("cluster id is already " + Quoted(cluster_id_) + ", not " +
-                                    Quoted(op.cluster_id()) + ": it is set once, at bootstrap");
+  return Status::FailedPrecondition("cluster id is already " + Quote(cluster_id_) + ", not " +
+                                    Quote(op.cluster_id()) + ": it is set once, at bootstrap");
 }
 
 Status ClusterState::ApplyPlaceVms(const v1::PlaceVms& op, int64_t now) {
@@ -385,17 +369,17 @@ Status ClusterState::ApplyPlaceVms(const v1::PlaceVms& op, int64_t now) {
   for (const v1::VmPlacement& p : op.placements()) {
     if (Status s = ValidateVmName(p.name()); !s.ok()) return s;
     if (!seen.insert(p.name()).second) {
-      return Status::InvalidArgument("vm " + Quoted(p.name()) +
+      return Status::InvalidArgument("vm " + Quote(p.name()) +
                                      " is placed twice in one batch: place each VM once");
     }
     auto it = vms_.find(p.name());
     if (it == vms_.end()) return Status::NotFound(VmNotFound(p.name()));
     if (p.node_id() != 0 && !nodes_.contains(p.node_id())) {
-      return Status::NotFound(NodeNotFound(p.node_id()) + ": place vm " + Quoted(p.name()) +
+      return Status::NotFound(NodeNotFound(p.node_id()) + ": place vm " + Quote(p.name()) +
                               " on a registered node");
     }
     if (p.expected_generation() != 0 && p.expected_generation() != it->second.generation()) {
-      return Status::FailedPrecondition("vm " + Quoted(p.name()) + " is at generation " +
+      return Status::FailedPrecondition("vm " + Quote(p.name()) + " is at generation " +
                                         std::to_string(it->second.generation()) + ", not " +
                                         std::to_string(p.expected_generation()) +
                                         ": it changed since it was scheduled");
@@ -450,78 +434,6 @@ Status ClusterState::CheckPlacementsFit(const v1::PlaceVms& op,
           " / " + std::to_string(add.memory_mib) + ": it was scheduled on an older state");
     }
   }
-  return Status::Ok();
-}
-
-std::string ClusterState::vm_subnet() const {
-  return vm_subnet_.empty() ? std::string(kDefaultVmSubnet) : vm_subnet_;
-}
-
-const std::string* ClusterState::PublisherOf(int protocol, uint32_t host_port) const {
-  auto it = published_.find({protocol, host_port});
-  return it == published_.end() ? nullptr : &it->second;
-}
-
-Status ClusterState::ReserveNetwork(v1::Vm& vm) {
-  const v1::VmSpec& spec = vm.spec();
-  for (const v1::PortPublish& p : spec.publish()) {
-    if (const std::string* owner = PublisherOf(PublishProtocol(p), p.host_port())) {
-      return Status::FailedPrecondition(
-          "host port " + PublishKeyText(p) + " is already published by vm " + Quoted(*owner) +
-          ": published ports are unique in the cluster; choose another host port or delete " +
-          Quoted(*owner));
-    }
-  }
-  if (!UsesBridgeNetwork(spec)) return Status::Ok();
-  auto subnet = ParseSubnet(vm_subnet());  // valid: checked when it was set
-  if (!subnet.ok()) return Status::Internal(subnet.status().message());
-  // Lowest free address: walk the allocated ones in order until a gap.
-  uint32_t candidate = subnet->first_vm();
-  for (auto it = addresses_.lower_bound(candidate);
-       it != addresses_.end() && it->first == candidate; ++it) {
-    ++candidate;
-  }
-  if (candidate > subnet->last_vm()) {
-    return Status::FailedPrecondition(
-        "vm " + Quoted(spec.name()) + " needs a bridge address but all " +
-        std::to_string(subnet->last_vm() - subnet->first_vm() + 1) + " addresses of subnet " +
-        subnet->ToString() + " are taken: delete a bridge VM or use --network user");
-  }
-  vm.set_ipv4_address(FormatIpv4(candidate) + "/" + std::to_string(subnet->prefix));
-  vm.set_ipv4_gateway(FormatIpv4(subnet->gateway()));
-  return Status::Ok();
-}
-
-void ClusterState::IndexNetwork(const v1::Vm& vm) {
-  for (const v1::PortPublish& p : vm.spec().publish()) {
-    published_.emplace(std::make_pair(PublishProtocol(p), p.host_port()), vm.spec().name());
-  }
-  if (!vm.ipv4_address().empty()) addresses_.emplace(AddressOf(vm), vm.spec().name());
-}
-
-void ClusterState::UnindexNetwork(const v1::Vm& vm) {
-  for (const v1::PortPublish& p : vm.spec().publish()) {
-    auto it = published_.find({PublishProtocol(p), p.host_port()});
-    if (it != published_.end() && it->second == vm.spec().name()) published_.erase(it);
-  }
-  if (!vm.ipv4_address().empty()) {
-    auto it = addresses_.find(AddressOf(vm));
-    if (it != addresses_.end() && it->second == vm.spec().name()) addresses_.erase(it);
-  }
-}
-
-Status ClusterState::ApplySetVmSubnet(const v1::SetVmSubnet& op) {
-  auto subnet = ParseSubnet(op.cidr());
-  if (!subnet.ok()) return subnet.status();
-  const std::string cidr = subnet->ToString();
-  if (cidr == vm_subnet()) return Status::Ok();
-  if (!addresses_.empty()) {
-    return Status::FailedPrecondition(
-        "the VM subnet is " + vm_subnet() + " and " + std::to_string(addresses_.size()) +
-        " bridge VMs hold addresses from it (vm " + Quoted(addresses_.begin()->second) +
-        ", ...): delete them before changing it to " + cidr);
-  }
-  vm_subnet_ = cidr == kDefaultVmSubnet ? "" : cidr;
   return Status::Ok();
 }
 
@@ -609,7 +521,7 @@ Status ClusterState::ApplyVmStoppedForMove(const v1::VmStoppedForMove& op, int64
   v1::Vm& vm = it->second;
   if (op.node_id() == 0 || vm.node_id() != op.node_id() || vm.moving_off_node() != op.node_id() ||
       vm.move_index() != op.move_index()) {
-    return Status::FailedPrecondition("vm " + Quoted(op.name()) + " is not moving off node " +
+    return Status::FailedPrecondition("vm " + Quote(op.name()) + " is not moving off node " +
                                       std::to_string(op.node_id()) + " under move " +
                                       std::to_string(op.move_index()) +
                                       ": the move ended or was cancelled");
@@ -638,7 +550,7 @@ Status ClusterState::ApplySetPendingReasons(const v1::SetPendingReasons& op, int
   for (const v1::PendingReason& r : op.reasons()) {
     if (Status s = ValidateVmName(r.name()); !s.ok()) return s;
     if (r.reason().size() > kMaxStatusMessageLength) {
-      return Status::InvalidArgument("pending reason for vm " + Quoted(r.name()) + " is " +
+      return Status::InvalidArgument("pending reason for vm " + Quote(r.name()) + " is " +
                                      std::to_string(r.reason().size()) +
                                      " bytes long: use at most " +
                                      std::to_string(kMaxStatusMessageLength));
@@ -770,13 +682,13 @@ Status ClusterState::RestoreSnapshot(const std::string& data) {
   next.applied_index_ = snap.applied_index();
   for (const auto& [k, v] : snap.settings()) {
     if (Status s = ValidateClusterSetting(k, v); !s.ok() || v.empty()) {
-      return Status::Corruption("cluster state snapshot has an invalid setting " + Quoted(k));
+      return Status::Corruption("cluster state snapshot has an invalid setting " + Quote(k));
     }
     next.settings_[k] = v;
   }
   for (v1::Vm& vm : *snap.mutable_vms()) {
     if (!next.vms_.empty() && !(next.vms_.rbegin()->first < vm.spec().name())) {
-      return Status::Corruption("cluster state snapshot vm " + Quoted(vm.spec().name()) +
+      return Status::Corruption("cluster state snapshot vm " + Quote(vm.spec().name()) +
                                 " is out of order or duplicated");
     }
     std::string name = vm.spec().name();
@@ -815,9 +727,9 @@ Status ClusterState::CheckInvariants() const {
     if (Status s = ValidateNode(node); !s.ok()) return broken(s.message());
   }
   for (const auto& [name, vm] : vms_) {
-    const std::string what = "vm " + Quoted(name);
+    const std::string what = "vm " + Quote(name);
     if (vm.spec().name() != name) {
-      return broken(what + " has spec name " + Quoted(vm.spec().name()));
+      return broken(what + " has spec name " + Quote(vm.spec().name()));
     }
     if (Status s = ValidateVmSpec(vm.spec()); !s.ok()) return broken(s.message());
     if (vm.generation() < 1) return broken(what + " has generation 0");
@@ -856,49 +768,6 @@ Status ClusterState::CheckInvariants() const {
   if (indexed_count != vms_.size()) {
     return broken("the node index holds " + std::to_string(indexed_count) + " VMs, not " +
                   std::to_string(vms_.size()));
-  }
-  return Status::Ok();
-}
-
-Status ClusterState::CheckNetworkInvariants() const {
-  auto broken = [](std::string what) { return Status::Internal("invariant broken: " + what); };
-  auto subnet = ParseSubnet(vm_subnet());
-  if (!subnet.ok()) return broken(subnet.status().message());
-  size_t published = 0, addressed = 0;
-  for (const auto& [name, vm] : vms_) {
-    const std::string what = "vm " + Quoted(name);
-    for (const v1::PortPublish& p : vm.spec().publish()) {
-      ++published;
-      const std::string* owner = PublisherOf(PublishProtocol(p), p.host_port());
-      if (!owner || *owner != name) {
-        return broken(what + " publishes " + PublishKeyText(p) + ", which the index gives to " +
-                      (owner ? Quoted(*owner) : std::string("nobody")));
-      }
-    }
-    const bool bridge = UsesBridgeNetwork(vm.spec());
-    if (bridge != !vm.ipv4_address().empty()) {
-      return broken(what + (bridge ? " is a bridge VM without an address"
-                                   : " has address " + vm.ipv4_address() + " but no bridge network"));
-    }
-    if (!bridge) continue;
-    ++addressed;
-    const uint32_t ip = AddressOf(vm);
-    const std::string expected = FormatIpv4(ip) + "/" + std::to_string(subnet->prefix);
-    if (vm.ipv4_address() != expected || !subnet->Contains(ip) || ip < subnet->first_vm() ||
-        ip > subnet->last_vm() || vm.ipv4_gateway() != FormatIpv4(subnet->gateway())) {
-      return broken(what + " has address " + vm.ipv4_address() + " via " + vm.ipv4_gateway() +
-                    ", not a VM address of subnet " + subnet->ToString());
-    }
-    auto owner = addresses_.find(ip);
-    if (owner == addresses_.end() || owner->second != name) {
-      return broken(what + " shares address " + vm.ipv4_address() + " with vm " +
-                    (owner == addresses_.end() ? std::string("<none>") : Quoted(owner->second)));
-    }
-  }
-  if (published != published_.size() || addressed != addresses_.size()) {
-    return broken("the network index holds " + std::to_string(published_.size()) + " ports and " +
-                  std::to_string(addresses_.size()) + " addresses, not " + std::to_string(published) +
-                  " and " + std::to_string(addressed));
   }
   return Status::Ok();
 }

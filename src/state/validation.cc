@@ -24,8 +24,16 @@ bool HasControlChar(std::string_view s) {
   return false;
 }
 
-// Quotes a user value for an error message, cut short so a 1 MiB name does not
-// become a 1 MiB message.
+Status CheckLength(std::string_view value, size_t max, std::string_view what) {
+  if (value.size() > max) {
+    return Status::InvalidArgument(std::string(what) + " is " + std::to_string(value.size()) +
+                                   " bytes long: use at most " + std::to_string(max));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 std::string Quote(std::string_view s) {
   constexpr size_t kShown = 64;
   std::string out = "\"";
@@ -45,15 +53,6 @@ std::string Quote(std::string_view s) {
   return out;
 }
 
-Status CheckLength(std::string_view value, size_t max, std::string_view what) {
-  if (value.size() > max) {
-    return Status::InvalidArgument(std::string(what) + " is " + std::to_string(value.size()) +
-                                   " bytes long: use at most " + std::to_string(max));
-  }
-  return Status::Ok();
-}
-
-}  // namespace
 
 Status ValidateVmName(std::string_view name) {
   bool ok =

@@ -26,6 +26,10 @@ class Node;
 
 namespace blixard::state {
 
+// A user value quoted for an error message: non-printable bytes escaped,
+// cut short after 64 bytes so a 1 MiB name does not become a 1 MiB message.
+std::string Quote(std::string_view s);
+
 inline constexpr size_t kMaxVmNameLength = 63;
 inline constexpr uint32_t kMinVcpus = 1;
 inline constexpr uint32_t kMaxVcpus = 255;
