@@ -263,6 +263,12 @@ v1::HeartbeatResponse Liveness::HandleHeartbeat(const v1::HeartbeatRequest& req,
   }
   if (st.leader_id != node_.id()) {
     resp.set_message("not the leader");
+    if (req.forwarded() || resp.leader_address().empty()) return resp;
+    v1::HeartbeatRequest on = req;
+    on.set_forwarded(true);
+    auto answer = forward_clients_.Heartbeat(resp.leader_address(), on, deadline);
+    if (answer.ok()) return *answer;
+    resp.set_message("not the leader, and the leader did not answer: " + answer.status().message());
     return resp;
   }
   {

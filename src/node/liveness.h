@@ -12,6 +12,12 @@
 //     <data-dir>/liveness (monotonic clock, survives a daemon restart, not a
 //     reboot, which takes the VMs with it anyway), so a restarted daemon
 //     kills adopted VMs if that ack is too old.
+// A server that is not the leader passes a heartbeat on to the leader it
+// knows (once: HeartbeatRequest.forwarded) and returns the leader's answer,
+// so a worker reaches the leader through whichever --join server it can
+// reach. The fence rule is unchanged by the extra hop: the worker reads its
+// send time before sending, so it is still no later than the leader's
+// receipt.
 // The leader (Liveness, on every server):
 //   - answers heartbeats: records the arrival, confirms its leadership with
 //     one ReadIndex round per batch of heartbeats, then acks with its term
@@ -150,6 +156,7 @@ class Liveness {
 
   const LivenessOptions options_;
   Node& node_;
+  PeerClients forward_clients_;  // heartbeats passed on to the leader
   ServerSelf self_{*this};
   HeartbeatSender sender_;
 

@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 
@@ -265,22 +266,28 @@ class WorkerAgentHost : public agent::AgentHost {
   WorkerLink& link_;
 };
 
-// Liveness of a worker: heartbeats go to the leader named by the last
-// answer, else to the --join servers in turn; the fence rule re-opens once
-// the stream reached the ack's index.
+// Liveness of a worker: heartbeats go only to the --join servers (a worker
+// reaches the cluster by the addresses it was given, which need not be the
+// servers' own: a proxy, NAT), to the one that acked last, else to each in
+// turn; a server that is not the leader passes them on to the leader
+// (node/liveness.h). A leader hint naming an address outside --join is not
+// followed. The fence rule re-opens once the stream reached the ack's index.
 class WorkerSelf : public LivenessSelf {
  public:
-  explicit WorkerSelf(WorkerLink& link) : link_(link) {}
+  WorkerSelf(WorkerLink& link, std::vector<std::string> servers)
+      : link_(link), servers_(std::move(servers)) {}
   uint64_t id() const override { return link_.id(); }
   std::string cluster_id() const override { return link_.cluster_id(); }
   std::string HeartbeatAddress(const std::string& hint) override {
     if (BLIXARD_FAULT("worker/cut-off")) return "";  // sends nothing
-    return hint.empty() ? link_.NextServer() : hint;
+    const bool given = std::find(servers_.begin(), servers_.end(), hint) != servers_.end();
+    return given ? hint : link_.NextServer();
   }
   uint64_t applied_index() override { return link_.applied_index(); }
 
  private:
   WorkerLink& link_;
+  const std::vector<std::string> servers_;
 };
 
 std::string ReadClusterId(const std::string& path) {
@@ -340,7 +347,7 @@ int RunWorker(const DaemonOptions& o, const sigset_t& signals) {
   agent_options.bridge = o.bridge;
   agent_options.host_net = host_net.get();
   agent::Agent agent(agent_options, *hypervisor, agent_host);
-  WorkerSelf self(link);
+  WorkerSelf self(link, o.join);
   LivenessOptions lo;
   lo.ttl_ms = static_cast<int64_t>(o.node_ttl_s * 1000);
   lo.tick_ms = o.tick_ms;

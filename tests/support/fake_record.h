@@ -105,4 +105,26 @@ inline std::string NotStartedElsewhere(const std::map<std::string, std::vector<I
   return msg;
 }
 
+// "vm-0" .. "vm-<n-1>".
+inline std::set<std::string> NumberedVms(int n) {
+  std::set<std::string> out;
+  for (int i = 0; i < n; ++i) out.insert("vm-" + std::to_string(i));
+  return out;
+}
+
+// The VMs of `vms` that are not alive (an open interval) on exactly one
+// node ("" when each is), one line each.
+inline std::string NotAliveOnce(const std::map<std::string, std::vector<Interval>>& iv,
+                                const std::set<std::string>& vms) {
+  std::string msg;
+  for (const std::string& vm : vms) {
+    int alive = 0;
+    if (auto it = iv.find(vm); it != iv.end()) {
+      for (const Interval& i : it->second) alive += i.to == INT64_MAX;
+    }
+    if (alive != 1) msg += "vm " + vm + " is alive on " + std::to_string(alive) + " nodes\n";
+  }
+  return msg;
+}
+
 }  // namespace blixard::testing
