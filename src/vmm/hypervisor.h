@@ -233,6 +233,8 @@ struct QemuOptions {
   std::chrono::milliseconds start_timeout{10000};
   // Per QMP command.
   std::chrono::milliseconds qmp_timeout{3000};
+  // See ProcessHypervisorOptions::qmp_wedged_after (runner.h).
+  std::chrono::milliseconds qmp_wedged_after{30000};
 };
 
 // The qemu microvm backend. Never fails to construct; configuration problems

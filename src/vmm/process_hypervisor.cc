@@ -9,6 +9,8 @@
 //   exit            the exit status, written by the /bin/sh that waits for
 //                   the process, so it is known even if no daemon was running
 //   stop-requested  why we stopped it (Stop/Kill): the VM is then kStopped
+//   wedged          written before we kill a process whose monitor stopped
+//                   answering (ProcessHypervisorOptions::qmp_wedged_after)
 //   lock            flock held while starting (against a second daemon)
 //
 // Process tree: daemon -fork-> helper (setsid; fork; exit) -> sh -> process.
@@ -191,6 +193,9 @@ class ProcessHypervisor : public Hypervisor {
     uint64_t scanned = 0;        // bytes of console.log scanned
     std::string partial;         // last incomplete line
     bool ready = false;
+    // When Inspect first found the live process's monitor silent; reset
+    // by any answer.
+    std::chrono::steady_clock::time_point qmp_silent_since{};
   };
 
   std::string Dir(const std::string& name) const { return options_.runtime_root + "/" + name; }
@@ -321,7 +326,7 @@ Result<VmInfo> ProcessHypervisor::Start(const VmConfig& given) {
   }
   const std::string qmp_socket = runner_->QmpSocket(dir, given);
   for (const std::string& f : {runner_->PidFile(), runner_->LogFile(), std::string("exit"), std::string("exit.tmp"),
-                               std::string("stop-requested")}) {
+                               std::string("stop-requested"), std::string("wedged")}) {
     fs::remove(dir + "/" + f, ec);
   }
   if (!qmp_socket.empty()) fs::remove(qmp_socket, ec);
@@ -397,6 +402,11 @@ bool ProcessHypervisor::ScanReady(const std::string& dir, const VmInfo& info, Sl
   return slot.ready;
 }
 
+std::string NothingOnConsole(const VmConfig& c) {
+  return "nothing on its console (is " + std::to_string(c.memory_mib) +
+         " MiB of memory enough for its kernel and initrd?)";
+}
+
 Result<VmInfo> ProcessHypervisor::InspectLocked(const std::string& name, Slot& slot) {
   const std::string dir = Dir(name);
   auto meta_text = ReadFile(dir + "/config.json");
@@ -426,6 +436,18 @@ Result<VmInfo> ProcessHypervisor::InspectLocked(const std::string& name, Slot& s
       info.state = VmInfo::State::kStarting;
       info.reason = "starting (" + runner_->BackendName() + ")";
     } else if (!status.ok()) {
+      const auto now = std::chrono::steady_clock::now();
+      if (slot.qmp_silent_since == std::chrono::steady_clock::time_point{}) slot.qmp_silent_since = now;
+      const auto silent = now - slot.qmp_silent_since;
+      if (options_.qmp_wedged_after.count() > 0 && silent >= options_.qmp_wedged_after) {
+        const auto secs = std::chrono::duration_cast<std::chrono::seconds>(silent).count();
+        WriteFileAtomic(dir + "/wedged", runner_->BackendName() + " stopped answering its monitor and was killed after " +
+                                             std::to_string(secs) + " s");
+        kill(pid, SIGKILL);
+        WaitGoneAndExitFile(dir, pid, milliseconds(2000));
+        slot.qmp_silent_since = {};
+        return InspectLocked(name, slot);
+      }
       info.state = VmInfo::State::kRunning;
       info.reason = "QMP not answering: " + status.status().message();
     } else if (*status == "running" || *status == "debug") {
@@ -442,6 +464,7 @@ Result<VmInfo> ProcessHypervisor::InspectLocked(const std::string& name, Slot& s
     } else {
       info.state = VmInfo::State::kStarting;
     }
+    if (status.ok()) slot.qmp_silent_since = {};
     info.ready = info.alive() && ScanReady(dir, info, slot);
     // The guest announced itself, so its vCPUs run, whatever QMP says yet.
     if (info.ready && info.state == VmInfo::State::kStarting) info.state = VmInfo::State::kRunning;
@@ -467,6 +490,10 @@ Result<VmInfo> ProcessHypervisor::InspectLocked(const std::string& name, Slot& s
   if (stop_text) {
     info.state = VmInfo::State::kStopped;
     info.reason = Trim(*stop_text);
+  } else if (auto wedged = ReadFile(dir + "/wedged")) {
+    info.state = VmInfo::State::kFailed;
+    info.reason = Trim(*wedged);
+    if (LastLines(dir + "/console.log", 20).empty()) info.reason += ", with " + NothingOnConsole(info.config);
   } else if (!exit_text && pid == 0 && !fs::exists(dir + "/qmp.sock")) {
     info.state = VmInfo::State::kFailed;
     info.reason = runner_->BackendName() + " never started";
@@ -493,8 +520,7 @@ Result<VmInfo> ProcessHypervisor::InspectLocked(const std::string& name, Slot& s
       // A guest that resets before its console is up: with too little
       // memory the kernel cannot even unpack itself and its initrd.
       info.state = VmInfo::State::kFailed;
-      info.reason = "the guest stopped before printing anything on its console (is " +
-                    std::to_string(info.config.memory_mib) + " MiB of memory enough for its kernel and initrd?)";
+      info.reason = "the guest stopped before printing anything: " + NothingOnConsole(info.config);
     } else {
       info.state = VmInfo::State::kStopped;
       info.reason = "guest powered off";

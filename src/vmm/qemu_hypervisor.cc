@@ -91,6 +91,7 @@ std::unique_ptr<Hypervisor> NewQemuHypervisor(QemuOptions options) {
   p.runtime_root = options.runtime_root;
   p.start_timeout = options.start_timeout;
   p.qmp_timeout = options.qmp_timeout;
+  p.qmp_wedged_after = options.qmp_wedged_after;
   return NewProcessHypervisor(std::move(p), std::make_unique<QemuRunner>(std::move(options)));
 }
 

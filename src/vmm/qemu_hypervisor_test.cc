@@ -281,6 +281,11 @@ TEST_F(QemuHypervisorTest, BadInputIsRejectedBeforeQemuRuns) {
 TEST_F(QemuHypervisorTest, TooLittleMemoryForTheKernelFailsWithWhatTheConsoleShows) {
   VmConfig c = Guest("tiny");
   c.memory_mib = 32;  // the default guest needs about 80 MiB
+  // qemu 7.2 now and then hangs on exit when the guest resets this early
+  // (see qmp_wedged_after): then it is killed and the reason says so.
+  QemuOptions o = Options();
+  o.qmp_wedged_after = seconds(5);
+  hv_ = NewQemuHypervisor(o);
   auto r = hv_->Start(c);
   std::string reason;
   if (r.ok()) {
@@ -293,7 +298,7 @@ TEST_F(QemuHypervisorTest, TooLittleMemoryForTheKernelFailsWithWhatTheConsoleSho
     EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
     reason = r.status().message();
   }
-  EXPECT_THAT(reason, testing::HasSubstr("before printing anything on its console"));
+  EXPECT_THAT(reason, testing::HasSubstr("nothing on its console"));
   EXPECT_THAT(reason, testing::HasSubstr("32 MiB"));
 }
 

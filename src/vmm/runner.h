@@ -68,6 +68,11 @@ struct ProcessHypervisorOptions {
   std::string runtime_root;  // one subdirectory per VM; created if missing
   std::chrono::milliseconds start_timeout{10000};
   std::chrono::milliseconds qmp_timeout{3000};
+  // A live process whose monitor has answered no Inspect for this long is
+  // killed and the VM FAILED: qemu 7.2 can hang for good in its exit path
+  // (monitor_cleanup) when a monitor connection arrives as it exits, as
+  // when a guest resets at once. Zero: never.
+  std::chrono::milliseconds qmp_wedged_after{30000};
 };
 
 std::unique_ptr<Hypervisor> NewProcessHypervisor(ProcessHypervisorOptions options, std::unique_ptr<Runner> runner);

@@ -293,7 +293,7 @@ TEST(DaemonVm, MissingFilesAndTooLittleMemoryFailWithAReasonTheUserCanActOn) {
       {"no-disk", [](v1::VmSpec& s) { s.add_disks("/nonexistent/data.img"); },
        {"disk /nonexistent/data.img does not exist"}},
       {"tiny", [](v1::VmSpec& s) { s.set_memory_mib(32); },
-       {"before printing anything on its console", "32 MiB"}},
+       {"nothing on its console", "32 MiB"}},
   };
   for (auto& c : cases) {
     v1::CreateVmRequest req;

@@ -1,0 +1,110 @@
+// A VM whose hypervisor process lives on but whose QMP monitor stopped
+// answering (qemu 7.2 hangs so in its exit path) is killed once the monitor
+// has been silent for qmp_wedged_after, and the VM is FAILED saying why.
+// The process is stuck_monitor_qemu (a stand-in that wedges on demand).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "vmm/hypervisor.h"
+
+namespace blixard::vmm {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+template <typename Pred>
+bool WaitFor(Pred pred, Clock::duration timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return pred();
+}
+
+class MonitorWedgeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/blx-wedge-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+    std::ofstream(root_ + "/vmlinuz") << "not booted by the stand-in\n";
+  }
+  void TearDown() override {
+    if (hv_) {
+      if (auto all = hv_->List(); all.ok()) {
+        for (const auto& vm : *all) hv_->Kill(vm.name);
+      }
+    }
+    fs::remove_all(root_);
+  }
+  std::unique_ptr<Hypervisor> Make(std::chrono::milliseconds wedged_after) {
+    QemuOptions o;
+    o.runtime_root = root_ + "/vms";
+    o.qemu_binary = BLIXARD_STUCK_MONITOR_QEMU;
+    o.accel = Accel::kTcg;
+    o.default_kernel = root_ + "/vmlinuz";
+    o.qmp_timeout = 500ms;
+    o.qmp_wedged_after = wedged_after;
+    return NewQemuHypervisor(o);
+  }
+  static VmConfig Config(const std::string& name) {
+    VmConfig c;
+    c.name = name;
+    c.memory_mib = 64;
+    return c;
+  }
+
+  std::string root_;
+  std::unique_ptr<Hypervisor> hv_;
+};
+
+TEST_F(MonitorWedgeTest, AProcessWhoseMonitorStaysSilentIsKilledAndTheVmFailed) {
+  hv_ = Make(2s);
+  auto started = hv_->Start(Config("stuck"));
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  ASSERT_EQ(hv_->Inspect("stuck")->state, VmInfo::State::kRunning);
+  std::ofstream(started->runtime_dir + "/wedge") << "";
+
+  VmInfo info;
+  ASSERT_TRUE(WaitFor([&] { info = *hv_->Inspect("stuck"); return !info.alive(); }, 30s))
+      << "still " << info.reason;
+  EXPECT_EQ(info.state, VmInfo::State::kFailed);
+  EXPECT_THAT(info.reason, ::testing::HasSubstr("qemu stopped answering its monitor and was killed after"));
+  EXPECT_THAT(info.reason, ::testing::HasSubstr("nothing on its console (is 64 MiB"));
+  EXPECT_NE(::kill(started->pid, 0), 0) << "the process still exists";
+
+  // Started again, the VM is watched afresh: a monitor that answers keeps it.
+  fs::remove(started->runtime_dir + "/wedge");
+  auto again = hv_->Start(Config("stuck"));
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(hv_->Inspect("stuck")->state, VmInfo::State::kRunning);
+}
+
+TEST_F(MonitorWedgeTest, ASilentMonitorIsToleratedUntilTheLimitAndNeverWithZero) {
+  hv_ = Make(0ms);
+  auto started = hv_->Start(Config("patient"));
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  std::ofstream(started->runtime_dir + "/wedge") << "";
+  // Several Inspects, each waiting out the QMP timeout: never killed.
+  for (int i = 0; i < 4; ++i) {
+    auto info = hv_->Inspect("patient");
+    ASSERT_TRUE(info.ok());
+    EXPECT_EQ(info->state, VmInfo::State::kRunning);
+    EXPECT_THAT(info->reason, ::testing::HasSubstr("QMP not answering"));
+  }
+  EXPECT_EQ(::kill(started->pid, 0), 0);
+}
+
+}  // namespace
+}  // namespace blixard::vmm
