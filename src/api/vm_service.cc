@@ -68,7 +68,17 @@ class CancelRelay {
 }  // namespace
 
 VmServiceImpl::VmServiceImpl(node::Node& node, vmm::Hypervisor* hypervisor)
-    : node_(node), hypervisor_(hypervisor) {}
+    : node_(node), hypervisor_(hypervisor) {
+  if (!hypervisor_) return;
+  local_.emplace(node_.id(), *hypervisor_, [this](const std::string& name) {
+    bool placed_here = false;
+    node_.Read([&](const state::ClusterState& st) {
+      const v1::Vm* vm = st.FindVm(name);
+      placed_here = vm && vm->node_id() == node_.id();
+    });
+    return placed_here;
+  });
+}
 
 grpc::Status VmServiceImpl::Write(grpc::ServerContext* ctx, v1::Command cmd, v1::Vm* out) {
   auto r = node_.Propose(std::move(cmd), DeadlineOf(ctx));
@@ -227,54 +237,7 @@ grpc::Status VmServiceImpl::StreamVmLogs(grpc::ServerContext* ctx, const v1::VmL
   Location where;
   if (auto s = Locate(ctx, req->name(), &where); !s.ok()) return s;
   if (!where.here) return ProxyLogs(ctx, where.address, *req, writer);
-  return StreamLocalLogs(ctx, *req, writer);
-}
-
-// From offset 0 of the current boot; with follow, polls for more until the
-// client goes away or the VM is no longer placed here. A new boot (restart)
-// starts a new log, which is then streamed from its beginning.
-grpc::Status VmServiceImpl::StreamLocalLogs(grpc::ServerContext* ctx, const v1::VmLogsRequest& req,
-                                            grpc::ServerWriter<v1::VmLogChunk>* writer) {
-  const std::string& name = req.name();
-  uint64_t offset = 0;
-  // The boot being streamed: its start time, and its process while alive.
-  int64_t started_at = -1;
-  int pid = 0;
-  while (!ctx->IsCancelled()) {
-    auto info = hypervisor_->Inspect(name);
-    if (info.ok()) {
-      const bool new_boot = (started_at != -1 && info->started_at_unix_ms != started_at) ||
-                            (pid != 0 && info->pid != 0 && info->pid != pid);
-      if (new_boot) offset = 0;
-      started_at = info->started_at_unix_ms;
-      if (info->pid != 0) pid = info->pid;
-    }
-    bool more = true;
-    while (more && info.ok()) {
-      auto chunk = hypervisor_->ConsoleLog(name, offset);
-      if (!chunk.ok()) {
-        if (chunk.status().code() == StatusCode::kNotFound) break;  // cleaned up meanwhile
-        return ToGrpc(chunk.status());
-      }
-      more = !chunk->data.empty();
-      offset = chunk->next_offset;
-      if (!more) break;
-      v1::VmLogChunk out;
-      out.set_data(std::move(chunk->data));
-      if (!writer->Write(out)) return grpc::Status::OK;  // the client went away
-    }
-    if (!info.ok() && info.status().code() != StatusCode::kNotFound) return ToGrpc(info.status());
-    // Not started here yet (kNotFound): an empty log so far.
-    if (!req.follow()) return grpc::Status::OK;
-    bool placed_here = false;
-    node_.Read([&](const state::ClusterState& st) {
-      const v1::Vm* vm = st.FindVm(name);
-      placed_here = vm && vm->node_id() == node_.id();
-    });
-    if (!placed_here) return grpc::Status::OK;  // deleted or moved: this log is over
-    std::this_thread::sleep_for(kLogPollInterval);
-  }
-  return grpc::Status::OK;
+  return local_->StreamLogs(ctx, *req, writer);
 }
 
 grpc::Status VmServiceImpl::ProxyLogs(grpc::ServerContext* ctx, const std::string& address,
@@ -309,23 +272,12 @@ grpc::Status VmServiceImpl::PauseOrResume(grpc::ServerContext* ctx, const std::s
     auto stub = StubFor(where.address);
     return pause ? stub->PauseVm(&upstream, req, resp) : stub->ResumeVm(&upstream, req, resp);
   }
-  Status s = pause ? hypervisor_->Pause(name) : hypervisor_->Resume(name);
-  if (s.code() == StatusCode::kNotFound) {
-    s = Status::FailedPrecondition("vm " + name + " has not been started on node " +
-                                   std::to_string(node_.id()) + " yet");
-  }
-  if (!s.ok()) return ToGrpc(s);
-  // Record the phase now, so the answer shows it; the node agent reports the
-  // same words on its passes.
-  v1::VmPhase phase = v1::VM_PHASE_PAUSED;
-  std::string message = "paused";
-  if (!pause) {
-    auto info = hypervisor_->Inspect(name);
-    const bool ready = info.ok() && info->ready;
-    phase = ready ? v1::VM_PHASE_READY : v1::VM_PHASE_RUNNING;
-    message = ready ? "ready" : "booting";
-  }
-  return Write(ctx, state::MakeReportVmStatus(name, node_.id(), phase, message, NowUnixMs()),
+  auto observed = local_->PauseOrResume(name, pause);
+  if (!observed.ok()) return ToGrpc(observed.status());
+  // Record the phase now, so the answer shows it.
+  return Write(ctx,
+               state::MakeReportVmStatus(name, node_.id(), observed->phase, observed->message,
+                                         NowUnixMs()),
                resp->mutable_vm());
 }
 
@@ -361,17 +313,8 @@ grpc::Status VmServiceImpl::UpdateVmLabels(grpc::ServerContext* ctx,
 grpc::Status VmServiceImpl::ListHostVms(grpc::ServerContext*, const v1::ListHostVmsRequest*,
                                         v1::ListHostVmsResponse* resp) {
   resp->set_node_id(node_.id());
-  if (!hypervisor_) return grpc::Status::OK;
-  auto vms = hypervisor_->List();
-  if (!vms.ok()) return ToGrpc(vms.status());
-  for (const vmm::VmInfo& info : *vms) {
-    v1::HostVm* vm = resp->add_vms();
-    vm->set_name(info.name);
-    vm->set_state(vmm::VmStateName(info.state));
-    vm->set_pid(info.pid);
-    vm->set_alive(info.alive());
-  }
-  return grpc::Status::OK;
+  if (!local_) return grpc::Status::OK;
+  return local_->ListHostVms(resp);
 }
 
 }  // namespace blixard::api

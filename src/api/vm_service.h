@@ -4,8 +4,10 @@
 // on, through its hypervisor; another member proxies the call to it.
 #pragma once
 
+#include <optional>
 #include <string>
 
+#include "api/node_local_vms.h"
 #include "blixard/v1/blixard.grpc.pb.h"
 #include "node/node.h"
 #include "vmm/hypervisor.h"
@@ -50,8 +52,6 @@ class VmServiceImpl final : public v1::VmService::WithCallbackMethod_CreateVm<v1
     std::string address;
   };
   grpc::Status Locate(const grpc::ServerContext* ctx, const std::string& name, Location* out);
-  grpc::Status StreamLocalLogs(grpc::ServerContext* ctx, const v1::VmLogsRequest& req,
-                               grpc::ServerWriter<v1::VmLogChunk>* writer);
   grpc::Status ProxyLogs(grpc::ServerContext* ctx, const std::string& address,
                          const v1::VmLogsRequest& req, grpc::ServerWriter<v1::VmLogChunk>* writer);
   grpc::Status PauseOrResume(grpc::ServerContext* ctx, const std::string& name, bool pause,
@@ -62,6 +62,7 @@ class VmServiceImpl final : public v1::VmService::WithCallbackMethod_CreateVm<v1
   grpc::Status Barrier(grpc::ServerContext* ctx, bool stale);
   node::Node& node_;
   vmm::Hypervisor* hypervisor_;
+  std::optional<NodeLocalVms> local_;  // with a hypervisor
 };
 
 }  // namespace blixard::api

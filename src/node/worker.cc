@@ -8,6 +8,7 @@
 #include <map>
 
 #include "agent/agent.h"
+#include "api/worker_vm_service.h"
 #include "blixard/v1/internal.grpc.pb.h"
 #include "common/fault_point.h"
 #include "common/wall_clock.h"
@@ -290,6 +291,15 @@ class WorkerSelf : public LivenessSelf {
   const std::vector<std::string> servers_;
 };
 
+std::optional<v1::Vm> PlacedVm(const WorkerLink& link, const std::string& name) {
+  if (auto placed = link.Placed()) {
+    for (v1::Vm& vm : *placed) {
+      if (vm.spec().name() == name) return std::move(vm);
+    }
+  }
+  return std::nullopt;
+}
+
 std::string ReadClusterId(const std::string& path) {
   std::ifstream in(path);
   std::string id;
@@ -327,6 +337,28 @@ int RunWorker(const DaemonOptions& o, const sigset_t& signals) {
   const std::string cluster_file = o.data_dir + "/cluster-id";
   const std::string known_cluster = ReadClusterId(cluster_file);
   WorkerLink link(o.id, o.join, known_cluster);
+  // Serves what needs this node (vm logs, pause, resume) for the VMs placed
+  // here; the servers proxy those calls to its --bind. Listening before
+  // registering, so that a busy --bind fails at once.
+  std::unique_ptr<vmm::Hypervisor> hypervisor = MakeHypervisor(o);
+  api::WorkerVmService vm_service(
+      o.id, *hypervisor,
+      {.placed = [&link](const std::string& name) { return PlacedVm(link, name); },
+       .report = [&link](const std::string& name, v1::VmPhase phase, const std::string& message) {
+         return link.Write(state::MakeReportVmStatus(name, link.id(), phase, message, NowUnixMs()),
+                           Clock::now() + std::chrono::seconds(5));
+       }});
+  grpc::ServerBuilder builder;
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  int port = 0;
+  builder.AddListeningPort(o.bind, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&vm_service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || (o.bind.rfind("unix:", 0) != 0 && port == 0)) {
+    spdlog::error("cannot listen on {}: the address is in use or invalid; "
+                  "stop the other process or choose another --bind", o.bind);
+    return 1;
+  }
   auto cluster = link.Register(*offer, Clock::now() + std::chrono::seconds(o.join_timeout_s));
   if (!cluster.ok()) {
     spdlog::error("worker {} cannot register: {}", o.id, cluster.status().message());
@@ -340,7 +372,6 @@ int RunWorker(const DaemonOptions& o, const sigset_t& signals) {
   }
   spdlog::info("worker {} registered in cluster {} (servers {})", o.id, *cluster, fmt::join(o.join, ","));
 
-  std::unique_ptr<vmm::Hypervisor> hypervisor = MakeHypervisor(o);
   std::unique_ptr<vmm::HostNetwork> host_net = MakeHostNetwork(o);
   WorkerAgentHost agent_host(link);
   agent::AgentOptions agent_options;
@@ -363,6 +394,7 @@ int RunWorker(const DaemonOptions& o, const sigset_t& signals) {
   spdlog::info("received {}, shutting down", strsignal(sig));
   liveness.Stop();
   agent.Stop();  // VMs keep running: the next start adopts them
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
   link.Stop();
   spdlog::info("worker {} stopped cleanly", o.id);
   return 0;

@@ -13,7 +13,9 @@
 //     it holds after a reconnect;
 //   - runs them with the agent (src/agent), which reads its placements from
 //     that stream, and reports their status (WorkerWrite, proposed as
-//     ReportVmStatus through the leader).
+//     ReportVmStatus through the leader);
+//   - serves on its --bind what needs the node that runs a VM (logs, pause,
+//     resume: src/api/worker_vm_service.h), which servers proxy to it.
 // The fence rule is the servers' (src/control/liveness.h): a worker that
 // fenced acts again only once its stream has reached the ack's index.
 //

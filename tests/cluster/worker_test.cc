@@ -8,6 +8,7 @@
 // The shared fake record proves no VM ran on two nodes at once.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -201,6 +202,14 @@ TEST_F(WorkerCluster, BadFlagsAndRefusalsSayWhatToChange) {
     auto [code, out] = RunToExit(args, log + "3");
     EXPECT_EQ(code, 1);
     EXPECT_NE(out.find("belongs to cluster another-cluster"), std::string::npos) << out;
+  }
+  {  // its --bind is taken (a worker serves vm logs and pause there)
+    auto args = base(21, cluster_->FreshDataDir());
+    *(std::find(args.begin(), args.end(), "--bind") + 1) = cluster_->Addr(1);
+    args.insert(args.end(), {"--join", cluster_->Addr(2)});
+    auto [code, out] = RunToExit(args, log + "6");
+    EXPECT_EQ(code, 1);
+    EXPECT_NE(out.find("cannot listen on " + cluster_->Addr(1)), std::string::npos) << out;
   }
   {  // a server's id
     auto args = base(2, cluster_->FreshDataDir());
