@@ -18,6 +18,7 @@
 #include "node/fence_guard.h"
 #include "node/liveness.h"
 #include "node/logging.h"
+#include "node/worker_offer.h"
 #include "state/commands.h"
 #include "vmm/host_net.h"
 #include "vmm/hypervisor.h"
@@ -388,10 +389,14 @@ int RunWorker(const DaemonOptions& o, const sigset_t& signals) {
   liveness.Start();
   agent.Start();
   spdlog::info("worker {} running VMs with the {} backend", o.id, hypervisor->BackendName());
+  offer->set_id(o.id);
+  auto offer_reporter = std::make_unique<WorkerOfferReporter>(
+      link, o.capacity, o.data_dir, *offer, std::chrono::milliseconds(std::max<int64_t>(lo.ttl_ms / 3, 100)));
 
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("received {}, shutting down", strsignal(sig));
+  offer_reporter.reset();
   liveness.Stop();
   agent.Stop();  // VMs keep running: the next start adopts them
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));

@@ -61,6 +61,7 @@ class WorkerCluster : public ::testing::Test {
     } else {
       for (uint64_t s : {1, 2, 3}) args.insert(args.end(), {"--join", cluster_->Addr(s)});
     }
+    if (auto e = extra_args_.find(id); e != extra_args_.end()) args.insert(args.end(), e->second.begin(), e->second.end());
     AddFakeCapacity(args);
     return args;
   }
@@ -82,6 +83,16 @@ class WorkerCluster : public ::testing::Test {
     return WaitUntil([&] { return NodeOf(1, id).role() == v1::NODE_ROLE_WORKER &&
                                   NodeOf(1, id).health() == v1::NODE_HEALTH_READY; },
                      seconds(30));
+  }
+
+  // Stops worker `id` (SIGTERM, a clean exit) and starts it again with
+  // `flags` added.
+  void RestartWorker(uint64_t id, std::vector<std::string> flags) {
+    Worker& w = workers_[id];
+    w.child->Signal(SIGTERM);
+    ASSERT_EQ(w.child->Wait(seconds(10)), 0) << w.child->Log();
+    extra_args_[id] = std::move(flags);
+    ASSERT_TRUE(StartWorker(id));
   }
 
   v1::Node NodeOf(uint64_t via, uint64_t id) {
@@ -177,6 +188,7 @@ class WorkerCluster : public ::testing::Test {
   std::unique_ptr<TestCluster> cluster_;
   std::map<uint64_t, Worker> workers_;
   std::map<uint64_t, std::vector<std::string>> join_;  // a worker's --join, when not the servers'
+  std::map<uint64_t, std::vector<std::string>> extra_args_;  // more flags for a worker
 };
 
 }  // namespace blixard::testing

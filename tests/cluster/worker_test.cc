@@ -8,6 +8,8 @@
 // The shared fake record proves no VM ran on two nodes at once.
 #include <gtest/gtest.h>
 
+#include <sched.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -116,6 +118,73 @@ TEST_F(WorkerCluster, RestartedWorkerComesBackFromItsDataDir) {
   grpc::Status s = CreateVm("after-restart", "worker=11");
   ASSERT_TRUE(s.ok()) << s.error_message();
   ASSERT_TRUE(WaitUntil([&] { return Running("after-restart", 11); }, seconds(20))) << w.child->Log();
+}
+
+// Capacity and labels are the worker's to say: restarted with other
+// --capacity-* and --label flags, its record in the cluster says the new
+// ones (it registers again at each start), and the scheduler places by them.
+TEST_F(WorkerCluster, RestartedWorkerWithOtherCapacityAndLabelsIsListedAndPlacedByThem) {
+  RestartWorker(11, {"--capacity-vcpus", "6", "--capacity-memory", "3072", "--label", "zone=b"});
+  if (HasFatalFailure()) return;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        const v1::Node n = NodeOf(2, 11);
+        return n.capacity().vcpus() == 6 && n.capacity().memory_mib() == 3072 &&
+               n.labels().count("zone") && n.labels().at("zone") == "b";
+      },
+      seconds(20)))
+      << NodeOf(2, 11).DebugString();
+  EXPECT_EQ(NodeOf(2, 11).labels().at("kind"), "worker");
+  CommandResult nodes = cluster_->Cli(3, {"node", "list"});
+  ASSERT_EQ(nodes.exit_code, 0) << nodes.err;
+  EXPECT_NE(nodes.out.find("zone=b"), std::string::npos) << nodes.out;
+  grpc::Status s = CreateVm("in-zone-b", "zone=b");
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_TRUE(WaitUntil([&] { return Running("in-zone-b", 11); }, seconds(20)));
+
+  // Without the label and with the capacity it had: both as it says again.
+  RestartWorker(11, {});
+  if (HasFatalFailure()) return;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        const v1::Node n = NodeOf(2, 11);
+        return n.capacity().vcpus() == 64 && !n.labels().count("zone");
+      },
+      seconds(20)))
+      << NodeOf(2, 11).DebugString();
+}
+
+// What changes under a running worker reaches its record too: here the CPUs
+// it may run on (its capacity read from the host, --capacity-vcpus 0).
+TEST_F(WorkerCluster, RunningWorkerWhoseCpusNarrowReportsItsNewCapacity) {
+  cpu_set_t mine;
+  CPU_ZERO(&mine);
+  ASSERT_EQ(sched_getaffinity(0, sizeof mine, &mine), 0);
+  const int cpus = CPU_COUNT(&mine);
+  if (cpus < 2) GTEST_SKIP() << "needs 2 or more CPUs to narrow a worker to one; this test runs on " << cpus;
+  RestartWorker(11, {"--capacity-vcpus", "0"});  // 0: as many as the host gives it
+  if (HasFatalFailure()) return;
+  ASSERT_TRUE(WaitUntil([&] { return NodeOf(2, 11).host_capacity().vcpus() == static_cast<uint32_t>(cpus); },
+                        seconds(20)))
+      << NodeOf(2, 11).DebugString();
+
+  int first = 0;
+  while (!CPU_ISSET(first, &mine)) ++first;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(first, &one);
+  const std::string tasks = "/proc/" + std::to_string(workers_[11].child->pid()) + "/task";
+  for (const auto& t : std::filesystem::directory_iterator(tasks)) {
+    sched_setaffinity(std::stoi(t.path().filename().string()), sizeof one, &one);
+  }
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        const v1::Node n = NodeOf(2, 11);
+        return n.host_capacity().vcpus() == 1 && n.capacity().vcpus() == 1;
+      },
+      seconds(20)))
+      << NodeOf(2, 11).DebugString() << workers_[11].child->Log();
+  EXPECT_NE(workers_[11].child->Log().find("worker 11 now offers 1 vCPUs"), std::string::npos);
 }
 
 #ifdef FIU_ENABLE
