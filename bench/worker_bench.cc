@@ -1,23 +1,44 @@
 // Workers at scale, whole system: 3 real server processes (fake VM backend)
-// and many workers simulated in this process over the real worker path
-// (node::WorkerLink: RegisterWorker, Heartbeat to the leader, one
-// WatchAssignments stream per worker). VMs are created through the public
-// API (CreateVm, 64 in flight, constrained to workers); a VM counts as placed
-// when the stream of the worker it was placed on delivers it (committed,
-// applied by a server, streamed).
+// and many workers simulated in this process over the real worker path:
+// node::WorkerLink's RegisterWorker, a Heartbeat per worker per second to
+// the leader, and one WatchAssignments stream per worker. The streams are
+// cheap here (one thread and one completion queue for all of them, over
+// --channels connections per server) so that the bench process does not
+// bound what it measures.
 //
-// Prints:
+// What is measured, apart:
+//   - the create rate: CreateVm calls (--in-flight at a time over the 3
+//     servers, constrained to workers) while the scheduler is paused
+//     (cluster setting scheduler.paused), so nothing is placed meanwhile;
+//   - the placement commit rate: the scheduler is resumed, and the time
+//     until every VM of the burst is placed in the leader's applied state
+//     (committed in the Raft log: counted from ListNodes' per-node VM
+//     counts, polled every 10 ms) and until every one has arrived on its
+//     worker's stream;
+//   - with --e2e N: a burst of N created with the scheduler running, as a
+//     user would see it (bounded by the create rate).
+// Latency: one CreateVm at a time until the VM arrives on its worker's
+// stream (committed, applied by a server, streamed), idle and while a burst
+// is placed.
+//
+// Prints (see bench/README.md):
 //   worker_bench: workers=W registered_s=… ready_s=…
-//   worker_bench: latency idle n=… p50_ms=… p99_ms=…        (create -> on its worker's stream)
-//   worker_bench: burst vms=N create_s=… placed_s=… placements_per_s=… latency_p50_ms=… latency_p99_ms=…
-// placements_per_s = N / (time from the first create to the last VM on a
-// stream): the creates' own throughput bounds it, so create_s is printed too.
-// Flags: --workers W (1000) --bursts N,N (10000,100000) --probes K (50)
+//   worker_bench: latency idle n=… p50_ms=… p99_ms=…
+//   worker_bench: burst vms=N create_s=… creates_per_s=… (scheduler paused)
+//   worker_bench: burst vms=N placements_committed_s=… placements_committed_per_s=… on_streams_s=… ...
+//   worker_bench: e2e vms=N ...
+// Flags: --workers W (1000) --bursts N,N (10000) --e2e N (10000; 0: none)
+//        --in-flight C (64) --channels K (8) --probes P (50)
+#include <grpcpp/grpcpp.h>
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
-#include <map>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -28,8 +49,10 @@
 #include <spdlog/spdlog.h>
 
 #include "blixard/v1/blixard.grpc.pb.h"
+#include "blixard/v1/internal.grpc.pb.h"
 #include "node/peer_clients.h"
 #include "node/worker.h"
+#include "state/assignments.h"
 #include "support/daemon.h"
 
 using namespace blixard;
@@ -51,10 +74,12 @@ double Pct(std::vector<double> v, double p) {
 // When each VM name first appeared on some worker's stream.
 class Arrivals {
  public:
-  void Seen(const std::vector<v1::Vm>& vms) {
+  void Seen(const v1::AssignmentUpdate& u, uint64_t worker) {
     const auto now = Clock::now();
     std::lock_guard lk(mu_);
-    for (const v1::Vm& vm : vms) seen_.emplace(vm.spec().name(), now);
+    for (const v1::Vm& vm : u.vms()) {
+      if (vm.node_id() == worker && seen_.emplace(vm.spec().name(), now).second) last_ = now;
+    }
     cv_.notify_all();
   }
   bool WaitFor(const std::string& name, Clock::time_point deadline, Clock::time_point* at) {
@@ -69,9 +94,7 @@ class Arrivals {
   }
   Clock::time_point Last() {
     std::lock_guard lk(mu_);
-    Clock::time_point last{};
-    for (const auto& [n, t] : seen_) last = std::max(last, t);
-    return last;
+    return last_;
   }
   size_t size() {
     std::lock_guard lk(mu_);
@@ -82,6 +105,94 @@ class Arrivals {
   std::mutex mu_;
   std::condition_variable cv_;
   std::unordered_map<std::string, Clock::time_point> seen_;
+  Clock::time_point last_{};
+};
+
+// Every simulated worker's WatchAssignments stream on one completion queue,
+// served by one thread: each keeps an AssignmentView (a diff that does not
+// apply is an error here: the bench does not reconnect).
+class Streams {
+ public:
+  explicit Streams(Arrivals& arrivals) : arrivals_(arrivals) {}
+  ~Streams() { Stop(); }
+
+  void Open(const std::shared_ptr<grpc::Channel>& channel, uint64_t id, const std::string& cluster_id) {
+    auto s = std::make_unique<Stream>();
+    s->id = id;
+    v1::WatchAssignmentsRequest req;
+    req.set_cluster_id(cluster_id);
+    req.set_node_id(id);
+    s->reader = v1::WorkerService::NewStub(channel)->PrepareAsyncWatchAssignments(&s->ctx, req, &cq_);
+    s->reader->StartCall(s.get());
+    streams_.push_back(std::move(s));
+  }
+  void Start() {
+    thread_ = std::thread([this] { Run(); });
+  }
+  void Stop() {
+    if (!thread_.joinable()) return;
+    stopping_ = true;
+    for (auto& s : streams_) s->ctx.TryCancel();
+    thread_.join();
+  }
+  int failed() const { return failed_; }
+  // Updates received, in all.
+  uint64_t updates() const { return updates_; }
+
+ private:
+  struct Stream {
+    uint64_t id = 0;
+    grpc::ClientContext ctx;
+    std::unique_ptr<grpc::ClientAsyncReader<v1::AssignmentUpdate>> reader;
+    v1::AssignmentUpdate u;
+    state::AssignmentView view;
+    grpc::Status status;
+    bool finishing = false;
+  };
+
+  void Run() {
+    void* tag;
+    bool ok;
+    size_t open = streams_.size();
+    while (open > 0 && cq_.Next(&tag, &ok)) {
+      Stream* s = static_cast<Stream*>(tag);
+      if (s->finishing) {
+        if (!stopping_) {
+          fprintf(stderr, "worker %lu: stream ended: %s\n", static_cast<unsigned long>(s->id),
+                  s->status.error_message().c_str());
+          ++failed_;
+        }
+        --open;
+        continue;
+      }
+      if (ok && s->u.version() != 0) {  // a message (not the StartCall completion)
+        ++updates_;
+        if (Status st = s->view.Apply(s->u); !st.ok()) {
+          fprintf(stderr, "worker %lu: %s\n", static_cast<unsigned long>(s->id), st.message().c_str());
+          ++failed_;
+        }
+        arrivals_.Seen(s->u, s->id);
+      }
+      if (ok) {
+        s->u.Clear();
+        s->reader->Read(&s->u, s);
+      } else {
+        s->finishing = true;
+        s->reader->Finish(&s->status, s);
+      }
+    }
+    cq_.Shutdown();
+    while (cq_.Next(&tag, &ok)) {
+    }
+  }
+
+  Arrivals& arrivals_;
+  grpc::CompletionQueue cq_;
+  std::vector<std::unique_ptr<Stream>> streams_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> failed_{0};
+  std::atomic<uint64_t> updates_{0};
+  std::thread thread_;
 };
 
 v1::CreateVmRequest Create(const std::string& name) {
@@ -102,15 +213,57 @@ std::vector<size_t> ParseList(const std::string& s) {
   return out;
 }
 
+// Resident memory of a process, in KiB (0 if unknown).
+long RssKib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return 0;
+}
+
+// CPU seconds used so far by a process (user + system).
+double CpuSecs(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto close = all.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::stringstream rest(all.substr(close + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; rest >> field; ++i) {
+    if (i == 14 || i == 15) ticks += std::stod(field);
+    if (i == 15) break;
+  }
+  return ticks / sysconf(_SC_CLK_TCK);
+}
+
+double SelfCpuSecs() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+std::string LoadAvg() {
+  std::ifstream in("/proc/loadavg");
+  std::string a, b, c;
+  in >> a >> b >> c;
+  return a + "," + b + "," + c;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  size_t workers = 1000, probes = 50;
-  std::vector<size_t> bursts = {10000, 100000};
+  size_t workers = 1000, probes = 50, e2e = 10000, in_flight = 64, channels_per_server = 8;
+  std::vector<size_t> bursts = {10000};
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!strcmp(argv[i], "--workers")) workers = std::stoul(argv[i + 1]);
     if (!strcmp(argv[i], "--bursts")) bursts = ParseList(argv[i + 1]);
     if (!strcmp(argv[i], "--probes")) probes = std::stoul(argv[i + 1]);
+    if (!strcmp(argv[i], "--e2e")) e2e = std::stoul(argv[i + 1]);
+    if (!strcmp(argv[i], "--in-flight")) in_flight = std::stoul(argv[i + 1]);
+    if (!strcmp(argv[i], "--channels")) channels_per_server = std::stoul(argv[i + 1]);
   }
 
   spdlog::set_level(spdlog::level::warn);  // one line per stream otherwise
@@ -148,6 +301,7 @@ int main(int argc, char** argv) {
   }
   std::vector<std::string> addrs;
   for (auto& s : servers) addrs.push_back(s->addr());
+  const pid_t leader_pid = servers[0]->child()->pid();
 
   // Register the workers (16 at a time), then open their streams.
   Arrivals arrivals;
@@ -181,12 +335,24 @@ int main(int argc, char** argv) {
     if (failed) return 1;
   }
   const double registered_s = Secs(Clock::now() - t_reg);
-  for (auto& l : links) {
-    node::WorkerLink* link = l.get();
-    link->Watch([link, &arrivals] {
-      if (auto placed = link->Placed()) arrivals.Seen(*placed);
-    });
+  // Each worker watches through a server of its own (round robin), over
+  // channels_per_server connections to each server. Distinct channel args
+  // keep gRPC from sharing one connection between them.
+  std::vector<std::vector<std::shared_ptr<grpc::Channel>>> channels(addrs.size());
+  for (size_t s = 0; s < addrs.size(); ++s) {
+    for (size_t c = 0; c < std::max<size_t>(channels_per_server, 1); ++c) {
+      grpc::ChannelArguments args;
+      args.SetMaxReceiveMessageSize(64 << 20);
+      args.SetInt("blixard.bench_channel", static_cast<int>(c));
+      channels[s].push_back(grpc::CreateCustomChannel(addrs[s], grpc::InsecureChannelCredentials(), args));
+    }
   }
+  Streams streams(arrivals);
+  for (size_t i = 0; i < workers; ++i) {
+    const auto& mine = channels[i % addrs.size()];
+    streams.Open(mine[(i / addrs.size()) % mine.size()], links[i]->id(), links[i]->cluster_id());
+  }
+  streams.Start();
 
   // Heartbeats: every worker once a second (TTL 3 s), to the leader.
   std::atomic<bool> stop{false};
@@ -210,6 +376,25 @@ int main(int argc, char** argv) {
   }
   // Ready: every worker READY in the servers' state.
   auto nodes_stub = v1::NodeService::NewStub(grpc::CreateChannel(addrs[0], grpc::InsecureChannelCredentials()));
+  // VMs placed on workers, in the leader's applied state.
+  auto placed_on_workers = [&]() -> long {
+    v1::ListNodesResponse resp;
+    if (!nodes_stub->ListNodes(Ctx(10).get(), v1::ListNodesRequest(), &resp).ok()) return -1;
+    long n = 0;
+    for (int i = 0; i < resp.nodes_size() && i < resp.usage_size(); ++i) {
+      if (resp.nodes(i).role() == v1::NODE_ROLE_WORKER) n += resp.usage(i).vm_count();
+    }
+    return n;
+  };
+  auto set_paused = [&](bool paused) {
+    v1::SetClusterSettingRequest req;
+    req.set_key("scheduler.paused");
+    req.set_value(paused ? "true" : "false");
+    v1::SetClusterSettingResponse resp;
+    grpc::Status s = nodes_stub->SetClusterSetting(Ctx(10).get(), req, &resp);
+    if (!s.ok()) fprintf(stderr, "scheduler.paused=%d: %s\n", paused, s.error_message().c_str());
+    return s.ok();
+  };
   const auto t_ready0 = Clock::now();
   while (true) {
     v1::ListNodesResponse resp;
@@ -226,8 +411,8 @@ int main(int argc, char** argv) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  printf("worker_bench: workers=%zu registered_s=%.2f ready_s=%.2f\n", workers, registered_s,
-         Secs(Clock::now() - t_reg));
+  printf("worker_bench: workers=%zu registered_s=%.2f ready_s=%.2f load=%s\n", workers, registered_s,
+         Secs(Clock::now() - t_reg), LoadAvg().c_str());
   fflush(stdout);
 
   // One create, waited for on the streams.
@@ -239,63 +424,129 @@ int main(int argc, char** argv) {
     Clock::time_point at;
     if (arrivals.WaitFor(name, Clock::now() + std::chrono::seconds(60), &at)) out.push_back(Ms(at - t0));
   };
+  size_t expected = 0;  // VMs that should be on the workers' streams
   {
     std::vector<double> lat;
     for (size_t i = 0; i < probes; ++i) probe("idle-" + std::to_string(i), lat);
+    expected += lat.size();
     printf("worker_bench: latency idle n=%zu p50_ms=%.1f p99_ms=%.1f\n", lat.size(), Pct(lat, 0.5),
            Pct(lat, 0.99));
     fflush(stdout);
   }
 
-  int burst_no = 0;
-  for (size_t n : bursts) {
-    ++burst_no;
-    const size_t before = arrivals.size();
+  // Creates `n` VMs named prefix-i, in_flight at a time over the servers.
+  auto create_all = [&](const std::string& prefix, size_t n) {
     std::atomic<size_t> next{0};
     std::atomic<int> errors{0};
-    std::atomic<bool> creating{true};
-    std::vector<double> lat;
-    const auto t0 = Clock::now();
-    std::thread prober([&] {
-      for (size_t i = 0; creating; ++i) {
-        probe("probe-" + std::to_string(burst_no) + "-" + std::to_string(i), lat);
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      }
-    });
     std::vector<std::thread> th;
-    for (int t = 0; t < 64; ++t) {
+    for (size_t t = 0; t < in_flight; ++t) {
       th.emplace_back([&, t] {
         auto stub = v1::VmService::NewStub(
             grpc::CreateChannel(addrs[t % addrs.size()], grpc::InsecureChannelCredentials()));
         for (size_t i; (i = next++) < n;) {
           v1::CreateVmResponse resp;
-          if (!stub->CreateVm(Ctx(60).get(), Create("b" + std::to_string(burst_no) + "-" + std::to_string(i)),
-                              &resp)
-                   .ok()) {
-            ++errors;
-          }
+          grpc::Status s = stub->CreateVm(Ctx(60).get(), Create(prefix + std::to_string(i)), &resp);
+          if (!s.ok() && errors++ == 0) fprintf(stderr, "create: %s\n", s.error_message().c_str());
         }
       });
     }
     for (auto& t : th) t.join();
+    return errors.load();
+  };
+  // Probes one create at a time (100 ms apart) while `running`.
+  auto probing = [&](const std::string& prefix, std::atomic<bool>& running, std::vector<double>& lat) {
+    return std::thread([&, prefix] {
+      for (size_t i = 0; running; ++i) {
+        probe(prefix + std::to_string(i), lat);
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    });
+  };
+
+  int burst_no = 0;
+  for (size_t n : bursts) {
+    ++burst_no;
+    const long rss0 = RssKib(leader_pid);
+    if (!set_paused(true)) return 1;
+    const long placed0 = placed_on_workers();
+    const double cpu0 = CpuSecs(leader_pid), self0 = SelfCpuSecs();
+    const auto t0 = Clock::now();
+    const int errors = create_all("b" + std::to_string(burst_no) + "-", n);
+    const double create_s = Secs(Clock::now() - t0);
+    printf("worker_bench: burst vms=%zu create_s=%.2f creates_per_s=%.0f create_errors=%d in_flight=%zu "
+           "(scheduler paused: creates only) leader_cpu_s=%.1f load=%s\n",
+           n, create_s, (n - errors) / create_s, errors, in_flight, CpuSecs(leader_pid) - cpu0,
+           LoadAvg().c_str());
+    fflush(stdout);
+    expected += n - errors;
+
+    // Release: placement only, timed until committed and until streamed.
+    std::atomic<bool> placing{true};
+    std::vector<double> lat;
+    const double cpu1 = CpuSecs(leader_pid), self1 = SelfCpuSecs();
+    const auto t1 = Clock::now();
+    if (!set_paused(false)) return 1;
+    std::thread prober = probing("probe-" + std::to_string(burst_no) + "-", placing, lat);
+    Clock::time_point t_committed{};
+    const auto until = Clock::now() + std::chrono::seconds(900);
+    while (Clock::now() < until) {
+      const long placed = placed_on_workers();
+      if (placed >= placed0 + static_cast<long>(n - errors)) {
+        t_committed = Clock::now();
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    const bool streamed = arrivals.WaitCount(expected, until);
+    const auto t_streamed = arrivals.Last();
+    placing = false;
+    prober.join();
+    expected += lat.size();
+    if (t_committed == Clock::time_point{} || !streamed) {
+      fprintf(stderr, "burst %zu: only %zu of %zu VMs reached a worker's stream\n", n, arrivals.size(),
+              expected);
+      return 1;
+    }
+    const double committed_s = Secs(t_committed - t1), streamed_s = Secs(t_streamed - t1);
+    const long rss1 = RssKib(leader_pid);
+    printf("worker_bench: burst vms=%zu placements_committed_s=%.2f placements_committed_per_s=%.0f "
+           "on_streams_s=%.2f on_streams_per_s=%.0f latency_n=%zu latency_p50_ms=%.1f latency_p99_ms=%.1f "
+           "leader_cpu_s=%.1f bench_cpu_s=%.1f leader_rss_mib=%.0f rss_growth_bytes_per_vm=%.0f load=%s\n",
+           n, committed_s, (n - errors) / committed_s, streamed_s, (n - errors) / streamed_s, lat.size(),
+           Pct(lat, 0.5), Pct(lat, 0.99), CpuSecs(leader_pid) - cpu1, SelfCpuSecs() - self1, rss1 / 1024.0,
+           (rss1 - rss0) * 1024.0 / n, LoadAvg().c_str());
+    (void)cpu0;
+    (void)self0;
+    fflush(stdout);
+  }
+
+  if (e2e > 0) {
+    // As a user sees it: creates with the scheduler running.
+    std::atomic<bool> creating{true};
+    std::vector<double> lat;
+    const auto t0 = Clock::now();
+    std::thread prober = probing("probe-e2e-", creating, lat);
+    const int errors = create_all("e-", e2e);
     const auto t_created = Clock::now();
     creating = false;
     prober.join();
-    const size_t want = before + n - errors + lat.size();
-    if (!arrivals.WaitCount(want, Clock::now() + std::chrono::seconds(600))) {
-      fprintf(stderr, "burst %zu: only %zu of %zu VMs reached a worker's stream\n", n,
-              arrivals.size() - before, n);
+    expected += e2e - errors + lat.size();
+    if (!arrivals.WaitCount(expected, Clock::now() + std::chrono::seconds(600))) {
+      fprintf(stderr, "e2e: only %zu of %zu VMs reached a worker's stream\n", arrivals.size(), expected);
       return 1;
     }
     const double placed_s = Secs(arrivals.Last() - t0);
-    printf("worker_bench: burst vms=%zu create_s=%.2f placed_s=%.2f placements_per_s=%.0f "
-           "create_errors=%d latency_n=%zu latency_p50_ms=%.1f latency_p99_ms=%.1f\n",
-           n, Secs(t_created - t0), placed_s, n / placed_s, errors.load(), lat.size(), Pct(lat, 0.5),
-           Pct(lat, 0.99));
+    printf("worker_bench: e2e vms=%zu create_s=%.2f placed_s=%.2f vms_per_s=%.0f create_errors=%d "
+           "latency_n=%zu latency_p50_ms=%.1f latency_p99_ms=%.1f load=%s\n",
+           e2e, Secs(t_created - t0), placed_s, e2e / placed_s, errors, lat.size(), Pct(lat, 0.5),
+           Pct(lat, 0.99), LoadAvg().c_str());
     fflush(stdout);
   }
+  printf("worker_bench: stream_updates=%lu stream_errors=%d\n", static_cast<unsigned long>(streams.updates()),
+         streams.failed());
   stop = true;
   for (auto& t : beaters) t.join();
+  streams.Stop();
   for (auto& l : links) l->Stop();
-  return 0;
+  return streams.failed() ? 1 : 0;
 }

@@ -165,6 +165,8 @@ grpc::Status NodeServiceImpl::GetClusterSettings(grpc::ServerContext* ctx,
   node_.Read([&](const state::ClusterState& s) {
     (*resp->mutable_settings())[std::string(state::kSettingSchedulerStrategy)] =
         std::string(scheduler::StrategyName(scheduler::ClusterStrategy(s)));
+    (*resp->mutable_settings())[std::string(state::kSettingSchedulerPaused)] =
+        s.Setting(state::kSettingSchedulerPaused, "false");
   });
   return grpc::Status::OK;
 }

@@ -2,17 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
-#include <thread>
-
 #include "api/convert.h"
 #include "state/commands.h"
 
 namespace blixard::api {
 namespace {
-
-constexpr auto kPoll = std::chrono::milliseconds(50);
-constexpr auto kProgressEvery = std::chrono::milliseconds(100);
-constexpr auto kCatchUpWait = std::chrono::seconds(10);
 
 std::string Id(uint64_t id) { return std::to_string(id); }
 
@@ -112,73 +106,24 @@ grpc::Status WorkerServiceImpl::WorkerWrite(grpc::ServerContext* ctx, const v1::
   return ToGrpc(r->status);
 }
 
-grpc::Status WorkerServiceImpl::WatchAssignments(grpc::ServerContext* ctx,
-                                                 const v1::WatchAssignmentsRequest* req,
-                                                 grpc::ServerWriter<v1::AssignmentUpdate>* writer) {
-  if (grpc::Status s = CheckCluster(req->cluster_id()); !s.ok()) return s;
+namespace {
+
+// A stream refused before it starts.
+class Refused final : public grpc::ServerWriteReactor<v1::AssignmentUpdate> {
+ public:
+  explicit Refused(const grpc::Status& s) { Finish(s); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+grpc::ServerWriteReactor<v1::AssignmentUpdate>* WorkerServiceImpl::WatchAssignments(
+    grpc::CallbackServerContext*, const v1::WatchAssignmentsRequest* req) {
+  if (grpc::Status s = CheckCluster(req->cluster_id()); !s.ok()) return new Refused(s);
   if (req->node_id() == 0) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "node id 0 is reserved");
+    return new Refused(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "node id 0 is reserved"));
   }
-  const uint64_t node_id = req->node_id();
-  // Never serve a set older than the worker's: it could bring back a VM
-  // that has moved away.
-  const auto catch_up_until = std::chrono::steady_clock::now() + kCatchUpWait;
-  while (true) {
-    uint64_t version = 0;
-    node_.Read([&](const state::ClusterState& st) { version = st.applied_index(); });
-    if (version >= req->from_version()) break;
-    if (ctx->IsCancelled()) return grpc::Status::CANCELLED;
-    if (std::chrono::steady_clock::now() >= catch_up_until) {
-      return grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                          "this server's state is behind the worker's (version " + Id(version) + " < " +
-                              Id(req->from_version()) + "): try another server");
-    }
-    std::this_thread::sleep_for(kPoll);
-  }
-  std::optional<state::AssignmentSet> sent;
-  uint64_t sent_version = 0, sent_applied = 0;
-  if (req->from_version() > 0) {
-    std::lock_guard lk(history_mu_);
-    sent = history_.At(node_id, req->from_version());
-    sent_version = req->from_version();
-  }
-  bool first = true;
-  auto last_send = std::chrono::steady_clock::now();
-  while (!ctx->IsCancelled()) {
-    const auto now = std::chrono::steady_clock::now();
-    const bool progress_due = now - last_send >= kProgressEvery;
-    uint64_t version = 0;
-    node_.Read([&](const state::ClusterState& st) { version = st.applied_index(); });
-    if (!first && version == sent_version && !progress_due) {
-      std::this_thread::sleep_for(kPoll);  // nothing in the state changed
-      continue;
-    }
-    // Read before the state: the set is at least this new.
-    const uint64_t applied = node_.GetStatus().applied_index;
-    state::AssignmentSet set;
-    node_.Read([&](const state::ClusterState& st) {
-      version = st.applied_index();
-      set = state::AssignmentsOf(st, node_id);
-    });
-    v1::AssignmentUpdate u = sent ? state::DiffAssignments(*sent, sent_version, set, version)
-                                  : state::FullAssignments(set, version);
-    const bool progress = applied > sent_applied && progress_due;
-    if (first || !state::EmptyDiff(u) || progress) {
-      u.set_applied_index(applied);
-      if (!writer->Write(u)) return grpc::Status::OK;  // the worker went away
-      {
-        std::lock_guard lk(history_mu_);
-        history_.Remember(node_id, version, set);
-      }
-      sent = std::move(set);
-      sent_version = version;
-      sent_applied = applied;
-      last_send = now;
-      first = false;
-    }
-    std::this_thread::sleep_for(kPoll);
-  }
-  return grpc::Status::CANCELLED;
+  return streams_.Open(*req);
 }
 
 }  // namespace blixard::api

@@ -2,20 +2,22 @@
 // workers register, write their VM status and watch the VMs placed on them
 // (src/state/assignments.h). Writes go through Node::Propose (forwarded to
 // the leader); the assignment stream is read from this server's applied
-// state.
+// state (AssignmentStreams: callback streams, woken on apply).
 #pragma once
 
-#include <mutex>
-
+#include "api/assignment_streams.h"
 #include "blixard/v1/internal.grpc.pb.h"
 #include "node/node.h"
-#include "state/assignments.h"
 
 namespace blixard::api {
 
-class WorkerServiceImpl final : public v1::WorkerService::Service {
+// WatchAssignments is a callback method; the others are synchronous.
+class WorkerServiceImpl final
+    : public v1::WorkerService::WithCallbackMethod_WatchAssignments<v1::WorkerService::Service> {
  public:
-  explicit WorkerServiceImpl(node::Node& node) : node_(node) {}
+  // REQUIRES: destroyed after the gRPC server it is registered with has
+  // shut down.
+  explicit WorkerServiceImpl(node::Node& node) : node_(node), streams_(node) {}
 
   // Refuses (with what to change): another cluster's worker
   // (FAILED_PRECONDITION), an id that a server or another address holds, or
@@ -32,15 +34,19 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
   // if this server does not reach it in time: try another). Then a diff
   // whenever the set changes, and an empty one at most every 100 ms while
   // the applied index moves (so a fenced worker learns it caught up).
-  grpc::Status WatchAssignments(grpc::ServerContext* ctx, const v1::WatchAssignmentsRequest* req,
-                                grpc::ServerWriter<v1::AssignmentUpdate>* writer) override;
+  // A diff is sent as soon as the change is applied on this server.
+  grpc::ServerWriteReactor<v1::AssignmentUpdate>* WatchAssignments(
+      grpc::CallbackServerContext* ctx, const v1::WatchAssignmentsRequest* req) override;
+
+  // How many times a stream read its node's set (an unchanged node's set
+  // is not read; for tests).
+  uint64_t assignment_set_reads() const { return streams_.set_reads(); }
 
  private:
   grpc::Status CheckCluster(const std::string& cluster_id) const;
 
   node::Node& node_;
-  std::mutex history_mu_;
-  state::AssignmentHistory history_;
+  AssignmentStreams streams_;
 };
 
 }  // namespace blixard::api

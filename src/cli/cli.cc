@@ -178,8 +178,8 @@ void AddClusterCommands(CLI::App& app, Args& a) {
   remove->add_option("id", a.id, "node id to remove")->required();
   remove->callback([&a] { a.action = [&a] { return ClusterRemove(a.client, a.id); }; });
 
-  auto* set = cluster->add_subcommand("set", "Change a cluster setting: scheduler.strategy binpack|spread");
-  set->add_option("key", a.name, "setting")->required()->check(CLI::IsMember({"scheduler.strategy"}));
+  auto* set = cluster->add_subcommand("set", "Change a cluster setting: scheduler.strategy binpack|spread, scheduler.paused true|false");
+  set->add_option("key", a.name, "setting")->required()->check(CLI::IsMember({"scheduler.strategy", "scheduler.paused"}));
   set->add_option("value", a.value, "new value (empty: the default)")->required();
   set->callback([&a] { a.action = [&a] { return ClusterSet(a.client, a.name, a.value); }; });
   cluster->add_subcommand("settings", "Show the cluster settings")->callback([&a] {

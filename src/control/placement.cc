@@ -3,11 +3,14 @@
 #include <map>
 #include <string_view>
 
+#include "state/validation.h"
+
 namespace blixard::control {
 
 PlacementStep PlacementController::Step(const state::ClusterState& st, int64_t now_ms,
                                         const std::vector<scheduler::PlacementRule*>& rules) {
   PlacementStep out;
+  if (st.Setting(state::kSettingSchedulerPaused, "false") == "true") return out;
   DrainPlan drain = drain_.Plan(st, now_ms);
   out.placements = drain.unplace;
 

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "state/validation.h"
+
 namespace blixard::control {
 namespace {
 
@@ -37,6 +39,20 @@ TEST_F(PlacementTest, NothingToPlaceWithoutReadyNodes) {
   EXPECT_TRUE(PlacePending(st_, 10).empty());
   AddNode(1, v1::NODE_HEALTH_DOWN);
   EXPECT_TRUE(PlacePending(st_, 10).empty());
+}
+
+TEST_F(PlacementTest, APausedSchedulerPlacesNothingUntilResumed) {
+  AddNode(1);
+  AddVm("a");
+  Apply(state::MakeSetClusterSetting(state::kSettingSchedulerPaused, "true", 1));
+  PlacementController pc;
+  PlacementStep paused = pc.Step(st_, 1);
+  EXPECT_TRUE(paused.placements.empty());
+  EXPECT_TRUE(paused.reasons.empty());
+  Apply(state::MakeSetClusterSetting(state::kSettingSchedulerPaused, "false", 1));
+  PlacementStep resumed = pc.Step(st_, 1);
+  ASSERT_EQ(resumed.placements.size(), 1u);
+  EXPECT_EQ(resumed.placements[0].node_id, 1u);
 }
 
 TEST_F(PlacementTest, SpreadsAcrossReadyNodesByVmCount) {

@@ -611,7 +611,7 @@ void Node::Impl::PublishStatus() {
   for (auto v : conf.voters) st.members.push_back(member(v, "voter"));
   int standbys = 0;
   for (auto l : conf.learners) st.members.push_back(member(l, standbys++ < 2 ? "standby" : "learner"));
-  std::lock_guard lk(status_mu_);
+  std::unique_lock lk(status_mu_);
   for (auto& m : st.members) {
     auto it = addresses_.find(m.id);
     if (it != addresses_.end()) m.address = it->second;
@@ -619,6 +619,23 @@ void Node::Impl::PublishStatus() {
   bool changed = st.leader_id != status_.leader_id || st.term != status_.term;
   status_ = std::move(st);
   if (changed) status_cv_.notify_all();
+  lk.unlock();
+  if (applied_ != notified_applied_) {
+    notified_applied_ = applied_;
+    std::lock_guard ll(listeners_mu_);
+    for (auto& [id, fn] : apply_listeners_) fn(applied_);
+  }
+}
+
+uint64_t Node::Impl::AddApplyListener(std::function<void(uint64_t)> fn) {
+  std::lock_guard lk(listeners_mu_);
+  apply_listeners_.emplace(++last_listener_, std::move(fn));
+  return last_listener_;
+}
+
+void Node::Impl::RemoveApplyListener(uint64_t id) {
+  std::lock_guard lk(listeners_mu_);
+  apply_listeners_.erase(id);
 }
 
 // ---------------- Node ----------------
@@ -658,6 +675,10 @@ Result<uint64_t> Node::LastIndexInTerm(uint64_t term, Deadline d) {
 }
 void Node::Read(const std::function<void(const state::ClusterState&)>& fn) const { impl_->Read(fn); }
 NodeStatus Node::GetStatus() const { return impl_->GetStatus(); }
+uint64_t Node::AddApplyListener(std::function<void(uint64_t)> fn) {
+  return impl_->AddApplyListener(std::move(fn));
+}
+void Node::RemoveApplyListener(uint64_t id) { impl_->RemoveApplyListener(id); }
 uint64_t Node::id() const { return impl_->id(); }
 std::string Node::cluster_id() const { return impl_->cluster_id(); }
 

@@ -158,6 +158,15 @@ class Node {
   void Read(const std::function<void(const state::ClusterState&)>& fn) const;
 
   NodeStatus GetStatus() const;
+
+  // Calls `fn(applied_index)` on the loop thread after each loop pass that
+  // applied entries (or restored a snapshot), once GetStatus() and Read()
+  // show them, so a watcher wakes on apply instead of polling. `fn` must be
+  // quick and must not block or call into the node. Returns an id for
+  // RemoveApplyListener.
+  uint64_t AddApplyListener(std::function<void(uint64_t applied_index)> fn);
+  // Once it returns, the listener is not running and never runs again.
+  void RemoveApplyListener(uint64_t id);
   uint64_t id() const;
   std::string cluster_id() const;
 

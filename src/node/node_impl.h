@@ -78,6 +78,8 @@ class Node::Impl {
     return status_;
   }
   uint64_t id() const { return config_.id; }
+  uint64_t AddApplyListener(std::function<void(uint64_t)> fn);
+  void RemoveApplyListener(uint64_t id);
   std::string cluster_id() const {
     std::lock_guard lk(status_mu_);
     return status_.cluster_id;
@@ -187,6 +189,10 @@ class Node::Impl {
   // it runs only then (see MayNeedPlacement).
   bool placement_dirty_ = true;
   bool vms_changed_ = false;  // since the last on_vms_changed call
+  uint64_t notified_applied_ = 0;  // the applied index apply listeners were last told
+  std::mutex listeners_mu_;      // held while listeners run
+  std::map<uint64_t, std::function<void(uint64_t)>> apply_listeners_;
+  uint64_t last_listener_ = 0;
   Clock::time_point placement_next_{};      // earliest next pass
   Clock::time_point placement_last_{};      // last pass
   control::PlacementController placement_;  // leader: placement and drain (reset on election)

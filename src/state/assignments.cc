@@ -72,11 +72,15 @@ Status AssignmentView::Apply(const v1::AssignmentUpdate& u) {
 }
 
 void AssignmentHistory::Remember(uint64_t node_id, uint64_t version, const AssignmentSet& set) {
+  Remember(node_id, version, std::make_shared<const AssignmentSet>(set));
+}
+
+void AssignmentHistory::Remember(uint64_t node_id, uint64_t version, std::shared_ptr<const AssignmentSet> set) {
   auto& list = by_node_[node_id];
   for (const auto& [v, s] : list) {
     if (v == version) return;  // one version names one set
   }
-  list.emplace_back(version, set);
+  list.emplace_back(version, std::move(set));
   while (list.size() > per_node_) list.pop_front();
 }
 
@@ -84,9 +88,46 @@ std::optional<AssignmentSet> AssignmentHistory::At(uint64_t node_id, uint64_t ve
   auto it = by_node_.find(node_id);
   if (it == by_node_.end()) return std::nullopt;
   for (const auto& [v, s] : it->second) {
-    if (v == version) return s;
+    if (v == version) return *s;
   }
   return std::nullopt;
+}
+
+AssignmentFeed::AssignmentFeed(uint64_t node_id, uint64_t from_version, std::optional<AssignmentSet> held)
+    : node_id_(node_id), has_sent_(held.has_value()),
+      sent_(std::make_shared<const AssignmentSet>(held ? std::move(*held) : AssignmentSet())),
+      sent_version_(held ? from_version : 0) {}
+
+std::optional<v1::AssignmentUpdate> AssignmentFeed::Next(const ClusterState& st, uint64_t applied,
+                                                         bool progress_due) {
+  const uint64_t version = st.applied_index();
+  std::optional<v1::AssignmentUpdate> out;
+  if (first_ || st.AssignmentsChangedAt(node_id_) > read_at_) {
+    AssignmentSet now = AssignmentsOf(st, node_id_);
+    ++set_reads_;
+    read_at_ = version;
+    v1::AssignmentUpdate u = has_sent_ ? DiffAssignments(*sent_, sent_version_, now, version)
+                                       : FullAssignments(now, version);
+    if (first_ || !EmptyDiff(u)) {
+      sent_ = std::make_shared<const AssignmentSet>(std::move(now));
+      out = std::move(u);
+    }
+  }
+  if (!out && progress_due && applied > sent_applied_) {
+    // The set in st is sent_ (read_at_ is not older than its last change).
+    v1::AssignmentUpdate u;
+    u.set_version(version);
+    u.set_base_version(sent_version_);
+    out = std::move(u);
+  }
+  if (out) {
+    out->set_applied_index(applied);
+    first_ = false;
+    has_sent_ = true;
+    sent_version_ = version;
+    sent_applied_ = applied;
+  }
+  return out;
 }
 
 }  // namespace blixard::state

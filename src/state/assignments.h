@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -71,13 +72,59 @@ class AssignmentHistory {
  public:
   explicit AssignmentHistory(size_t per_node = 4) : per_node_(per_node) {}
   void Remember(uint64_t node_id, uint64_t version, const AssignmentSet& set);
+  // The same without a copy: the set is shared, never changed.
+  void Remember(uint64_t node_id, uint64_t version, std::shared_ptr<const AssignmentSet> set);
   // The set sent to `node_id` at `version`, if still kept.
   std::optional<AssignmentSet> At(uint64_t node_id, uint64_t version) const;
   void Forget(uint64_t node_id) { by_node_.erase(node_id); }
 
  private:
   size_t per_node_;
-  std::unordered_map<uint64_t, std::deque<std::pair<uint64_t, AssignmentSet>>> by_node_;
+  std::unordered_map<uint64_t, std::deque<std::pair<uint64_t, std::shared_ptr<const AssignmentSet>>>>
+      by_node_;
+};
+
+// A server's side of one worker's stream: what to send next. The caller
+// (api::WorkerServiceImpl) decides when to ask: on each apply, when a write
+// completes, and on a timer for progress.
+class AssignmentFeed {
+ public:
+  // `held`: the set the worker says it holds at `from_version` (it asked to
+  // resume from there), if this server still knows it; else the first
+  // update is a full set.
+  AssignmentFeed(uint64_t node_id, uint64_t from_version, std::optional<AssignmentSet> held);
+
+  // The update to send now, or nothing:
+  //   - the first call: a full set (or a diff from the held set), always;
+  //   - then a diff when the node's set changed (read from `st` only when
+  //     st.AssignmentsChangedAt(node) is newer than the last read: an
+  //     unchanged node's set is not read at all);
+  //   - else, when `progress_due` and `applied` moved since the last update
+  //     sent, an empty diff that moves the version and applied index on (so
+  //     a fenced worker learns that it caught up).
+  // `applied`: the Raft applied index, read before `st` (the set is at
+  // least that new). Each update returned counts as sent.
+  std::optional<v1::AssignmentUpdate> Next(const ClusterState& st, uint64_t applied, bool progress_due);
+
+  uint64_t node_id() const { return node_id_; }
+  // The set and version of the last update returned.
+  const AssignmentSet& sent() const { return *sent_; }
+  std::shared_ptr<const AssignmentSet> shared_sent() const { return sent_; }
+  uint64_t sent_version() const { return sent_version_; }
+  // The applied index of the last update returned (0 before the first).
+  uint64_t sent_applied() const { return sent_applied_; }
+  // How many times Next read the node's set from the state.
+  uint64_t set_reads() const { return set_reads_; }
+
+ private:
+  uint64_t node_id_;
+  bool first_ = true;
+  bool has_sent_;          // sent_ is what the worker holds
+  std::shared_ptr<const AssignmentSet> sent_;
+  uint64_t sent_version_;  // the version the worker holds
+  uint64_t sent_applied_ = 0;
+  uint64_t read_at_ = 0;   // the set in st equalled sent_ at this state version
+  uint64_t set_reads_ = 0;
 };
 
 }  // namespace blixard::state

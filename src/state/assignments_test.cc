@@ -139,5 +139,109 @@ TEST(Assignments, AssignmentsOfReadsOneNodesVms) {
   EXPECT_TRUE(AssignmentsOf(st, 1).empty());
 }
 
+// Two nodes (1 and 2) and VMs created unplaced, through the state machine.
+class AssignmentFeedTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    v1::Node n;
+    for (uint64_t id : {1, 2}) {
+      n.set_id(id);
+      n.set_address("127.0.0.1:" + std::to_string(7000 + id));
+      n.set_role(v1::NODE_ROLE_WORKER);
+      n.set_health(v1::NODE_HEALTH_READY);
+      n.mutable_capacity()->set_vcpus(8);
+      n.mutable_capacity()->set_memory_mib(8192);
+      Run(MakeRegisterNode(n, 1));
+    }
+  }
+  void Run(const v1::Command& cmd) { ASSERT_TRUE(st_.Apply(cmd, st_.applied_index() + 1).status.ok()); }
+  void Place(const std::string& name, uint64_t node) {
+    v1::VmSpec spec;
+    spec.set_name(name);
+    spec.set_vcpus(1);
+    spec.set_memory_mib(64);
+    Run(MakeCreateVm(spec, true, 1));
+    Run(MakePlaceVms({Placement{name, node, 0}}, 2));
+  }
+  ClusterState st_;
+};
+
+TEST_F(AssignmentFeedTest, AChangeOnTheNodeIsADiffAndAnUnchangedNodesSetIsNotRead) {
+  AssignmentFeed feed(1, 0, std::nullopt);
+  AssignmentView view;
+  auto first = feed.Next(st_, 5, false);
+  ASSERT_TRUE(first.has_value());
+  EXPECT_TRUE(first->full());
+  ASSERT_TRUE(view.Apply(*first).ok());
+  EXPECT_EQ(feed.set_reads(), 1u);
+
+  Place("elsewhere", 2);  // node 1's set is unchanged: nothing to send, nothing read
+  EXPECT_FALSE(feed.Next(st_, 6, false).has_value());
+  EXPECT_EQ(feed.set_reads(), 1u);
+
+  Place("here", 1);
+  auto diff = feed.Next(st_, 7, false);
+  ASSERT_TRUE(diff.has_value());
+  EXPECT_FALSE(diff->full());
+  ASSERT_EQ(diff->vms_size(), 1);
+  EXPECT_EQ(diff->vms(0).spec().name(), "here");
+  EXPECT_EQ(diff->applied_index(), 7u);
+  ASSERT_TRUE(view.Apply(*diff).ok());
+  EXPECT_EQ(view.version(), st_.applied_index());
+  EXPECT_EQ(feed.set_reads(), 2u);
+  EXPECT_FALSE(feed.Next(st_, 7, true).has_value()) << "nothing changed, applied did not move";
+  EXPECT_EQ(feed.set_reads(), 2u);
+
+  Run(MakeReportVmStatus("here", 1, v1::VM_PHASE_RUNNING, "up", 3));  // a status change is a change
+  auto status = feed.Next(st_, 8, false);
+  ASSERT_TRUE(status.has_value());
+  ASSERT_EQ(status->vms_size(), 1);
+  EXPECT_EQ(status->vms(0).status().phase(), v1::VM_PHASE_RUNNING);
+  ASSERT_TRUE(view.Apply(*status).ok());
+}
+
+TEST_F(AssignmentFeedTest, ProgressIsAnEmptyDiffOnlyWhenDueAndTheAppliedIndexMoved) {
+  AssignmentFeed feed(1, 0, std::nullopt);
+  AssignmentView view;
+  ASSERT_TRUE(view.Apply(*feed.Next(st_, 5, false)).ok());
+  Place("elsewhere", 2);
+  EXPECT_FALSE(feed.Next(st_, 9, false).has_value()) << "not due";
+  auto progress = feed.Next(st_, 9, true);
+  ASSERT_TRUE(progress.has_value());
+  EXPECT_TRUE(EmptyDiff(*progress));
+  EXPECT_EQ(progress->applied_index(), 9u);
+  ASSERT_TRUE(view.Apply(*progress).ok());
+  EXPECT_EQ(view.applied_index(), 9u);
+  EXPECT_EQ(view.version(), st_.applied_index());
+  EXPECT_FALSE(feed.Next(st_, 9, true).has_value());
+}
+
+TEST_F(AssignmentFeedTest, AWorkerThatResumesFromAHeldVersionGetsADiffToTheCurrentSet) {
+  Place("a", 1);
+  Place("b", 1);
+  AssignmentFeed old(1, 0, std::nullopt);
+  AssignmentView view;
+  ASSERT_TRUE(view.Apply(*old.Next(st_, 10, false)).ok());
+  AssignmentHistory history;
+  history.Remember(1, old.sent_version(), old.sent());
+
+  Run(MakeDeleteVm("a", 3));
+  Place("c", 1);
+  // The worker reconnects (to this server) from the version it holds.
+  AssignmentFeed resumed(1, view.version(), history.At(1, view.version()));
+  auto u = resumed.Next(st_, 20, false);
+  ASSERT_TRUE(u.has_value());
+  EXPECT_FALSE(u->full());
+  EXPECT_EQ(u->base_version(), view.version());
+  ASSERT_TRUE(view.Apply(*u).ok());
+  EXPECT_EQ(view.set().size(), 2u);
+  EXPECT_TRUE(view.set().count("b") && view.set().count("c"));
+
+  AssignmentFeed unknown(1, view.version() - 1, std::nullopt);  // not remembered: a full set
+  auto full = unknown.Next(st_, 20, false);
+  ASSERT_TRUE(full.has_value());
+  EXPECT_TRUE(full->full());
+}
+
 }  // namespace
 }  // namespace blixard::state

@@ -113,6 +113,8 @@ ApplyResult ClusterState::Apply(const v1::Command& cmd, uint64_t index) {
   }
   applied_index_ = index;
   const int64_t now = cmd.now_unix_ms();
+  std::vector<uint64_t> touched;
+  bool known = NodesTouchedBy(cmd, touched);
   switch (cmd.op_case()) {
     case v1::Command::kCreateVm:
       out.status = ApplyCreateVm(cmd.create_vm(), now, index, out);
@@ -173,7 +175,13 @@ ApplyResult ClusterState::Apply(const v1::Command& cmd, uint64_t index) {
           "set_nodes_health, move_vms_off, vm_stopped_for_move");
       break;
   }
-  if (!out.status.ok()) out.vm.reset();
+  if (!out.status.ok()) {
+    out.vm.reset();
+    return out;
+  }
+  known = NodesTouchedBy(cmd, touched) && known;
+  if (!known) all_changed_at_ = index;
+  for (uint64_t n : touched) changed_at_[n] = index;
   return out;
 }
 
@@ -707,6 +715,7 @@ Status ClusterState::RestoreSnapshot(const std::string& data) {
   if (Status s = next.CheckInvariants(); !s.ok()) {
     return Status::Corruption("cluster state snapshot is invalid: " + s.message());
   }
+  next.all_changed_at_ = next.applied_index_;
   *this = std::move(next);
   return Status::Ok();
 }

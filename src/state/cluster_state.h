@@ -20,6 +20,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "blixard/v1/state.pb.h"
@@ -104,6 +105,14 @@ class ClusterState {
   // Returns false iff fn did. O(log n + k) for k visited.
   bool ForEachVmOnNode(uint64_t node_id, std::string_view after, std::string_view upto,
                        const std::function<bool(const v1::Vm*)>& fn) const;
+  // The index of the last applied command that may have changed the VMs
+  // placed on `node_id` (0: the unplaced ones): a VM placed there or taken
+  // away, or any field of one there changed. A reader holding that set as
+  // of an index >= this need not read it again. Conservative: never older
+  // than the last real change, possibly newer (after a restore it is the
+  // restored index for every node). Derived, like VmsOnNode's index: not in
+  // snapshots, Digest or operator==. O(1).
+  uint64_t AssignmentsChangedAt(uint64_t node_id) const;
 
   // Serialized ClusterStateSnapshot, canonical: VMs sorted by name, nodes by
   // id, deterministic protobuf serialization (map entries sorted). Equal
@@ -171,6 +180,10 @@ class ClusterState {
   void IndexVm(uint64_t node_id, const std::string& name);
   void UnindexVm(uint64_t node_id, std::string_view name);
   void MoveVm(v1::Vm& vm, uint64_t node_id, int64_t now, std::string message);
+  // Appends the nodes whose VMs `cmd` may change, as the state is now
+  // (called before and after applying it). False for a command that could
+  // change any node's (then every node counts as changed).
+  bool NodesTouchedBy(const v1::Command& cmd, std::vector<uint64_t>& nodes) const;
 
   std::string cluster_id_;
   std::map<std::string, std::string, std::less<>> settings_;
@@ -182,6 +195,9 @@ class ClusterState {
   // allocated bridge address (host order) -> VM.
   std::map<std::pair<int, uint32_t>, std::string> published_;
   std::map<uint32_t, std::string> addresses_;
+  // AssignmentsChangedAt: per node, and for every node.
+  std::unordered_map<uint64_t, uint64_t> changed_at_;
+  uint64_t all_changed_at_ = 0;
   uint64_t applied_index_ = 0;
 };
 

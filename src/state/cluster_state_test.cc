@@ -355,6 +355,30 @@ TEST_F(ClusterStateTest, VmsOnNodeFollowsPlacement) {
   EXPECT_TRUE(copy.CheckInvariants().ok());
 }
 
+TEST_F(ClusterStateTest, AssignmentsChangedAtMovesOnlyForTheNodesWhoseVmsChanged) {
+  ASSERT_TRUE(Run(MakeRegisterNode(NodeRecord(1), kNow)).status.ok());
+  ASSERT_TRUE(Run(MakeRegisterNode(NodeRecord(2), kNow)).status.ok());
+  ASSERT_TRUE(Run(MakeCreateVm(Spec("a"), true, kNow)).status.ok());
+  ASSERT_TRUE(Run(MakeCreateVm(Spec("b"), true, kNow)).status.ok());
+  EXPECT_EQ(state_.AssignmentsChangedAt(0), index_);
+  EXPECT_EQ(state_.AssignmentsChangedAt(1), 0u);
+  ASSERT_TRUE(Run(MakePlaceVms({{"a", 1, 0}}, kNow)).status.ok());
+  const uint64_t placed_a = index_;
+  EXPECT_EQ(state_.AssignmentsChangedAt(0), placed_a);
+  EXPECT_EQ(state_.AssignmentsChangedAt(1), placed_a);
+  EXPECT_EQ(state_.AssignmentsChangedAt(2), 0u);
+  ASSERT_TRUE(Run(MakePlaceVms({{"b", 2, 0}}, kNow)).status.ok());
+  ASSERT_TRUE(Run(MakeReportVmStatus("b", 2, v1::VM_PHASE_RUNNING, "up", kNow)).status.ok());
+  ASSERT_TRUE(Run(MakeSetNodesHealth({{1, v1::NODE_HEALTH_DOWN}}, kNow)).status.ok());
+  EXPECT_EQ(state_.AssignmentsChangedAt(1), placed_a);  // node 1's VMs did not change
+  EXPECT_EQ(state_.AssignmentsChangedAt(2), index_ - 1);
+  RunFailing(MakeReportVmStatus("a", 2, v1::VM_PHASE_RUNNING, "up", kNow), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(state_.AssignmentsChangedAt(1), placed_a);
+  ClusterState restored;
+  ASSERT_TRUE(restored.RestoreSnapshot(state_.EncodeSnapshot()).ok());
+  EXPECT_EQ(restored.AssignmentsChangedAt(1), index_);  // unknown after a restore: as new as the state
+}
+
 TEST_F(ClusterStateTest, InitClusterAppliesOnce) {
   ASSERT_TRUE(Run(MakeInitCluster("c-1", kNow)).status.ok());
   EXPECT_EQ(state_.cluster_id(), "c-1");

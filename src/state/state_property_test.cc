@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "state/assignments.h"
 #include "state/cluster_state.h"
 #include "state/commands.h"
 #include "state/testing/generators.h"
@@ -121,6 +122,41 @@ RC_GTEST_PROP(StateProperties, FailedCommandChangesNothing, ()) {
     RC_ASSERT(!r.vm.has_value());
     RC_ASSERT(state.Digest() == digest);
     RC_ASSERT(Content(state) == before);
+  }
+}
+
+// What a worker's stream relies on to skip reading an unchanged node's set:
+// a set that changed at index i says i, and one that did not keeps what it
+// said before (so an unchanged worker never rereads).
+RC_GTEST_PROP(StateProperties, AssignmentsChangedAtNamesEveryChangeOfANodesSetAndOnlyThose, ()) {
+  const auto cmds = *GenCommands();
+  ClusterState state;
+  uint64_t index = 0;
+  auto sets = [&] {
+    std::map<uint64_t, std::string> out;  // node (0 = unplaced) -> its set, encoded
+    for (uint64_t n = 0; n <= 10; ++n) {
+      std::string enc;
+      for (const auto& [name, vm] : AssignmentsOf(state, n)) enc += vm.ShortDebugString() + "\n";
+      out[n] = enc;
+    }
+    return out;
+  };
+  auto before = sets();
+  for (const v1::Command& cmd : cmds) {
+    std::map<uint64_t, uint64_t> was;
+    for (uint64_t n = 0; n <= 10; ++n) was[n] = state.AssignmentsChangedAt(n);
+    const bool ok = state.Apply(cmd, ++index).status.ok();
+    auto after = sets();
+    const bool node_records_only = cmd.has_register_node() || cmd.has_update_node() ||
+                                   cmd.has_set_nodes_health() || cmd.has_set_cluster_setting();
+    for (uint64_t n = 0; n <= 10; ++n) {
+      if (after[n] != before[n]) {
+        RC_ASSERT(state.AssignmentsChangedAt(n) == index);
+      } else if (!ok || node_records_only) {
+        RC_ASSERT(state.AssignmentsChangedAt(n) == was[n]);
+      }
+    }
+    before = std::move(after);
   }
 }
 

@@ -127,8 +127,12 @@ Status ValidateStrategy(std::string_view strategy, std::string_view what) {
 
 Status ValidateClusterSetting(std::string_view key, std::string_view value) {
   if (key == kSettingSchedulerStrategy) return ValidateStrategy(value, "scheduler.strategy");
+  if (key == kSettingSchedulerPaused) {
+    if (value.empty() || value == "true" || value == "false") return Status::Ok();
+    return Status::InvalidArgument("scheduler.paused " + Quote(value) + " is invalid: use true or false");
+  }
   return Status::InvalidArgument("cluster setting " + Quote(key) +
-                                 " is unknown: the settings are scheduler.strategy");
+                                 " is unknown: the settings are scheduler.strategy and scheduler.paused");
 }
 
 Status ValidateVmSpec(const v1::VmSpec& spec) {

@@ -67,10 +67,13 @@ inline constexpr std::string_view kStrategySpread = "spread";
 // "" (use the cluster setting), "binpack" or "spread".
 Status ValidateStrategy(std::string_view strategy, std::string_view what);
 
-// Cluster settings (SetClusterSetting): the only key is
-// "scheduler.strategy" with values binpack | spread (default spread); an empty
-// value restores the default.
+// Cluster settings (SetClusterSetting): "scheduler.strategy" with values
+// binpack | spread (default spread), and "scheduler.paused" true | false
+// (default false: while true the leader places nothing, so VMs wait
+// PENDING and drains wait; for maintenance, and to measure placement apart
+// from creation). An empty value restores the default.
 inline constexpr std::string_view kSettingSchedulerStrategy = "scheduler.strategy";
+inline constexpr std::string_view kSettingSchedulerPaused = "scheduler.paused";
 Status ValidateClusterSetting(std::string_view key, std::string_view value);
 
 // A DNS label: 1-63 chars of [a-z0-9-], not starting or ending with '-'.

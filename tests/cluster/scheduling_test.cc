@@ -101,7 +101,7 @@ TEST_F(SchedulingTest, ConstraintsAntiAffinityAndReasons) {
 TEST_F(SchedulingTest, BinpackSettingAndDrainMovesVmsAway) {
   ASSERT_EQ(c_.Cli(1, {"cluster", "set", "scheduler.strategy", "binpack"}).exit_code, 0);
   CommandResult settings = c_.Cli(2, {"cluster", "settings"});
-  EXPECT_EQ(settings.out, "scheduler.strategy = binpack\n");
+  EXPECT_EQ(settings.out, "scheduler.paused = false\nscheduler.strategy = binpack\n");
   // binpack: every VM goes to the fullest node that fits; the first fills
   // node 1 (ties: lowest id), so all land there.
   for (int i = 0; i < 6; ++i) Create({"v" + std::to_string(i)});

@@ -1,0 +1,207 @@
+#include "api/assignment_streams.h"
+
+#include <algorithm>
+
+namespace blixard::api {
+
+using node::Clock;
+
+class AssignmentStreams::Stream final : public grpc::ServerWriteReactor<v1::AssignmentUpdate> {
+ public:
+  Stream(AssignmentStreams* hub, uint64_t node_id, uint64_t from_version)
+      : hub_(hub), node_id(node_id), from_version(from_version), catch_up_until(Clock::now() + kCatchUpWait) {}
+
+  void OnWriteDone(bool ok) override { hub_->WriteDone(this, ok); }
+  void OnCancel() override { hub_->Cancelled(this); }
+  void OnDone() override {
+    hub_->Done(this);
+    delete this;
+  }
+
+  AssignmentStreams* const hub_;
+  const uint64_t node_id;
+  const uint64_t from_version;
+  const Clock::time_point catch_up_until;
+  // Under the hub's mu_. While busy (claimed by the hub's thread, or a write
+  // in flight) nobody finishes the stream, so it stays alive.
+  bool busy = false;
+  bool finishing = false;  // Finish called (or about to be)
+  bool cancelled = false;
+  // Touched only by whoever holds the stream busy.
+  std::optional<state::AssignmentFeed> feed;  // once this server reached from_version
+  Clock::time_point last_send{};
+  std::optional<grpc::Status> end;  // finish with this instead of writing
+  v1::AssignmentUpdate out;         // the message being written
+};
+
+AssignmentStreams::AssignmentStreams(node::Node& node) : node_(node) {
+  listener_ = node_.AddApplyListener([this](uint64_t) {
+    std::lock_guard lk(mu_);
+    applied_moved_ = true;
+    cv_.notify_one();
+  });
+  thread_ = std::thread([this] { Run(); });
+}
+
+AssignmentStreams::~AssignmentStreams() {
+  node_.RemoveApplyListener(listener_);
+  {
+    std::lock_guard lk(mu_);
+    stop_ = true;
+  }
+  cv_.notify_one();
+  thread_.join();
+}
+
+grpc::ServerWriteReactor<v1::AssignmentUpdate>* AssignmentStreams::Open(
+    const v1::WatchAssignmentsRequest& req) {
+  auto* s = new Stream(this, req.node_id(), req.from_version());
+  std::lock_guard lk(mu_);
+  streams_.insert(s);
+  pending_.push_back(s);
+  cv_.notify_one();
+  return s;
+}
+
+void AssignmentStreams::Run() {
+  std::unique_lock lk(mu_);
+  std::optional<Clock::time_point> due;  // a stream owes progress or is catching up
+  while (true) {
+    auto woken = [&] { return stop_ || applied_moved_ || !pending_.empty(); };
+    if (due) {
+      cv_.wait_until(lk, *due, woken);
+    } else {
+      cv_.wait(lk, woken);
+    }
+    if (stop_) return;
+    const bool timer = due && Clock::now() >= *due;
+    if (timer) due.reset();  // every stream is looked at again below
+    std::vector<Stream*> candidates;
+    if (timer || applied_moved_) {
+      candidates.assign(streams_.begin(), streams_.end());
+    } else {
+      candidates.swap(pending_);
+    }
+    applied_moved_ = false;
+    pending_.clear();
+    std::vector<Stream*> claimed;
+    for (Stream* s : candidates) {
+      if (!s->busy && !s->finishing) {
+        s->busy = true;
+        claimed.push_back(s);
+      }
+    }
+    lk.unlock();
+    Serve(claimed, due);
+    lk.lock();
+  }
+}
+
+void AssignmentStreams::Serve(const std::vector<Stream*>& claimed, std::optional<Clock::time_point>& due) {
+  if (claimed.empty()) return;
+  // Read before the state: each set is at least this new.
+  const uint64_t applied = node_.GetStatus().applied_index;
+  const auto now = Clock::now();
+  std::vector<bool> write(claimed.size(), false);
+  std::optional<Clock::time_point> next_due;
+  auto owe = [&](Clock::time_point t) { next_due = next_due ? std::min(*next_due, t) : t; };
+  for (size_t i = 0; i < claimed.size(); ++i) {
+    Stream* s = claimed[i];
+    node_.Read([&](const state::ClusterState& st) {
+      if (!s->feed) {
+        // Never serve a set older than the worker's: it could bring back a
+        // VM that has moved away.
+        if (st.applied_index() < s->from_version) {
+          if (now >= s->catch_up_until) {
+            s->end = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                  "this server's state is behind the worker's (version " +
+                                      std::to_string(st.applied_index()) + " < " +
+                                      std::to_string(s->from_version) + "): try another server");
+          }
+          return;
+        }
+        std::optional<state::AssignmentSet> held;
+        if (s->from_version > 0) {
+          std::lock_guard lk(history_mu_);
+          held = history_.At(s->node_id, s->from_version);
+        }
+        s->feed.emplace(s->node_id, s->from_version, std::move(held));
+      }
+      const uint64_t reads = s->feed->set_reads();
+      if (auto u = s->feed->Next(st, applied, now - s->last_send >= kProgressEvery)) {
+        s->out = std::move(*u);
+        write[i] = true;
+      }
+      set_reads_ += s->feed->set_reads() - reads;
+    });
+    if (write[i]) {
+      s->last_send = now;
+      std::lock_guard lk(history_mu_);
+      history_.Remember(s->node_id, s->feed->sent_version(), s->feed->shared_sent());
+    }
+    if (!s->feed) {
+      if (!s->end) owe(now + kProgressEvery / 2);
+    } else if (s->feed->sent_applied() < applied) {
+      owe(s->last_send + kProgressEvery);
+    }
+  }
+  std::vector<Stream*> finish;
+  {
+    std::lock_guard lk(mu_);
+    if (next_due) due = due ? std::min(*due, *next_due) : *next_due;
+    for (size_t i = 0; i < claimed.size(); ++i) {
+      Stream* s = claimed[i];
+      if (s->cancelled || s->end) {
+        write[i] = false;
+        s->busy = false;
+        s->finishing = true;
+        finish.push_back(s);
+      } else if (!write[i]) {
+        s->busy = false;
+      }
+    }
+  }
+  // Not touched after StartWrite: the write may complete (and the stream
+  // end) at once on another thread.
+  for (size_t i = 0; i < claimed.size(); ++i) {
+    if (write[i]) claimed[i]->StartWrite(&claimed[i]->out);
+  }
+  for (Stream* s : finish) s->Finish(s->end ? *s->end : grpc::Status::CANCELLED);
+}
+
+void AssignmentStreams::WriteDone(Stream* s, bool ok) {
+  bool finish = false;
+  {
+    std::lock_guard lk(mu_);
+    s->busy = false;
+    if (!ok || s->cancelled) {
+      finish = !s->finishing;
+      s->finishing = true;
+    } else {
+      pending_.push_back(s);  // whatever changed while it was written
+      cv_.notify_one();
+    }
+  }
+  if (finish) s->Finish(ok ? grpc::Status::CANCELLED : grpc::Status::OK);  // !ok: the worker went away
+}
+
+void AssignmentStreams::Cancelled(Stream* s) {
+  bool finish = false;
+  {
+    std::lock_guard lk(mu_);
+    s->cancelled = true;
+    if (!s->busy && !s->finishing) {
+      s->finishing = true;
+      finish = true;
+    }
+  }
+  if (finish) s->Finish(grpc::Status::CANCELLED);
+}
+
+void AssignmentStreams::Done(Stream* s) {
+  std::lock_guard lk(mu_);
+  streams_.erase(s);
+  pending_.erase(std::remove(pending_.begin(), pending_.end(), s), pending_.end());
+}
+
+}  // namespace blixard::api

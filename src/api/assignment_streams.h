@@ -1,0 +1,76 @@
+// WorkerService.WatchAssignments on a server: every worker's stream, served
+// as gRPC callback (reactor) streams by one thread, so that a thousand
+// open streams cost no thread each and nothing while idle.
+//
+// The thread wakes when the node applies entries (Node::AddApplyListener),
+// when a write to a worker completes, and every kProgressEvery for progress
+// updates. On each wake it asks each idle stream's AssignmentFeed what to
+// send (a node whose VMs did not change is not read at all; see
+// ClusterState::AssignmentsChangedAt) and starts those writes; one write per
+// stream is in flight at a time, so a slow worker gets one diff of
+// everything that changed meanwhile.
+//
+// Thread safety: Open may be called from any thread (gRPC's).
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "blixard/v1/internal.grpc.pb.h"
+#include "node/node.h"
+#include "state/assignments.h"
+
+namespace blixard::api {
+
+class AssignmentStreams {
+ public:
+  // An empty update at most this often per stream while the applied index
+  // moves (AssignmentFeed::Next's progress).
+  static constexpr auto kProgressEvery = std::chrono::milliseconds(100);
+  // How long a stream waits for this server to reach the version the worker
+  // resumes from before it ends with UNAVAILABLE (try another server).
+  static constexpr auto kCatchUpWait = std::chrono::seconds(10);
+
+  explicit AssignmentStreams(node::Node& node);
+  // REQUIRES: the gRPC server is shut down (every stream is done).
+  ~AssignmentStreams();
+
+  // The reactor for one WatchAssignments call (request already checked).
+  grpc::ServerWriteReactor<v1::AssignmentUpdate>* Open(const v1::WatchAssignmentsRequest& req);
+
+  // How many times a stream read its node's set from the state, in all.
+  uint64_t set_reads() const { return set_reads_; }
+
+ private:
+  class Stream;
+  void Run();
+  // Looks at `claimed` (busy, owned by this thread until released) and
+  // starts the writes they need.
+  // `due` is set to when a stream next owes progress or a catch-up check.
+  void Serve(const std::vector<Stream*>& claimed, std::optional<node::Clock::time_point>& due);
+  void WriteDone(Stream* s, bool ok);
+  void Cancelled(Stream* s);
+  void Done(Stream* s);
+
+  node::Node& node_;
+  uint64_t listener_ = 0;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  bool applied_moved_ = false;     // since the last pass: look at every stream
+  std::set<Stream*> streams_;      // open, not yet done
+  std::vector<Stream*> pending_;   // new or written: look at these next pass
+  std::mutex history_mu_;
+  state::AssignmentHistory history_;
+  std::atomic<uint64_t> set_reads_{0};
+  std::thread thread_;
+};
+
+}  // namespace blixard::api
