@@ -17,6 +17,7 @@
 #include "support/cluster.h"
 #include "support/daemon.h"
 #include "support/fake_record.h"
+#include "support/worker_view.h"
 
 namespace blixard::testing {
 
@@ -41,6 +42,13 @@ class WorkerCluster : public ::testing::Test {
         TestCluster::Options{.node_args = {"--fake-record", record_}});
     ASSERT_TRUE(cluster_->Start(3));
     ASSERT_TRUE(cluster_->WaitForMembers({.voters = 3}));
+    view_ = std::make_unique<WorkerView>(
+        [this](uint64_t id) {
+          auto& ch = channels_[id];
+          if (!ch) ch = grpc::CreateChannel(cluster_->Addr(id), grpc::InsecureChannelCredentials());
+          return ch;
+        },
+        kVms);
   }
 
   void TearDown() override {
@@ -95,83 +103,15 @@ class WorkerCluster : public ::testing::Test {
     ASSERT_TRUE(StartWorker(id));
   }
 
-  v1::Node NodeOf(uint64_t via, uint64_t id) {
-    auto stub = v1::NodeService::NewStub(
-        grpc::CreateChannel(cluster_->Addr(via), grpc::InsecureChannelCredentials()));
-    v1::ListNodesResponse resp;
-    if (stub->ListNodes(Ctx().get(), v1::ListNodesRequest(), &resp).ok()) {
-      for (const v1::Node& n : resp.nodes()) {
-        if (n.id() == id) return n;
-      }
-    }
-    return v1::Node();
-  }
-
+  // Reads through the servers (support/worker_view.h).
+  v1::Node NodeOf(uint64_t via, uint64_t id) { return view_->NodeOf(via, id); }
   grpc::Status CreateVm(const std::string& name, const std::string& constraint) {
-    v1::CreateVmRequest req;
-    req.mutable_spec()->set_name(name);
-    req.mutable_spec()->set_vcpus(1);
-    req.mutable_spec()->set_memory_mib(128);
-    req.mutable_spec()->add_constraints(constraint);
-    req.set_start(true);
-    v1::CreateVmResponse resp;
-    return cluster_->Vms(1)->CreateVm(Ctx(20).get(), req, &resp);
+    return view_->CreateVm(name, constraint);
   }
-
-  void CreateWorkerVms() {
-    for (int i = 0; i < kVms; ++i) {
-      grpc::Status s = CreateVm("vm-" + std::to_string(i), "kind=worker");
-      ASSERT_TRUE(s.ok()) << s.error_message();
-    }
-    ASSERT_TRUE(WaitUntil([&] { return AllRunning(0); }, seconds(60))) << cluster_->AllLogs();
-  }
-
-  std::optional<v1::ListVmsResponse> List(uint64_t via) {
-    for (uint64_t id : {via, uint64_t{1}, uint64_t{2}, uint64_t{3}}) {
-      v1::ListVmsResponse list;
-      if (cluster_->Vms(id)->ListVms(Ctx().get(), v1::ListVmsRequest(), &list).ok()) return list;
-    }
-    return std::nullopt;
-  }
-
-  // Every VM vm-* RUNNING or READY on a worker other than `not_on`.
-  bool AllRunning(uint64_t not_on) {
-    auto list = List(1);
-    if (!list) return false;
-    int n = 0;
-    for (const v1::Vm& vm : list->vms()) {
-      if (vm.spec().name().rfind("vm-", 0) != 0) continue;
-      ++n;
-      const auto phase = vm.status().phase();
-      if (vm.node_id() < 11 || vm.node_id() == not_on ||
-          (phase != v1::VM_PHASE_RUNNING && phase != v1::VM_PHASE_READY)) {
-        return false;
-      }
-    }
-    return n == kVms;
-  }
-
-  bool Running(const std::string& name, uint64_t on) {
-    auto list = List(1);
-    if (!list) return false;
-    for (const v1::Vm& vm : list->vms()) {
-      if (vm.spec().name() == name) {
-        return vm.node_id() == on && (vm.status().phase() == v1::VM_PHASE_RUNNING ||
-                                      vm.status().phase() == v1::VM_PHASE_READY);
-      }
-    }
-    return false;
-  }
-
-  std::set<std::string> VmsOn(uint64_t node) {
-    std::set<std::string> out;
-    if (auto list = List(1)) {
-      for (const v1::Vm& vm : list->vms()) {
-        if (vm.node_id() == node) out.insert(vm.spec().name());
-      }
-    }
-    return out;
-  }
+  void CreateWorkerVms() { ASSERT_TRUE(view_->CreateWorkerVms()) << cluster_->AllLogs(); }
+  bool AllRunning(uint64_t not_on) { return view_->AllRunning(not_on); }
+  bool Running(const std::string& name, uint64_t on) { return view_->Running(name, on); }
+  std::set<std::string> VmsOn(uint64_t node) { return view_->VmsOn(node); }
 
   // A worker that runs at least one VM.
   uint64_t PickVictim() {
@@ -186,6 +126,8 @@ class WorkerCluster : public ::testing::Test {
   std::string record_;
   std::string fifo_ = dir_.path() + "/fiu";
   std::unique_ptr<TestCluster> cluster_;
+  std::unique_ptr<WorkerView> view_;
+  std::map<uint64_t, std::shared_ptr<grpc::Channel>> channels_;  // to the servers
   std::map<uint64_t, Worker> workers_;
   std::map<uint64_t, std::vector<std::string>> join_;  // a worker's --join, when not the servers'
   std::map<uint64_t, std::vector<std::string>> extra_args_;  // more flags for a worker
