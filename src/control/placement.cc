@@ -29,6 +29,7 @@ PlacementStep PlacementController::Step(const state::ClusterState& st, int64_t n
                                                             : std::string();
   vms.insert(vms.end(), pending.begin(), pending.end());
   if (vms.empty()) return out;
+  out.scheduled = true;
 
   scheduler::Options so;
   so.rules = rules;

@@ -28,6 +28,9 @@ struct PlacementStep {
   std::vector<state::MoveOff> moves_off;
   // Why VMs still wait, for those whose status message says otherwise.
   std::vector<state::PendingReason> reasons;
+  // The pass had VMs to schedule (and so cost a scheduler set-up, O(VMs));
+  // false when nothing waited.
+  bool scheduled = false;
 };
 
 class PlacementController {

@@ -49,10 +49,14 @@ TEST_F(PlacementTest, APausedSchedulerPlacesNothingUntilResumed) {
   PlacementStep paused = pc.Step(st_, 1);
   EXPECT_TRUE(paused.placements.empty());
   EXPECT_TRUE(paused.reasons.empty());
+  EXPECT_FALSE(paused.scheduled);
   Apply(state::MakeSetClusterSetting(state::kSettingSchedulerPaused, "false", 1));
   PlacementStep resumed = pc.Step(st_, 1);
   ASSERT_EQ(resumed.placements.size(), 1u);
   EXPECT_EQ(resumed.placements[0].node_id, 1u);
+  EXPECT_TRUE(resumed.scheduled);
+  Apply(state::MakePlaceVms(resumed.placements, 1));
+  EXPECT_FALSE(pc.Step(st_, 1).scheduled) << "nothing waits: the pass costs nothing to repeat";
 }
 
 TEST_F(PlacementTest, SpreadsAcrossReadyNodesByVmCount) {
