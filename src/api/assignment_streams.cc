@@ -53,6 +53,12 @@ AssignmentStreams::~AssignmentStreams() {
   thread_.join();
 }
 
+uint64_t AssignmentStreams::set_reads(uint64_t node_id) const {
+  std::lock_guard lk(reads_mu_);
+  auto it = set_reads_.find(node_id);
+  return it == set_reads_.end() ? 0 : it->second;
+}
+
 grpc::ServerWriteReactor<v1::AssignmentUpdate>* AssignmentStreams::Open(
     const v1::WatchAssignmentsRequest& req) {
   auto* s = new Stream(this, req.node_id(), req.from_version());
@@ -132,7 +138,10 @@ void AssignmentStreams::Serve(const std::vector<Stream*>& claimed, std::optional
         s->out = std::move(*u);
         write[i] = true;
       }
-      set_reads_ += s->feed->set_reads() - reads;
+      if (const uint64_t more = s->feed->set_reads() - reads) {
+        std::lock_guard lk(reads_mu_);
+        set_reads_[s->node_id] += more;
+      }
     });
     if (write[i]) {
       s->last_send = now;

@@ -17,6 +17,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -45,8 +46,9 @@ class AssignmentStreams {
   // The reactor for one WatchAssignments call (request already checked).
   grpc::ServerWriteReactor<v1::AssignmentUpdate>* Open(const v1::WatchAssignmentsRequest& req);
 
-  // How many times a stream read its node's set from the state, in all.
-  uint64_t set_reads() const { return set_reads_; }
+  // How many times a stream of `node_id` read the node's set from the
+  // state (for tests: an unchanged node's set is not read).
+  uint64_t set_reads(uint64_t node_id) const;
 
  private:
   class Stream;
@@ -69,7 +71,8 @@ class AssignmentStreams {
   std::vector<Stream*> pending_;   // new or written: look at these next pass
   std::mutex history_mu_;
   state::AssignmentHistory history_;
-  std::atomic<uint64_t> set_reads_{0};
+  mutable std::mutex reads_mu_;
+  std::map<uint64_t, uint64_t> set_reads_;
   std::thread thread_;
 };
 

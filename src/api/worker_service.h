@@ -38,9 +38,9 @@ class WorkerServiceImpl final
   grpc::ServerWriteReactor<v1::AssignmentUpdate>* WatchAssignments(
       grpc::CallbackServerContext* ctx, const v1::WatchAssignmentsRequest* req) override;
 
-  // How many times a stream read its node's set (an unchanged node's set
-  // is not read; for tests).
-  uint64_t assignment_set_reads() const { return streams_.set_reads(); }
+  // How many times a stream of `node_id` read its node's set (an
+  // unchanged node's set is not read; for tests).
+  uint64_t assignment_set_reads(uint64_t node_id) const { return streams_.set_reads(node_id); }
 
  private:
   grpc::Status CheckCluster(const std::string& cluster_id) const;
