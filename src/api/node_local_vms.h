@@ -20,6 +20,14 @@
 
 namespace blixard::api {
 
+// Set on calls a server proxies to the node that runs the VM, so that two
+// nodes whose views disagree about where a VM runs do not bounce a call
+// forever.
+inline constexpr char kProxiedHeader[] = "x-blixard-proxied";
+inline bool WasProxied(const grpc::ServerContext* ctx) {
+  return ctx->client_metadata().count(kProxiedHeader) > 0;
+}
+
 class NodeLocalVms {
  public:
   // Whether vm `name` is placed on this node now.

@@ -13,14 +13,7 @@
 namespace blixard::api {
 namespace {
 
-// Set on calls one member proxies to another, so that two members whose
-// local states disagree about where a VM runs do not bounce a call forever.
-constexpr char kProxiedHeader[] = "x-blixard-proxied";
 constexpr auto kLogPollInterval = std::chrono::milliseconds(200);
-
-bool WasProxied(const grpc::ServerContext* ctx) {
-  return ctx->client_metadata().count(kProxiedHeader) > 0;
-}
 
 std::unique_ptr<v1::VmService::Stub> StubFor(const std::string& address) {
   return v1::VmService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));

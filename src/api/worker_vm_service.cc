@@ -10,9 +10,14 @@ WorkerVmService::WorkerVmService(uint64_t id, vmm::Hypervisor& hypervisor, Hooks
       hooks_(std::move(hooks)),
       local_(id, hypervisor, [this](const std::string& name) { return hooks_.placed(name).has_value(); }) {}
 
-grpc::Status WorkerVmService::PlacedHere(const std::string& name, v1::Vm* vm) {
+grpc::Status WorkerVmService::PlacedHere(const grpc::ServerContext* ctx, const std::string& name,
+                                         v1::Vm* vm) {
   if (Status s = state::ValidateVmName(name); !s.ok()) return ToGrpc(s);
   auto placed = hooks_.placed(name);
+  if (!placed && WasProxied(ctx)) {  // this worker's stream is behind the server's state
+    return ToGrpc(Status::Unavailable("vm " + name + " is not placed on worker " + std::to_string(id_) +
+                                      " as far as it knows yet; retry once the placement settles"));
+  }
   if (!placed) {
     return ToGrpc(Status::FailedPrecondition(
         "vm " + name + " is not placed on worker " + std::to_string(id_) +
@@ -25,13 +30,14 @@ grpc::Status WorkerVmService::PlacedHere(const std::string& name, v1::Vm* vm) {
 grpc::Status WorkerVmService::StreamVmLogs(grpc::ServerContext* ctx, const v1::VmLogsRequest* req,
                                            grpc::ServerWriter<v1::VmLogChunk>* writer) {
   v1::Vm vm;
-  if (auto s = PlacedHere(req->name(), &vm); !s.ok()) return s;
+  if (auto s = PlacedHere(ctx, req->name(), &vm); !s.ok()) return s;
   return local_.StreamLogs(ctx, *req, writer);
 }
 
-grpc::Status WorkerVmService::PauseOrResume(const std::string& name, bool pause, v1::VmResponse* resp) {
+grpc::Status WorkerVmService::PauseOrResume(const grpc::ServerContext* ctx, const std::string& name,
+                                            bool pause, v1::VmResponse* resp) {
   v1::Vm vm;
-  if (auto s = PlacedHere(name, &vm); !s.ok()) return s;
+  if (auto s = PlacedHere(ctx, name, &vm); !s.ok()) return s;
   auto observed = local_.PauseOrResume(name, pause);
   if (!observed.ok()) return ToGrpc(observed.status());
   // Recorded now, so that the cluster shows it at once; the agent reports
@@ -46,14 +52,14 @@ grpc::Status WorkerVmService::PauseOrResume(const std::string& name, bool pause,
   return grpc::Status::OK;
 }
 
-grpc::Status WorkerVmService::PauseVm(grpc::ServerContext*, const v1::VmNameRequest* req,
+grpc::Status WorkerVmService::PauseVm(grpc::ServerContext* ctx, const v1::VmNameRequest* req,
                                       v1::VmResponse* resp) {
-  return PauseOrResume(req->name(), true, resp);
+  return PauseOrResume(ctx, req->name(), true, resp);
 }
 
-grpc::Status WorkerVmService::ResumeVm(grpc::ServerContext*, const v1::VmNameRequest* req,
+grpc::Status WorkerVmService::ResumeVm(grpc::ServerContext* ctx, const v1::VmNameRequest* req,
                                        v1::VmResponse* resp) {
-  return PauseOrResume(req->name(), false, resp);
+  return PauseOrResume(ctx, req->name(), false, resp);
 }
 
 grpc::Status WorkerVmService::ListHostVms(grpc::ServerContext*, const v1::ListHostVmsRequest*,

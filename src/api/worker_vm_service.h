@@ -51,8 +51,9 @@ class WorkerVmService final : public v1::VmService::Service {
 
  private:
   // OK when `name` is placed here (then `*vm` is its record).
-  grpc::Status PlacedHere(const std::string& name, v1::Vm* vm);
-  grpc::Status PauseOrResume(const std::string& name, bool pause, v1::VmResponse* resp);
+  grpc::Status PlacedHere(const grpc::ServerContext* ctx, const std::string& name, v1::Vm* vm);
+  grpc::Status PauseOrResume(const grpc::ServerContext* ctx, const std::string& name, bool pause,
+                             v1::VmResponse* resp);
   grpc::Status ForAServer(const char* what) const;
 
   const uint64_t id_;

@@ -56,6 +56,9 @@ TEST_F(WorkerCluster, LogsPauseAndResumeOfAVmOnAWorkerWorkThroughEveryServer) {
                                      workers_[kWorker].addr});
   ASSERT_EQ(direct.exit_code, 0) << direct.err;
   EXPECT_NE(direct.out.find("fake: booting on-worker\n"), std::string::npos) << direct.out;
+  CommandResult elsewhere = RunCommand({BlixardBin(), "vm", "logs", "not-here", "--addr", workers_[kWorker].addr});
+  EXPECT_NE(elsewhere.exit_code, 0);
+  EXPECT_NE(elsewhere.err.find("is not placed on worker 11"), std::string::npos) << elsewhere.err;
   CommandResult list = RunCommand({BlixardBin(), "vm", "list", "--addr", workers_[kWorker].addr});
   EXPECT_NE(list.exit_code, 0);
   EXPECT_NE(list.err.find("is a worker"), std::string::npos) << list.err;
