@@ -26,6 +26,7 @@
 //   worker_bench: latency idle n=… p50_ms=… p99_ms=…
 //   worker_bench: burst vms=N create_s=… creates_per_s=… (scheduler paused)
 //   worker_bench: burst vms=N placements_committed_s=… placements_committed_per_s=… on_streams_s=… ...
+//   worker_bench: state vms_total=… leader_newest_snapshot=… snapshot_bytes=…
 //   worker_bench: e2e vms=N ...
 // Flags: --workers W (1000) --bursts N,N (10000) --e2e N (10000; 0: none)
 //        --in-flight C (64) --channels K (8) --probes P (50)
@@ -243,6 +244,27 @@ double SelfCpuSecs() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+// The newest snapshot file under a data dir (snapshots/snap-<index>-<term>.bin):
+// its size, or 0 if none yet.
+uintmax_t NewestSnapshotBytes(const std::string& data_dir, std::string* name) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::file_time_type newest{};
+  uintmax_t bytes = 0;
+  for (auto it = fs::recursive_directory_iterator(data_dir, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    const std::string f = it->path().filename().string();
+    if (f.rfind("snap-", 0) != 0 || it->path().extension() != ".bin") continue;
+    const auto t = fs::last_write_time(it->path(), ec);
+    if (!ec && t >= newest) {
+      newest = t;
+      bytes = fs::file_size(it->path(), ec);
+      *name = f;
+    }
+  }
+  return bytes;
 }
 
 std::string LoadAvg() {
@@ -517,6 +539,10 @@ int main(int argc, char** argv) {
            (rss1 - rss0) * 1024.0 / n, LoadAvg().c_str());
     (void)cpu0;
     (void)self0;
+    std::string snap_name;
+    const uintmax_t snap_bytes = NewestSnapshotBytes(servers[0]->data_dir(), &snap_name);
+    printf("worker_bench: state vms_total=%zu leader_newest_snapshot=%s snapshot_bytes=%ju\n", expected,
+           snap_name.empty() ? "none" : snap_name.c_str(), snap_bytes);
     fflush(stdout);
   }
 
