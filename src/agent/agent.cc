@@ -483,9 +483,14 @@ bool Agent::Ready(const v1::Vm& vm, const vmm::VmInfo& info) {
   return p.ready;
 }
 
+// Also when only the generation differs: a stopped VM keeps its node's room
+// until its node reports on the generation that stopped it.
 void Agent::ReportIfChanged(const v1::Vm& vm, v1::VmPhase phase, const std::string& message) {
-  if (vm.status().phase() == phase && vm.status().message() == message) return;
-  host_.Report(vm.spec().name(), phase, message, next_report_seq_.fetch_add(1));
+  if (vm.status().phase() == phase && vm.status().message() == message &&
+      vm.status().observed_generation() == vm.generation()) {
+    return;
+  }
+  host_.Report(vm.spec().name(), phase, message, next_report_seq_.fetch_add(1), vm.generation());
 }
 
 }  // namespace blixard::agent

@@ -66,9 +66,10 @@ class AgentHost {
   // failed (it is reported again on a later pass).
   // `seq` increases with every report of this agent and across its
   // restarts (ReportVmStatus.seq): the state ignores a report older than
-  // one it applied.
+  // one it applied. `observed_generation`: the VM's generation in the record
+  // the agent acted on (VmStatus.observed_generation).
   virtual bool Report(const std::string& name, v1::VmPhase phase, const std::string& message,
-                      uint64_t seq) = 0;
+                      uint64_t seq, uint64_t observed_generation) = 0;
   // Confirms through the cluster that `name`, marked as moving off this
   // node by the mark at log index `move_index`, is stopped here and will not
   // start here again (VmStoppedForMove); false if that failed (it is sent

@@ -39,10 +39,11 @@ class FakeHost : public AgentHost {
     return out;
   }
   bool Report(const std::string& name, v1::VmPhase phase, const std::string& message,
-              uint64_t /*seq*/) override {
+              uint64_t /*seq*/, uint64_t observed_generation) override {
     reports_.push_back(name + ":" + v1::VmPhase_Name(phase));
     auto it = vms_.find(name);
     if (it != vms_.end()) {
+      it->second.mutable_status()->set_observed_generation(observed_generation);
       it->second.mutable_status()->set_phase(phase);
       it->second.mutable_status()->set_message(message);
     }

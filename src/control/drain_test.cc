@@ -141,7 +141,8 @@ TEST_F(DrainTest, StoppedVmsLeaveAtOnce) {
   c_.AddVm("a");
   Pass(0);
   c_.Apply(state::MakeStopVm("a", 1));
-  c_.Apply(state::MakeReportVmStatus("a", 1, v1::VM_PHASE_STOPPED, "", 2));
+  // Reported by the node on the stop's generation (as its agent does).
+  c_.Apply(state::MakeReportVmStatus("a", 1, v1::VM_PHASE_STOPPED, "", 2, 0, c_.Vm("a").generation()));
   c_.Apply(state::MakeSetNodeDrain(1, true, 0, 3));
   EXPECT_EQ(Pass(4).placements.size(), 1u);
   EXPECT_EQ(c_.Vm("a").node_id(), 0u);

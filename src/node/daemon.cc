@@ -70,10 +70,11 @@ class NodeAgentHost : public agent::AgentHost {
     });
     return out;
   }
-  bool Report(const std::string& name, v1::VmPhase phase, const std::string& message,
-              uint64_t seq) override {
-    auto r = node_.Propose(state::MakeReportVmStatus(name, node_.id(), phase, message, NowUnixMs(), seq),
-                           Clock::now() + std::chrono::seconds(5));
+  bool Report(const std::string& name, v1::VmPhase phase, const std::string& message, uint64_t seq,
+              uint64_t observed_generation) override {
+    auto r = node_.Propose(
+        state::MakeReportVmStatus(name, node_.id(), phase, message, NowUnixMs(), seq, observed_generation),
+        Clock::now() + std::chrono::seconds(5));
     return r.ok() && r->status.ok();
   }
   bool StoppedForMove(const std::string& name, uint64_t move_index) override {

@@ -250,10 +250,10 @@ class WorkerAgentHost : public agent::AgentHost {
  public:
   explicit WorkerAgentHost(WorkerLink& link) : link_(link) {}
   std::optional<std::vector<v1::Vm>> PlacedHere() override { return link_.Placed(); }
-  bool Report(const std::string& name, v1::VmPhase phase, const std::string& message,
-              uint64_t seq) override {
+  bool Report(const std::string& name, v1::VmPhase phase, const std::string& message, uint64_t seq,
+              uint64_t observed_generation) override {
     return link_
-        .Write(state::MakeReportVmStatus(name, link_.id(), phase, message, NowUnixMs(), seq),
+        .Write(state::MakeReportVmStatus(name, link_.id(), phase, message, NowUnixMs(), seq, observed_generation),
                Clock::now() + std::chrono::seconds(5))
         .ok();
   }

@@ -61,9 +61,10 @@ Resources Demand(const v1::VmSpec& spec);
 // What the scheduler may hand out on a node (Node.capacity).
 Resources Allocatable(const v1::Node& node);
 // A VM placed on a node takes its demand from the node while it wants to run
-// or still runs (a VM that is being stopped keeps its room until its node
-// reports it stopped). A stopped VM gives it back; starting it again goes
-// through the scheduler (ClusterState unplaces it).
+// or may still run (a VM that is being stopped keeps its room until its node
+// reports it stopped, on the generation that stopped it: state::HoldsCapacity).
+// A stopped VM gives it back; starting it again goes through the scheduler
+// (ClusterState unplaces it).
 bool HoldsCapacity(const v1::Vm& vm);
 // Sum of the demands of the VMs placed on `node_id` that hold capacity.
 Resources Used(const state::ClusterState& st, uint64_t node_id);

@@ -163,7 +163,11 @@ TEST(Scheduler, StoppedVmsGiveTheirCapacityBack) {
   // Still up on its node: it keeps its room until the node reports it stopped.
   c.Apply(state::MakeReportVmStatus("a", 1, v1::VM_PHASE_STOPPING, "", 3));
   EXPECT_TRUE(SchedulePending(c.st).placements.empty());
-  c.Apply(state::MakeReportVmStatus("a", 1, v1::VM_PHASE_STOPPED, "", 3));
+  // A report made before the stop (e.g. "exited" on the placement's
+  // generation) says nothing of it: the node's agent may start it again.
+  c.Apply(state::MakeReportVmStatus("a", 1, v1::VM_PHASE_STOPPED, "", 3, 0, c.Vm("a").generation() - 1));
+  EXPECT_TRUE(SchedulePending(c.st).placements.empty());
+  c.Apply(state::MakeReportVmStatus("a", 1, v1::VM_PHASE_STOPPED, "", 3, 0, c.Vm("a").generation()));
   Decision d = SchedulePending(c.st);
   ASSERT_EQ(d.placements.size(), 1u);
   c.Place(d.placements);

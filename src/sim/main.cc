@@ -21,7 +21,7 @@ void Usage() {
                "usage: blixard-sim [--seed S] [--seeds N] [--nodes 3|5|7] [--virtual-seconds T]\n"
                "                   [--faults all|none|net,partition,crash,pause,disk,membership,transfer]\n"
                "                   [--clients C] [--vms] [--verbose] [--keep-going]\n"
-               "                   [--inject-bug ack-on-propose|local-read|lying-disk|no-fence]\n");
+               "                   [--inject-bug ack-on-propose|local-read|lying-disk|no-fence|no-capacity-refusal]\n");
 }
 
 bool ParseU64(const char* s, uint64_t* out) {
@@ -99,8 +99,12 @@ int main(int argc, char** argv) {
         base.bug = InjectedBug::kLyingDisk;
       } else if (b == "no-fence") {
         base.bug = InjectedBug::kNoFence;
+      } else if (b == "no-capacity-refusal") {
+        base.bug = InjectedBug::kNoCapacityRefusal;
       } else {
-        std::fprintf(stderr, "--inject-bug ack-on-propose|local-read|lying-disk|no-fence (with --vms)\n");
+        std::fprintf(stderr,
+                     "--inject-bug ack-on-propose|local-read|lying-disk|no-fence|no-capacity-refusal "
+                     "(the last two with --vms)\n");
         return 2;
       }
     } else if (a == "--vms") {

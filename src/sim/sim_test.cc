@@ -103,6 +103,16 @@ TEST(SimVms, NoVmOnTwoNodesThreeNodes0) { VmSweep(7000, 50, 3); }
 TEST(SimVms, NoVmOnTwoNodesThreeNodes1) { VmSweep(7050, 50, 3); }
 TEST(SimVms, NoVmOnTwoNodesFiveNodes) { VmSweep(7100, 50, 5); }
 
+// Seed 73 (30 s): a VM stopped before its node reported on its placement
+// gave its room away while the node's agent started it; the node went over
+// capacity (ClusterStateTest.AStoppedVmKeepsItsRoomUntilItsNodeReportsOnTheStop).
+TEST(SimVms, AVmStoppedBeforeItsNodeReportedKeepsItsRoom) {
+  SimConfig c = Config(73, 3, 30);
+  c.vms = true;
+  const SimResult r = RunSimulation(c);
+  EXPECT_TRUE(r.ok) << r.failure;
+}
+
 // The checks bite: deliberately broken nodes are caught within a few seeds,
 // by the check that guards what they break.
 int FailingSeeds(InjectedBug bug, uint32_t faults, const std::vector<std::string>& checks, uint64_t seeds,
@@ -164,6 +174,22 @@ TEST(SimChecksBite, ANodeThatDoesNotFenceRunsAVmTwiceAndIsCaught) {
     if (!r.ok) {
       EXPECT_EQ(r.check, "vm on two nodes") << r.failure;
       EXPECT_NE(r.failure.find("--vms"), std::string::npos);
+      ++caught;
+    }
+  }
+  EXPECT_GE(caught, 3);
+}
+
+TEST(SimChecksBite, AnOvercommittingSchedulerIsCaught) {
+  int caught = 0;
+  for (uint64_t s = 1; s <= 10; ++s) {
+    SimConfig c = Config(s, 3, 30);
+    c.vms = true;
+    c.bug = InjectedBug::kNoCapacityRefusal;
+    const SimResult r = RunSimulation(c);
+    if (!r.ok) {
+      EXPECT_EQ(r.check, "node over capacity") << r.failure;
+      EXPECT_NE(r.failure.find("vCPUs"), std::string::npos) << r.failure;
       ++caught;
     }
   }

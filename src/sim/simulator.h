@@ -37,6 +37,9 @@ enum class InjectedBug : uint8_t {
   kLocalRead,     // serve reads from local state without ReadIndex
   kLyingDisk,     // a crash loses every log entry after the snapshot, though Save() said it was durable
   kNoFence,       // SimConfig::vms: a node cut off from the leader keeps its VMs running
+  // SimConfig::vms: the leader's scheduler sees twice the vCPUs each node has,
+  // and the state machine applies placement batches without its capacity check.
+  kNoCapacityRefusal,
 };
 
 struct SimConfig {

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "control/placement.h"
+#include "scheduler/scheduler.h"
 #include "sim/world.h"
 #include "state/commands.h"
 
@@ -49,9 +50,9 @@ class SimAgentHost : public agent::AgentHost {
  public:
   SimAgentHost(World* w, NodeId id) : w_(w), id_(id) {}
   std::optional<std::vector<v1::Vm>> PlacedHere() override { return w_->VmPlacedHere(id_); }
-  bool Report(const std::string& name, v1::VmPhase phase, const std::string& message,
-              uint64_t seq) override {
-    w_->VmReport(id_, name, phase, message, seq);
+  bool Report(const std::string& name, v1::VmPhase phase, const std::string& message, uint64_t seq,
+              uint64_t observed_generation) override {
+    w_->VmReport(id_, name, phase, message, seq, observed_generation);
     return true;
   }
   bool StoppedForMove(const std::string& name, uint64_t move_index) override {
@@ -249,7 +250,18 @@ void World::VmControl(SimNode& l) {
         state::MakeReportVmStatus(f.name, f.node_id, v1::VM_PHASE_FAILED, f.message, wall)));
   }
   if (changes.empty() && moves.empty()) {
-    control::PlacementStep step = v.placement.Step(l.state, wall);
+    // The injected bug: a scheduler that sees twice the room there is (and
+    // a state machine that applies its batches as they come).
+    std::optional<state::ClusterState> doubled;
+    if (cfg_.bug == InjectedBug::kNoCapacityRefusal) {
+      doubled = l.state;
+      for (const auto& [id, node] : l.state.nodes()) {
+        v1::Node bigger = node;
+        bigger.mutable_capacity()->set_vcpus(2 * node.capacity().vcpus());
+        (void)doubled->Apply(state::MakeUpdateNode(bigger, wall), doubled->applied_index() + 1);
+      }
+    }
+    control::PlacementStep step = v.placement.Step(doubled ? *doubled : l.state, wall);
     if (!step.placements.empty()) cmds.push_back(state::EncodeCommand(state::MakePlaceVms(step.placements, wall)));
     if (!step.moves_off.empty()) cmds.push_back(state::EncodeCommand(state::MakeMoveVmsOff(step.moves_off, wall)));
     if (!step.reasons.empty()) cmds.push_back(state::EncodeCommand(state::MakeSetPendingReasons(step.reasons, wall)));
@@ -259,6 +271,29 @@ void World::VmControl(SimNode& l) {
     if (idx.ok()) v.control_index = *idx;
   }
   if (!cmds.empty()) AfterInput(l);
+}
+
+// ---------------------------------------------------------------- checks
+
+Status World::VmCapacityHolds(const SimNode& n) const {
+  for (const auto& [id, node] : n.state.nodes()) {
+    const scheduler::Resources cap = scheduler::Allocatable(node);
+    if (cap.vcpus == 0 && cap.memory_mib == 0) continue;  // reported none: never chosen
+    const scheduler::Resources used = scheduler::Used(n.state, id);
+    if (used.vcpus <= cap.vcpus && used.memory_mib <= cap.memory_mib) continue;
+    std::string vms;
+    for (const v1::Vm* vm : n.state.VmsOnNode(id)) {
+      if (!scheduler::HoldsCapacity(*vm)) continue;
+      vms += " " + vm->spec().name() + "(" + std::to_string(vm->spec().vcpus()) + "c/" +
+             std::to_string(vm->spec().memory_mib()) + "M " + v1::VmPhase_Name(vm->status().phase()) + " " +
+             v1::DesiredState_Name(vm->desired_state()) + " gen " + std::to_string(vm->generation()) + ")";
+    }
+    return Status::Internal("on node " + std::to_string(n.id) + "'s state at index " + std::to_string(n.applied) +
+                            ", node " + std::to_string(id) + " holds " + std::to_string(used.vcpus) + "/" +
+                            std::to_string(cap.vcpus) + " vCPUs, " + std::to_string(used.memory_mib) + "/" +
+                            std::to_string(cap.memory_mib) + " MiB:" + vms);
+  }
+  return Status::Ok();
 }
 
 // ---------------------------------------------------------------- the agent's host
@@ -276,9 +311,9 @@ std::optional<std::vector<v1::Vm>> World::VmPlacedHere(NodeId id) {
 // Status reports go to the leader (forwarded as the daemon does) and are
 // proposed there; lost ones are sent again by a later agent pass.
 void World::VmReport(NodeId id, const std::string& name, v1::VmPhase phase, const std::string& message,
-                     uint64_t seq) {
-  VmForward(id, state::EncodeCommand(
-                    state::MakeReportVmStatus(name, id, phase, message, kEpochMs + events_.now(), seq)));
+                     uint64_t seq, uint64_t observed_generation) {
+  VmForward(id, state::EncodeCommand(state::MakeReportVmStatus(name, id, phase, message, kEpochMs + events_.now(),
+                                                               seq, observed_generation)));
 }
 
 void World::VmStoppedForMove(NodeId id, const std::string& name, uint64_t move_index) {

@@ -80,6 +80,7 @@ void World::Start(SimNode& n) {
     return;
   }
   n.state = state::ClusterState();
+  if (cfg_.bug == InjectedBug::kNoCapacityRefusal) n.state.SkipPlacementFitCheckForTesting();
   if (!ps.snapshot->data.empty() && !Check(n.state.RestoreSnapshot(ps.snapshot->data), "snapshot restore")) return;
   n.applied = ps.snapshot->meta.index;
   Trace(Ev::kRestart, n.id, ps.snapshot->meta.index, ps.entries.size());
@@ -480,6 +481,7 @@ void World::PeriodicChecks() {
     if (live[i]->up) {
       if (!Check(live[i]->state.CheckInvariants(), "state invariants")) return;
       if (!Check(live[i]->raft->CheckInvariants(), "raft invariants")) return;
+      if (cfg_.vms && !Check(VmCapacityHolds(*live[i]), "node over capacity")) return;
       if (!live[i]->raft->has_ready() && !Check(RaftLogMatchesStorage(*live[i]), "raft log vs storage")) return;
     }
   }

@@ -130,7 +130,7 @@ class World {
   // -- the VM workload's node agents (vms.cc) --
   std::optional<std::vector<v1::Vm>> VmPlacedHere(NodeId id);
   void VmReport(NodeId id, const std::string& name, v1::VmPhase phase, const std::string& message,
-                uint64_t seq);
+                uint64_t seq, uint64_t observed_generation);
   void VmStoppedForMove(NodeId id, const std::string& name, uint64_t move_index);
   // A command of node `id`'s agent, forwarded to the leader and proposed there.
   void VmForward(NodeId id, std::string data);
@@ -145,6 +145,9 @@ class World {
   bool VmOnReadState(SimNode& l, const raft::ReadState& rs);
   void VmTrackTerm(SimNode& l);
   void VmControl(SimNode& l);
+  // "node over capacity": on `n`'s applied state, the VMs that hold capacity
+  // on a node (state::HoldsCapacity) fit in what it reported (vms.cc).
+  Status VmCapacityHolds(const SimNode& n) const;
 
   // -- infrastructure --
   void Trace(Ev ev, uint64_t a = 0, uint64_t b = 0, uint64_t c = 0, uint64_t d = 0, uint64_t e = 0);

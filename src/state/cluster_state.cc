@@ -53,8 +53,16 @@ bool IsUp(v1::VmPhase p) {
 }  // namespace
 
 bool HoldsCapacity(const v1::Vm& vm) {
-  return vm.desired_state() == v1::DESIRED_STATE_RUNNING || IsUp(vm.status().phase()) ||
-         vm.status().phase() == v1::VM_PHASE_STOPPING;
+  if (vm.desired_state() == v1::DESIRED_STATE_RUNNING || IsUp(vm.status().phase()) ||
+      vm.status().phase() == v1::VM_PHASE_STOPPING) {
+    return true;
+  }
+  // Not up as far as the last report says; but a report made before the
+  // stop (or no report since the placement) does not say that nothing runs:
+  // the node's agent, on a state where the VM was to run, may be starting
+  // it now. Only a report on the current generation (whose desired state is
+  // STOPPED) does: that agent starts nothing more.
+  return vm.node_id() != 0 && vm.status().observed_generation() != vm.generation();
 }
 
 namespace {
@@ -99,6 +107,7 @@ void ClusterState::MoveVm(v1::Vm& vm, uint64_t node_id, int64_t now, std::string
   vm.set_generation(vm.generation() + 1);
   v1::VmStatus* status = vm.mutable_status();
   status->set_phase(v1::VM_PHASE_PENDING);
+  status->clear_observed_generation();
   status->set_message(std::move(message));
   status->set_updated_at_unix_ms(now);
 }
@@ -235,12 +244,13 @@ Status ClusterState::ApplySetVmDesiredState(const v1::SetVmDesiredState& op, int
   if (it == vms_.end()) return Status::NotFound(VmNotFound(op.name()));
   v1::Vm& vm = it->second;
   if (vm.desired_state() != op.desired_state() || op.restart()) {
-    // A stopped VM gave its node's capacity back (see scheduler::HoldsCapacity),
-    // so starting it again goes through the scheduler; one that still runs
-    // there keeps its place (and its capacity) and is restarted in place.
+    // A stopped VM gave its node's capacity back (see HoldsCapacity), so
+    // starting it again goes through the scheduler; one that still runs
+    // there, or may (its node has not reported on the stop), keeps its
+    // place (and its capacity) and is started in place: placed elsewhere, it
+    // could run on two nodes at once.
     if (op.desired_state() == v1::DESIRED_STATE_RUNNING &&
-        vm.desired_state() == v1::DESIRED_STATE_STOPPED && vm.node_id() != 0 &&
-        !IsUp(vm.status().phase()) && vm.status().phase() != v1::VM_PHASE_STOPPING) {
+        vm.desired_state() == v1::DESIRED_STATE_STOPPED && vm.node_id() != 0 && !HoldsCapacity(vm)) {
       MoveVm(vm, 0, now, "waiting for placement");
     }
     vm.set_desired_state(op.desired_state());
@@ -304,6 +314,7 @@ Status ClusterState::ApplyReportVmStatus(const v1::ReportVmStatus& op, int64_t n
     status->set_running_since_unix_ms(now);
   }
   status->set_phase(reported.phase());
+  status->set_observed_generation(reported.observed_generation());
   status->set_message(reported.message());
   status->set_updated_at_unix_ms(now);
   out.vm = vm;
@@ -394,7 +405,7 @@ Status ClusterState::ApplyPlaceVms(const v1::PlaceVms& op, int64_t now) {
     }
     targets.push_back(it);
   }
-  if (Status s = CheckPlacementsFit(op, targets); !s.ok()) return s;
+  if (Status s = skip_fit_check_ ? Status::Ok() : CheckPlacementsFit(op, targets); !s.ok()) return s;
   for (size_t i = 0; i < targets.size(); ++i) {
     const uint64_t node_id = op.placements(static_cast<int>(i)).node_id();
     v1::Vm& vm = targets[i]->second;
@@ -537,6 +548,8 @@ Status ClusterState::ApplyVmStoppedForMove(const v1::VmStoppedForMove& op, int64
   vm.set_stopped_for_move(true);
   v1::VmStatus* status = vm.mutable_status();
   status->set_phase(v1::VM_PHASE_STOPPED);
+  // The node stopped it and starts nothing marked: it has seen this generation.
+  status->set_observed_generation(vm.generation());
   status->set_running_since_unix_ms(0);
   status->set_message("stopped; " + MovingOffMessage(op.node_id()));
   status->set_updated_at_unix_ms(now);
@@ -716,6 +729,7 @@ Status ClusterState::RestoreSnapshot(const std::string& data) {
     return Status::Corruption("cluster state snapshot is invalid: " + s.message());
   }
   next.all_changed_at_ = next.applied_index_;
+  next.skip_fit_check_ = skip_fit_check_;
   *this = std::move(next);
   return Status::Ok();
 }

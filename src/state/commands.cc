@@ -63,7 +63,8 @@ v1::Command MakeUpdateVmLabels(std::string_view name, std::string_view key, std:
 }
 
 v1::Command MakeReportVmStatus(std::string_view name, uint64_t node_id, v1::VmPhase phase,
-                               std::string_view message, int64_t now_ms, uint64_t seq) {
+                               std::string_view message, int64_t now_ms, uint64_t seq,
+                               uint64_t observed_generation) {
   v1::Command cmd = WithTime(now_ms);
   v1::ReportVmStatus* op = cmd.mutable_report_vm_status();
   op->set_name(std::string(name));
@@ -72,6 +73,7 @@ v1::Command MakeReportVmStatus(std::string_view name, uint64_t node_id, v1::VmPh
   op->mutable_status()->set_phase(phase);
   op->mutable_status()->set_message(std::string(message));
   op->mutable_status()->set_updated_at_unix_ms(now_ms);
+  op->mutable_status()->set_observed_generation(observed_generation);
   return cmd;
 }
 

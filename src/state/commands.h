@@ -26,9 +26,12 @@ v1::Command MakeRestartVm(std::string_view name, int64_t now_ms);
 v1::Command MakeUpdateVmLabels(std::string_view name, std::string_view key, std::string_view value,
                                int64_t now_ms);
 // `seq`: the reporting agent's sequence number (ReportVmStatus.seq; 0 =
-// unordered, e.g. the leader failing the VMs of a dead node).
+// unordered, e.g. the leader failing the VMs of a dead node);
+// `observed_generation`: the VM's generation on the state the agent acted on
+// (VmStatus.observed_generation; 0 = not said).
 v1::Command MakeReportVmStatus(std::string_view name, uint64_t node_id, v1::VmPhase phase,
-                               std::string_view message, int64_t now_ms, uint64_t seq = 0);
+                               std::string_view message, int64_t now_ms, uint64_t seq = 0,
+                               uint64_t observed_generation = 0);
 v1::Command MakeRegisterNode(const v1::Node& node, int64_t now_ms);
 v1::Command MakeRemoveNode(uint64_t id, int64_t now_ms);
 v1::Command MakeInitCluster(std::string_view cluster_id, int64_t now_ms);
