@@ -34,6 +34,17 @@ void World::ClientNext(Client& c) {
     c.data = state::EncodeCommand(
         state::MakeSetVmDesiredState(c.name, run ? v1::DESIRED_STATE_RUNNING : v1::DESIRED_STATE_STOPPED, now));
     op.what = std::string(run ? "start " : "stop ") + c.name;
+  } else if (cfg_.vms && roll < 63) {
+    // Drain (now and then with a deadline a few seconds ahead) or undrain
+    // a node; the leader's drain controller moves its VMs off.
+    op.kind = OpKind::kWrite;
+    c.write_kind = WriteKind::kDrain;
+    const NodeId node = static_cast<NodeId>(prng_.Range(1, cfg_.nodes));
+    const bool drain = prng_.Below(5) < 3;
+    const int64_t deadline = drain && prng_.OneIn(2) ? now + prng_.Range(500, 8000) : 0;
+    c.data = state::EncodeCommand(state::MakeSetNodeDrain(node, drain, deadline, now));
+    op.what = (drain ? "drain node " : "undrain node ") + std::to_string(node) +
+              (deadline != 0 ? " deadline +" + std::to_string(deadline - now) + "ms" : "");
   } else if (roll < 70) {
     op.kind = OpKind::kWrite;
     c.write_kind = WriteKind::kDelete;

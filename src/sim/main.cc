@@ -21,7 +21,8 @@ void Usage() {
                "usage: blixard-sim [--seed S] [--seeds N] [--nodes 3|5|7] [--virtual-seconds T]\n"
                "                   [--faults all|none|net,partition,crash,pause,disk,membership,transfer]\n"
                "                   [--clients C] [--vms] [--verbose] [--keep-going]\n"
-               "                   [--inject-bug ack-on-propose|local-read|lying-disk|no-fence|no-capacity-refusal]\n");
+               "                   [--inject-bug ack-on-propose|local-read|lying-disk|no-fence|no-capacity-refusal|\n"
+               "                                 no-drain-moves]\n");
 }
 
 bool ParseU64(const char* s, uint64_t* out) {
@@ -101,10 +102,12 @@ int main(int argc, char** argv) {
         base.bug = InjectedBug::kNoFence;
       } else if (b == "no-capacity-refusal") {
         base.bug = InjectedBug::kNoCapacityRefusal;
+      } else if (b == "no-drain-moves") {
+        base.bug = InjectedBug::kNoDrainMoves;
       } else {
         std::fprintf(stderr,
-                     "--inject-bug ack-on-propose|local-read|lying-disk|no-fence|no-capacity-refusal "
-                     "(the last two with --vms)\n");
+                     "--inject-bug ack-on-propose|local-read|lying-disk|no-fence|no-capacity-refusal|"
+                     "no-drain-moves (the last three with --vms)\n");
         return 2;
       }
     } else if (a == "--vms") {

@@ -40,6 +40,7 @@ enum class InjectedBug : uint8_t {
   // SimConfig::vms: the leader's scheduler sees twice the vCPUs each node has,
   // and the state machine applies placement batches without its capacity check.
   kNoCapacityRefusal,
+  kNoDrainMoves,  // SimConfig::vms: the leader never starts moving a VM off a draining node
 };
 
 struct SimConfig {

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "control/drain.h"
 #include "control/placement.h"
 #include "scheduler/scheduler.h"
 #include "sim/world.h"
@@ -263,7 +264,9 @@ void World::VmControl(SimNode& l) {
     }
     control::PlacementStep step = v.placement.Step(doubled ? *doubled : l.state, wall);
     if (!step.placements.empty()) cmds.push_back(state::EncodeCommand(state::MakePlaceVms(step.placements, wall)));
-    if (!step.moves_off.empty()) cmds.push_back(state::EncodeCommand(state::MakeMoveVmsOff(step.moves_off, wall)));
+    if (!step.moves_off.empty() && cfg_.bug != InjectedBug::kNoDrainMoves) {
+      cmds.push_back(state::EncodeCommand(state::MakeMoveVmsOff(step.moves_off, wall)));
+    }
     if (!step.reasons.empty()) cmds.push_back(state::EncodeCommand(state::MakeSetPendingReasons(step.reasons, wall)));
   }
   for (std::string& c : cmds) {
@@ -294,6 +297,37 @@ Status World::VmCapacityHolds(const SimNode& n) const {
                             std::to_string(cap.memory_mib) + " MiB:" + vms);
   }
   return Status::Ok();
+}
+
+// What a drain still waits on that it should not, once the cluster is
+// quiet: "" if every drain is done or waits only for room (no deadline, or
+// one still ahead, and no VM left there fits on another node).
+std::string World::DrainWaitingOn(const state::ClusterState& st, int64_t wall) const {
+  for (const auto& [id, node] : st.nodes()) {
+    if (!node.draining() || control::DrainDone(st, id)) continue;
+    const bool overdue = node.drain_deadline_unix_ms() != 0 && wall >= node.drain_deadline_unix_ms();
+    for (const v1::Vm* vm : st.VmsOnNode(id)) {
+      if (!scheduler::HoldsCapacity(*vm)) continue;
+      std::string why;
+      if (overdue) {
+        why = "its deadline passed " + std::to_string(wall - node.drain_deadline_unix_ms()) + " ms ago";
+      } else if (vm->moving_off_node() == id) {
+        why = "it is moving off";
+      } else if (auto d = scheduler::Schedule(st, {vm}); !d.placements.empty()) {
+        why = "it fits on node " + std::to_string(d.placements.front().node_id);
+      } else {
+        continue;
+      }
+      return "node " + std::to_string(id) + " still holds " + vm->spec().name() + " (" +
+             v1::VmPhase_Name(vm->status().phase()) + "): " + why;
+    }
+  }
+  return "";
+}
+
+void World::DrainsFinish() {
+  WithinBound("drains finish", "a drain was not done",
+              [this](SimNode& l) { return DrainWaitingOn(l.state, kEpochMs + events_.now()); });
 }
 
 // ---------------------------------------------------------------- the agent's host

@@ -488,29 +488,33 @@ void World::PeriodicChecks() {
   if (!settling_) events_.After(kCheckEveryMs, [this] { PeriodicChecks(); });
 }
 
-// Once the cluster is quiet, every pending VM that fits on a ready node is
-// placed within a bound (a TTL for nodes to be heard again, then a few
-// placement passes).
-void World::PlacedWithinBound() {
+// Runs the world until `waiting_on()` (asked every 100 ms, of the leader)
+// is empty; fails `check` if it is not within 4 TTLs (a TTL for nodes to be
+// heard again, then a few controller passes).
+void World::WithinBound(const std::string& check, const std::string& what,
+                        const std::function<std::string(SimNode& leader)>& waiting_on) {
   constexpr Time kBoundMs = 4 * kVmTtlMs;
   const Time until = events_.now() + kBoundMs;
   const auto stop = [this] { return failed(); };
   std::string waiting;
   while (!failed()) {
     SimNode* l = Leader();
-    waiting.clear();
-    if (l != nullptr) {
-      auto placeable = control::PlacePending(l->state, 1);
-      if (placeable.empty()) return;
-      waiting = placeable.front().name + " fits on node " + std::to_string(placeable.front().node_id);
-    }
+    waiting = l == nullptr ? "no leader" : waiting_on(*l);
+    if (waiting.empty()) return;
     if (events_.now() >= until) break;
     events_.RunUntil(events_.now() + 100, stop);
   }
-  if (!failed()) {
-    Fail("placement", "a placeable VM was still pending " + std::to_string(kBoundMs) +
-                          " ms after the cluster was quiet (" + (waiting.empty() ? "no leader" : waiting) + ")");
-  }
+  if (!failed()) Fail(check, what + " " + std::to_string(kBoundMs) + " ms after the cluster was quiet (" + waiting + ")");
+}
+
+// Once the cluster is quiet, every pending VM that fits on a ready node is
+// placed within the bound.
+void World::PlacedWithinBound() {
+  WithinBound("placement", "a placeable VM was still pending", [](SimNode& l) -> std::string {
+    auto placeable = control::PlacePending(l.state, 1);
+    if (placeable.empty()) return "";
+    return placeable.front().name + " fits on node " + std::to_string(placeable.front().node_id);
+  });
 }
 
 // Between events every Ready has been handled, so the core's log is exactly
@@ -631,6 +635,7 @@ SimResult World::Run() {
                          "ms after every fault was healed (leader: " + (l ? std::to_string(l->id) : "none") + ")");
   }
   if (!failed() && cfg_.vms) PlacedWithinBound();
+  if (!failed() && cfg_.vms) DrainsFinish();
   if (!failed()) FinalChecks();
 
   SimResult& r = result_;

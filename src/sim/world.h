@@ -98,7 +98,7 @@ struct SimNode {
   std::unique_ptr<VmSide> vms;               // SimConfig::vms only (vms.cc)
 };
 
-enum class WriteKind : uint8_t { kCreate, kSetDesired, kDelete };
+enum class WriteKind : uint8_t { kCreate, kSetDesired, kDelete, kDrain };
 
 struct Client {
   uint64_t id = 0;
@@ -211,7 +211,14 @@ class World {
   Status RaftLogMatchesStorage(const SimNode& n) const;
   bool Converged();
   void FinalChecks();
+  void WithinBound(const std::string& check, const std::string& what,
+                   const std::function<std::string(SimNode& leader)>& waiting_on);
   void PlacedWithinBound();
+  // "drains finish" (vms.cc): once the cluster is quiet, every drain is done
+  // within a bound, but for VMs that fit on no other node while the drain
+  // has no deadline or it is still ahead.
+  void DrainsFinish();
+  std::string DrainWaitingOn(const state::ClusterState& st, int64_t wall) const;
 
   SimConfig cfg_;
   Prng prng_;
