@@ -559,11 +559,12 @@ TEST(GrpcTransport, QuietStreamSurvivesKeepalivePings) {
   // stream cannot notice the close sooner (nothing is read on it), and if
   // the dying socket still took the bytes the batch is lost as any message
   // may be (Raft sends again); so what holds every time is that delivery
-  // resumes on a fresh stream, with no lasting backoff.
+  // resumes on a fresh stream, with no lasting backoff: within 5 s, while
+  // one backoff is at most 2 s and the sender had none before.
   r.Shutdown();
   Receiver again(r.address(), "c1");
   again.Start();
-  EXPECT_TRUE(SendUntilDelivered(*t, again, 1, 2));
+  EXPECT_TRUE(SendUntilDelivered(*t, again, 1, 2, 5s));
 }
 
 }  // namespace

@@ -36,11 +36,13 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <regex>
 #include <sstream>
 #include <thread>
 
 #include "common/vm_trace.h"
+#include "common/wall_clock.h"
 #include "vmm/host_net.h"
 #include "vmm/hypervisor.h"
 #include "vmm/qmp_client.h"
@@ -90,10 +92,21 @@ class ProcessHypervisor : public Hypervisor {
     uint64_t scanned = 0;        // bytes of console.log scanned
     std::string partial;         // last incomplete line
     bool ready = false;
-    // When Inspect first found the live process's monitor silent; reset
-    // by any answer.
-    std::chrono::steady_clock::time_point qmp_silent_since{};
+    // The monitor of process `pid` has answered no Inspect since `since`,
+    // when the process had used `cpu_ms` of CPU. Any answer, a new process
+    // or a new Start clears it.
+    struct Silence {
+      int pid = 0;
+      std::chrono::steady_clock::time_point since;
+      uint64_t cpu_ms = 0;
+      int probes = 0;
+    };
+    std::optional<Silence> silence;
   };
+  // True when the live process `pid`'s monitor has been silent long enough,
+  // and the process idle enough, to be wedged (see qmp_wedged_after);
+  // records the silence otherwise.
+  bool Wedged(Slot& slot, int pid);
 
   std::string Dir(const std::string& name) const { return options_.runtime_root + "/" + name; }
   std::shared_ptr<Slot> SlotFor(const std::string& name);
@@ -238,6 +251,7 @@ Result<VmInfo> ProcessHypervisor::Start(const VmConfig& given) {
     return Status::Internal("cannot write " + dir + "/config.json");
   }
   slot->scanned_start = -1;
+  slot->silence.reset();
   vm_trace::Mark(name, "spawn");
   s = Spawn(dir, launch->argv);
   if (!s.ok()) return s;
@@ -329,16 +343,20 @@ Result<VmInfo> ProcessHypervisor::InspectLocked(const std::string& name, Slot& s
       info.state = VmInfo::State::kStarting;
       info.reason = "starting (" + runner_->BackendName() + ")";
     } else if (!status.ok()) {
-      const auto now = std::chrono::steady_clock::now();
-      if (slot.qmp_silent_since == std::chrono::steady_clock::time_point{}) slot.qmp_silent_since = now;
-      const auto silent = now - slot.qmp_silent_since;
-      if (options_.qmp_wedged_after.count() > 0 && silent >= options_.qmp_wedged_after) {
-        const auto secs = std::chrono::duration_cast<std::chrono::seconds>(silent).count();
-        WriteFileAtomic(dir + "/wedged", runner_->BackendName() + " stopped answering its monitor and was killed after " +
-                                             std::to_string(secs) + " s");
-        kill(pid, SIGKILL);
-        WaitGoneAndExitFile(dir, pid, milliseconds(2000));
-        slot.qmp_silent_since = {};
+      if (Wedged(slot, pid)) {
+        // A pidfd checked to be our process again: the pid is not reused
+        // between the check and the signal.
+        int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+        if (pidfd >= 0 && ProcessIsOurs(pid, dir, *runner_)) {
+          const auto secs =
+              std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - slot.silence->since).count();
+          WriteFileAtomic(dir + "/wedged", runner_->BackendName() + " stopped answering its monitor and was killed after " +
+                                               std::to_string(secs) + " s");
+          syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+          WaitGoneAndExitFile(dir, pid, milliseconds(2000));
+        }
+        if (pidfd >= 0) close(pidfd);
+        slot.silence.reset();
         return InspectLocked(name, slot);
       }
       info.state = VmInfo::State::kRunning;
@@ -357,7 +375,7 @@ Result<VmInfo> ProcessHypervisor::InspectLocked(const std::string& name, Slot& s
     } else {
       info.state = VmInfo::State::kStarting;
     }
-    if (status.ok()) slot.qmp_silent_since = {};
+    if (status.ok()) slot.silence.reset();
     info.ready = info.alive() && ScanReady(dir, info, slot);
     // The guest announced itself, so its vCPUs run, whatever QMP says yet.
     if (info.ready && info.state == VmInfo::State::kStarting) info.state = VmInfo::State::kRunning;
@@ -366,6 +384,27 @@ Result<VmInfo> ProcessHypervisor::InspectLocked(const std::string& name, Slot& s
 
   DescribeEnded(dir, pid, *runner_, info);
   return info;
+}
+
+bool ProcessHypervisor::Wedged(Slot& slot, int pid) {
+  // A process that still uses CPU is slow (a starved host), not wedged:
+  // qemu stuck in its exit path sleeps, while a live guest, even an idle
+  // one, keeps its vCPU thread busy with timer ticks.
+  constexpr uint64_t kIdleCpuMs = 200;
+  constexpr int kMinProbes = 3;
+  const auto now = std::chrono::steady_clock::now();
+  const uint64_t cpu = ProcessCpuMs(pid).value_or(0);
+  if (!slot.silence || slot.silence->pid != pid) {
+    slot.silence = Slot::Silence{pid, now, cpu, 1};
+    return false;
+  }
+  Slot::Silence& s = *slot.silence;
+  ++s.probes;
+  if (cpu > s.cpu_ms + kIdleCpuMs) {  // busy: the silence so far says nothing
+    s = Slot::Silence{pid, now, cpu, 1};
+    return false;
+  }
+  return options_.qmp_wedged_after.count() > 0 && s.probes >= kMinProbes && now - s.since >= options_.qmp_wedged_after;
 }
 
 Result<VmInfo> ProcessHypervisor::Inspect(const std::string& name) {

@@ -4,17 +4,21 @@
 // writes the pidfile, and answers QMP (greeting; qmp_capabilities and
 // query-status, running) until a file named `wedge` appears in the
 // pidfile's directory; from then on it accepts connections and reads
-// commands but never answers. Runs until killed.
+// commands but never answers. A file `answer-connections` holding N makes
+// it answer only its first N connections. While a file named `busy` is there it also
+// burns CPU, like a live guest's vCPU. Runs until killed.
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -56,6 +60,22 @@ int main(int argc, char** argv) {
   }
   std::ofstream(pidfile) << ::getpid() << "\n";
 
+  const std::string busy = std::filesystem::path(pidfile).parent_path() / "busy";
+  std::thread([busy] {
+    for (;;) {
+      if (!std::filesystem::exists(busy)) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        continue;
+      }
+      const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(20);
+      while (std::chrono::steady_clock::now() < until) {
+      }
+    }
+  }).detach();
+
+  const std::string answer_limit = std::filesystem::path(pidfile).parent_path() / "answer-connections";
+  int accepted = 0;
+  std::map<int, bool> silent;          // fd -> accepted past the limit
   std::map<int, std::string> clients;  // fd -> unparsed input
   for (;;) {
     std::vector<pollfd> fds{{listener, POLLIN, 0}};
@@ -66,7 +86,10 @@ int main(int argc, char** argv) {
       int c = ::accept(listener, nullptr, nullptr);
       if (c >= 0) {
         clients[c];
-        if (!wedged) Send(c, {{"QMP", {{"version", {{"qemu", {{"major", 7}, {"minor", 2}, {"micro", 0}}}}}, {"capabilities", nlohmann::json::array()}}}});
+        int limit = -1;
+        std::ifstream(answer_limit) >> limit;
+        silent[c] = limit >= 0 && ++accepted > limit;
+        if (!wedged && !silent[c]) Send(c, {{"QMP", {{"version", {{"qemu", {{"major", 7}, {"minor", 2}, {"micro", 0}}}}}, {"capabilities", nlohmann::json::array()}}}});
       }
     }
     for (size_t i = 1; i < fds.size(); ++i) {
@@ -76,12 +99,13 @@ int main(int argc, char** argv) {
       if (n <= 0) {
         ::close(fds[i].fd);
         clients.erase(fds[i].fd);
+        silent.erase(fds[i].fd);
         continue;
       }
       std::string& buf = clients[fds[i].fd];
       buf.append(chunk, n);
       for (size_t nl; (nl = buf.find('\n')) != std::string::npos; buf.erase(0, nl + 1)) {
-        if (wedged) continue;
+        if (wedged || silent[fds[i].fd]) continue;
         auto req = nlohmann::json::parse(buf.substr(0, nl), nullptr, false);
         if (req.is_discarded()) continue;
         nlohmann::json ret = nlohmann::json::object();

@@ -54,10 +54,6 @@ std::string LastLines(const std::string& path, int n) {
   return out;
 }
 
-int64_t NowUnixMs() {
-  return std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 Status CheckHostPortFree(const PortForward& p) {
   int fd = socket(AF_INET, (p.protocol == PortForward::Protocol::kUdp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
   if (fd < 0) return Status::Internal(std::string("socket: ") + strerror(errno));
@@ -95,6 +91,23 @@ bool ProcessIsOurs(int pid, const std::string& dir, const Runner& runner) {
 bool ProcessMentions(int pid, const std::string& text) {
   auto cmdline = LiveCmdline(pid);
   return cmdline && cmdline->find(text) != std::string::npos;
+}
+
+std::optional<uint64_t> ProcessCpuMs(int pid) {
+  auto stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat) return std::nullopt;
+  auto paren = stat->rfind(')');
+  if (paren == std::string::npos) return std::nullopt;
+  // After the command: state (field 3) ... utime (14), stime (15).
+  std::istringstream fields(stat->substr(paren + 2));
+  std::string field;
+  uint64_t utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  static const long ticks = sysconf(_SC_CLK_TCK);
+  return (utime + stime) * 1000 / static_cast<uint64_t>(ticks > 0 ? ticks : 100);
 }
 
 bool WaitGone(int pid, std::chrono::milliseconds timeout) {

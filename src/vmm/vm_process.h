@@ -22,7 +22,6 @@ std::optional<std::string> ReadFile(const std::string& path);
 std::string Trim(std::string s);
 // The last `n` non-empty lines of a file, joined with " | ".
 std::string LastLines(const std::string& path, int n);
-int64_t NowUnixMs();
 
 // OK if the published host port can be bound now, else FAILED_PRECONDITION
 // naming it (INVALID_ARGUMENT for an address that is not IPv4).
@@ -34,6 +33,8 @@ std::optional<std::string> LiveCmdline(int pid);
 // to some other program: it will not name our dir.
 bool ProcessIsOurs(int pid, const std::string& dir, const Runner& runner);
 bool ProcessMentions(int pid, const std::string& text);
+// CPU time (user + system) the process `pid` has used, if it exists.
+std::optional<uint64_t> ProcessCpuMs(int pid);
 // Waits until `pid` is gone, up to `timeout`. True if gone.
 bool WaitGone(int pid, std::chrono::milliseconds timeout);
 // "SIGKILL" for 9.
