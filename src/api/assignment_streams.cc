@@ -27,6 +27,7 @@ class AssignmentStreams::Stream final : public grpc::ServerWriteReactor<v1::Assi
   bool busy = false;
   bool finishing = false;  // Finish called (or about to be)
   bool cancelled = false;
+  std::optional<Clock::time_point> due;  // its entry in the hub's timers_
   // Touched only by whoever holds the stream busy.
   std::optional<state::AssignmentFeed> feed;  // once this server reached from_version
   Clock::time_point last_send{};
@@ -59,6 +60,18 @@ uint64_t AssignmentStreams::set_reads(uint64_t node_id) const {
   return it == set_reads_.end() ? 0 : it->second;
 }
 
+uint64_t AssignmentStreams::looks(uint64_t node_id) const {
+  std::lock_guard lk(reads_mu_);
+  auto it = looks_.find(node_id);
+  return it == looks_.end() ? 0 : it->second;
+}
+
+void AssignmentStreams::SetTimer(Stream* s, std::optional<Clock::time_point> due) {
+  if (s->due) timers_.erase({*s->due, s});
+  s->due = due;
+  if (due) timers_.insert({*due, s});
+}
+
 grpc::ServerWriteReactor<v1::AssignmentUpdate>* AssignmentStreams::Open(
     const v1::WatchAssignmentsRequest& req) {
   auto* s = new Stream(this, req.node_id(), req.from_version());
@@ -71,46 +84,56 @@ grpc::ServerWriteReactor<v1::AssignmentUpdate>* AssignmentStreams::Open(
 
 void AssignmentStreams::Run() {
   std::unique_lock lk(mu_);
-  std::optional<Clock::time_point> due;  // a stream owes progress or is catching up
   while (true) {
-    auto woken = [&] { return stop_ || applied_moved_ || !pending_.empty(); };
-    if (due) {
-      cv_.wait_until(lk, *due, woken);
+    auto woken = [&] {
+      return stop_ || applied_moved_ || !pending_.empty() ||
+             (!timers_.empty() && timers_.begin()->first <= Clock::now());
+    };
+    if (!timers_.empty()) {
+      cv_.wait_until(lk, timers_.begin()->first, woken);
     } else {
       cv_.wait(lk, woken);
     }
     if (stop_) return;
-    const bool timer = due && Clock::now() >= *due;
-    if (timer) due.reset();  // every stream is looked at again below
     std::vector<Stream*> candidates;
-    if (timer || applied_moved_) {
+    if (applied_moved_) {
       candidates.assign(streams_.begin(), streams_.end());
     } else {
       candidates.swap(pending_);
+      const auto now = Clock::now();
+      for (auto it = timers_.begin(); it != timers_.end() && it->first <= now; ++it) {
+        candidates.push_back(it->second);
+      }
     }
     applied_moved_ = false;
     pending_.clear();
     std::vector<Stream*> claimed;
     for (Stream* s : candidates) {
+      // A busy stream is looked at again when its write completes; a
+      // finishing one never. Either way its timer is done.
+      SetTimer(s, std::nullopt);
       if (!s->busy && !s->finishing) {
         s->busy = true;
         claimed.push_back(s);
       }
     }
     lk.unlock();
-    Serve(claimed, due);
+    Serve(claimed);
     lk.lock();
   }
 }
 
-void AssignmentStreams::Serve(const std::vector<Stream*>& claimed, std::optional<Clock::time_point>& due) {
+void AssignmentStreams::Serve(const std::vector<Stream*>& claimed) {
   if (claimed.empty()) return;
   // Read before the state: each set is at least this new.
   const uint64_t applied = node_.GetStatus().applied_index;
   const auto now = Clock::now();
   std::vector<bool> write(claimed.size(), false);
-  std::optional<Clock::time_point> next_due;
-  auto owe = [&](Clock::time_point t) { next_due = next_due ? std::min(*next_due, t) : t; };
+  std::vector<std::optional<Clock::time_point>> due(claimed.size());
+  {
+    std::lock_guard lk(reads_mu_);
+    for (Stream* s : claimed) ++looks_[s->node_id];
+  }
   for (size_t i = 0; i < claimed.size(); ++i) {
     Stream* s = claimed[i];
     node_.Read([&](const state::ClusterState& st) {
@@ -148,16 +171,16 @@ void AssignmentStreams::Serve(const std::vector<Stream*>& claimed, std::optional
       std::lock_guard lk(history_mu_);
       history_.Remember(s->node_id, s->feed->sent_version(), s->feed->shared_sent());
     }
+    if (write[i]) continue;  // looked at again when the write completes
     if (!s->feed) {
-      if (!s->end) owe(now + kProgressEvery / 2);
+      if (!s->end) due[i] = now + kProgressEvery / 2;  // a catch-up check
     } else if (s->feed->sent_applied() < applied) {
-      owe(s->last_send + kProgressEvery);
+      due[i] = s->last_send + kProgressEvery;  // progress
     }
   }
   std::vector<Stream*> finish;
   {
     std::lock_guard lk(mu_);
-    if (next_due) due = due ? std::min(*due, *next_due) : *next_due;
     for (size_t i = 0; i < claimed.size(); ++i) {
       Stream* s = claimed[i];
       if (s->cancelled || s->end) {
@@ -167,6 +190,7 @@ void AssignmentStreams::Serve(const std::vector<Stream*>& claimed, std::optional
         finish.push_back(s);
       } else if (!write[i]) {
         s->busy = false;
+        SetTimer(s, due[i]);
       }
     }
   }
@@ -209,6 +233,7 @@ void AssignmentStreams::Cancelled(Stream* s) {
 
 void AssignmentStreams::Done(Stream* s) {
   std::lock_guard lk(mu_);
+  SetTimer(s, std::nullopt);
   streams_.erase(s);
   pending_.erase(std::remove(pending_.begin(), pending_.end(), s), pending_.end());
 }

@@ -2,9 +2,12 @@
 // as gRPC callback (reactor) streams by one thread, so that a thousand
 // open streams cost no thread each and nothing while idle.
 //
-// The thread wakes when the node applies entries (Node::AddApplyListener),
-// when a write to a worker completes, and every kProgressEvery for progress
-// updates. On each wake it asks each idle stream's AssignmentFeed what to
+// The thread wakes when the node applies entries (Node::AddApplyListener;
+// then it looks at every idle stream), when a write to a worker completes
+// (that stream), and when a stream's own timer is due (progress owed, or a
+// catch-up check; only the streams whose time has come, so one stream
+// waiting for this server to catch up costs the others nothing). It asks
+// each stream it looks at for what to
 // send (a node whose VMs did not change is not read at all; see
 // ClusterState::AssignmentsChangedAt) and starts those writes; one write per
 // stream is in flight at a time, so a slow worker gets one diff of
@@ -21,6 +24,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <utility>
 #include <thread>
 #include <vector>
 
@@ -49,14 +53,19 @@ class AssignmentStreams {
   // How many times a stream of `node_id` read the node's set from the
   // state (for tests: an unchanged node's set is not read).
   uint64_t set_reads(uint64_t node_id) const;
+  // How many times a stream of `node_id` was looked at (its feed asked
+  // against the state), whether or not it then sent or read anything.
+  uint64_t looks(uint64_t node_id) const;
 
  private:
   class Stream;
   void Run();
-  // Looks at `claimed` (busy, owned by this thread until released) and
-  // starts the writes they need.
-  // `due` is set to when a stream next owes progress or a catch-up check.
-  void Serve(const std::vector<Stream*>& claimed, std::optional<node::Clock::time_point>& due);
+  // Looks at `claimed` (busy, owned by this thread until released), starts
+  // the writes they need and sets the timers of those that owe progress or
+  // a catch-up check.
+  void Serve(const std::vector<Stream*>& claimed);
+  // Under mu_: (re)sets or clears `s`'s timer.
+  void SetTimer(Stream* s, std::optional<node::Clock::time_point> due);
   void WriteDone(Stream* s, bool ok);
   void Cancelled(Stream* s);
   void Done(Stream* s);
@@ -69,10 +78,13 @@ class AssignmentStreams {
   bool applied_moved_ = false;     // since the last pass: look at every stream
   std::set<Stream*> streams_;      // open, not yet done
   std::vector<Stream*> pending_;   // new or written: look at these next pass
+  // Each stream's timer (Stream::due), earliest first; at most one per stream.
+  std::set<std::pair<node::Clock::time_point, Stream*>> timers_;
   std::mutex history_mu_;
   state::AssignmentHistory history_;
   mutable std::mutex reads_mu_;
   std::map<uint64_t, uint64_t> set_reads_;
+  std::map<uint64_t, uint64_t> looks_;
   std::thread thread_;
 };
 

@@ -153,6 +153,37 @@ TEST_F(AssignmentStreamsTest, AStreamOpenedFromAKnownVersionStartsWithADiffFromI
   full->Finish();
 }
 
+TEST_F(AssignmentStreamsTest, AStreamCatchingUpIsLookedAtOnItsOwnTimerAndTheIdleStreamsAreNot) {
+  auto applied_now = [&] {
+    uint64_t a = 0;
+    node_->Read([&](const state::ClusterState& st) { a = st.applied_index(); });
+    return a;
+  };
+  const uint64_t applied = applied_now();
+  // Worker 12 has been told everything: its stream owes no progress, so at
+  // most the look after its last write (WriteDone) is still to come.
+  ASSERT_TRUE(WaitUntil([&] { return links_[12]->applied_index() >= applied; }));
+  const uint64_t looks12 = service_->assignment_looks(12);
+  const uint64_t looks11 = service_->assignment_looks(11);
+
+  // Worker 11 resumes from a version this server has not reached: its
+  // stream is looked at every kProgressEvery / 2 until it catches up.
+  auto stub = v1::WorkerService::NewStub(grpc::CreateChannel(addr_, grpc::InsecureChannelCredentials()));
+  v1::WatchAssignmentsRequest req;
+  req.set_cluster_id(links_[11]->cluster_id());
+  req.set_node_id(11);
+  req.set_from_version(applied + 1000);
+  grpc::ClientContext ctx;
+  auto reader = stub->WatchAssignments(&ctx, req);
+  EXPECT_TRUE(WaitUntil([&] { return service_->assignment_looks(11) >= looks11 + 6; }));
+  // Nothing was written meanwhile (one member, no controllers), so worker
+  // 12's stream was not looked at on those timer passes.
+  EXPECT_EQ(applied_now(), applied);
+  EXPECT_LE(service_->assignment_looks(12), looks12 + 1);
+  ctx.TryCancel();
+  reader->Finish();
+}
+
 TEST_F(AssignmentStreamsTest, AStreamAheadOfThisServerWaitsAndBadRequestsAreRefused) {
   auto stub = v1::WorkerService::NewStub(grpc::CreateChannel(addr_, grpc::InsecureChannelCredentials()));
   v1::WatchAssignmentsRequest req;

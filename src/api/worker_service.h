@@ -41,6 +41,8 @@ class WorkerServiceImpl final
   // How many times a stream of `node_id` read its node's set (an
   // unchanged node's set is not read; for tests).
   uint64_t assignment_set_reads(uint64_t node_id) const { return streams_.set_reads(node_id); }
+  // How many times a stream of `node_id` was looked at (for tests).
+  uint64_t assignment_looks(uint64_t node_id) const { return streams_.looks(node_id); }
 
  private:
   grpc::Status CheckCluster(const std::string& cluster_id) const;
