@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <future>
@@ -19,6 +20,10 @@ namespace {
 constexpr size_t kMaxBatch = 1000;
 constexpr auto kFencePoll = std::chrono::milliseconds(50);
 constexpr auto kRetry = std::chrono::milliseconds(100);
+// A follower passing heartbeats on to the leader: at most this many at once
+// (each holds a gRPC handler thread), each waiting at most TTL/kForwardShare.
+constexpr int kMaxForwards = 16;
+constexpr int64_t kForwardShare = 10;
 
 }  // namespace
 
@@ -264,9 +269,21 @@ v1::HeartbeatResponse Liveness::HandleHeartbeat(const v1::HeartbeatRequest& req,
   if (st.leader_id != node_.id()) {
     resp.set_message("not the leader");
     if (req.forwarded() || resp.leader_address().empty()) return resp;
+    if (forwarding_.fetch_add(1) >= kMaxForwards) {
+      forwarding_.fetch_sub(1);
+      // As a member that knows no leader answers: the sender tries another server.
+      resp.clear_leader_address();
+      resp.set_message("not the leader, and too many heartbeats are already being passed on to "
+                       "the leader from here: send to another server");
+      return resp;
+    }
     v1::HeartbeatRequest on = req;
     on.set_forwarded(true);
-    auto answer = forward_clients_.Heartbeat(resp.leader_address(), on, deadline);
+    const Deadline forward_deadline = std::min<Deadline>(
+        deadline, Clock::now() + std::chrono::milliseconds(
+                                     std::max<int64_t>(options_.ttl_ms / kForwardShare, 1)));
+    auto answer = forward_clients_.Heartbeat(resp.leader_address(), on, forward_deadline);
+    forwarding_.fetch_sub(1);
     if (answer.ok()) return *answer;
     resp.set_message("not the leader, and the leader did not answer: " + answer.status().message());
     return resp;

@@ -17,7 +17,11 @@
 // so a worker reaches the leader through whichever --join server it can
 // reach. The fence rule is unchanged by the extra hop: the worker reads its
 // send time before sending, so it is still no later than the leader's
-// receipt.
+// receipt. Each forward holds a handler thread, so it waits at most TTL/10
+// (not the sender's TTL/3), and at most 16 run at once; over that the
+// server answers as a member that knows no leader ("not the leader", no
+// leader_address), and the sender tries its next server. A refused or
+// timed-out forward is only a missing ack: the fence rule stays safe.
 // The leader (Liveness, on every server):
 //   - answers heartbeats: records the arrival, confirms its leadership with
 //     one ReadIndex round per batch of heartbeats, then acks with its term
@@ -157,6 +161,7 @@ class Liveness {
   const LivenessOptions options_;
   Node& node_;
   PeerClients forward_clients_;  // heartbeats passed on to the leader
+  std::atomic<int> forwarding_{0};  // forwards in flight
   ServerSelf self_{*this};
   HeartbeatSender sender_;
 
