@@ -135,6 +135,12 @@ class Agent {
   // One pass; `now` drives the restart backoff.
   void Reconcile(Clock::time_point now);
 
+  // The next number of this agent's status report sequence
+  // (AgentHost::Report's `seq`), for a status the node records outside a
+  // pass (pause/resume through the API): ordered with the agent's own
+  // reports, so a late one cannot take a newer status back. Thread-safe.
+  uint64_t NextReportSeq() { return next_report_seq_.fetch_add(1); }
+
  private:
   struct Restart {
     int attempts = 0;

@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "state/cluster_state.h"
+#include "state/commands.h"
 #include "vmm/fake_hypervisor.h"
 
 namespace blixard::agent {
@@ -381,6 +383,71 @@ TEST_F(AgentTest, ACancelledMoveStartsTheVmAgain) {
   host_.Get("a").clear_stopped_for_move();
   Settle();
   EXPECT_TRUE(Alive("a"));
+}
+
+
+// The node over a real cluster state, applying each report with its seq.
+class StateHost : public AgentHost {
+ public:
+  std::optional<std::vector<v1::Vm>> PlacedHere() override {
+    std::vector<v1::Vm> out;
+    if (const v1::Vm* vm = state.FindVm("a"); vm && vm->node_id() == kNode) out.push_back(*vm);
+    return out;
+  }
+  bool Report(const std::string& name, v1::VmPhase phase, const std::string& message, uint64_t seq,
+              uint64_t observed_generation) override {
+    return Run(state::MakeReportVmStatus(name, kNode, phase, message, kNow, seq, observed_generation));
+  }
+  bool StoppedForMove(const std::string&, uint64_t) override { return true; }
+  bool Run(const v1::Command& cmd) { return state.Apply(cmd, ++index).status.ok(); }
+  static constexpr uint64_t kNode = 1;
+  static constexpr int64_t kNow = 1'700'000'000'000;
+  state::ClusterState state;
+  uint64_t index = 0;
+};
+
+// Pause and resume record the phase outside the agent's passes (the API on
+// the node, vm_service.cc and worker.cc) with the agent's next report seq.
+// Delivered late (a retried write), such a report must not take back what
+// the agent reported since, nor the generation it reported on.
+TEST(AgentReportSeq, ALatePauseReportDoesNotOverwriteTheAgentsNewerStop) {
+  StateHost host;
+  v1::Node node;
+  node.set_id(StateHost::kNode);
+  node.set_address("127.0.0.1:7001");
+  node.set_health(v1::NODE_HEALTH_READY);
+  node.mutable_capacity()->set_vcpus(8);
+  node.mutable_capacity()->set_memory_mib(16384);
+  ASSERT_TRUE(host.Run(state::MakeRegisterNode(node, StateHost::kNow)));
+  v1::VmSpec spec;
+  spec.set_name("a");
+  spec.set_vcpus(1);
+  spec.set_memory_mib(128);
+  ASSERT_TRUE(host.Run(state::MakeCreateVm(spec, true, StateHost::kNow)));
+  ASSERT_TRUE(host.Run(state::MakePlaceVms({{"a", StateHost::kNode, 0}}, StateHost::kNow)));
+  std::unique_ptr<vmm::Hypervisor> hv = vmm::NewFakeHypervisor();
+  AgentOptions options;
+  options.stop_grace = std::chrono::milliseconds(10);
+  Agent agent(options, *hv, host);
+  const Clock::time_point now = Clock::time_point{} + std::chrono::hours(1);
+  for (int i = 0; i < 3; ++i) agent.Reconcile(now);
+  ASSERT_TRUE(hv->Inspect("a").ok() && hv->Inspect("a")->alive());
+
+  // Paused through the API; its report is numbered now but arrives late.
+  const v1::Vm before = *host.state.FindVm("a");
+  const v1::Command late_pause =
+      state::MakeReportVmStatus("a", StateHost::kNode, v1::VM_PHASE_PAUSED, "paused",
+                                StateHost::kNow, agent.NextReportSeq(), before.generation());
+  ASSERT_TRUE(host.Run(state::MakeStopVm("a", StateHost::kNow)));
+  for (int i = 0; i < 3; ++i) agent.Reconcile(now);
+  const v1::Vm stopped = *host.state.FindVm("a");
+  ASSERT_EQ(stopped.status().phase(), v1::VM_PHASE_STOPPED);
+  ASSERT_EQ(stopped.status().observed_generation(), stopped.generation());
+
+  ASSERT_TRUE(host.Run(late_pause)) << "a late report is ignored, not refused";
+  const v1::Vm after = *host.state.FindVm("a");
+  EXPECT_EQ(after.status().phase(), v1::VM_PHASE_STOPPED);
+  EXPECT_EQ(after.status().observed_generation(), stopped.generation());
 }
 
 }  // namespace

@@ -25,6 +25,10 @@ void ApiServices::SetHeartbeatHandler(
   impl_->internal.SetHeartbeatHandler(std::move(handler));
 }
 
+void ApiServices::SetReportSeq(std::function<uint64_t()> next_seq) {
+  impl_->vm.SetReportSeq(std::move(next_seq));
+}
+
 void ApiServices::RegisterWith(grpc::ServerBuilder& builder) {
   builder.RegisterService(&impl_->vm);
   builder.RegisterService(&impl_->cluster);

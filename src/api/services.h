@@ -34,6 +34,9 @@ class ApiServices {
   // RegisterWith.
   void SetHeartbeatHandler(
       std::function<v1::HeartbeatResponse(const v1::HeartbeatRequest&, node::Deadline)> handler);
+  // The node agent's report sequence (VmServiceImpl::SetReportSeq).
+  // REQUIRES: before RegisterWith.
+  void SetReportSeq(std::function<uint64_t()> next_seq);
 
  private:
   struct Impl;

@@ -194,6 +194,7 @@ grpc::Status VmServiceImpl::Locate(const grpc::ServerContext* ctx, const std::st
     if (!vm) return;
     found = true;
     node_id = vm->node_id();
+    out->generation = vm->generation();
     if (const v1::Node* n = st.FindNode(node_id)) out->address = n->address();
   });
   if (!found) return ToGrpc(Status::NotFound("vm \"" + name + "\" not found"));
@@ -267,10 +268,12 @@ grpc::Status VmServiceImpl::PauseOrResume(grpc::ServerContext* ctx, const std::s
   }
   auto observed = local_->PauseOrResume(name, pause);
   if (!observed.ok()) return ToGrpc(observed.status());
-  // Record the phase now, so the answer shows it.
+  // Record the phase now, so the answer shows it; in the agent's sequence, so
+  // a newer report of the agent (e.g. STOPPED) is not taken back by this one.
+  const uint64_t seq = next_report_seq_ ? next_report_seq_() : 0;
   return Write(ctx,
                state::MakeReportVmStatus(name, node_.id(), observed->phase, observed->message,
-                                         NowUnixMs()),
+                                         NowUnixMs(), seq, where.generation),
                resp->mutable_vm());
 }
 

@@ -4,6 +4,7 @@
 // on, through its hypervisor; another member proxies the call to it.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -22,6 +23,11 @@ class VmServiceImpl final : public v1::VmService::WithCallbackMethod_CreateVm<v1
   // runs none (calls for VMs placed here are then UNAVAILABLE). Not owned;
   // must outlive the server.
   VmServiceImpl(node::Node& node, vmm::Hypervisor* hypervisor);
+  // The node agent's report sequence (agent::Agent::NextReportSeq): pause and
+  // resume record the phase with the next number of it, so they are ordered
+  // with the agent's reports. Unset: unordered (seq 0). REQUIRES: before the
+  // server starts.
+  void SetReportSeq(std::function<uint64_t()> next_seq) { next_report_seq_ = std::move(next_seq); }
 
   grpc::ServerUnaryReactor* CreateVm(grpc::CallbackServerContext*, const v1::CreateVmRequest*,
                                      v1::CreateVmResponse*) override;
@@ -50,6 +56,7 @@ class VmServiceImpl final : public v1::VmService::WithCallbackMethod_CreateVm<v1
   struct Location {
     bool here = false;
     std::string address;
+    uint64_t generation = 0;  // of the record read
   };
   grpc::Status Locate(const grpc::ServerContext* ctx, const std::string& name, Location* out);
   grpc::Status ProxyLogs(grpc::ServerContext* ctx, const std::string& address,
@@ -63,6 +70,7 @@ class VmServiceImpl final : public v1::VmService::WithCallbackMethod_CreateVm<v1
   node::Node& node_;
   vmm::Hypervisor* hypervisor_;
   std::optional<NodeLocalVms> local_;  // with a hypervisor
+  std::function<uint64_t()> next_report_seq_;
 };
 
 }  // namespace blixard::api

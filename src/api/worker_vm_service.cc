@@ -42,7 +42,7 @@ grpc::Status WorkerVmService::PauseOrResume(const grpc::ServerContext* ctx, cons
   if (!observed.ok()) return ToGrpc(observed.status());
   // Recorded now, so that the cluster shows it at once; the agent reports
   // the same words on its passes.
-  if (Status s = hooks_.report(name, observed->phase, observed->message); !s.ok()) {
+  if (Status s = hooks_.report(vm, observed->phase, observed->message); !s.ok()) {
     return ToGrpc(Status(s.code(), "vm " + name + " was " + (pause ? "paused" : "resumed") +
                                        ", but recording that failed: " + s.message()));
   }

@@ -24,8 +24,8 @@ class WorkerVmService final : public v1::VmService::Service {
     // The VM `name` if it is placed on this worker (its assignment stream).
     std::function<std::optional<v1::Vm>(const std::string& name)> placed;
     // Records a VM's observed phase in the cluster (through a server).
-    std::function<Status(const std::string& name, v1::VmPhase phase, const std::string& message)>
-        report;
+    // `vm`: the record acted on (its generation is the one observed).
+    std::function<Status(const v1::Vm& vm, v1::VmPhase phase, const std::string& message)> report;
   };
   // `hypervisor` is not owned and must outlive the service.
   WorkerVmService(uint64_t id, vmm::Hypervisor& hypervisor, Hooks hooks);

@@ -302,6 +302,7 @@ int RunDaemon(const DaemonOptions& o) {
   agent_options.bridge = o.bridge;
   agent_options.host_net = host_net.get();
   agent::Agent agent(agent_options, *hypervisor, agent_host);
+  api.SetReportSeq([&agent] { return agent.NextReportSeq(); });
   LivenessOptions lo;
   lo.ttl_ms = static_cast<int64_t>(o.node_ttl_s * 1000);
   lo.tick_ms = o.tick_ms;

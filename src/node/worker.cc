@@ -232,6 +232,14 @@ std::optional<std::vector<v1::Vm>> WorkerLink::Placed() const {
   return out;
 }
 
+std::optional<v1::Vm> WorkerLink::PlacedVm(const std::string& name) const {
+  std::lock_guard lk(mu_);
+  if (!view_.has_set()) return std::nullopt;
+  auto it = view_.set().find(name);
+  if (it == view_.set().end()) return std::nullopt;
+  return it->second;
+}
+
 uint64_t WorkerLink::version() const {
   std::lock_guard lk(mu_);
   return view_.version();
@@ -292,15 +300,6 @@ class WorkerSelf : public LivenessSelf {
   const std::vector<std::string> servers_;
 };
 
-std::optional<v1::Vm> PlacedVm(const WorkerLink& link, const std::string& name) {
-  if (auto placed = link.Placed()) {
-    for (v1::Vm& vm : *placed) {
-      if (vm.spec().name() == name) return std::move(vm);
-    }
-  }
-  return std::nullopt;
-}
-
 std::string ReadClusterId(const std::string& path) {
   std::ifstream in(path);
   std::string id;
@@ -342,11 +341,22 @@ int RunWorker(const DaemonOptions& o, const sigset_t& signals) {
   // here; the servers proxy those calls to its --bind. Listening before
   // registering, so that a busy --bind fails at once.
   std::unique_ptr<vmm::Hypervisor> hypervisor = MakeHypervisor(o);
+  // Made here (it starts nothing yet): pause and resume report in its sequence.
+  std::unique_ptr<vmm::HostNetwork> host_net = MakeHostNetwork(o);
+  WorkerAgentHost agent_host(link);
+  agent::AgentOptions agent_options;
+  agent_options.bridge = o.bridge;
+  agent_options.host_net = host_net.get();
+  agent::Agent agent(agent_options, *hypervisor, agent_host);
   api::WorkerVmService vm_service(
       o.id, *hypervisor,
-      {.placed = [&link](const std::string& name) { return PlacedVm(link, name); },
-       .report = [&link](const std::string& name, v1::VmPhase phase, const std::string& message) {
-         return link.Write(state::MakeReportVmStatus(name, link.id(), phase, message, NowUnixMs()),
+      {.placed = [&link](const std::string& name) { return link.PlacedVm(name); },
+       .report = [&link, &agent](const v1::Vm& vm, v1::VmPhase phase,
+                                 const std::string& message) {
+         // Ordered with the agent's reports (Agent::NextReportSeq).
+         return link.Write(state::MakeReportVmStatus(vm.spec().name(), link.id(), phase, message,
+                                                     NowUnixMs(), agent.NextReportSeq(),
+                                                     vm.generation()),
                            Clock::now() + std::chrono::seconds(5));
        }});
   grpc::ServerBuilder builder;
@@ -373,12 +383,6 @@ int RunWorker(const DaemonOptions& o, const sigset_t& signals) {
   }
   spdlog::info("worker {} registered in cluster {} (servers {})", o.id, *cluster, fmt::join(o.join, ","));
 
-  std::unique_ptr<vmm::HostNetwork> host_net = MakeHostNetwork(o);
-  WorkerAgentHost agent_host(link);
-  agent::AgentOptions agent_options;
-  agent_options.bridge = o.bridge;
-  agent_options.host_net = host_net.get();
-  agent::Agent agent(agent_options, *hypervisor, agent_host);
   WorkerSelf self(link, o.join);
   LivenessOptions lo;
   lo.ttl_ms = static_cast<int64_t>(o.node_ttl_s * 1000);

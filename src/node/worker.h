@@ -69,6 +69,9 @@ class WorkerLink {
 
   // The VMs placed here, or nothing before the first set arrived.
   std::optional<std::vector<v1::Vm>> Placed() const;
+  // VM `name` if it is placed here (nothing before the first set arrived,
+  // or when it is not), without copying the rest of the set.
+  std::optional<v1::Vm> PlacedVm(const std::string& name) const;
   uint64_t version() const;
   uint64_t applied_index() const;  // see AssignmentView::applied_index
   uint64_t id() const { return id_; }
