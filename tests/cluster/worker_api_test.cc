@@ -32,23 +32,30 @@ TEST_F(WorkerCluster, LogsPauseAndResumeOfAVmOnAWorkerWorkThroughEveryServer) {
     EXPECT_NE(logs.out.find("fake: booting on-worker\n"), std::string::npos) << logs.out;
   }
 
-  CommandResult paused = cluster_->Cli(2, {"vm", "pause", "on-worker"});
-  ASSERT_EQ(paused.exit_code, 0) << paused.err;
-  EXPECT_NE(paused.out.find("paused"), std::string::npos) << paused.out;
-  // The worker recorded it in the cluster (waited for: an agent pass that
-  // inspected the VM just before may report the old phase once more).
-  EXPECT_TRUE(WaitUntil([&] { return Phase(*cluster_, "on-worker") == "VM_PHASE_PAUSED"; }, seconds(10)));
-  // The fake backend's record shows the worker paused it.
-  bool paused_there = false;
-  for (const RecordEvent& e : ReadRecord(record_)) {
-    paused_there |= e.node == kWorker && e.vm == "on-worker" && e.what == "pause";
-  }
-  EXPECT_TRUE(paused_there) << "no pause of on-worker on worker 11 in the record";
+  for (uint64_t server : {1, 2, 3}) {
+    CommandResult paused = cluster_->Cli(server, {"vm", "pause", "on-worker"});
+    ASSERT_EQ(paused.exit_code, 0) << "through server " << server << ": " << paused.err;
+    EXPECT_NE(paused.out.find("paused"), std::string::npos) << paused.out;
+    // The worker recorded it in the cluster (waited for: an agent pass that
+    // inspected the VM just before may report the old phase once more).
+    EXPECT_TRUE(WaitUntil([&] { return Phase(*cluster_, "on-worker") == "VM_PHASE_PAUSED"; }, seconds(10)))
+        << "through server " << server;
 
-  CommandResult resumed = cluster_->Cli(3, {"vm", "resume", "on-worker"});
-  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
-  EXPECT_NE(resumed.out.find("resumed"), std::string::npos) << resumed.out;
-  EXPECT_TRUE(WaitUntil([&] { return Phase(*cluster_, "on-worker") == "VM_PHASE_READY"; }, seconds(10)));
+    CommandResult resumed = cluster_->Cli(server, {"vm", "resume", "on-worker"});
+    ASSERT_EQ(resumed.exit_code, 0) << "through server " << server << ": " << resumed.err;
+    EXPECT_NE(resumed.out.find("resumed"), std::string::npos) << resumed.out;
+    EXPECT_TRUE(WaitUntil([&] { return Phase(*cluster_, "on-worker") == "VM_PHASE_READY"; }, seconds(10)))
+        << "through server " << server;
+  }
+  // The fake backend's record shows the worker did each one.
+  int pauses = 0, resumes = 0;
+  for (const RecordEvent& e : ReadRecord(record_)) {
+    if (e.node != kWorker || e.vm != "on-worker") continue;
+    pauses += e.what == "pause";
+    resumes += e.what == "resume";
+  }
+  EXPECT_EQ(pauses, 3) << "pauses of on-worker on worker 11 in the record";
+  EXPECT_EQ(resumes, 3) << "resumes of on-worker on worker 11 in the record";
 
   // Straight to the worker: its own VMs' logs, and a plain refusal of what
   // is for a server.

@@ -53,8 +53,16 @@ class WorkerPartition : public WorkerCluster {
     for (auto& p : proxies_) through_proxies += p->accepted();
     ASSERT_GT(through_proxies, 0u) << "worker 11 should reach the servers only through the proxies";
     ASSERT_EQ(VmsOn(kCut).size(), static_cast<size_t>(kVms));
-    CheckCutAndHeal(*view_, record_, kCut, kOther, *workers_[kCut].child, [&] { SetMode(cut); },
-                    [&] { SetMode(TcpProxy::Mode::kForward); });
+    CheckCutAndHeal(
+        *view_, record_, kCut, kOther, *workers_[kCut].child,
+        [&] {
+          SetMode(cut);
+          return Status::Ok();
+        },
+        [&] {
+          SetMode(TcpProxy::Mode::kForward);
+          return Status::Ok();
+        });
   }
 
   std::vector<std::unique_ptr<TcpProxy>> proxies_;
