@@ -111,8 +111,14 @@ bool SameOffer(const v1::Node& r, const v1::Node& o) {
   return true;
 }
 
-OfferReporter::OfferReporter(Node& node, v1::Node offer, std::chrono::milliseconds period)
-    : node_(node), offer_(std::move(offer)), period_(period), thread_([this] { Run(); }) {}
+OfferReporter::OfferReporter(std::string who, Read read, Write write,
+                             std::optional<v1::Node> written, std::chrono::milliseconds period)
+    : who_(std::move(who)),
+      read_(std::move(read)),
+      write_(std::move(write)),
+      written_(std::move(written)),
+      period_(period),
+      thread_([this] { Run(); }) {}
 
 OfferReporter::~OfferReporter() {
   {
@@ -127,26 +133,38 @@ void OfferReporter::Run() {
   std::unique_lock lk(mu_);
   do {
     lk.unlock();
-    bool registered = false, same = false;
-    node_.Read([&](const state::ClusterState& st) {
-      if (const v1::Node* n = st.FindNode(node_.id())) {
-        registered = true;
-        same = SameOffer(*n, offer_);
-      }
-    });
-    if (registered && !same) {
-      v1::Node offer = offer_;
-      offer.set_id(node_.id());
-      auto r = node_.Propose(state::MakeUpdateNode(offer, NowUnixMs()),
-                             Clock::now() + std::chrono::seconds(5));
-      if (r.ok() && r->status.ok()) {
-        spdlog::info("node {} offers {} vCPUs, {} MiB memory, {} MiB disk", node_.id(),
-                     offer.capacity().vcpus(), offer.capacity().memory_mib(),
-                     offer.capacity().disk_mib());
+    Result<v1::Node> offer = read_();
+    if (!offer.ok()) {
+      spdlog::debug("{}: reading its offer failed, retrying: {}", who_, offer.status().message());
+    } else if (!written_ || !SameOffer(*written_, *offer)) {
+      if (Status s = write_(*offer); s.ok()) {
+        spdlog::info("{} now offers {} vCPUs, {} MiB memory, {} MiB disk", who_,
+                     offer->capacity().vcpus(), offer->capacity().memory_mib(),
+                     offer->capacity().disk_mib());
+        written_ = std::move(*offer);
+      } else {
+        spdlog::debug("{}: reporting its offer failed, retrying: {}", who_, s.message());
       }
     }
     lk.lock();
   } while (!cv_.wait_for(lk, period_, [this] { return stopping_; }));
+}
+
+OfferReporter::Write ServerOfferWriter(Node& node) {
+  return [&node](const v1::Node& offer) -> Status {
+    bool registered = false, same = false;
+    node.Read([&](const state::ClusterState& st) {
+      if (const v1::Node* n = st.FindNode(node.id())) {
+        registered = true;
+        same = SameOffer(*n, offer);
+      }
+    });
+    if (!registered) return Status::Unavailable("node " + std::to_string(node.id()) + " has no record yet");
+    if (same) return Status::Ok();
+    auto r = node.Propose(state::MakeUpdateNode(offer, NowUnixMs()), Clock::now() + std::chrono::seconds(5));
+    if (!r.ok()) return r.status();
+    return r->status;
+  };
 }
 
 }  // namespace blixard::node

@@ -8,7 +8,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -50,24 +52,43 @@ Result<v1::Node> NodeOffer(const CapacityOptions& options, const HostResources& 
 // Whether `record` already says what `offer` does.
 bool SameOffer(const v1::Node& record, const v1::Node& offer);
 
-// Keeps this node's record in step with its offer: every `period`, if the
-// node's record exists and differs, proposes UpdateNode (through the
-// leader). Runs on its own thread from construction to destruction.
+// Keeps a node's record in step with what it offers while it runs, servers
+// and workers alike: every `period` it reads the offer again (`read`: the
+// host through the node's --capacity-*, --reserve-*, --cpu-overcommit and
+// --label flags, e.g. after its CPU affinity narrowed) and, when that
+// differs from what it last wrote, writes it (`write`: UpdateNode; a server
+// proposes it through its node, ServerOfferWriter, a worker through a
+// server). A failed read or write is tried again the next period.
+// Thread safety: constructed and destroyed on one thread; runs its own from
+// construction to destruction.
 class OfferReporter {
  public:
-  OfferReporter(Node& node, v1::Node offer,
-                std::chrono::milliseconds period = std::chrono::milliseconds(250));
+  // The node's offer now (id set).
+  using Read = std::function<Result<v1::Node>()>;
+  // Records `offer` as the node's; OK once the node's record says it.
+  using Write = std::function<Status(const v1::Node& offer)>;
+  // `written`: what the record is known to say already (a worker's
+  // registration), or nothing (the first period writes).
+  OfferReporter(std::string who, Read read, Write write, std::optional<v1::Node> written,
+                std::chrono::milliseconds period);
   ~OfferReporter();
 
  private:
   void Run();
-  Node& node_;
-  const v1::Node offer_;
+  const std::string who_;  // for the log: "node 1", "worker 11"
+  const Read read_;
+  const Write write_;
+  std::optional<v1::Node> written_;  // only the thread touches it
   const std::chrono::milliseconds period_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
   std::thread thread_;  // last: starts after the members above exist
 };
+
+// A server's OfferReporter::Write: proposes UpdateNode through `node` unless
+// its record already says `offer`; kUnavailable while it has no record yet
+// (before it joined).
+OfferReporter::Write ServerOfferWriter(Node& node);
 
 }  // namespace blixard::node

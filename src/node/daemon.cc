@@ -336,7 +336,14 @@ int RunDaemon(const DaemonOptions& o) {
   agent.Start();
   agent_ptr = &agent;
   spdlog::info("agent running VMs with the {} backend", hypervisor->BackendName());
-  OfferReporter offer_reporter(**node, *offer);
+  OfferReporter offer_reporter(
+      "node " + std::to_string(o.id),
+      [&o]() -> Result<v1::Node> {
+        auto now = NodeOffer(o.capacity, ReadHostResources(o.data_dir));
+        if (now.ok()) now->set_id(o.id);
+        return now;
+      },
+      ServerOfferWriter(**node), std::nullopt, std::chrono::milliseconds(250));
 
   int sig = 0;
   sigwait(&signals, &sig);

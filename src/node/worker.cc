@@ -18,7 +18,6 @@
 #include "node/fence_guard.h"
 #include "node/liveness.h"
 #include "node/logging.h"
-#include "node/worker_offer.h"
 #include "state/commands.h"
 #include "vmm/host_net.h"
 #include "vmm/hypervisor.h"
@@ -394,8 +393,22 @@ int RunWorker(const DaemonOptions& o, const sigset_t& signals) {
   agent.Start();
   spdlog::info("worker {} running VMs with the {} backend", o.id, hypervisor->BackendName());
   offer->set_id(o.id);
-  auto offer_reporter = std::make_unique<WorkerOfferReporter>(
-      link, o.capacity, o.data_dir, *offer, std::chrono::milliseconds(std::max<int64_t>(lo.ttl_ms / 3, 100)));
+  // What changes under the running worker (e.g. its CPU affinity narrowed)
+  // reaches its record; registration carried the offer of this start.
+  auto offer_reporter = std::make_unique<OfferReporter>(
+      "worker " + std::to_string(o.id),
+      [&o, registered = *offer]() -> Result<v1::Node> {
+        auto now = NodeOffer(o.capacity, ReadHostResources(o.data_dir));
+        if (now.ok()) {
+          now->set_id(registered.id());
+          now->set_address(registered.address());
+        }
+        return now;
+      },
+      [&link](const v1::Node& offer) {
+        return link.Write(state::MakeUpdateNode(offer, NowUnixMs()), Clock::now() + std::chrono::seconds(5));
+      },
+      *offer, std::chrono::milliseconds(std::max<int64_t>(lo.ttl_ms / 3, 100)));
 
   int sig = 0;
   sigwait(&signals, &sig);
