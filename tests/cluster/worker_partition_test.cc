@@ -57,11 +57,11 @@ class WorkerPartition : public WorkerCluster {
         *view_, record_, kCut, kOther, *workers_[kCut].child,
         [&] {
           SetMode(cut);
-          return Status::Ok();
+          return std::string();
         },
         [&] {
           SetMode(TcpProxy::Mode::kForward);
-          return Status::Ok();
+          return std::string();
         });
   }
 

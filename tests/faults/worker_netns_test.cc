@@ -68,13 +68,16 @@ TEST(WorkerNetns, WorkerCutOffByBlackholeRoutesFencesAndAfterTheHealNoneRunsTwic
   const int cut_ns = kWorkerNs.at(11);
   testing::CheckCutAndHeal(
       view, record, 11, 12, *workers[11],
-      [&] {
+      [&]() -> std::string {
         for (int s = 1; s <= kServers; ++s) {
-          if (Status st = (*lab)->Cut(cut_ns, s); !st.ok()) return st;
+          if (Status st = (*lab)->Cut(cut_ns, s); !st.ok()) return st.ToString();
         }
-        return Status::Ok();
+        return "";
       },
-      [&] { return (*lab)->HealAll(); });
+      [&]() -> std::string {
+        Status st = (*lab)->HealAll();
+        return st.ok() ? "" : st.ToString();
+      });
 }
 
 }  // namespace

@@ -20,7 +20,6 @@
 #include <vector>
 
 #include "blixard/v1/blixard.grpc.pb.h"
-#include "common/status.h"
 #include "support/daemon.h"
 #include "support/fake_record.h"
 #include "support/process.h"
@@ -124,21 +123,22 @@ class WorkerView {
 };
 
 // The partition check. Worker `cut_id` (process `cut`, which runs all of
-// vm-0..) is cut off from every server by `cut_off()` (its error, if any,
-// stops the check, as does one of `heal()`); it must fence on its
+// vm-0..) is cut off from every server by `cut_off()` (which returns what
+// failed, "" when done; a failure stops the check, as does one of `heal()`);
+// it must fence on its
 // own TTL (kill each of its VMs) before the leader marks it DOWN and worker
 // `other` runs them; after `heal()` it is READY again, starts none of them
 // (they run elsewhere now), and runs a new VM placed on it. The ledger at
 // `record` must never show a VM alive on two nodes.
 inline void CheckCutAndHeal(WorkerView& view, const std::string& record, uint64_t cut_id, uint64_t other,
-                            Child& cut, const std::function<Status()>& cut_off,
-                            const std::function<Status()>& heal) {
+                            Child& cut, const std::function<std::string()>& cut_off,
+                            const std::function<std::string()>& heal) {
   const std::set<std::string> moved = view.VmsOn(cut_id);
   ASSERT_FALSE(moved.empty());
   const int64_t cut_at = UnixNowMs();
   {
-    const Status s = cut_off();
-    ASSERT_TRUE(s.ok()) << "cutting worker " << cut_id << " off: " << s.message();
+    const std::string failed = cut_off();
+    ASSERT_EQ(failed, "") << "cutting worker " << cut_id << " off failed";
   }
   ASSERT_TRUE(WaitUntil([&] { return view.AllRunning(cut_id); }, seconds(30))) << cut.Log();
   const int64_t moved_ms = UnixNowMs() - cut_at;
@@ -162,8 +162,8 @@ inline void CheckCutAndHeal(WorkerView& view, const std::string& record, uint64_
   }
 
   {
-    const Status s = heal();
-    ASSERT_TRUE(s.ok()) << "healing the cut: " << s.message();
+    const std::string failed = heal();
+    ASSERT_EQ(failed, "") << "healing the cut failed";
   }
   ASSERT_TRUE(WaitUntil([&] { return view.NodeOf(1, cut_id).health() == v1::NODE_HEALTH_READY; },
                         seconds(20)))
