@@ -115,6 +115,7 @@ void Node::Impl::Stop() {
   cv_.notify_all();
   if (thread_.get_id() == std::this_thread::get_id()) return;
   if (thread_.joinable()) thread_.join();
+  replies_.Stop();
   std::unique_lock lk(mu_);
   blocking_cv_.wait(lk, [&] { return blocking_threads_ == 0; });
 }
@@ -199,14 +200,15 @@ void Node::Impl::ProposeAsync(v1::Command cmd, Deadline deadline, Node::ApplyCal
   }
   // Tried here first; a member that does not lead (or a leader that has
   // just lost the role) routes it like Propose, on a thread that may block.
-  Post([this, data = std::move(data), cmd = std::move(cmd), deadline, once]() mutable {
+  auto shared = std::make_shared<v1::Command>(std::move(cmd));
+  Post([this, data = std::move(data), shared = std::move(shared), deadline, once]() mutable {
     auto idx = raft_->propose(std::move(data));
     if (idx.ok()) {
-      proposals_[*idx] = ProposalWaiter{raft_->term(), std::move(once), deadline};
+      proposals_[*idx] = ProposalWaiter{raft_->term(), std::move(once), deadline, std::move(shared)};
       return;
     }
-    RunBlocking([this, cmd = std::move(cmd), deadline, once]() mutable {
-      (*once)(Propose(std::move(cmd), deadline));
+    RunBlocking([this, shared = std::move(shared), deadline, once]() mutable {
+      (*once)(Propose(std::move(*shared), deadline));
     });
   });
 }
@@ -328,6 +330,7 @@ void Node::Impl::Loop() {
         }
       }
     }
+    FlushReplies();
     PublishStatus();
   }
   FailAll(Status::Unavailable("node is shutting down; the write may or may not be applied"));
@@ -413,12 +416,17 @@ void Node::Impl::SendLeaderMessagesEarly(raft::Ready& rd) {
 // REQUIRES: state_mu_ held exclusively.
 void Node::Impl::ApplyEntry(const raft::Entry& e) {
   state::ApplyResult result;
+  auto it = proposals_.find(e.index);
+  // Someone waits for this very entry (same index and term: Log Matching).
+  const bool awaited = it != proposals_.end() && it->second.term == e.term;
   if (e.type == raft::EntryType::kNormal && !e.data.empty()) {
-    v1::Command cmd;
-    if (!cmd.ParseFromString(e.data)) {
+    v1::Command parsed;
+    const v1::Command* known = awaited ? it->second.cmd.get() : nullptr;
+    if (!known && !parsed.ParseFromString(e.data)) {
       result.status = Status::Corruption("entry " + std::to_string(e.index) + " is not a command");
     } else {
-      result = state_.Apply(cmd, e.index);
+      const v1::Command& cmd = known ? *known : parsed;
+      result = state_.Apply(cmd, e.index, awaited);
       TraceAppliedCommand(cmd);
       if (MayNeedPlacement(cmd)) placement_dirty_ = true;
       if (cmd.has_create_vm() || cmd.has_delete_vm() || cmd.has_set_vm_desired_state() || cmd.has_place_vms()) {
@@ -431,20 +439,20 @@ void Node::Impl::ApplyEntry(const raft::Entry& e) {
     placement_dirty_ = true;
   }
   applied_ = e.index;
-  auto it = proposals_.find(e.index);
   if (it != proposals_.end()) {
-    if (it->second.term == e.term) {
-      it->second.Complete(std::move(result));
+    if (awaited) {
+      it->second.Complete(std::move(result), pending_replies_);
     } else {
       it->second.Complete(Status::Unavailable(
-          "leadership changed before the write committed; it was not applied"));
+          "leadership changed before the write committed; it was not applied"), pending_replies_);
     }
     proposals_.erase(it);
   }
   // Waiters below this index were overwritten by another leader's entries.
   while (!proposals_.empty() && proposals_.begin()->first < e.index) {
     proposals_.begin()->second.Complete(
-        Status::Unavailable("leadership changed before the write committed; it was not applied"));
+        Status::Unavailable("leadership changed before the write committed; it was not applied"),
+        pending_replies_);
     proposals_.erase(proposals_.begin());
   }
 }
@@ -456,7 +464,8 @@ void Node::Impl::ExpireProposals() {
   for (auto it = proposals_.begin(); it != proposals_.end();) {
     if (it->second.done && it->second.deadline <= now) {
       it->second.Complete(Status::Unavailable(
-          "write not committed before the deadline (no quorum?); it may or may not be applied"));
+          "write not committed before the deadline (no quorum?); it may or may not be applied"),
+                          pending_replies_);
       it = proposals_.erase(it);
     } else {
       ++it;
@@ -555,12 +564,30 @@ bool Node::Impl::Fatal(const Status& s) {
 }
 
 void Node::Impl::FailAll(const Status& s) {
-  for (auto& [idx, w] : proposals_) w.Complete(s);
+  for (auto& [idx, w] : proposals_) w.Complete(s, pending_replies_);
   proposals_.clear();
+  replies_.Run(pending_replies_);
   for (auto& [ctx, w] : reads_) w.promise->set_value(s);
   reads_.clear();
   std::lock_guard lk(mu_);
   tasks_.clear();  // their promises break: waiters see future_error and report shutdown
+}
+
+void Node::Impl::FlushReplies() {
+  if (pending_replies_.empty()) return;
+  if (pending_replies_.size() == 1) {
+    bool idle;
+    {
+      std::lock_guard lk(mu_);
+      idle = tasks_.empty();
+    }
+    if (idle) {
+      pending_replies_.front()();
+      pending_replies_.clear();
+      return;
+    }
+  }
+  replies_.Run(pending_replies_);
 }
 
 void Node::Impl::SetAddress(uint64_t id, const std::string& address) {

@@ -117,11 +117,12 @@ class Node {
   Result<state::ApplyResult> Propose(v1::Command cmd, Deadline deadline);
 
   // Propose without blocking the caller: `done` runs exactly once with what
-  // Propose would return. On the leader it runs on the node's loop thread
-  // right after the entry applies (or about a tick after the deadline), so
-  // it must be quick and must not call back into the node; otherwise (a
-  // follower forwarding, no leader yet) on a helper thread. It also runs,
-  // with kUnavailable, when the node stops first.
+  // Propose would return. On the leader it runs after the entry applies (or
+  // about a tick after the deadline), on the node's reply thread or its loop
+  // (a lone answer), so it must be quick and must not call back into the
+  // node; otherwise (a follower forwarding, no leader yet) on a helper
+  // thread. It also runs, with kUnavailable, when the node stops first, and
+  // always before Stop() returns.
   using ApplyCallback = std::function<void(Result<state::ApplyResult>)>;
   void ProposeAsync(v1::Command cmd, Deadline deadline, ApplyCallback done);
   // For leader-only controllers (liveness): proposes `cmd` only if this node

@@ -16,6 +16,7 @@
 #include "control/placement.h"
 #include "node/node.h"
 #include "node/peer_clients.h"
+#include "node/reply_thread.h"
 #include "raft/raft.h"
 
 namespace blixard::node {
@@ -90,15 +91,23 @@ class Node::Impl {
   struct ProposalWaiter {
     ProposalWaiter() = default;
     ProposalWaiter(raft::Term t, std::shared_ptr<ApplyPromise> p) : term(t), promise(std::move(p)) {}
-    ProposalWaiter(raft::Term t, std::shared_ptr<ApplyOnce> d, Deadline dl)
-        : term(t), done(std::move(d)), deadline(dl) {}
+    ProposalWaiter(raft::Term t, std::shared_ptr<ApplyOnce> d, Deadline dl,
+                   std::shared_ptr<const v1::Command> c)
+        : term(t), done(std::move(d)), deadline(dl), cmd(std::move(c)) {}
     raft::Term term = 0;
     std::shared_ptr<ApplyPromise> promise;  // a blocked caller, or
     std::shared_ptr<ApplyOnce> done;        // an asynchronous one, which
     Deadline deadline = Deadline::max();    // the loop fails after this
-    void Complete(Result<state::ApplyResult> r) {
+    // The proposed command when known: the entry at this index and `term`
+    // is that command, so it is applied without decoding the entry again.
+    std::shared_ptr<const v1::Command> cmd;
+    // A blocked caller is woken at once; an asynchronous one's callback is
+    // added to `replies` (run later, off the loop: see FlushReplies).
+    void Complete(Result<state::ApplyResult> r, std::vector<ReplyThread::Callback>& replies) {
       if (promise) promise->set_value(std::move(r));
-      if (done) (*done)(std::move(r));
+      if (done) {
+        replies.push_back([done = std::move(done), r = std::move(r)]() mutable { (*done)(std::move(r)); });
+      }
     }
   };
   struct ReadWaiter {
@@ -159,6 +168,9 @@ class Node::Impl {
   bool MaybeSnapshot();
   bool Fatal(const Status& s);
   void FailAll(const Status& s);
+  // Runs the callbacks completed in this pass: a lone one here when no task
+  // waits (no thread hop on the latency path), a batch on replies_.
+  void FlushReplies();
   void PublishStatus();
   void SetAddress(uint64_t id, const std::string& address);
 
@@ -176,6 +188,7 @@ class Node::Impl {
   raft::Index snapshot_index_ = 0;
   uint64_t records_ = 0;  // VMs and nodes in state_ after the last apply
   std::map<raft::Index, ProposalWaiter> proposals_;
+  std::vector<ReplyThread::Callback> pending_replies_;  // completed this pass
   std::map<std::string, ReadWaiter> reads_;
   uint64_t read_seq_ = 0;
   std::map<uint64_t, Clock::time_point> last_heard_;
@@ -205,6 +218,8 @@ class Node::Impl {
   std::thread thread_;
   size_t blocking_threads_ = 0;  // RunBlocking threads still running (under mu_)
   std::condition_variable blocking_cv_;
+
+  ReplyThread replies_;  // stopped after the loop: runs what the loop left
 
   mutable std::mutex status_mu_;
   std::condition_variable status_cv_;  // signalled when leader/term change

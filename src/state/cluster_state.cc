@@ -112,8 +112,9 @@ void ClusterState::MoveVm(v1::Vm& vm, uint64_t node_id, int64_t now, std::string
   status->set_updated_at_unix_ms(now);
 }
 
-ApplyResult ClusterState::Apply(const v1::Command& cmd, uint64_t index) {
+ApplyResult ClusterState::Apply(const v1::Command& cmd, uint64_t index, bool want_vm) {
   ApplyResult out;
+  want_vm_ = want_vm;
   if (index <= applied_index_) {
     out.status = Status::FailedPrecondition(
         "log index " + std::to_string(index) + " is not after the applied index " +
@@ -219,7 +220,7 @@ Status ClusterState::ApplyCreateVm(const v1::CreateVm& op, int64_t now, uint64_t
   it = vms_.emplace_hint(it, op.spec().name(), std::move(vm));
   IndexVm(0, it->first);
   IndexNetwork(it->second);
-  out.vm = it->second;
+  Answer(out, it->second);
   return Status::Ok();
 }
 
@@ -256,7 +257,7 @@ Status ClusterState::ApplySetVmDesiredState(const v1::SetVmDesiredState& op, int
     vm.set_desired_state(op.desired_state());
     vm.set_generation(vm.generation() + 1);
   }
-  out.vm = vm;
+  Answer(out, vm);
   return Status::Ok();
 }
 
@@ -268,7 +269,7 @@ Status ClusterState::ApplyUpdateVmLabels(const v1::UpdateVmLabels& op, ApplyResu
   labels[op.key()] = op.value();
   if (Status s = ValidateLabels(labels, "vm " + Quote(op.name())); !s.ok()) return s;
   *it->second.mutable_spec()->mutable_labels() = std::move(labels);
-  out.vm = it->second;
+  Answer(out, it->second);
   return Status::Ok();
 }
 
@@ -302,7 +303,7 @@ Status ClusterState::ApplyReportVmStatus(const v1::ReportVmStatus& op, int64_t n
     // A delayed report (e.g. a retried forward) older than one applied
     // since would take the status back: ignored, not an error.
     if (op.seq() <= vm.status_seq()) {
-      out.vm = vm;
+      Answer(out, vm);
       return Status::Ok();
     }
     vm.set_status_seq(op.seq());
@@ -317,7 +318,7 @@ Status ClusterState::ApplyReportVmStatus(const v1::ReportVmStatus& op, int64_t n
   status->set_observed_generation(reported.observed_generation());
   status->set_message(reported.message());
   status->set_updated_at_unix_ms(now);
-  out.vm = vm;
+  Answer(out, vm);
   return Status::Ok();
 }
 
@@ -553,7 +554,7 @@ Status ClusterState::ApplyVmStoppedForMove(const v1::VmStoppedForMove& op, int64
   status->set_running_since_unix_ms(0);
   status->set_message("stopped; " + MovingOffMessage(op.node_id()));
   status->set_updated_at_unix_ms(now);
-  out.vm = vm;
+  Answer(out, vm);
   return Status::Ok();
 }
 

@@ -68,7 +68,9 @@ class ClusterState {
   // placed on, generation mismatch, different cluster id).
   // On any error nothing changes except applied_index(), which always
   // advances to `index` so the caller can track progress.
-  ApplyResult Apply(const v1::Command& cmd, uint64_t index);
+  // want_vm=false: the result's `vm` stays empty (nobody waits for the
+  // answer, e.g. on a follower), which saves copying the record.
+  ApplyResult Apply(const v1::Command& cmd, uint64_t index, bool want_vm = true);
 
   // Log index of the last command passed to Apply (or restored); 0 if none.
   uint64_t applied_index() const { return applied_index_; }
@@ -151,6 +153,10 @@ class ClusterState {
   bool operator!=(const ClusterState& other) const { return !(*this == other); }
 
  private:
+  // Sets out.vm to `vm` unless the current Apply was told want_vm=false.
+  void Answer(ApplyResult& out, const v1::Vm& vm) const {
+    if (want_vm_) out.vm = vm;
+  }
   v1::ClusterStateSnapshot ToSnapshot(bool with_applied_index) const;
 
   Status ApplyCreateVm(const v1::CreateVm& op, int64_t now, uint64_t index, ApplyResult& out);
@@ -208,6 +214,7 @@ class ClusterState {
   uint64_t all_changed_at_ = 0;
   uint64_t applied_index_ = 0;
   bool skip_fit_check_ = false;
+  bool want_vm_ = true;  // during Apply: its want_vm (see Answer)
 };
 
 }  // namespace blixard::state

@@ -84,6 +84,26 @@ TEST_F(ClusterStateTest, CreateVmSetsInitialRecord) {
   EXPECT_TRUE(state_.CheckInvariants().ok());
 }
 
+// want_vm=false (nobody waits for the answer): same state change, no copy
+// of the record in the result; errors are reported as usual.
+TEST_F(ClusterStateTest, ApplyWithoutWantingTheRecordChangesTheSame) {
+  ApplyResult r = state_.Apply(MakeCreateVm(Spec("web-1"), true, kNow), 7, /*want_vm=*/false);
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_FALSE(r.vm.has_value());
+  ASSERT_NE(state_.FindVm("web-1"), nullptr);
+  r = state_.Apply(MakeStopVm("web-1", kNow), 8, false);
+  ASSERT_TRUE(r.status.ok());
+  EXPECT_FALSE(r.vm.has_value());
+  EXPECT_EQ(state_.FindVm("web-1")->desired_state(), v1::DESIRED_STATE_STOPPED);
+  r = state_.Apply(MakeCreateVm(Spec("web-1"), true, kNow), 9, false);
+  EXPECT_EQ(r.status.code(), StatusCode::kAlreadyExists);
+  // The next Apply that wants the record gets it.
+  r = state_.Apply(MakeStartVm("web-1", kNow), 10);
+  ASSERT_TRUE(r.vm.has_value());
+  EXPECT_EQ(r.vm->desired_state(), v1::DESIRED_STATE_RUNNING);
+  EXPECT_TRUE(state_.CheckInvariants().ok());
+}
+
 TEST_F(ClusterStateTest, CreateVmUnspecifiedDesiredStateMeansRunning) {
   v1::Command cmd = MakeCreateVm(Spec("a"), true, kNow);
   cmd.mutable_create_vm()->set_desired_state(v1::DESIRED_STATE_UNSPECIFIED);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <type_traits>
 #include <utility>
 
 namespace blixard::transport {
@@ -41,23 +42,41 @@ bool HeaderFromWire(const v1::RaftMessage& w, raft::Message* m) {
   return true;
 }
 
-void EntriesToWire(const std::vector<raft::Entry>& entries, v1::RaftMessage* w) {
+// Entries is `const std::vector<raft::Entry>` (data copied) or
+// `std::vector<raft::Entry>` (data moved out).
+template <typename Entries>
+void EntriesToWire(Entries& entries, v1::RaftMessage* w) {
   w->mutable_entries()->Reserve(static_cast<int>(entries.size()));
-  for (const raft::Entry& e : entries) {
+  for (auto& e : entries) {
     v1::RaftEntry* we = w->add_entries();
     we->set_term(e.term);
     we->set_index(e.index);
     we->set_type(static_cast<uint32_t>(e.type));
-    we->set_data(e.data);
+    if constexpr (std::is_const_v<Entries>) {
+      we->set_data(e.data);
+    } else {
+      we->set_data(std::move(e.data));
+    }
   }
 }
 
-bool EntriesFromWire(const v1::RaftMessage& w, raft::Message* m) {
+// Wire is `const v1::RaftMessage` (data copied) or `v1::RaftMessage`
+// (data moved out).
+template <typename Wire>
+bool EntriesFromWire(Wire& w, raft::Message* m) {
   m->entries.reserve(static_cast<size_t>(w.entries_size()));
-  for (const v1::RaftEntry& we : w.entries()) {
+  for (int i = 0; i < w.entries_size(); ++i) {
+    const v1::RaftEntry& we = w.entries(i);
     if (we.type() > kMaxEntryType) return false;
-    m->entries.push_back(
-        raft::Entry{we.term(), we.index(), static_cast<raft::EntryType>(we.type()), we.data()});
+    raft::Entry& e = m->entries.emplace_back();
+    e.term = we.term();
+    e.index = we.index();
+    e.type = static_cast<raft::EntryType>(we.type());
+    if constexpr (std::is_const_v<Wire>) {
+      e.data = we.data();
+    } else {
+      e.data = std::move(*w.mutable_entries(i)->mutable_data());
+    }
   }
   return true;
 }
@@ -111,6 +130,21 @@ std::optional<raft::Message> FromWire(const v1::RaftMessage& w) {
   raft::Message m;
   if (!HeaderFromWire(w, &m) || !EntriesFromWire(w, &m)) return std::nullopt;
   return m;
+}
+
+std::optional<raft::Message> FromWire(v1::RaftMessage&& w) {
+  raft::Message m;
+  if (!HeaderFromWire(w, &m) || !EntriesFromWire(w, &m)) return std::nullopt;
+  return m;
+}
+
+std::vector<v1::RaftMessage> ToWire(raft::Message&& m, size_t chunk_bytes) {
+  if (m.type == raft::MessageType::kSnapshot) return ToWire(std::as_const(m), chunk_bytes);
+  std::vector<v1::RaftMessage> out;
+  v1::RaftMessage& w = out.emplace_back();
+  HeaderToWire(m, &w);
+  EntriesToWire(m.entries, &w);
+  return out;
 }
 
 std::optional<raft::Message> SnapshotAssembler::Add(const v1::RaftMessage& chunk) {

@@ -23,11 +23,15 @@ namespace blixard::transport {
 // travels as an empty snapshot at index 0.
 // REQUIRES: chunk_bytes > 0.
 std::vector<v1::RaftMessage> ToWire(const raft::Message& m, size_t chunk_bytes);
+// The same, moving the entries' data out of `m` instead of copying it.
+std::vector<v1::RaftMessage> ToWire(raft::Message&& m, size_t chunk_bytes);
 
 // The raft form of a wire message that is not a snapshot chunk. Returns
 // nullopt for values the raft types cannot hold (unknown message or entry
 // type): a newer or corrupt sender, dropped by the caller.
 std::optional<raft::Message> FromWire(const v1::RaftMessage& w);
+// The same, moving the entries' data out of `w` instead of copying it.
+std::optional<raft::Message> FromWire(v1::RaftMessage&& w);
 
 inline bool IsSnapshotChunk(const v1::RaftMessage& w) {
   return w.type() == static_cast<uint32_t>(raft::MessageType::kSnapshot);

@@ -203,13 +203,14 @@ bool PeerSender::TakeBatchLocked(v1::RaftBatch& batch) {
       if (queue_.empty()) break;
       raft::Message m = std::move(queue_.front());
       queue_.pop_front();
-      for (v1::RaftMessage& w : ToWire(m, chunk)) {
+      const raft::MessageType type = m.type;
+      for (v1::RaftMessage& w : ToWire(std::move(m), chunk)) {
         size_t size = w.ByteSizeLong() + 8;  // + field tag and length
         if (size > limit) {
           spdlog::error(
               "transport: dropping {} message of {} bytes to peer {}: over the {} byte "
               "message limit",
-              raft::MessageTypeName(m.type), size, id_, limit);
+              raft::MessageTypeName(type), size, id_, limit);
           wire_.clear();
           break;
         }

@@ -86,8 +86,8 @@ void StreamReader::OnReadDone(bool ok) {
   }
   std::vector<raft::Message> messages;
   messages.reserve(batch_.messages_size());
-  for (const v1::RaftMessage& w : batch_.messages()) {
-    std::optional<raft::Message> m = IsSnapshotChunk(w) ? snapshots_.Add(w) : FromWire(w);
+  for (v1::RaftMessage& w : *batch_.mutable_messages()) {
+    std::optional<raft::Message> m = IsSnapshotChunk(w) ? snapshots_.Add(w) : FromWire(std::move(w));
     if (m) {
       messages.push_back(std::move(*m));
     } else if (!IsSnapshotChunk(w)) {
