@@ -6,6 +6,7 @@
 #include "control/drain.h"
 #include "scheduler/scheduler.h"
 #include "state/commands.h"
+#include "state/settings.h"
 #include "state/validation.h"
 
 namespace blixard::api {
@@ -163,10 +164,9 @@ grpc::Status NodeServiceImpl::GetClusterSettings(grpc::ServerContext* ctx,
                                                  v1::GetClusterSettingsResponse* resp) {
   if (Status s = node_.ReadBarrier(DeadlineOf(ctx)); !s.ok()) return ToGrpc(s);
   node_.Read([&](const state::ClusterState& s) {
-    (*resp->mutable_settings())[std::string(state::kSettingSchedulerStrategy)] =
-        std::string(scheduler::StrategyName(scheduler::ClusterStrategy(s)));
-    (*resp->mutable_settings())[std::string(state::kSettingSchedulerPaused)] =
-        s.Setting(state::kSettingSchedulerPaused, "false");
+    for (const auto& setting : state::ClusterSettings()) {
+      (*resp->mutable_settings())[std::string(setting.key)] = s.Setting(setting.key, setting.default_value);
+    }
   });
   return grpc::Status::OK;
 }

@@ -3,11 +3,13 @@
 #include "cli/cli.h"
 
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
 #include "cli/parse.h"
+#include "state/settings.h"
 
 namespace blixard::cli {
 namespace {
@@ -178,8 +180,10 @@ void AddClusterCommands(CLI::App& app, Args& a) {
   remove->add_option("id", a.id, "node id to remove")->required();
   remove->callback([&a] { a.action = [&a] { return ClusterRemove(a.client, a.id); }; });
 
-  auto* set = cluster->add_subcommand("set", "Change a cluster setting: scheduler.strategy binpack|spread, scheduler.paused true|false");
-  set->add_option("key", a.name, "setting")->required()->check(CLI::IsMember({"scheduler.strategy", "scheduler.paused"}));
+  auto* set = cluster->add_subcommand("set", "Change a cluster setting: " + state::ClusterSettingsSummary());
+  std::vector<std::string> keys;
+  for (const auto& s : state::ClusterSettings()) keys.emplace_back(s.key);
+  set->add_option("key", a.name, "setting")->required()->check(CLI::IsMember(keys));
   set->add_option("value", a.value, "new value (empty: the default)")->required();
   set->callback([&a] { a.action = [&a] { return ClusterSet(a.client, a.name, a.value); }; });
   cluster->add_subcommand("settings", "Show the cluster settings")->callback([&a] {

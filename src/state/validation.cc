@@ -125,16 +125,6 @@ Status ValidateStrategy(std::string_view strategy, std::string_view what) {
                                  " is unknown: use binpack or spread");
 }
 
-Status ValidateClusterSetting(std::string_view key, std::string_view value) {
-  if (key == kSettingSchedulerStrategy) return ValidateStrategy(value, "scheduler.strategy");
-  if (key == kSettingSchedulerPaused) {
-    if (value.empty() || value == "true" || value == "false") return Status::Ok();
-    return Status::InvalidArgument("scheduler.paused " + Quote(value) + " is invalid: use true or false");
-  }
-  return Status::InvalidArgument("cluster setting " + Quote(key) +
-                                 " is unknown: the settings are scheduler.strategy and scheduler.paused");
-}
-
 Status ValidateVmSpec(const v1::VmSpec& spec) {
   if (Status s = ValidateVmName(spec.name()); !s.ok()) return s;
   const std::string vm = "vm " + Quote(spec.name());

@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "common/status.h"
+#include "state/settings.h"  // the cluster settings and their validation
 
 namespace google::protobuf {
 template <typename K, typename V>
@@ -66,15 +67,6 @@ inline constexpr std::string_view kStrategyBinpack = "binpack";
 inline constexpr std::string_view kStrategySpread = "spread";
 // "" (use the cluster setting), "binpack" or "spread".
 Status ValidateStrategy(std::string_view strategy, std::string_view what);
-
-// Cluster settings (SetClusterSetting): "scheduler.strategy" with values
-// binpack | spread (default spread), and "scheduler.paused" true | false
-// (default false: while true the leader places nothing, so VMs wait
-// PENDING and drains wait; for maintenance, and to measure placement apart
-// from creation). An empty value restores the default.
-inline constexpr std::string_view kSettingSchedulerStrategy = "scheduler.strategy";
-inline constexpr std::string_view kSettingSchedulerPaused = "scheduler.paused";
-Status ValidateClusterSetting(std::string_view key, std::string_view value);
 
 // A DNS label: 1-63 chars of [a-z0-9-], not starting or ending with '-'.
 Status ValidateVmName(std::string_view name);
