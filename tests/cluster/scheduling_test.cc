@@ -2,6 +2,9 @@
 // 3-node cluster of real daemons (fake backend).
 #include <gtest/gtest.h>
 
+#include <sched.h>
+
+#include <filesystem>
 #include <map>
 
 #include "support/cluster.h"
@@ -141,6 +144,53 @@ TEST_F(SchedulingTest, BinpackSettingAndDrainMovesVmsAway) {
   CommandResult unknown = c_.Cli(1, {"node", "drain", "9"});
   EXPECT_EQ(unknown.exit_code, 1);
   EXPECT_NE(unknown.err.find("node 9 not found"), std::string::npos) << unknown.err;
+}
+
+// What changes under a running server reaches its record too (the same
+// reporter as a worker's, node/capacity.h): here the CPUs it may run on.
+TEST(ServerOffer, RunningServerWhoseCpusNarrowReportsItsNewCapacity) {
+  cpu_set_t mine;
+  CPU_ZERO(&mine);
+  ASSERT_EQ(sched_getaffinity(0, sizeof mine, &mine), 0);
+  const int cpus = CPU_COUNT(&mine);
+  if (cpus < 2) GTEST_SKIP() << "needs 2 or more CPUs to narrow a server to one; this test runs on " << cpus;
+  TestCluster c({.node_args = {"--capacity-vcpus", "0"}});  // 0: as many as the host gives it
+  ASSERT_TRUE(c.Start(1));
+  auto node = [&]() {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    ctx->set_deadline(std::chrono::system_clock::now() + seconds(5));
+    v1::ListNodesResponse resp;
+    std::shared_ptr<grpc::Channel> ch = grpc::CreateChannel(c.Addr(1), grpc::InsecureChannelCredentials());
+    if (v1::NodeService::NewStub(ch)->ListNodes(ctx.get(), v1::ListNodesRequest(), &resp).ok()) {
+      for (const v1::Node& n : resp.nodes()) {
+        if (n.id() == 1) return n;
+      }
+    }
+    return v1::Node();
+  };
+  ASSERT_TRUE(WaitUntil([&] { return node().host_capacity().vcpus() == static_cast<uint32_t>(cpus); },
+                        seconds(20)))
+      << node().DebugString();
+
+  int first = 0;
+  while (!CPU_ISSET(first, &mine)) ++first;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(first, &one);
+  for (const auto& t : std::filesystem::directory_iterator("/proc/" + std::to_string(c.Pid(1)) + "/task")) {
+    sched_setaffinity(std::stoi(t.path().filename().string()), sizeof one, &one);
+  }
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        const v1::Node n = node();
+        return n.host_capacity().vcpus() == 1 && n.capacity().vcpus() == 1;
+      },
+      seconds(20)))
+      << node().DebugString() << c.Log(1);
+  // Logged once the write returned, which may be after the record shows it.
+  EXPECT_TRUE(WaitUntil([&] { return c.Log(1).find("node 1 now offers 1 vCPUs") != std::string::npos; },
+                        seconds(10)))
+      << c.Log(1);
 }
 
 }  // namespace

@@ -184,7 +184,11 @@ TEST_F(WorkerCluster, RunningWorkerWhoseCpusNarrowReportsItsNewCapacity) {
       },
       seconds(20)))
       << NodeOf(2, 11).DebugString() << workers_[11].child->Log();
-  EXPECT_NE(workers_[11].child->Log().find("worker 11 now offers 1 vCPUs"), std::string::npos);
+  // Logged once the write returned, which may be after the record shows it.
+  EXPECT_TRUE(WaitUntil(
+      [&] { return workers_[11].child->Log().find("worker 11 now offers 1 vCPUs") != std::string::npos; },
+      seconds(10)))
+      << workers_[11].child->Log();
 }
 
 #ifdef FIU_ENABLE

@@ -419,6 +419,8 @@ std::vector<uint64_t> TestCluster::RunningIds() {
 const std::string& TestCluster::Addr(uint64_t id) const { return Get(id).addr; }
 const std::string& TestCluster::DataDir(uint64_t id) const { return Get(id).data_dir; }
 
+int TestCluster::Pid(uint64_t id) const { return Get(id).child->pid(); }
+
 std::string TestCluster::Log(uint64_t id) const {
   const Member& m = Get(id);
   std::string out;

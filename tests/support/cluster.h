@@ -92,6 +92,8 @@ class TestCluster {
   const std::string& Addr(uint64_t id) const;
   const std::string& DataDir(uint64_t id) const;
   std::string Log(uint64_t id) const;
+  // The process id of member `id` (running).
+  int Pid(uint64_t id) const;
   std::string AllLogs() const;  // every node's log, labelled, for failure messages
 
   std::unique_ptr<v1::VmService::Stub> Vms(uint64_t id);
