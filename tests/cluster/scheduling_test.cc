@@ -2,9 +2,6 @@
 // 3-node cluster of real daemons (fake backend).
 #include <gtest/gtest.h>
 
-#include <sched.h>
-
-#include <filesystem>
 #include <map>
 
 #include "support/cluster.h"
@@ -149,10 +146,7 @@ TEST_F(SchedulingTest, BinpackSettingAndDrainMovesVmsAway) {
 // What changes under a running server reaches its record too (the same
 // reporter as a worker's, node/capacity.h): here the CPUs it may run on.
 TEST(ServerOffer, RunningServerWhoseCpusNarrowReportsItsNewCapacity) {
-  cpu_set_t mine;
-  CPU_ZERO(&mine);
-  ASSERT_EQ(sched_getaffinity(0, sizeof mine, &mine), 0);
-  const int cpus = CPU_COUNT(&mine);
+  const int cpus = OwnCpuCount();
   if (cpus < 2) GTEST_SKIP() << "needs 2 or more CPUs to narrow a server to one; this test runs on " << cpus;
   TestCluster c({.node_args = {"--capacity-vcpus", "0"}});  // 0: as many as the host gives it
   ASSERT_TRUE(c.Start(1));
@@ -172,14 +166,7 @@ TEST(ServerOffer, RunningServerWhoseCpusNarrowReportsItsNewCapacity) {
                         seconds(20)))
       << node().DebugString();
 
-  int first = 0;
-  while (!CPU_ISSET(first, &mine)) ++first;
-  cpu_set_t one;
-  CPU_ZERO(&one);
-  CPU_SET(first, &one);
-  for (const auto& t : std::filesystem::directory_iterator("/proc/" + std::to_string(c.Pid(1)) + "/task")) {
-    sched_setaffinity(std::stoi(t.path().filename().string()), sizeof one, &one);
-  }
+  ASSERT_TRUE(NarrowToOneCpu(c.Pid(1)));
   ASSERT_TRUE(WaitUntil(
       [&] {
         const v1::Node n = node();

@@ -8,7 +8,6 @@
 // The shared fake record proves no VM ran on two nodes at once.
 #include <gtest/gtest.h>
 
-#include <sched.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -157,10 +156,7 @@ TEST_F(WorkerCluster, RestartedWorkerWithOtherCapacityAndLabelsIsListedAndPlaced
 // What changes under a running worker reaches its record too: here the CPUs
 // it may run on (its capacity read from the host, --capacity-vcpus 0).
 TEST_F(WorkerCluster, RunningWorkerWhoseCpusNarrowReportsItsNewCapacity) {
-  cpu_set_t mine;
-  CPU_ZERO(&mine);
-  ASSERT_EQ(sched_getaffinity(0, sizeof mine, &mine), 0);
-  const int cpus = CPU_COUNT(&mine);
+  const int cpus = OwnCpuCount();
   if (cpus < 2) GTEST_SKIP() << "needs 2 or more CPUs to narrow a worker to one; this test runs on " << cpus;
   RestartWorker(11, {"--capacity-vcpus", "0"});  // 0: as many as the host gives it
   if (HasFatalFailure()) return;
@@ -168,15 +164,7 @@ TEST_F(WorkerCluster, RunningWorkerWhoseCpusNarrowReportsItsNewCapacity) {
                         seconds(20)))
       << NodeOf(2, 11).DebugString();
 
-  int first = 0;
-  while (!CPU_ISSET(first, &mine)) ++first;
-  cpu_set_t one;
-  CPU_ZERO(&one);
-  CPU_SET(first, &one);
-  const std::string tasks = "/proc/" + std::to_string(workers_[11].child->pid()) + "/task";
-  for (const auto& t : std::filesystem::directory_iterator(tasks)) {
-    sched_setaffinity(std::stoi(t.path().filename().string()), sizeof one, &one);
-  }
+  ASSERT_TRUE(NarrowToOneCpu(workers_[11].child->pid()));
   ASSERT_TRUE(WaitUntil(
       [&] {
         const v1::Node n = NodeOf(2, 11);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include <fcntl.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -192,6 +193,30 @@ void AddFakeCapacity(std::vector<std::string>& args) {
   auto has = [&](const char* flag) { return std::find(args.begin(), args.end(), flag) != args.end(); };
   if (!has("--capacity-vcpus")) args.insert(args.end(), {"--capacity-vcpus", "64"});
   if (!has("--capacity-memory")) args.insert(args.end(), {"--capacity-memory", "65536"});
+}
+
+int OwnCpuCount() {
+  cpu_set_t mine;
+  CPU_ZERO(&mine);
+  if (sched_getaffinity(0, sizeof mine, &mine) != 0) return 0;
+  return CPU_COUNT(&mine);
+}
+
+bool NarrowToOneCpu(int pid) {
+  cpu_set_t mine;
+  CPU_ZERO(&mine);
+  if (sched_getaffinity(0, sizeof mine, &mine) != 0) return false;
+  int first = 0;
+  while (first < CPU_SETSIZE && !CPU_ISSET(first, &mine)) ++first;
+  if (first == CPU_SETSIZE) return false;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(first, &one);
+  bool ok = true;
+  for (const auto& t : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+    ok = sched_setaffinity(std::stoi(t.path().filename().string()), sizeof one, &one) == 0 && ok;
+  }
+  return ok;
 }
 
 }  // namespace blixard::testing

@@ -69,4 +69,10 @@ std::string BlixardBin();
 // depend on the host's size.
 void AddFakeCapacity(std::vector<std::string>& node_args);
 
+// How many CPUs this process may run on (sched_getaffinity).
+int OwnCpuCount();
+// Lets every thread of process `pid` run only on the first CPU this
+// process may run on; false if that failed for any thread.
+bool NarrowToOneCpu(int pid);
+
 }  // namespace blixard::testing
