@@ -328,13 +328,12 @@ void Node::Impl::PlacePendingVms() {
   // One pass at a time: the next one must see the capacity this one took.
   if (placement_index_ > applied_) return;
   const auto now = Clock::now();
-  // A pass that placed nothing is repeated at most every 100 ms (finding
-  // what waits reads every unplaced VM, stopped ones too; the scheduler's
-  // set-up every placed VM), and only when something applied may have
-  // changed what fits (placement_dirty_), the last pass stopped short, or a
-  // second passed (drain deadlines). Repeating a pass that found nothing at
-  // once, for a VM created just after it, made every write under load pay
-  // for a scan: CPU per write 2.2x at 64 in flight (cluster_bench).
+  // A pass that scheduled VMs but placed nothing is repeated at most every
+  // 100 ms (the scheduler's set-up reads every placed VM), and only when
+  // something applied may have changed what fits (placement_dirty_), the
+  // last pass stopped short, or a second passed (drain deadlines). A pass
+  // that found nothing waiting cost little, so a VM created just after it
+  // is placed at once.
   if (now < placement_next_) return;
   if (!placement_dirty_ && !placement_.cut_short() && now < placement_last_ + std::chrono::seconds(1)) {
     return;
@@ -365,7 +364,7 @@ void Node::Impl::PlacePendingVms() {
     if (idx.ok()) placement_index_ = *idx;
   }
   // Placements change the state: look again as soon as they are applied.
-  if (!step.placements.empty() || !step.moves_off.empty()) placement_next_ = now;
+  if (!step.scheduled || !step.placements.empty() || !step.moves_off.empty()) placement_next_ = now;
 }
 
 bool Node::Impl::MayNeedPlacement(const v1::Command& cmd) {
