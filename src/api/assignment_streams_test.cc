@@ -9,20 +9,15 @@
 #include "node/worker.h"
 #include "state/commands.h"
 #include "storage/mem_log_store.h"
+#include "support/process.h"
 
 namespace blixard::api {
 namespace {
 
 using node::Clock;
 
-bool WaitUntil(const std::function<bool()>& ok, std::chrono::seconds within = std::chrono::seconds(20)) {
-  const auto until = Clock::now() + within;
-  while (!ok()) {
-    if (Clock::now() > until) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return true;
-}
+// Every wait here ends within 20 s.
+bool WaitUntil(const std::function<bool()>& ok) { return blixard::testing::WaitUntil(ok, std::chrono::seconds(20)); }
 
 class AssignmentStreamsTest : public ::testing::Test {
  protected:

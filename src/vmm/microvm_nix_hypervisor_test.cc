@@ -17,6 +17,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "support/process.h"
 #include "vmm/hypervisor.h"
 
 namespace blixard::vmm {
@@ -44,15 +45,6 @@ constexpr char kFailingStub[] = R"sh(#!/bin/sh
 echo "error: flake 'path:$PWD' does not provide attribute 'packages.x86_64-linux.default'" >&2
 exit 1
 )sh";
-
-bool WaitUntil(const std::function<bool()>& cond, Clock::duration timeout) {
-  auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return cond();
-}
 
 std::string ReadAll(const fs::path& p) {
   std::ifstream in(p);
@@ -107,10 +99,10 @@ class MicrovmNixTest : public ::testing::Test {
     return c;
   }
   bool WaitReady(Hypervisor& hv, const std::string& name) {
-    return WaitUntil([&] { auto i = hv.Inspect(name); return i.ok() && i->ready; }, seconds(20));
+    return blixard::testing::WaitUntil([&] { auto i = hv.Inspect(name); return i.ok() && i->ready; }, seconds(20));
   }
   bool WaitNotAlive(Hypervisor& hv, const std::string& name) {
-    return WaitUntil([&] { auto i = hv.Inspect(name); return i.ok() && !i->alive(); }, seconds(20));
+    return blixard::testing::WaitUntil([&] { auto i = hv.Inspect(name); return i.ok() && !i->alive(); }, seconds(20));
   }
 
   fs::path dir_;

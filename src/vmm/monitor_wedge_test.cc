@@ -13,6 +13,7 @@
 #include <fstream>
 #include <thread>
 
+#include "support/process.h"
 #include "vmm/hypervisor.h"
 
 namespace blixard::vmm {
@@ -21,16 +22,6 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-
-template <typename Pred>
-bool WaitFor(Pred pred, Clock::duration timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return pred();
-}
 
 class MonitorWedgeTest : public ::testing::Test {
  protected:
@@ -79,7 +70,7 @@ TEST_F(MonitorWedgeTest, AProcessWhoseMonitorStaysSilentIsKilledAndTheVmFailed) 
   std::ofstream(started->runtime_dir + "/wedge") << "";
 
   VmInfo info;
-  ASSERT_TRUE(WaitFor([&] {
+  ASSERT_TRUE(blixard::testing::WaitUntil([&] {
     auto i = hv_->Inspect("stuck");
     if (i.ok()) info = *i;
     return i.ok() && !info.alive();
@@ -143,7 +134,7 @@ TEST_F(MonitorWedgeTest, ASilenceSeenBeforeARestartDoesNotCountAgainstTheNewProc
     ASSERT_EQ(info->state, VmInfo::State::kRunning) << info->reason;
   }
   ASSERT_EQ(::kill(first->pid, SIGKILL), 0);
-  ASSERT_TRUE(WaitFor([&] { auto i = hv_->Inspect("again"); return i.ok() && !i->alive(); }, 10s));
+  ASSERT_TRUE(blixard::testing::WaitUntil([&] { auto i = hv_->Inspect("again"); return i.ok() && !i->alive(); }, 10s));
   fs::remove(first->runtime_dir + "/wedge");
   // Past the limit since that silence began, so it would count if kept.
   std::this_thread::sleep_until(silent_from + 1500ms);
