@@ -39,7 +39,7 @@ void World::ClientNext(Client& c) {
     // a node; the leader's drain controller moves its VMs off.
     op.kind = OpKind::kWrite;
     c.write_kind = WriteKind::kDrain;
-    const NodeId node = static_cast<NodeId>(prng_.Range(1, cfg_.nodes));
+    const NodeId node = static_cast<NodeId>(prng_.Range(1, cfg_.nodes + cfg_.workers));  // workers too
     const bool drain = prng_.Below(5) < 3;
     const int64_t deadline = drain && prng_.OneIn(2) ? now + prng_.Range(500, 8000) : 0;
     c.data = state::EncodeCommand(state::MakeSetNodeDrain(node, drain, deadline, now));

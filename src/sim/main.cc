@@ -20,9 +20,9 @@ void Usage() {
   std::fprintf(stderr,
                "usage: blixard-sim [--seed S] [--seeds N] [--nodes 3|5|7] [--virtual-seconds T]\n"
                "                   [--faults all|none|net,partition,crash,pause,disk,membership,transfer]\n"
-               "                   [--clients C] [--vms] [--verbose] [--keep-going]\n"
+               "                   [--clients C] [--vms] [--workers W] [--verbose] [--keep-going]\n"
                "                   [--inject-bug ack-on-propose|local-read|lying-disk|no-fence|no-capacity-refusal|\n"
-               "                                 no-drain-moves]\n");
+               "                                 no-drain-moves|worker-no-fence]\n");
 }
 
 bool ParseU64(const char* s, uint64_t* out) {
@@ -91,25 +91,19 @@ int main(int argc, char** argv) {
       base.out = &std::cout;
     } else if (a == "--inject-bug") {
       // Proves the checks bite: a deliberately broken node.
-      const std::string b = i + 1 < argc ? argv[++i] : "";
-      if (b == "ack-on-propose") {
-        base.bug = InjectedBug::kAckOnPropose;
-      } else if (b == "local-read") {
-        base.bug = InjectedBug::kLocalRead;
-      } else if (b == "lying-disk") {
-        base.bug = InjectedBug::kLyingDisk;
-      } else if (b == "no-fence") {
-        base.bug = InjectedBug::kNoFence;
-      } else if (b == "no-capacity-refusal") {
-        base.bug = InjectedBug::kNoCapacityRefusal;
-      } else if (b == "no-drain-moves") {
-        base.bug = InjectedBug::kNoDrainMoves;
-      } else {
-        std::fprintf(stderr,
-                     "--inject-bug ack-on-propose|local-read|lying-disk|no-fence|no-capacity-refusal|"
-                     "no-drain-moves (the last three with --vms)\n");
+      auto bug = ParseBug(i + 1 < argc ? argv[++i] : "");
+      if (!bug.ok()) {
+        std::fprintf(stderr, "%s\n", bug.status().message().c_str());
         return 2;
       }
+      base.bug = *bug;
+    } else if (a == "--workers") {
+      value(&v);
+      if (v > 10000) {
+        std::fprintf(stderr, "--workers must be at most 10000\n");
+        return 2;
+      }
+      base.workers = static_cast<int>(v);  // implies --vms (src/sim/workers.h)
     } else if (a == "--vms") {
       base.vms = true;  // the VM workload: agents, liveness, fencing (src/sim/vms.h)
     } else if (a == "--keep-going") {
@@ -128,6 +122,7 @@ int main(int argc, char** argv) {
   const std::clock_t cpu_start = std::clock();
   std::vector<Time> elections, clean_elections;
   uint64_t failures = 0, ran = 0;
+  uint64_t vm_starts = 0, worker_vm_starts = 0;
   uint64_t writes = 0, reads = 0, crashes = 0, snapshots = 0, conf_changes = 0, unknown = 0;
   Time virtual_total = 0;
   for (uint64_t k = 0; k < seeds; ++k) {
@@ -139,24 +134,28 @@ int main(int argc, char** argv) {
     elections.insert(elections.end(), r.election_ms.begin(), r.election_ms.end());
     clean_elections.insert(clean_elections.end(), r.election_clean_ms.begin(), r.election_clean_ms.end());
     writes += r.writes_ok;
+    vm_starts += r.vm_starts;
+    worker_vm_starts += r.worker_vm_starts;
     unknown += r.writes_unknown;
     reads += r.reads_ok;
     crashes += r.crashes;
     snapshots += r.snapshots_sent;
     conf_changes += r.conf_changes;
-    std::printf("seed=%llu nodes=%d digest=%s committed=%llu elections=%llu%s\n",
-                static_cast<unsigned long long>(c.seed), c.nodes, r.DigestHex().c_str(),
+    std::printf("seed=%llu nodes=%d%s digest=%s committed=%llu elections=%llu%s\n",
+                static_cast<unsigned long long>(c.seed), c.nodes,
+                c.workers > 0 ? (" workers=" + std::to_string(c.workers)).c_str() : "", r.DigestHex().c_str(),
                 static_cast<unsigned long long>(r.committed), static_cast<unsigned long long>(r.elections),
                 r.ok ? "" : " FAILED");
     if (c.verbose) {
       std::printf(
           "stats: events=%llu virtual=%lldms writes ok=%llu failed=%llu unknown=%llu reads ok=%llu crashes=%llu "
-          "snapshots-sent=%llu conf-changes=%llu vm-starts=%llu\n",
+          "snapshots-sent=%llu conf-changes=%llu vm-starts=%llu (on workers %llu)\n",
           static_cast<unsigned long long>(r.events), static_cast<long long>(r.virtual_ms),
           static_cast<unsigned long long>(r.writes_ok), static_cast<unsigned long long>(r.writes_failed),
           static_cast<unsigned long long>(r.writes_unknown), static_cast<unsigned long long>(r.reads_ok),
           static_cast<unsigned long long>(r.crashes), static_cast<unsigned long long>(r.snapshots_sent),
-          static_cast<unsigned long long>(r.conf_changes), static_cast<unsigned long long>(r.vm_starts));
+          static_cast<unsigned long long>(r.conf_changes), static_cast<unsigned long long>(r.vm_starts),
+          static_cast<unsigned long long>(r.worker_vm_starts));
     }
     if (!r.ok) {
       ++failures;
@@ -179,9 +178,10 @@ int main(int argc, char** argv) {
       elections.size(), static_cast<long long>(Percentile(clean_elections, 0.50)),
       static_cast<long long>(Percentile(clean_elections, 0.99)), clean_elections.size());
   std::printf("totals: acknowledged writes=%llu (unknown %llu) reads=%llu crashes=%llu snapshots sent=%llu "
-              "membership changes=%llu\n",
+              "membership changes=%llu vm starts=%llu (on workers %llu)\n",
               static_cast<unsigned long long>(writes), static_cast<unsigned long long>(unknown),
               static_cast<unsigned long long>(reads), static_cast<unsigned long long>(crashes),
-              static_cast<unsigned long long>(snapshots), static_cast<unsigned long long>(conf_changes));
+              static_cast<unsigned long long>(snapshots), static_cast<unsigned long long>(conf_changes),
+              static_cast<unsigned long long>(vm_starts), static_cast<unsigned long long>(worker_vm_starts));
   return failures == 0 ? 0 : 1;
 }

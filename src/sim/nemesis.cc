@@ -32,6 +32,10 @@ void World::NemesisStep() {
   add(kFaultDisk, &World::ActDisk, 1);
   add(kFaultMembership, &World::ActMembership, 2);
   add(kFaultTransfer, &World::ActTransfer, 1);
+  if (workers_) {
+    add(kFaultCrash, &World::ActWorkerCrash, 3);
+    add(kFaultPartition, &World::ActWorkerPartition, 3);
+  }
   if (acts.empty()) return;
   measure_clean_ = false;  // a fault during a failover: not a clean measurement
   (this->*prng_.Pick(acts))();
@@ -58,8 +62,16 @@ void World::ActNetChaos() {
   });
 }
 
+void World::HealServerLinks() {
+  if (!workers_) {
+    net_.HealAll();
+    return;
+  }
+  net_.UnblockIf([this](Endpoint a, Endpoint b) { return !workers_->IsWorker(a) && !workers_->IsWorker(b); });
+}
+
 void World::ActPartition() {
-  net_.HealAll();
+  HealServerLinks();
   const uint64_t gen = ++partition_gen_;
   std::vector<NodeId> m = Members();
   prng_.Shuffle(m);
@@ -113,7 +125,7 @@ void World::ActPartition() {
   }
   events_.After(prng_.Range(300, 6000), [this, gen] {
     if (gen != partition_gen_ || settling_) return;
-    net_.HealAll();
+    HealServerLinks();
     Trace(Ev::kHeal);
   });
 }
@@ -266,6 +278,7 @@ void World::Settle() {
     }
     if (failed()) return;
   }
+  if (workers_) workers_->Settle();
 }
 
 }  // namespace blixard::sim::detail

@@ -56,6 +56,10 @@ class Network {
   }
   bool Blocked(Endpoint from, Endpoint to) const { return blocked_.count({from, to}) != 0; }
   void HealAll() { blocked_.clear(); }
+  // Unblocks the links `heal(from, to)` names.
+  void UnblockIf(const std::function<bool(Endpoint, Endpoint)>& heal) {
+    std::erase_if(blocked_, [&](const std::pair<Endpoint, Endpoint>& l) { return heal(l.first, l.second); });
+  }
   size_t blocked_links() const { return blocked_.size(); }
 
   // Schedules `deliver` to run on arrival, unless the message is lost.

@@ -103,6 +103,50 @@ TEST(SimVms, NoVmOnTwoNodesThreeNodes0) { VmSweep(7000, 50, 3); }
 TEST(SimVms, NoVmOnTwoNodesThreeNodes1) { VmSweep(7050, 50, 3); }
 TEST(SimVms, NoVmOnTwoNodesFiveNodes) { VmSweep(7100, 50, 5); }
 
+// Workers (src/sim/workers.h): 3 servers and many non-Raft hosts that
+// register, heartbeat through a server, watch their assignments as a stream
+// and run VMs, under worker crashes, cuts between workers and servers and
+// drains of workers, besides the server faults. Every VM check covers them.
+SimResult RunWithWorkers(uint64_t seed, int nodes, int workers, Time seconds) {
+  SimConfig c = Config(seed, nodes, seconds);
+  c.workers = workers;
+  return RunSimulation(c);
+}
+
+void WorkerSweep(uint64_t first, uint64_t count, int nodes, int workers) {
+  uint64_t on_workers = 0;
+  for (uint64_t s = first; s < first + count; ++s) {
+    const SimResult r = RunWithWorkers(s, nodes, workers, 30);
+    ASSERT_TRUE(r.ok) << r.failure;
+    on_workers += r.worker_vm_starts;
+  }
+  EXPECT_GT(on_workers, count * 20) << "the workers hardly ran VMs: the workload tests nothing";
+}
+
+TEST(SimWorkers, AHundredWorkersUnderEveryFault) { WorkerSweep(8000, 3, 3, 100); }
+TEST(SimWorkers, TenWorkersThreeServers) { WorkerSweep(8100, 30, 3, 10); }
+TEST(SimWorkers, TwentyWorkersFiveServers) { WorkerSweep(8200, 15, 5, 20); }
+
+TEST(SimWorkers, SameSeedSameDigest) {
+  const SimResult a = RunWithWorkers(4, 3, 30, 20);
+  const SimResult b = RunWithWorkers(4, 3, 30, 20);
+  ASSERT_TRUE(a.ok) << a.failure;
+  EXPECT_EQ(a.digest, b.digest);
+  EXPECT_EQ(a.events, b.events);
+  EXPECT_GT(a.worker_vm_starts, 0u);
+  EXPECT_NE(a.digest, RunWithWorkers(5, 3, 30, 20).digest);
+}
+
+TEST(SimWorkers, WithoutFaultsEveryWorkerRunsVms) {
+  SimConfig c = Config(9, 3, 20);
+  c.faults = 0;
+  c.workers = 10;
+  const SimResult r = RunSimulation(c);
+  ASSERT_TRUE(r.ok) << r.failure;
+  EXPECT_GT(r.worker_vm_starts, 50u);
+  EXPECT_EQ(r.writes_unknown, 0u);
+}
+
 // Seed 73 (30 s): a VM stopped before its node reported on its placement
 // gave its room away while the node's agent started it; the node went over
 // capacity (ClusterStateTest.AStoppedVmKeepsItsRoomUntilItsNodeReportsOnTheStop).
@@ -184,6 +228,22 @@ TEST(SimChecksBite, ANodeThatDoesNotFenceRunsAVmTwiceAndIsCaught) {
   const auto failed = VmChecksFailed(InjectedBug::kNoFence, 30, kFaultPartition | kFaultNet);
   EXPECT_GE(failed.size(), 3u);
   for (const std::string& check : failed) EXPECT_EQ(check, "vm on two nodes");
+}
+
+TEST(SimChecksBite, AWorkerThatDoesNotFenceRunsAVmTwiceAndIsCaught) {
+  int caught = 0;
+  for (uint64_t s = 1; s <= 10; ++s) {
+    SimConfig c = Config(s, 3, 30);
+    c.workers = 10;
+    c.faults = kFaultPartition | kFaultNet;
+    c.bug = InjectedBug::kWorkerNoFence;
+    const SimResult r = RunSimulation(c);
+    if (r.ok) continue;
+    EXPECT_EQ(r.check, "vm on two nodes") << r.failure;
+    EXPECT_NE(r.failure.find("--workers 10 --inject-bug worker-no-fence"), std::string::npos) << r.failure;
+    ++caught;
+  }
+  EXPECT_GE(caught, 3);
 }
 
 TEST(SimChecksBite, AnOvercommittingSchedulerIsCaught) {

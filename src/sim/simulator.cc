@@ -54,6 +54,31 @@ std::string FaultsToString(uint32_t faults) {
   return s;
 }
 
+namespace {
+constexpr std::pair<InjectedBug, const char*> kBugs[] = {
+    {InjectedBug::kAckOnPropose, "ack-on-propose"},   {InjectedBug::kLocalRead, "local-read"},
+    {InjectedBug::kLyingDisk, "lying-disk"},          {InjectedBug::kNoFence, "no-fence"},
+    {InjectedBug::kNoCapacityRefusal, "no-capacity-refusal"}, {InjectedBug::kNoDrainMoves, "no-drain-moves"},
+    {InjectedBug::kWorkerNoFence, "worker-no-fence"},
+};
+}  // namespace
+
+const char* BugName(InjectedBug bug) {
+  for (const auto& [b, name] : kBugs) {
+    if (b == bug) return name;
+  }
+  return "none";
+}
+
+Result<InjectedBug> ParseBug(const std::string& name) {
+  for (const auto& [b, n] : kBugs) {
+    if (name == n) return b;
+  }
+  return Status::InvalidArgument(
+      "--inject-bug ack-on-propose|local-read|lying-disk|no-fence|no-capacity-refusal|no-drain-moves|"
+      "worker-no-fence (the last four with --vms, the last with --workers)");
+}
+
 SimResult RunSimulation(const SimConfig& config) {
   detail::World w(config);
   return w.Run();

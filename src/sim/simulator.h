@@ -41,7 +41,12 @@ enum class InjectedBug : uint8_t {
   // and the state machine applies placement batches without its capacity check.
   kNoCapacityRefusal,
   kNoDrainMoves,  // SimConfig::vms: the leader never starts moving a VM off a draining node
+  kWorkerNoFence,  // SimConfig::workers: a worker cut off from the leader keeps its VMs running
 };
+
+// The --inject-bug name of `bug`, and back.
+const char* BugName(InjectedBug bug);
+Result<InjectedBug> ParseBug(const std::string& name);
 
 struct SimConfig {
   uint64_t seed = 1;
@@ -57,6 +62,11 @@ struct SimConfig {
   // rescheduling, checked for "no VM running on two nodes at any instant".
   // Faults are limited to crash, partition, net and transfer.
   bool vms = false;
+  // Worker nodes (src/sim/workers.h): hosts that run VMs without being Raft
+  // members, with ids after the members'. Implies `vms`. With workers, the
+  // clients are 4 + workers/10 (unless more are asked for) and the nemesis
+  // also crashes workers and cuts them off from the servers.
+  int workers = 0;
 };
 
 struct SimResult {
@@ -77,6 +87,7 @@ struct SimResult {
   uint64_t writes_ok = 0, writes_failed = 0, writes_unknown = 0, reads_ok = 0;
   uint64_t crashes = 0, snapshots_sent = 0, conf_changes = 0;
   uint64_t vm_starts = 0;  // VM starts on the fake hypervisors (SimConfig::vms)
+  uint64_t worker_vm_starts = 0;  // of which on workers
   std::string DigestHex() const;
 };
 

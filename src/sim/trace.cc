@@ -65,6 +65,25 @@ std::string FormatTrace(const TraceRec& r) {
       snprintf(buf, sizeof buf, "node %llu %s %llx", u(r.a), r.b < 4 ? kWhat[r.b] : "?", u(r.c));
       break;
     }
+    case Ev::kWorker: {
+      static const char* kHow[] = {"both ways", "both ways", "worker cannot send", "worker cannot receive"};
+      switch (r.b) {
+        case 0: snprintf(buf, sizeof buf, "worker %llu CRASH (its VMs die)", u(r.a)); break;
+        case 1: snprintf(buf, sizeof buf, "worker %llu starts", u(r.a)); break;
+        case 2: snprintf(buf, sizeof buf, "worker %llu registered", u(r.a)); break;
+        case 3: snprintf(buf, sizeof buf, "worker %llu watches server %llu from version %llu", u(r.a), u(r.c), u(r.d)); break;
+        case 4: snprintf(buf, sizeof buf, "worker %llu: stream from server %llu broke", u(r.a), u(r.c)); break;
+        case 5: snprintf(buf, sizeof buf, "worker %llu: full set from server %llu at version %llu", u(r.a), u(r.c), u(r.d)); break;
+        case 6: snprintf(buf, sizeof buf, "worker %llu: stream from server %llu resumed with a diff to %llu", u(r.a), u(r.c), u(r.d)); break;
+        case 7: snprintf(buf, sizeof buf, "worker %llu: refused an update from server %llu (version %llu): resubscribes", u(r.a), u(r.c), u(r.d)); break;
+        case 8:
+          snprintf(buf, sizeof buf, "PARTITION %llu workers cut off from %llu servers, %s", u(r.a), u(r.c), r.d < 4 ? kHow[r.d] : "?");
+          break;
+        case 9: snprintf(buf, sizeof buf, "heal the workers' cuts"); break;
+        default: snprintf(buf, sizeof buf, "worker %llu ?", u(r.a)); break;
+      }
+      break;
+    }
     case Ev::kSettle: snprintf(buf, sizeof buf, "SETTLE: faults off, all nodes up, network healed"); break;
     case Ev::kCrashArmed:
       snprintf(buf, sizeof buf, "node %llu will crash in its next Ready, after %s", u(r.a),

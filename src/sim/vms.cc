@@ -66,12 +66,6 @@ class SimAgentHost : public agent::AgentHost {
   NodeId id_;
 };
 
-uint64_t VmHash(const std::string& s) {
-  uint64_t h = 1469598103934665603ull;
-  for (char c : s) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
-  return h;
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------- node lifecycle
@@ -88,7 +82,7 @@ void World::VmStart(SimNode& n) {
     const NodeId id = n.id;
     o.on_event = [this, id](int64_t at, const std::string& vm, const std::string& what) {
       if (what == "start" || what == "stop" || what == "kill" || what == "crash") {
-        Trace(Ev::kVm, id, what == "start" ? 0 : 1, VmHash(vm));
+        Trace(Ev::kVm, id, what == "start" ? 0 : 1, VmNameHash(vm));
       }
       std::string clash = vm_ledger_.OnEvent(at, id, vm, what);
       if (!clash.empty()) Fail("vm on two nodes", clash);
@@ -112,6 +106,7 @@ void World::VmStart(SimNode& n) {
 // The host goes down with the node: its VMs die.
 void World::VmHostDown(SimNode& n) {
   if (!cfg_.vms || !n.vms) return;
+  if (workers_) workers_->ServerDown(n);
   n.vms->agent.reset();
   n.vms->agent_host.reset();
   n.vms->host.reset();
@@ -151,6 +146,8 @@ void World::VmStep(SimNode& n) {
   if (failed()) return;
   if (v.step % 2 == 0 && n.raft->role() == Role::kLeader) VmControl(n);
   if (failed() || !n.up) return;
+  if (workers_) workers_->ServerStep(n, v.step % 2 == 0);
+  if (failed() || !n.up) return;
   if (v.step % (kVmTtlMs / 3 / kVmStepMs) == 0) VmHeartbeat(n);
   if (v.step % 10 == 0) v.agent->Reconcile(agent::Clock::time_point(std::chrono::milliseconds(now)));
 }
@@ -183,7 +180,9 @@ void World::VmHeartbeat(SimNode& n) {
 }
 
 bool World::VmOnReadState(SimNode& l, const raft::ReadState& rs) {
-  if (!cfg_.vms || rs.context.rfind("hb/", 0) != 0) return false;
+  if (!cfg_.vms) return false;
+  if (workers_ && workers_->OnReadState(l, rs.context)) return true;
+  if (rs.context.rfind("hb/", 0) != 0) return false;
   uint64_t from = 0, from_inc = 0, term = 0, seq = 0;
   long long sent = 0;
   if (std::sscanf(rs.context.c_str(), "hb/%lu/%lu/%lld/%lu/%lu", &from, &from_inc, &sent, &term, &seq) != 5) {

@@ -32,6 +32,13 @@ constexpr int64_t kVmTtlMs = 3000;
 constexpr int64_t kVmFenceMarginMs = 600;
 constexpr int64_t kVmStepMs = 50;  // fence poll; heartbeat, agent and controllers run on multiples
 
+// A VM name's hash, as the trace shows it.
+inline uint64_t VmNameHash(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;
+  for (char c : s) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  return h;
+}
+
 // One node's VM side. The host (hypervisor) outlives a daemon incarnation
 // only in principle; here every crash is a host crash.
 struct VmSide {

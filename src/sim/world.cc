@@ -31,7 +31,9 @@ void World::Fail(const std::string& check, const std::string& message) {
                   check + ": " + message + "\n  replay: blixard-sim --seed " + std::to_string(cfg_.seed) +
                   " --nodes " + std::to_string(cfg_.nodes) + " --virtual-seconds " +
                   std::to_string(cfg_.duration_ms / 1000) + " --faults " + FaultsToString(cfg_.faults) +
-                  (cfg_.vms ? " --vms" : "") + " --verbose\n  last events:\n";
+                  (cfg_.vms ? " --vms" : "") + (cfg_.workers > 0 ? " --workers " + std::to_string(cfg_.workers) : "") +
+                  (cfg_.bug != InjectedBug::kNone ? " --inject-bug " + std::string(BugName(cfg_.bug)) : "") +
+                  " --verbose\n  last events:\n";
   const uint64_t n = std::min<uint64_t>(ring_next_, kTraceRing);
   for (uint64_t i = ring_next_ - n; i < ring_next_; ++i) s += "    " + FormatTrace(ring_[i % kTraceRing]) + "\n";
   result_.failure = s;
@@ -591,6 +593,10 @@ SimResult World::Run() {
   raft_template_.max_inflight_msgs = prng_.OneIn(2) ? 256 : static_cast<size_t>(prng_.Range(1, 8));
   snapshot_threshold_ = static_cast<uint64_t>(prng_.Range(8, 60));
   defer_ready_ = prng_.OneIn(2);
+  if (cfg_.workers > 0) {
+    cfg_.vms = true;
+    if (cfg_.clients == SimConfig{}.clients) cfg_.clients += cfg_.workers / 10;
+  }
   if (cfg_.vms) {
     // See vms.h for the faults this workload takes; the agents' logs stay quiet.
     cfg_.faults &= kFaultCrash | kFaultPartition | kFaultNet | kFaultTransfer;
@@ -603,6 +609,11 @@ SimResult World::Run() {
   for (int i = 1; i <= cfg_.nodes; ++i) voters.push_back(static_cast<NodeId>(i));
   for (NodeId id : voters) AddNode(id, voters);
   for (NodeId id : voters) Start(*Find(id));
+  if (cfg_.workers > 0) {
+    workers_ = std::make_unique<Workers>(*this);
+    workers_->Create(voters.size() + 1, cfg_.workers, voters);
+    next_node_id_ = voters.size() + cfg_.workers + 1;
+  }
   for (int i = 1; i <= cfg_.clients; ++i) {
     Client c;
     c.id = static_cast<uint64_t>(i);
@@ -634,6 +645,9 @@ SimResult World::Run() {
     Fail("liveness", "the cluster did not converge within " + std::to_string(cfg_.settle_ms) +
                          "ms after every fault was healed (leader: " + (l ? std::to_string(l->id) : "none") + ")");
   }
+  if (!failed() && workers_) {
+    WithinBound("workers ready", "a worker was not READY", [this](SimNode& l) { return workers_->WaitingOn(l); });
+  }
   if (!failed() && cfg_.vms) PlacedWithinBound();
   if (!failed() && cfg_.vms) DrainsFinish();
   if (!failed()) FinalChecks();
@@ -641,6 +655,7 @@ SimResult World::Run() {
   SimResult& r = result_;
   r.virtual_ms = events_.now();
   r.vm_starts = vm_ledger_.starts();
+  r.worker_vm_starts = workers_ ? workers_->vm_starts() : 0;
   r.events = events_.executed();
   r.elections = safety_.leaders().size();
   SimNode* l = failed() ? nullptr : Leader();

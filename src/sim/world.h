@@ -21,6 +21,7 @@
 #include "sim/safety.h"
 #include "sim/simulator.h"
 #include "sim/vms.h"
+#include "sim/workers.h"
 #include "state/cluster_state.h"
 #include "storage/mem_log_store.h"
 
@@ -43,7 +44,7 @@ constexpr size_t kTraceRing = 50;
 enum class Ev : uint8_t {
   kTick, kDeliver, kCrash, kRestart, kShutdown, kPause, kResume, kDiskFault, kStorageError, kPartition, kHeal,
   kNetConfig, kLeader, kPropose, kClientReply, kOpDone, kSnapshotTaken, kSnapshotInstalled, kConfPropose,
-  kConfApplied, kTransfer, kSettle, kCrashArmed, kVm,
+  kConfApplied, kTransfer, kSettle, kCrashArmed, kVm, kWorker,
 };
 
 struct TraceRec {
@@ -127,6 +128,9 @@ class World {
   explicit World(const SimConfig& c) : cfg_(c), prng_(c.seed), net_(&events_, &prng_) {}
   SimResult Run();
 
+  // The workers (workers.h) drive the world's nodes, network and ledger.
+  friend class Workers;
+
   // -- the VM workload's node agents (vms.cc) --
   std::optional<std::vector<v1::Vm>> VmPlacedHere(NodeId id);
   void VmReport(NodeId id, const std::string& name, v1::VmPhase phase, const std::string& message,
@@ -201,6 +205,10 @@ class World {
   void ActDisk();
   void ActMembership();
   void ActTransfer();
+  void ActWorkerCrash() { workers_->ActCrash(); }
+  void ActWorkerPartition() { workers_->ActPartition(); }
+  // Heals the links between servers (the workers' cuts are theirs to heal).
+  void HealServerLinks();
   void Heal();
   void Flap(NodeId a, NodeId b, uint64_t gen, Time until);
   bool MayTakeDown();
@@ -246,6 +254,7 @@ class World {
   bool measure_clean_ = false;
 
   VmLedger vm_ledger_;
+  std::unique_ptr<Workers> workers_;  // SimConfig::workers
   uint64_t trace_hash_ = 0;
   std::array<TraceRec, kTraceRing> ring_{};
   uint64_t ring_next_ = 0;
