@@ -38,12 +38,18 @@ DrainPlan DrainController::Plan(const state::ClusterState& st, int64_t now_ms) {
     }
     // A DOWN node cannot stop anything: the liveness path moves its VMs.
     if (node.health() == v1::NODE_HEALTH_DOWN) continue;
-    size_t budget = moves_per_node_ > in_flight[id] ? moves_per_node_ - in_flight[id] : 0;
+    const size_t budget = moves_per_node_ > in_flight[id] ? moves_per_node_ - in_flight[id] : 0;
+    size_t offered = 0;
     for (const v1::Vm* vm : unmarked) {
-      if (!overdue && budget == 0) break;
-      if (!overdue) --budget;
-      plan.start.push_back(vm);
-      plan.overdue.push_back(overdue);
+      if (overdue || offered < budget) {
+        plan.start.push_back(vm);
+        plan.overdue.push_back(overdue);
+        ++offered;
+      } else if (offered > 0) {
+        plan.spare.push_back(vm);
+      } else {
+        break;
+      }
     }
   }
   return plan;

@@ -39,6 +39,11 @@ struct DrainPlan {
   // overdue[i]: the drain's deadline has passed, so mark it anyway.
   std::vector<const v1::Vm*> start;
   std::vector<bool> overdue;
+  // The other unmarked VMs of the draining nodes that have a `start` VM
+  // within their pacing (not overdue), in order: a `start` VM that fits
+  // nowhere hands its slot to the first of these of its node that fits, so
+  // that VMs that fit nowhere do not hold the drain back.
+  std::vector<const v1::Vm*> spare;
   // VMs that hold no capacity (stopped): unplaced at once, nothing runs.
   std::vector<state::Placement> unplace;
 };

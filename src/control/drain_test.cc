@@ -136,6 +136,37 @@ TEST_F(DrainTest, StartsNoMoveWithoutRoomElsewhereUntilTheDeadline) {
   EXPECT_EQ(c_.Vm("v3").status().phase(), v1::VM_PHASE_PENDING);
 }
 
+// Found by the simulator with workers (seed 56, 3 servers + 10 workers): the
+// pacing went to the first VMs in name order whether or not they fit
+// elsewhere, so two big VMs that fit nowhere held back a small one that did,
+// and the drain never finished.
+TEST_F(DrainTest, VmsThatFitNowhereDoNotHoldBackOnesThatFit) {
+  c_.AddNode(1, 16, 8192);
+  for (const char* big : {"a0", "a1", "a2"}) c_.AddVm(big, 4);
+  c_.AddVm("b0", 1);
+  c_.AddVm("b1", 1);
+  Pass(0);
+  for (const char* v : {"a0", "a1", "a2", "b0", "b1"}) Report(v);
+  c_.AddNode(2, 1, 8192);  // room for one small VM, never for a big one
+  c_.Apply(state::MakeSetNodeDrain(1, true, 0, 10));
+
+  PlacementStep s = Pass(10);
+  ASSERT_EQ(s.moves_off.size(), 1u);  // only the pacing's own budget, and only what fits
+  EXPECT_EQ(s.moves_off[0].name, "b0");
+  EXPECT_TRUE(s.placements.empty());
+  Confirm("b0");
+  ASSERT_EQ(Pass(20).placements.size(), 1u);
+  EXPECT_EQ(c_.Vm("b0").node_id(), 2u);
+  Report("b0");
+  // Node 2 is full: b1 fits nowhere now, and nothing else starts.
+  EXPECT_TRUE(Pass(30).moves_off.empty());
+  EXPECT_EQ(Marked(1), 0u);
+  c_.AddNode(3, 1, 8192);
+  s = Pass(40);
+  ASSERT_EQ(s.moves_off.size(), 1u);
+  EXPECT_EQ(s.moves_off[0].name, "b1");
+}
+
 TEST_F(DrainTest, StoppedVmsLeaveAtOnce) {
   c_.AddNode(1, 4, 8192);
   c_.AddVm("a");
