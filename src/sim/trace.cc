@@ -80,6 +80,8 @@ std::string FormatTrace(const TraceRec& r) {
           snprintf(buf, sizeof buf, "PARTITION %llu workers cut off from %llu servers, %s", u(r.a), u(r.c), r.d < 4 ? kHow[r.d] : "?");
           break;
         case 9: snprintf(buf, sizeof buf, "heal the workers' cuts"); break;
+        case 10: snprintf(buf, sizeof buf, "worker %llu daemon CRASH (its VMs run on)", u(r.a)); break;
+        case 11: snprintf(buf, sizeof buf, "worker %llu fence guard killed %llu VMs", u(r.a), u(r.c)); break;
         default: snprintf(buf, sizeof buf, "worker %llu ?", u(r.a)); break;
       }
       break;

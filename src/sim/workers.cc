@@ -150,6 +150,9 @@ void Workers::Start(SimWorker& wk) {
       if (!clash.empty()) w_.Fail("vm on two nodes", clash);
     };
     wk.host = std::make_unique<vmm::FakeHypervisor>(std::move(o));
+    ++wk.host_incarnation;
+    wk.saved_ack = -1;
+    StartGuard(wk);
   }
   wk.agent_host = std::make_unique<AgentView>(this, id);
   agent::AgentOptions ao;
@@ -168,20 +171,58 @@ void Workers::Start(SimWorker& wk) {
   Register(wk);
 }
 
-// A host crash: the VMs die with it.
-void Workers::Crash(SimWorker& wk) {
+// A host crash: the VMs die with it. `daemon_only`: the worker process
+// dies, its VMs run on (as qemu's do), watched by the fence guard.
+void Workers::Crash(SimWorker& wk, bool daemon_only) {
   if (!wk.up) return;
-  w_.Trace(Ev::kWorker, wk.id, 0);
+  w_.Trace(Ev::kWorker, wk.id, daemon_only ? 10 : 0);
   wk.up = false;
   ++wk.incarnation;
   wk.registered = false;
   wk.agent.reset();
   wk.agent_host.reset();
-  wk.host.reset();
   wk.fence.reset();
   wk.stream_id = 0;
   wk.stream_early.clear();
+  if (daemon_only) return;
+  wk.host.reset();
+  ++wk.host_incarnation;  // its guard goes with it
   w_.vm_ledger_.HostDown(wk.id);
+}
+
+// The fence guard (node/fence_guard.h): from the host's first daemon start
+// on, every 50 ms, whether or not the daemon runs, it kills every VM of the
+// host once the newest saved ack (or, with none, its own start) is older
+// than TTL - margin, again every 200 ms while that holds.
+void Workers::StartGuard(SimWorker& wk) {
+  SimWorker* p = &wk;
+  const uint64_t host_inc = wk.host_incarnation;
+  const Time started = w_.events_.now();
+  auto next_sweep = std::make_shared<Time>(0);
+  auto loop = std::make_shared<std::function<void()>>();
+  *loop = [this, p, host_inc, started, next_sweep, loop] {
+    if (p->host_incarnation != host_inc || !p->host || w_.failed()) {
+      *loop = nullptr;  // ends the cycle
+      return;
+    }
+    const Time now = w_.events_.now();
+    const Time deadline = (p->saved_ack < 0 ? started : p->saved_ack) + kVmTtlMs - kVmFenceMarginMs;
+    if (now >= deadline && now >= *next_sweep && w_.cfg_.bug != InjectedBug::kWorkerNoFence) {
+      *next_sweep = now + 200;
+      auto list = p->host->List();
+      if (list.ok()) {
+        int killed = 0;
+        for (const vmm::VmInfo& vm : *list) {
+          if (!vm.alive()) continue;
+          (void)p->host->Kill(vm.name);
+          ++killed;
+        }
+        if (killed > 0) w_.Trace(Ev::kWorker, p->id, 11, static_cast<uint64_t>(killed));
+      }
+    }
+    w_.events_.After(50, *loop);
+  };
+  w_.events_.After(w_.prng_.Range(1, 50), *loop);
 }
 
 void Workers::ScheduleRestart(SimWorker& wk, Time delay) {
@@ -219,7 +260,9 @@ void Workers::Registered(SimWorker& wk) {
   wk.registered = true;
   w_.Trace(Ev::kWorker, wk.id, 2);
   const int64_t now = w_.events_.now();
-  wk.fence = std::make_unique<control::FenceRule>(control::FenceConfig{kVmTtlMs, kVmFenceMarginMs}, now);
+  // As HeartbeatSender: from the saved ack of an earlier run on this host.
+  wk.fence = std::make_unique<control::FenceRule>(control::FenceConfig{kVmTtlMs, kVmFenceMarginMs}, now,
+                                                  wk.saved_ack);
   wk.agent->Hold();
   Heartbeat(wk);
   Subscribe(wk);
@@ -288,6 +331,8 @@ void Workers::HeartbeatAnswer(SimWorker& wk, uint64_t seq, uint64_t via, bool ok
   wk.hb_outstanding = 0;
   const int64_t now = w_.events_.now();
   if (ok) {
+    // Saved (node/ack_file.h) before the fence rule sees it.
+    wk.saved_ack = std::max(wk.saved_ack, sent);
     wk.fence->OnAck(sent, last_index, now);
     wk.hint = via;
     NextHeartbeat(&wk, wk.incarnation, sent + kHeartbeatPeriodMs - now);
@@ -626,9 +671,12 @@ void Workers::ActCrash() {
   const size_t k = w_.prng_.OneIn(5)
                        ? static_cast<size_t>(w_.prng_.Range(1, std::max<int64_t>(1, static_cast<int64_t>(up.size()) / 5)))
                        : 1;
+  // Half the time only the daemon dies (one worker): its VMs run on, the
+  // fence guard watching them, and the next start adopts them.
+  const bool daemon_only = k == 1 && w_.prng_.OneIn(2);
   for (size_t i = 0; i < k && i < up.size(); ++i) {
     SimWorker& wk = *workers_[up[i]];
-    Crash(wk);
+    Crash(wk, daemon_only);
     ScheduleRestart(wk, w_.prng_.Range(50, 4000));
   }
 }

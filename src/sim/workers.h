@@ -31,11 +31,13 @@
 // does a crash at either end; an idle stream survives a partition.
 // Not modelled: the 16-forward cap and the TTL/10 forward timeout of a
 // server passing heartbeats on (a lost forward is a heartbeat without an
-// ack), the worker's data-dir cluster id and fence guard (a worker crash is
-// a host crash: its VMs die with it), capacity updates (UpdateNode).
+// ack), the worker's data-dir cluster id, capacity updates (UpdateNode).
 //
 // Faults (nemesis): worker host crashes (one, or a rack of up to a fifth of
-// them) with a restart 50-4000 ms later; partitions that cut one worker,
+// them) with a restart 50-4000 ms later; worker daemon crashes (the VMs run
+// on; the fence guard, node/fence_guard.h, kills them once the saved ack is
+// too old; the next start adopts them and its fence rule starts from that
+// ack); partitions that cut one worker,
 // a group, or all of them off from every server (both ways, or one way) or
 // from every server but one, healed 300-6000 ms later. The server faults of
 // the VM workload go on meanwhile.
@@ -71,7 +73,11 @@ struct SimWorker {
   bool registered = false;
   uint64_t register_attempt = 0;
   Time register_backoff = 100;
-  std::unique_ptr<vmm::FakeHypervisor> host;  // dies with a crash (its VMs too)
+  std::unique_ptr<vmm::FakeHypervisor> host;  // dies with a host crash (its VMs too)
+  uint64_t host_incarnation = 0;
+  // <data-dir>/liveness: the send time of the newest acked heartbeat, kept
+  // over daemon restarts on this host (-1: none).
+  int64_t saved_ack = -1;
   std::unique_ptr<agent::AgentHost> agent_host;
   std::unique_ptr<agent::Agent> agent;
   std::unique_ptr<control::FenceRule> fence;
@@ -176,7 +182,8 @@ class Workers {
 
   // -- the worker --
   void Start(SimWorker& wk);
-  void Crash(SimWorker& wk);
+  void Crash(SimWorker& wk, bool daemon_only = false);
+  void StartGuard(SimWorker& wk);
   void ScheduleRestart(SimWorker& wk, Time delay);
   void Register(SimWorker& wk);
   void Registered(SimWorker& wk);
