@@ -79,11 +79,8 @@ class Batch {
       Slot s;
       s.node = &node;
       s.alloc = Allocatable(node);
-      for (const v1::Vm* vm : st.VmsOnNode(id)) {
-        if (!HoldsCapacity(*vm)) continue;
-        s.used += Demand(vm->spec());
-        if (!vm->spec().anti_affinity_group().empty()) s.groups.insert(vm->spec().anti_affinity_group());
-      }
+      s.used = Used(st, id);
+      for (const auto& [group, count] : st.UsageOn(id).groups) s.groups.insert(group);
       slots_.push_back(std::move(s));
     }
     for (size_t i = 0; i < slots_.size(); ++i) Index(i);
@@ -312,11 +309,8 @@ Resources Allocatable(const v1::Node& node) {
 bool HoldsCapacity(const v1::Vm& vm) { return state::HoldsCapacity(vm); }
 
 Resources Used(const state::ClusterState& st, uint64_t node_id) {
-  Resources used;
-  for (const v1::Vm* vm : st.VmsOnNode(node_id)) {
-    if (HoldsCapacity(*vm)) used += Demand(vm->spec());
-  }
-  return used;
+  const state::NodeUsage& u = st.UsageOn(node_id);
+  return {u.vcpus, u.memory_mib, 0};
 }
 
 Decision Schedule(const state::ClusterState& st, const std::vector<const v1::Vm*>& vms,

@@ -66,7 +66,8 @@ Resources Allocatable(const v1::Node& node);
 // A stopped VM gives it back; starting it again goes through the scheduler
 // (ClusterState unplaces it).
 bool HoldsCapacity(const v1::Vm& vm);
-// Sum of the demands of the VMs placed on `node_id` that hold capacity.
+// Sum of the demands of the VMs placed on `node_id` that hold capacity. O(1)
+// (ClusterState::UsageOn).
 Resources Used(const state::ClusterState& st, uint64_t node_id);
 
 // An extra filter plugged into the scheduler (e.g. published host ports).

@@ -64,6 +64,16 @@ rc::Gen<VmGen> GenVm() {
       rc::gen::set(&VmGen::strategy, rc::gen::element<std::string>("", "binpack", "spread")));
 }
 
+// What the VMs on node `id` hold, counted from them (not from
+// ClusterState::UsageOn, which the scheduler reads): the oracle.
+Resources Counted(const state::ClusterState& st, uint64_t id) {
+  Resources used;
+  for (const v1::Vm* vm : st.VmsOnNode(id)) {
+    if (HoldsCapacity(*vm)) used += Demand(vm->spec());
+  }
+  return used;
+}
+
 uint64_t Load(const Resources& used, const Resources& alloc) {
   auto share = [](uint64_t u, uint64_t a) -> uint64_t {
     if (a == 0) return u == 0 ? 0 : (uint64_t{1} << 20);
@@ -76,7 +86,7 @@ bool Admissible(const state::ClusterState& st, const v1::Vm& vm, const v1::Node&
   if (n.health() != v1::NODE_HEALTH_READY || n.draining()) return false;
   if (n.capacity().vcpus() == 0 && n.capacity().memory_mib() == 0) return false;
   Resources free = Allocatable(n);
-  Resources used = Used(st, n.id());
+  Resources used = Counted(st, n.id());
   if (used.vcpus + vm.spec().vcpus() > free.vcpus ||
       used.memory_mib + vm.spec().memory_mib() > free.memory_mib) {
     return false;
@@ -99,7 +109,7 @@ bool Admissible(const state::ClusterState& st, const v1::Vm& vm, const v1::Node&
 
 void CheckNoOvercommitAndAntiAffinity(const state::ClusterState& st) {
   for (const auto& [id, n] : st.nodes()) {
-    Resources used = Used(st, id);
+    Resources used = Counted(st, id);
     RC_ASSERT(used.vcpus <= n.capacity().vcpus());
     RC_ASSERT(used.memory_mib <= n.capacity().memory_mib());
     std::set<std::string> groups;
@@ -167,9 +177,9 @@ RC_GTEST_PROP(SchedulerProperties, PlacementsFollowTheRulesAndTheStrategy, ()) {
       RC_ASSERT(n != nullptr);
       RC_ASSERT(Admissible(c.st, vm, *n));
       const Strategy s = StrategyFromName(vm.spec().strategy(), cluster);
-      const uint64_t load = Load(Used(c.st, n->id()), Allocatable(*n));
+      const uint64_t load = Load(Counted(c.st, n->id()), Allocatable(*n));
       for (const v1::Node* o : ok) {
-        const uint64_t other = Load(Used(c.st, o->id()), Allocatable(*o));
+        const uint64_t other = Load(Counted(c.st, o->id()), Allocatable(*o));
         if (s == Strategy::kSpread) {
           RC_ASSERT(load < other || (load == other && n->id() <= o->id()));
         } else {

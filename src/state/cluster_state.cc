@@ -125,6 +125,13 @@ ApplyResult ClusterState::Apply(const v1::Command& cmd, uint64_t index, bool wan
   const int64_t now = cmd.now_unix_ms();
   std::vector<uint64_t> touched;
   bool known = NodesTouchedBy(cmd, touched);
+  std::vector<std::string_view> named;
+  const bool by_name = VmsNamedBy(cmd, named);
+  if (by_name) {
+    for (std::string_view n : named) {
+      if (const v1::Vm* vm = FindVm(n)) Account(*vm, -1);
+    }
+  }
   switch (cmd.op_case()) {
     case v1::Command::kCreateVm:
       out.status = ApplyCreateVm(cmd.create_vm(), now, index, out);
@@ -185,11 +192,24 @@ ApplyResult ClusterState::Apply(const v1::Command& cmd, uint64_t index, bool wan
           "set_nodes_health, move_vms_off, vm_stopped_for_move");
       break;
   }
+  if (by_name) {
+    for (std::string_view n : named) {
+      if (const v1::Vm* vm = FindVm(n)) Account(*vm, +1);
+    }
+  }
   if (!out.status.ok()) {
     out.vm.reset();
     return out;
   }
   known = NodesTouchedBy(cmd, touched) && known;
+  if (!by_name) {
+    if (!known) {
+      usage_.clear();
+      for (const auto& [name, vm] : vms_) Account(vm, +1);
+    } else {
+      for (uint64_t n : touched) RecountUsage(n);
+    }
+  }
   if (!known) all_changed_at_ = index;
   for (uint64_t n : touched) changed_at_[n] = index;
   return out;
@@ -427,12 +447,12 @@ Status ClusterState::CheckPlacementsFit(const v1::PlaceVms& op,
     uint64_t vcpus = 0, memory_mib = 0;
   };
   std::map<uint64_t, Load> added;  // what the batch brings to each node
-  std::set<std::string_view> leaving;
+  std::set<const v1::Vm*> leaving;  // a VM may be named twice
   for (size_t i = 0; i < targets.size(); ++i) {
     const uint64_t to = op.placements(static_cast<int>(i)).node_id();
     const v1::Vm& vm = targets[i]->second;
     if (vm.node_id() == to) continue;
-    leaving.insert(vm.spec().name());
+    leaving.insert(&vm);
     if (to == 0 || vm.desired_state() != v1::DESIRED_STATE_RUNNING) continue;
     added[to].vcpus += vm.spec().vcpus();
     added[to].memory_mib += vm.spec().memory_mib();
@@ -440,11 +460,12 @@ Status ClusterState::CheckPlacementsFit(const v1::PlaceVms& op,
   for (const auto& [node_id, add] : added) {
     const v1::NodeCapacity& cap = nodes_.at(node_id).capacity();
     if (cap.vcpus() == 0 && cap.memory_mib() == 0) continue;
-    Load used;
-    for (const v1::Vm* vm : VmsOnNode(node_id)) {
-      if (leaving.contains(vm->spec().name()) || !HoldsCapacity(*vm)) continue;
-      used.vcpus += vm->spec().vcpus();
-      used.memory_mib += vm->spec().memory_mib();
+    const NodeUsage& now_used = UsageOn(node_id);
+    Load used{now_used.vcpus, now_used.memory_mib};
+    for (const v1::Vm* vm : leaving) {
+      if (vm->node_id() != node_id || !HoldsCapacity(*vm)) continue;
+      used.vcpus -= vm->spec().vcpus();
+      used.memory_mib -= vm->spec().memory_mib();
     }
     if (used.vcpus + add.vcpus > cap.vcpus() || used.memory_mib + add.memory_mib > cap.memory_mib()) {
       return Status::FailedPrecondition(
@@ -716,7 +737,8 @@ Status ClusterState::RestoreSnapshot(const std::string& data) {
     std::string name = vm.spec().name();
     next.IndexVm(vm.node_id(), name);
     next.IndexNetwork(vm);
-    next.vms_.emplace_hint(next.vms_.end(), std::move(name), std::move(vm));
+    auto placed = next.vms_.emplace_hint(next.vms_.end(), std::move(name), std::move(vm));
+    next.Account(placed->second, +1);
   }
   for (v1::Node& node : *snap.mutable_nodes()) {
     if (!next.nodes_.empty() && !(next.nodes_.rbegin()->first < node.id())) {
@@ -793,7 +815,7 @@ Status ClusterState::CheckInvariants() const {
     return broken("the node index holds " + std::to_string(indexed_count) + " VMs, not " +
                   std::to_string(vms_.size()));
   }
-  return Status::Ok();
+  return CheckUsage();
 }
 
 bool ClusterState::operator==(const ClusterState& other) const {

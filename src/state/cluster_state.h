@@ -10,7 +10,9 @@
 // Cost: Apply is O(log n) in the number of VMs (plus O(p log n) for p
 // published ports and O(a) for a bridge address among a allocated), except RemoveNode (O(k log n)
 // for the k VMs placed on the node), PlaceVms and SetPendingReasons (O(k log n)
-// for k entries). Snapshot, Digest, operator== and CheckInvariants are O(n).
+// for k entries); UsageOn is kept VM by VM, and RemoveNode and SetNodeDrain
+// recount the node (O(k)). Snapshot, Digest, operator== and CheckInvariants
+// are O(n).
 #pragma once
 
 #include <cstdint>
@@ -47,6 +49,15 @@ std::string MovingOffMessage(uint64_t node_id);
 // start made on an older state. The scheduler and ApplyPlaceVms both count
 // this; a stopped VM that holds none is unplaced when started again.
 bool HoldsCapacity(const v1::Vm& vm);
+
+// What the VMs that hold capacity on one node (HoldsCapacity) take from it.
+struct NodeUsage {
+  uint64_t vcpus = 0;
+  uint64_t memory_mib = 0;
+  // Anti-affinity group -> how many of those VMs are in it.
+  std::map<std::string, uint32_t, std::less<>> groups;
+  bool operator==(const NodeUsage&) const = default;
+};
 
 class ClusterState {
  public:
@@ -110,6 +121,11 @@ class ClusterState {
   // Returns false iff fn did. O(log n + k) for k visited.
   bool ForEachVmOnNode(uint64_t node_id, std::string_view after, std::string_view upto,
                        const std::function<bool(const v1::Vm*)>& fn) const;
+  // The sum over the VMs placed on `node_id` that hold capacity there. O(1):
+  // kept by Apply and RestoreSnapshot (derived, like VmsOnNode's index), so
+  // the scheduler and the placement check need not visit a node's VMs.
+  const NodeUsage& UsageOn(uint64_t node_id) const;
+
   // The index of the last applied command that may have changed the VMs
   // placed on `node_id` (0: the unplaced ones): a VM placed there or taken
   // away, or any field of one there changed. A reader holding that set as
@@ -198,6 +214,15 @@ class ClusterState {
   // (called before and after applying it). False for a command that could
   // change any node's (then every node counts as changed).
   bool NodesTouchedBy(const v1::Command& cmd, std::vector<uint64_t>& nodes) const;
+  // Usage (cluster_state_usage.cc). Sets `names` to the VMs `cmd` may change
+  // (sorted, unique) and returns true, or returns false for a command that
+  // may change VMs it does not name (then whole nodes are recounted).
+  bool VmsNamedBy(const v1::Command& cmd, std::vector<std::string_view>& names) const;
+  // Adds (sign +1) or takes away (-1) what `vm` holds on its node.
+  void Account(const v1::Vm& vm, int sign);
+  NodeUsage UsageByScan(uint64_t node_id) const;
+  void RecountUsage(uint64_t node_id);
+  Status CheckUsage() const;
 
   std::string cluster_id_;
   std::map<std::string, std::string, std::less<>> settings_;
@@ -212,6 +237,7 @@ class ClusterState {
   // AssignmentsChangedAt: per node, and for every node.
   std::unordered_map<uint64_t, uint64_t> changed_at_;
   uint64_t all_changed_at_ = 0;
+  std::unordered_map<uint64_t, NodeUsage> usage_;  // UsageOn; no entry = nothing used
   uint64_t applied_index_ = 0;
   bool skip_fit_check_ = false;
   bool want_vm_ = true;  // during Apply: its want_vm (see Answer)

@@ -314,6 +314,51 @@ TEST_F(ClusterStateTest, AStoppedVmKeepsItsRoomUntilItsNodeReportsOnTheStop) {
   ASSERT_TRUE(Run(MakePlaceVms({{"b", 1, 0}}, kNow)).status.ok());
 }
 
+// UsageOn is kept by Apply; after every step CheckInvariants also recounts
+// it from the VMs.
+TEST_F(ClusterStateTest, UsageOnFollowsPlacementsStopsReportsDeletesAndRemoval) {
+  auto run = [&](const v1::Command& cmd) {
+    ApplyResult r = Run(cmd);
+    const Status inv = state_.CheckInvariants();
+    EXPECT_TRUE(inv.ok()) << inv.ToString();
+    return r;
+  };
+  ASSERT_TRUE(run(MakeRegisterNode(NodeRecord(1), kNow)).status.ok());
+  ASSERT_TRUE(run(MakeRegisterNode(NodeRecord(2), kNow)).status.ok());
+  v1::VmSpec grouped = Spec("a");
+  grouped.set_anti_affinity_group("g");
+  ASSERT_TRUE(run(MakeCreateVm(grouped, true, kNow)).status.ok());
+  ASSERT_TRUE(run(MakeCreateVm(Spec("b"), true, kNow)).status.ok());
+  EXPECT_EQ(state_.UsageOn(1), NodeUsage{}) << "unplaced VMs hold nothing";
+  ASSERT_TRUE(run(MakePlaceVms({{"a", 1, 0}, {"b", 1, 0}}, kNow)).status.ok());
+  EXPECT_EQ(state_.UsageOn(1).vcpus, 4u);
+  EXPECT_EQ(state_.UsageOn(1).memory_mib, 1024u);
+  EXPECT_EQ(state_.UsageOn(1).groups.at("g"), 1u);
+  // Stopped: still held until node 1 reports on the stop's generation.
+  ASSERT_TRUE(run(MakeSetVmDesiredState("a", v1::DESIRED_STATE_STOPPED, kNow)).status.ok());
+  EXPECT_EQ(state_.UsageOn(1).vcpus, 4u);
+  const uint64_t gen = state_.FindVm("a")->generation();
+  ASSERT_TRUE(run(MakeReportVmStatus("a", 1, v1::VM_PHASE_STOPPED, "stopped", kNow, 1, gen)).status.ok());
+  EXPECT_EQ(state_.UsageOn(1).vcpus, 2u);
+  EXPECT_TRUE(state_.UsageOn(1).groups.empty());
+  // Moved by a placement batch, then deleted.
+  ASSERT_TRUE(run(MakePlaceVms({{"b", 2, 0}}, kNow)).status.ok());
+  EXPECT_EQ(state_.UsageOn(1), NodeUsage{});
+  EXPECT_EQ(state_.UsageOn(2).vcpus, 2u);
+  ASSERT_TRUE(run(MakeDeleteVm("b", kNow)).status.ok());
+  EXPECT_EQ(state_.UsageOn(2), NodeUsage{});
+  // A removed node's VMs go back to the scheduler and hold nothing.
+  ASSERT_TRUE(run(MakeSetVmDesiredState("a", v1::DESIRED_STATE_RUNNING, kNow)).status.ok());
+  ASSERT_TRUE(run(MakePlaceVms({{"a", 2, 0}}, kNow)).status.ok());
+  EXPECT_EQ(state_.UsageOn(2).groups.at("g"), 1u);
+  ASSERT_TRUE(run(MakeRemoveNode(2, kNow)).status.ok());
+  EXPECT_EQ(state_.UsageOn(2), NodeUsage{});
+  // A restored copy counts the same.
+  ClusterState copy;
+  ASSERT_TRUE(copy.RestoreSnapshot(state_.EncodeSnapshot()).ok());
+  EXPECT_EQ(copy.UsageOn(1), state_.UsageOn(1));
+}
+
 // The same race, as a VM on two nodes: started again before its node
 // reported on the stop, the VM stays where it may still run (and is started
 // there again) instead of going back to the scheduler.
