@@ -9,8 +9,13 @@
 // before it starts elsewhere, and the drain finishes.
 #include <gtest/gtest.h>
 
+#include <grpcpp/create_channel.h>
+
 #include <fstream>
 #include <sstream>
+#include <thread>
+
+#include "blixard/v1/internal.grpc.pb.h"
 
 #include "support/cluster.h"
 #include "support/fake_record.h"
@@ -202,6 +207,63 @@ TEST_F(LivenessCluster, DrainedNodesVmsStopThenStartElsewhereAndTheDrainFinishes
     EXPECT_GE(stopped, 0) << vm << " was not stopped on the drained node";
     EXPECT_GE(started, stopped) << vm << " started elsewhere before it stopped on node " << drained;
   }
+}
+
+// A follower passes a heartbeat on to the leader and holds a handler thread
+// until the leader answers (at most TTL/10). With the leader silent
+// (SIGSTOP, before anyone elects another: long election timeout), 48
+// heartbeats sent to one follower at once: it holds at most 16 and turns
+// the rest away at once, without a leader address, so the senders try
+// another server and a hung leader cannot take all the follower's threads.
+TEST(HeartbeatForwarding, AFollowerHoldsAtMostSixteenForwardsToASilentLeaderAndTurnsTheRestAway) {
+  TestCluster cluster(TestCluster::Options{.node_args = {"--election-ticks", "300", "--node-ttl", "20"}});
+  ASSERT_TRUE(cluster.Start(3));
+  ASSERT_TRUE(cluster.WaitForMembers({.voters = 3}));
+  const uint64_t leader = cluster.WaitForLeader();
+  ASSERT_NE(leader, 0u);
+  const uint64_t follower = leader == 1 ? 2 : 1;
+  auto stub = v1::InternalService::NewStub(
+      grpc::CreateChannel(cluster.Addr(follower), grpc::InsecureChannelCredentials()));
+  auto beat = [&](v1::HeartbeatResponse* resp) {
+    v1::HeartbeatRequest req;
+    req.set_node_id(follower);
+    return stub->Heartbeat(Ctx(seconds(30)).get(), req, resp).ok();
+  };
+  // The forward path works while the leader runs.
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        v1::HeartbeatResponse resp;
+        return beat(&resp) && resp.ok();
+      },
+      seconds(20)))
+      << cluster.AllLogs();
+
+  cluster.Pause(leader);
+  constexpr int kSenders = 48;
+  std::vector<v1::HeartbeatResponse> answers(kSenders);
+  std::vector<char> answered(kSenders, 0);
+  std::vector<std::thread> senders;
+  for (int i = 0; i < kSenders; ++i) {
+    senders.emplace_back([&, i] { answered[i] = beat(&answers[i]); });
+  }
+  for (auto& t : senders) t.join();
+  cluster.Resume(leader);
+
+  int turned_away = 0, held = 0;
+  for (int i = 0; i < kSenders; ++i) {
+    ASSERT_TRUE(answered[i]) << "heartbeat " << i << " got no answer";
+    EXPECT_FALSE(answers[i].ok()) << "a silent leader acknowledged heartbeat " << i;
+    if (answers[i].message().find("too many heartbeats") != std::string::npos) {
+      ++turned_away;
+      EXPECT_TRUE(answers[i].leader_address().empty()) << "a turned-away sender is sent elsewhere";
+    } else {
+      ++held;
+      EXPECT_NE(answers[i].message().find("the leader did not answer"), std::string::npos)
+          << answers[i].message();
+    }
+  }
+  EXPECT_LE(held, 16);
+  EXPECT_GE(turned_away, kSenders - 16);
 }
 
 }  // namespace
