@@ -190,16 +190,18 @@ v1::Command MakeVmStoppedForMove(std::string_view name, uint64_t node_id, uint64
   return cmd;
 }
 
-std::string EncodeCommand(const v1::Command& cmd) {
+std::string SerializeDeterministic(const google::protobuf::MessageLite& msg) {
   std::string out;
   {
     google::protobuf::io::StringOutputStream stream(&out);
     google::protobuf::io::CodedOutputStream coded(&stream);
     coded.SetSerializationDeterministic(true);
-    cmd.SerializeToCodedStream(&coded);
+    msg.SerializeToCodedStream(&coded);
   }
   return out;
 }
+
+std::string EncodeCommand(const v1::Command& cmd) { return SerializeDeterministic(cmd); }
 
 Result<v1::Command> DecodeCommand(std::string_view data) {
   v1::Command cmd;

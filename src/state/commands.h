@@ -77,6 +77,10 @@ v1::Command MakeMoveVmsOff(const std::vector<MoveOff>& moves, int64_t now_ms);
 v1::Command MakeVmStoppedForMove(std::string_view name, uint64_t node_id, uint64_t move_index,
                                  int64_t now_ms);
 
+// Deterministic serialization: map entries sorted, so equal messages give
+// equal bytes on every replica.
+std::string SerializeDeterministic(const google::protobuf::MessageLite& msg);
+
 // Entry data <-> command. Encoding is deterministic.
 std::string EncodeCommand(const v1::Command& cmd);
 // kInvalidArgument if the bytes do not parse as a Command.

@@ -1,7 +1,5 @@
 // Property tests: the state machine is deterministic, snapshots round-trip,
 // invariants survive any command sequence, and failures are atomic.
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
@@ -36,14 +34,7 @@ std::string Content(const ClusterState& state) {
   v1::ClusterStateSnapshot snap;
   snap.ParseFromString(state.EncodeSnapshot());
   snap.clear_applied_index();
-  std::string out;
-  {
-    google::protobuf::io::StringOutputStream stream(&out);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    snap.SerializeToCodedStream(&coded);
-  }
-  return out;
+  return SerializeDeterministic(snap);
 }
 
 std::string Show(const std::optional<v1::Vm>& vm) {
