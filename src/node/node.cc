@@ -1,3 +1,7 @@
+// Node::Impl: start-up, the loop thread (Ready handling, apply, snapshots)
+// and the Node facade. Writes and reads are in proposals.cc, the published
+// status and apply listeners in node_status.cc, membership in membership.cc,
+// the leader's side of forwarded requests in forwarding.cc.
 #include "node/node.h"
 
 #include <fmt/format.h>
@@ -19,21 +23,10 @@
 namespace blixard::node {
 namespace {
 
-std::string RoleString(raft::Role r) {
-  switch (r) {
-    case raft::Role::kLeader: return "leader";
-    case raft::Role::kCandidate: return "candidate";
-    case raft::Role::kPreCandidate: return "pre-candidate";
-    case raft::Role::kFollower: return "follower";
-  }
-  return "unknown";
-}
-
 std::string NewClusterId() {
   std::random_device rd;
   return fmt::format("{:08x}{:08x}{:08x}{:08x}", rd(), rd(), rd(), rd());
 }
-
 
 }  // namespace
 
@@ -159,136 +152,6 @@ std::string Node::Impl::AddressOf(uint64_t id) const {
   std::lock_guard lk(status_mu_);
   auto it = addresses_.find(id);
   return it == addresses_.end() ? "" : it->second;
-}
-
-// ---------------- writes and reads ----------------
-
-Attempt<state::ApplyResult> Node::Impl::ProposeLocal(const std::string& data, Deadline deadline) {
-  auto promise = std::make_shared<ApplyPromise>();
-  auto future = promise->get_future();
-  auto not_leader = std::make_shared<std::atomic<bool>>(false);
-  if (!Post([this, data, promise, not_leader]() mutable {
-        auto idx = raft_->propose(data);
-        if (!idx.ok()) {
-          *not_leader = true;
-          promise->set_value(idx.status());
-          return;
-        }
-        proposals_[*idx] = ProposalWaiter{raft_->term(), promise};
-      })) {
-    return {false, Status::Unavailable("node is shutting down")};
-  }
-  if (future.wait_until(deadline) != std::future_status::ready) {
-    return {false, Status::Unavailable("write not committed before the deadline (no quorum?); "
-                                       "it may or may not be applied")};
-  }
-  try {
-    Result<state::ApplyResult> r = future.get();
-    if (*not_leader) return Attempt<state::ApplyResult>::NotLeader();
-    return {false, std::move(r)};
-  } catch (const std::future_error&) {  // task dropped at shutdown
-    return {false, Status::Unavailable("node is shutting down; the write may or may not be applied")};
-  }
-}
-
-void Node::Impl::ProposeAsync(v1::Command cmd, Deadline deadline, Node::ApplyCallback done) {
-  auto once = std::make_shared<ApplyOnce>(std::move(done));
-  std::string data;
-  if (!cmd.SerializeToString(&data)) {
-    (*once)(Status::Internal("cannot encode command"));
-    return;
-  }
-  // Tried here first; a member that does not lead (or a leader that has
-  // just lost the role) routes it like Propose, on a thread that may block.
-  auto shared = std::make_shared<v1::Command>(std::move(cmd));
-  Post([this, data = std::move(data), shared = std::move(shared), deadline, once]() mutable {
-    auto idx = raft_->propose(std::move(data));
-    if (idx.ok()) {
-      proposals_[*idx] = ProposalWaiter{raft_->term(), std::move(once), deadline, std::move(shared)};
-      return;
-    }
-    RunBlocking([this, shared = std::move(shared), deadline, once]() mutable {
-      (*once)(Propose(std::move(*shared), deadline));
-    });
-  });
-}
-
-Result<state::ApplyResult> Node::Impl::Propose(v1::Command cmd, Deadline deadline) {
-  std::string data;
-  if (!cmd.SerializeToString(&data)) return Status::Internal("cannot encode command");
-  return RouteToLeader<state::ApplyResult>(
-      deadline, [&] { return ProposeLocal(data, deadline); },
-      [&](const std::string& address) -> Attempt<state::ApplyResult> {
-        v1::ForwardRequest req = NewForward();
-        req.set_command(data);
-        auto resp = clients_.Forward(address, req, deadline);
-        if (!resp.ok()) return {false, resp.status()};
-        if (resp->not_leader()) return Attempt<state::ApplyResult>::NotLeader();
-        state::ApplyResult ar;
-        ar.status = Status(static_cast<StatusCode>(resp->code()), resp->message());
-        if (resp->has_vm()) ar.vm = resp->vm();
-        return {false, std::move(ar)};
-      });
-}
-
-std::future<Result<state::ApplyResult>> Node::Impl::ProposeInTerm(v1::Command cmd, uint64_t term) {
-  auto promise = std::make_shared<ApplyPromise>();
-  auto future = promise->get_future();
-  std::string data = state::EncodeCommand(cmd);
-  if (!Post([this, data = std::move(data), term, promise]() mutable {
-        if (raft_->role() != raft::Role::kLeader || raft_->term() != term) {
-          promise->set_value(Status::FailedPrecondition(
-              "node " + std::to_string(config_.id) + " does not lead in term " + std::to_string(term)));
-          return;
-        }
-        auto idx = raft_->propose(std::move(data));
-        if (!idx.ok()) {
-          promise->set_value(idx.status());
-          return;
-        }
-        proposals_[*idx] = ProposalWaiter{term, promise};
-      })) {
-    promise->set_value(Status::Unavailable("node is shutting down"));
-  }
-  return future;
-}
-
-Result<uint64_t> Node::Impl::LastIndexInTerm(uint64_t term, Deadline deadline) {
-  return OnLoop<uint64_t>(
-      [this, term]() -> Result<uint64_t> {
-        if (raft_->role() != raft::Role::kLeader || raft_->term() != term) {
-          return Status::FailedPrecondition("node " + std::to_string(config_.id) +
-                                            " does not lead in term " + std::to_string(term));
-        }
-        return raft_->last_index();
-      },
-      deadline);
-}
-
-Status Node::Impl::ReadBarrier(Deadline deadline) {
-  auto promise = std::make_shared<std::promise<Status>>();
-  auto future = promise->get_future();
-  if (!Post([this, promise] {
-        std::string ctx = std::to_string(config_.id) + "/" + std::to_string(++read_seq_);
-        Status s = raft_->read_index(ctx);
-        if (!s.ok()) {
-          promise->set_value(Status::Unavailable(
-              "no leader to confirm a linearizable read; retry, or read with --stale"));
-          return;
-        }
-        reads_[ctx] = ReadWaiter{0, promise};
-      })) {
-    return Status::Unavailable("node is shutting down");
-  }
-  if (future.wait_until(deadline) != std::future_status::ready) {
-    return Status::Unavailable("linearizable read not confirmed before the deadline "
-                               "(no quorum?); retry, or read with --stale");
-  }
-  try {
-    return future.get();
-  } catch (const std::future_error&) {
-    return Status::Unavailable("node is shutting down");
-  }
 }
 
 // ---------------- the loop ----------------
@@ -485,7 +348,7 @@ void Node::Impl::ServeReads() {
 }
 
 void Node::Impl::OnSoftState(const raft::SoftState& ss) {
-  spdlog::info("raft: node {} is {} (term {}, leader {})", config_.id, RoleString(ss.role),
+  spdlog::info("raft: node {} is {} (term {}, leader {})", config_.id, raft::RoleName(ss.role),
                raft_->term(), ss.leader);
   if (ss.role != raft::Role::kLeader) {
     // A ReadIndex request may be lost with the old leader: fail fast so
@@ -588,81 +451,6 @@ void Node::Impl::FlushReplies() {
     }
   }
   replies_.Run(pending_replies_);
-}
-
-void Node::Impl::SetAddress(uint64_t id, const std::string& address) {
-  if (address.empty()) return;
-  {
-    std::lock_guard lk(status_mu_);
-    auto& a = addresses_[id];
-    if (a == address) return;
-    a = address;
-  }
-  if (config_.transport && id != config_.id) config_.transport->SetPeer(id, address);
-}
-
-void Node::Impl::PublishStatus() {
-  NodeStatus st;
-  st.node_id = config_.id;
-  st.term = raft_->term();
-  st.leader_id = raft_->leader();
-  st.role = RoleString(raft_->role());
-  st.commit_index = raft_->commit_index();
-  st.applied_index = applied_;
-  st.snapshot_index = snapshot_index_;
-  st.last_index = raft_->last_index();
-  const bool is_member = raft_->conf().IsMember(config_.id);
-  if (is_member && !ever_member_) {
-    ever_member_ = true;
-    if (Status s = store_->PutMeta("member", "1"); !s.ok()) Fatal(s);
-  }
-  st.removed = ever_member_ && !is_member;
-  st.cluster_id = cluster_id_;
-  std::map<uint64_t, uint64_t> match;
-  for (const auto& p : raft_->progress()) match[p.id] = p.match;
-  const raft::ConfState& conf = raft_->conf();
-  const auto now = Clock::now();
-  auto member = [&](uint64_t id, std::string role) {
-    MemberStatus m;
-    m.id = id;
-    m.role = std::move(role);
-    m.match_index = id == config_.id ? st.last_index : (match.count(id) ? match[id] : 0);
-    auto it = last_heard_.find(id);
-    m.last_contact_ms =
-        id == config_.id ? 0
-        : it == last_heard_.end()
-            ? -1
-            : std::chrono::duration_cast<std::chrono::milliseconds>(now - it->second).count();
-    return m;
-  };
-  for (auto v : conf.voters) st.members.push_back(member(v, "voter"));
-  int standbys = 0;
-  for (auto l : conf.learners) st.members.push_back(member(l, standbys++ < 2 ? "standby" : "learner"));
-  std::unique_lock lk(status_mu_);
-  for (auto& m : st.members) {
-    auto it = addresses_.find(m.id);
-    if (it != addresses_.end()) m.address = it->second;
-  }
-  bool changed = st.leader_id != status_.leader_id || st.term != status_.term;
-  status_ = std::move(st);
-  if (changed) status_cv_.notify_all();
-  lk.unlock();
-  if (applied_ != notified_applied_) {
-    notified_applied_ = applied_;
-    std::lock_guard ll(listeners_mu_);
-    for (auto& [id, fn] : apply_listeners_) fn(applied_);
-  }
-}
-
-uint64_t Node::Impl::AddApplyListener(std::function<void(uint64_t)> fn) {
-  std::lock_guard lk(listeners_mu_);
-  apply_listeners_.emplace(++last_listener_, std::move(fn));
-  return last_listener_;
-}
-
-void Node::Impl::RemoveApplyListener(uint64_t id) {
-  std::lock_guard lk(listeners_mu_);
-  apply_listeners_.erase(id);
 }
 
 // ---------------- Node ----------------
