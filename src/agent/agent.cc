@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "common/thread_name.h"
 #include "common/vm_trace.h"
 #include "common/wall_clock.h"
 #include "state/cluster_state.h"
@@ -89,6 +90,7 @@ Agent::~Agent() { Stop(); }
 
 void Agent::Start() {
   thread_ = std::thread([this] {
+    SetThreadName("agent");
     std::unique_lock lk(mu_);
     while (!stopping_) {
       lk.unlock();

@@ -8,13 +8,18 @@
 #include <cerrno>
 #include <cstdint>
 
+#include "common/thread_name.h"
+
 namespace blixard::agent {
 
 ConsoleWatch::ConsoleWatch(std::function<void()> on_change) : on_change_(std::move(on_change)) {
   inotify_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   stop_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (inotify_ < 0 || stop_ < 0) return;
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    SetThreadName("console-watch");
+    Run();
+  });
 }
 
 ConsoleWatch::~ConsoleWatch() {

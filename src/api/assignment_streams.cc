@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/thread_name.h"
+
 namespace blixard::api {
 
 using node::Clock;
@@ -41,7 +43,10 @@ AssignmentStreams::AssignmentStreams(node::Node& node) : node_(node) {
     applied_moved_ = true;
     cv_.notify_one();
   });
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    SetThreadName("assign-streams");
+    Run();
+  });
 }
 
 AssignmentStreams::~AssignmentStreams() {

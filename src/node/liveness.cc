@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "agent/agent.h"
+#include "common/thread_name.h"
 #include "common/wall_clock.h"
 #include "node/ack_file.h"
 #include "state/commands.h"
@@ -59,8 +60,14 @@ HeartbeatSender::HeartbeatSender(LivenessOptions options, LivenessSelf& self, ag
 HeartbeatSender::~HeartbeatSender() { Stop(); }
 
 void HeartbeatSender::Start() {
-  send_thread_ = std::thread([this] { SendLoop(); });
-  fence_thread_ = std::thread([this] { FenceLoop(); });
+  send_thread_ = std::thread([this] {
+    SetThreadName("hb-send");
+    SendLoop();
+  });
+  fence_thread_ = std::thread([this] {
+    SetThreadName("fence");
+    FenceLoop();
+  });
 }
 
 void HeartbeatSender::Stop() {
@@ -184,7 +191,10 @@ Liveness::Ms Liveness::Now() { return NowMs(); }
 
 void Liveness::Start() {
   sender_.Start();
-  control_thread_ = std::thread([this] { ControlLoop(); });
+  control_thread_ = std::thread([this] {
+    SetThreadName("liveness");
+    ControlLoop();
+  });
 }
 
 void Liveness::Stop() {

@@ -13,6 +13,7 @@
 #include <random>
 
 #include "common/fault_point.h"
+#include "common/thread_name.h"
 #include "common/wall_clock.h"
 #include "node/command_trace.h"
 #include "node/node_impl.h"
@@ -96,7 +97,10 @@ Status Node::Impl::Init(Deadline join_deadline) {
   const raft::ConfState& conf = raft_->conf();
   if (conf.voters.size() == 1 && conf.voters[0] == config_.id) raft_->campaign();
   PublishStatus();
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    SetThreadName("raft-loop");
+    Loop();
+  });
   return Status::Ok();
 }
 

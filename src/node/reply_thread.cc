@@ -1,8 +1,14 @@
 #include "node/reply_thread.h"
 
+#include "common/thread_name.h"
+
 namespace blixard::node {
 
-ReplyThread::ReplyThread() : thread_([this] { Loop(); }) {}
+ReplyThread::ReplyThread()
+    : thread_([this] {
+        SetThreadName("replies");
+        Loop();
+      }) {}
 
 ReplyThread::~ReplyThread() { Stop(); }
 

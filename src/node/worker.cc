@@ -11,6 +11,7 @@
 #include "api/worker_vm_service.h"
 #include "blixard/v1/internal.grpc.pb.h"
 #include "common/fault_point.h"
+#include "common/thread_name.h"
 #include "common/wall_clock.h"
 #include "node/capacity.h"
 #include "node/daemon_common.h"
@@ -135,7 +136,10 @@ Status WorkerLink::Write(const v1::Command& cmd, Deadline deadline) {
 
 void WorkerLink::Watch(std::function<void()> on_change) {
   on_change_ = std::move(on_change);
-  thread_ = std::thread([this] { WatchLoop(); });
+  thread_ = std::thread([this] {
+    SetThreadName("assign-watch");
+    WatchLoop();
+  });
 }
 
 void WorkerLink::Stop() {

@@ -17,6 +17,7 @@
 
 #include "blixard/v1/raft.grpc.pb.h"
 #include "common/fault_point.h"
+#include "common/thread_name.h"
 #include "transport/convert.h"
 #include "transport/transport.h"
 
@@ -87,7 +88,10 @@ class PeerSender {
  public:
   PeerSender(raft::NodeId id, std::string address, const GrpcTransportOptions& options)
       : id_(id), options_(options), address_(std::move(address)) {
-    thread_ = std::thread([this] { Run(); });
+    thread_ = std::thread([this] {
+      SetThreadName("peer-" + std::to_string(id_));
+      Run();
+    });
   }
   ~PeerSender() { Stop(); }
 
