@@ -388,9 +388,14 @@ Result<VmInfo> ProcessHypervisor::InspectLocked(const std::string& name, Slot& s
 
 bool ProcessHypervisor::Wedged(Slot& slot, int pid) {
   // A process that still uses CPU is slow (a starved host), not wedged:
-  // qemu stuck in its exit path sleeps, while a live guest, even an idle
-  // one, keeps its vCPU thread busy with timer ticks.
-  constexpr uint64_t kIdleCpuMs = 200;
+  // qemu stuck in its exit path sleeps (no CPU at all), while a live guest,
+  // even an idle one, keeps its vCPU thread busy with timer ticks (about 1%
+  // of a core). So "busy" is more than a couple of clock ticks and more
+  // than 0.2% of the time the monitor has been silent: a bound relative to
+  // the silence, so that a short limit does not ask a starved process for
+  // a large share of a core.
+  constexpr uint64_t kMinBusyCpuMs = 20;
+  constexpr int64_t kBusyShare = 500;  // 1/500 of the silence
   constexpr int kMinProbes = 3;
   const auto now = std::chrono::steady_clock::now();
   const uint64_t cpu = ProcessCpuMs(pid).value_or(0);
@@ -400,7 +405,9 @@ bool ProcessHypervisor::Wedged(Slot& slot, int pid) {
   }
   Slot::Silence& s = *slot.silence;
   ++s.probes;
-  if (cpu > s.cpu_ms + kIdleCpuMs) {  // busy: the silence so far says nothing
+  const int64_t silent_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - s.since).count();
+  const uint64_t busy_cpu_ms = std::max<uint64_t>(kMinBusyCpuMs, static_cast<uint64_t>(silent_ms / kBusyShare));
+  if (cpu > s.cpu_ms + busy_cpu_ms) {  // busy: the silence so far says nothing
     s = Slot::Silence{pid, now, cpu, 1};
     return false;
   }
