@@ -24,6 +24,13 @@ void World::ClientNext(Client& c) {
     spec.set_name(c.name);
     spec.set_vcpus(static_cast<uint32_t>(prng_.Range(1, 4)));
     spec.set_memory_mib(static_cast<uint64_t>(128 << prng_.Below(4)));
+    if (cfg_.vms) {
+      // Placement rules and restart policies, now and then (the workers
+      // carry zone labels a-c; the servers none).
+      if (prng_.OneIn(4)) spec.set_anti_affinity_group("g" + std::to_string(prng_.Below(3)));
+      if (prng_.OneIn(8)) spec.add_constraints(prng_.OneIn(2) ? "zone!=a" : "zone=b");
+      if (prng_.OneIn(4)) spec.set_restart_policy(static_cast<v1::RestartPolicy>(prng_.Range(1, 3)));
+    }
     c.data = state::EncodeCommand(state::MakeCreateVm(spec, prng_.OneIn(2), now));
     op.what = "create " + c.name;
   } else if (roll < 60) {

@@ -22,7 +22,7 @@ void Usage() {
                "                   [--faults all|none|net,partition,crash,pause,disk,membership,transfer]\n"
                "                   [--clients C] [--vms] [--workers W] [--verbose] [--keep-going]\n"
                "                   [--inject-bug ack-on-propose|local-read|lying-disk|no-fence|no-capacity-refusal|\n"
-               "                                 no-drain-moves|worker-no-fence]\n");
+               "                                 no-drain-moves|no-anti-affinity|worker-no-fence]\n");
 }
 
 bool ParseU64(const char* s, uint64_t* out) {

@@ -256,6 +256,12 @@ TEST(SimChecksBite, AnOvercommittingSchedulerIsCaught) {
   for (const std::string& check : failed) EXPECT_EQ(check, "node over capacity");
 }
 
+TEST(SimChecksBite, ASchedulerBlindToAntiAffinityIsCaught) {
+  const auto failed = VmChecksFailed(InjectedBug::kNoAntiAffinity, 10);
+  EXPECT_GE(failed.size(), 3u);
+  for (const std::string& check : failed) EXPECT_EQ(check, "anti-affinity");
+}
+
 TEST(SimChecksBite, ALeaderThatNeverMovesVmsOffADrainingNodeIsCaught) {
   const auto failed = VmChecksFailed(InjectedBug::kNoDrainMoves, 20);
   // The room kept for moves that never start can also hold back a pending VM.

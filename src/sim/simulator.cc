@@ -59,7 +59,7 @@ constexpr std::pair<InjectedBug, const char*> kBugs[] = {
     {InjectedBug::kAckOnPropose, "ack-on-propose"},   {InjectedBug::kLocalRead, "local-read"},
     {InjectedBug::kLyingDisk, "lying-disk"},          {InjectedBug::kNoFence, "no-fence"},
     {InjectedBug::kNoCapacityRefusal, "no-capacity-refusal"}, {InjectedBug::kNoDrainMoves, "no-drain-moves"},
-    {InjectedBug::kWorkerNoFence, "worker-no-fence"},
+    {InjectedBug::kNoAntiAffinity, "no-anti-affinity"}, {InjectedBug::kWorkerNoFence, "worker-no-fence"},
 };
 }  // namespace
 
@@ -76,7 +76,7 @@ Result<InjectedBug> ParseBug(const std::string& name) {
   }
   return Status::InvalidArgument(
       "--inject-bug ack-on-propose|local-read|lying-disk|no-fence|no-capacity-refusal|no-drain-moves|"
-      "worker-no-fence (the last four with --vms, the last with --workers)");
+      "no-anti-affinity|worker-no-fence (the last five with --vms, the last with --workers)");
 }
 
 SimResult RunSimulation(const SimConfig& config) {

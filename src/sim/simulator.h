@@ -41,6 +41,7 @@ enum class InjectedBug : uint8_t {
   // and the state machine applies placement batches without its capacity check.
   kNoCapacityRefusal,
   kNoDrainMoves,  // SimConfig::vms: the leader never starts moving a VM off a draining node
+  kNoAntiAffinity,  // SimConfig::vms: the leader's scheduler ignores anti-affinity groups
   kWorkerNoFence,  // SimConfig::workers: a worker cut off from the leader keeps its VMs running
 };
 

@@ -252,16 +252,24 @@ void World::VmControl(SimNode& l) {
   if (changes.empty() && moves.empty()) {
     // The injected bug: a scheduler that sees twice the room there is (and
     // a state machine that applies its batches as they come).
-    std::optional<state::ClusterState> doubled;
+    std::optional<state::ClusterState> skewed;  // what the scheduler sees under an injected bug
     if (cfg_.bug == InjectedBug::kNoCapacityRefusal) {
-      doubled = l.state;
+      skewed = l.state;
       for (const auto& [id, node] : l.state.nodes()) {
         v1::Node bigger = node;
         bigger.mutable_capacity()->set_vcpus(2 * node.capacity().vcpus());
-        (void)doubled->Apply(state::MakeUpdateNode(bigger, wall), doubled->applied_index() + 1);
+        (void)skewed->Apply(state::MakeUpdateNode(bigger, wall), skewed->applied_index() + 1);
       }
     }
-    control::PlacementStep step = v.placement.Step(doubled ? *doubled : l.state, wall);
+    if (cfg_.bug == InjectedBug::kNoAntiAffinity) {
+      // The injected bug: a scheduler blind to anti-affinity groups.
+      v1::ClusterStateSnapshot snap;
+      (void)snap.ParseFromString(l.state.EncodeSnapshot());
+      for (v1::Vm& vm : *snap.mutable_vms()) vm.mutable_spec()->clear_anti_affinity_group();
+      skewed.emplace();
+      (void)skewed->RestoreSnapshot(snap.SerializeAsString());
+    }
+    control::PlacementStep step = v.placement.Step(skewed ? *skewed : l.state, wall);
     if (!step.placements.empty()) cmds.push_back(state::EncodeCommand(state::MakePlaceVms(step.placements, wall)));
     if (!step.moves_off.empty() && cfg_.bug != InjectedBug::kNoDrainMoves) {
       cmds.push_back(state::EncodeCommand(state::MakeMoveVmsOff(step.moves_off, wall)));
@@ -294,6 +302,22 @@ Status World::VmCapacityHolds(const SimNode& n) const {
                             ", node " + std::to_string(id) + " holds " + std::to_string(used.vcpus) + "/" +
                             std::to_string(cap.vcpus) + " vCPUs, " + std::to_string(used.memory_mib) + "/" +
                             std::to_string(cap.memory_mib) + " MiB:" + vms);
+  }
+  return Status::Ok();
+}
+
+Status World::VmAntiAffinityHolds(const SimNode& n) const {
+  for (const auto& [id, node] : n.state.nodes()) {
+    std::map<std::string, std::string> seen;  // group -> VM
+    for (const v1::Vm* vm : n.state.VmsOnNode(id)) {
+      const std::string& g = vm->spec().anti_affinity_group();
+      if (g.empty() || !scheduler::HoldsCapacity(*vm)) continue;
+      auto [it, fresh] = seen.emplace(g, vm->spec().name());
+      if (fresh) continue;
+      return Status::Internal("on node " + std::to_string(n.id) + "'s state at index " + std::to_string(n.applied) +
+                              ", node " + std::to_string(id) + " holds " + it->second + " and " +
+                              vm->spec().name() + ", both of anti-affinity group " + g);
+    }
   }
   return Status::Ok();
 }

@@ -484,6 +484,7 @@ void World::PeriodicChecks() {
       if (!Check(live[i]->state.CheckInvariants(), "state invariants")) return;
       if (!Check(live[i]->raft->CheckInvariants(), "raft invariants")) return;
       if (cfg_.vms && !Check(VmCapacityHolds(*live[i]), "node over capacity")) return;
+      if (cfg_.vms && !Check(VmAntiAffinityHolds(*live[i]), "anti-affinity")) return;
       if (!live[i]->raft->has_ready() && !Check(RaftLogMatchesStorage(*live[i]), "raft log vs storage")) return;
     }
   }

@@ -152,6 +152,9 @@ class World {
   // "node over capacity": on `n`'s applied state, the VMs that hold capacity
   // on a node (state::HoldsCapacity) fit in what it reported (vms.cc).
   Status VmCapacityHolds(const SimNode& n) const;
+  // "anti-affinity": on `n`'s applied state, no node holds two VMs (that
+  // hold capacity there) of one anti-affinity group (vms.cc).
+  Status VmAntiAffinityHolds(const SimNode& n) const;
 
   // -- infrastructure --
   void Trace(Ev ev, uint64_t a = 0, uint64_t b = 0, uint64_t c = 0, uint64_t d = 0, uint64_t e = 0);
