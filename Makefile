@@ -33,8 +33,9 @@ bench: build
 	@scripts/bench $(BUILD)
 
 SEEDS ?= 10000
+SIM_FLAGS ?=
 sim: build
-	$(BUILD)/src/sim/blixard-sim --seeds $(SEEDS)
+	$(BUILD)/src/sim/blixard-sim --seeds $(SEEDS) $(SIM_FLAGS)
 
 # Real nodes in network namespaces under a seeded nemesis (tests/faults,
 # needs root): half of DURATION (seconds) on 3 nodes, half on 5.

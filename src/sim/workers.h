@@ -29,7 +29,8 @@
 // or duplicated, only delayed; a message that meets a cut link breaks it
 // (the server drops the stream, the worker notices 100-2000 ms later), as
 // does a crash at either end; an idle stream survives a partition.
-// Not modelled: the 16-forward cap and the TTL/10 forward timeout of a
+// A server serves its streams every 50 ms (the daemon's as soon as a change
+// is applied). Not modelled: the 16-forward cap and the TTL/10 forward timeout of a
 // server passing heartbeats on (a lost forward is a heartbeat without an
 // ack), the worker's data-dir cluster id, capacity updates (UpdateNode).
 //
