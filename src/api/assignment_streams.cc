@@ -40,6 +40,9 @@ class AssignmentStreams::Stream final : public grpc::ServerWriteReactor<v1::Assi
 AssignmentStreams::AssignmentStreams(node::Node& node) : node_(node) {
   listener_ = node_.AddApplyListener([this](uint64_t) {
     std::lock_guard lk(mu_);
+    // No stream to look at (a server with no workers): nothing to wake for.
+    // A stream opened later reads the state then (pending_).
+    if (streams_.empty()) return;
     applied_moved_ = true;
     cv_.notify_one();
   });

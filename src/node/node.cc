@@ -296,7 +296,12 @@ void Node::Impl::ApplyEntry(const raft::Entry& e) {
       result = state_.Apply(cmd, e.index, awaited);
       TraceAppliedCommand(cmd);
       if (MayNeedPlacement(cmd)) placement_dirty_ = true;
-      if (cmd.has_create_vm() || cmd.has_delete_vm() || cmd.has_set_vm_desired_state() || cmd.has_place_vms()) {
+      // The agent runs what is placed here: it is poked only when a
+      // command changed that set (AssignmentsChangedAt names the nodes a
+      // command touched), not for every VM created or moved elsewhere.
+      if ((cmd.has_create_vm() || cmd.has_delete_vm() || cmd.has_set_vm_desired_state() ||
+           cmd.has_place_vms()) &&
+          state_.AssignmentsChangedAt(config_.id) == e.index) {
         vms_changed_ = true;
       }
       if (cmd.has_register_node() || cmd.has_remove_node()) SyncAddressesFromState();

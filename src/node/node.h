@@ -61,8 +61,9 @@ struct NodeConfig {
   transport::Transport* transport = nullptr;  // not owned; may be null (one-member cluster)
   std::function<void(const Status&)> on_fatal;  // storage failure: the process must stop
   // Called on the loop thread after applying commands that change what VMs
-  // should run where (create, delete, desired state, placement); not for
-  // status reports. Must not block (the agent's Poke).
+  // should run on this node (create, delete, desired state, placement of a
+  // VM placed here or taken away); not for status reports, nor for VMs of
+  // other nodes. Must not block (the agent's Poke).
   std::function<void()> on_vms_changed;
 };
 
