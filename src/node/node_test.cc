@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "state/commands.h"
+#include "support/process.h"
 #include "storage/mem_log_store.h"
 
 namespace blixard::node {
@@ -33,10 +34,7 @@ std::unique_ptr<Node> StartLeader() {
   auto node = Node::Start(config, std::make_unique<storage::MemLogStore>(),
                           Clock::now() + std::chrono::seconds(10));
   if (!node.ok()) return nullptr;
-  const auto deadline = Clock::now() + std::chrono::seconds(30);
-  while ((*node)->GetStatus().leader_id != 1 && Clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  testing::WaitUntil([&] { return (*node)->GetStatus().leader_id == 1; }, std::chrono::seconds(30));
   return std::move(node).value();
 }
 
@@ -60,10 +58,7 @@ TEST(Node, AsyncProposalsAreAnsweredOnceWithTheirRecord) {
                          done.fetch_add(1);
                        });
   }
-  const auto deadline = Clock::now() + std::chrono::seconds(60);
-  while (done.load() < kWrites && Clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  EXPECT_TRUE(testing::WaitUntil([&] { return done.load() == kWrites; }, std::chrono::seconds(60)));
   node->Stop();
   EXPECT_EQ(ok.load(), kWrites);
   for (int i = 0; i < kWrites; ++i) {

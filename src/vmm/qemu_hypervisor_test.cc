@@ -17,6 +17,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "support/process.h"
 #include "vmm/hypervisor.h"
 
 namespace blixard::vmm {
@@ -26,6 +27,8 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using blixard::testing::FreeTcpPort;
+using blixard::testing::WaitUntil;
 
 // A loaded 2-core CI host boots a TCG guest in 2-10 s.
 constexpr auto kBootDeadline = seconds(90);
@@ -38,28 +41,6 @@ std::string GuestDir() {
 }
 
 bool HaveQemu() { return system("command -v qemu-system-x86_64 >/dev/null 2>&1") == 0; }
-
-// Polls `cond` until it holds or the deadline passes.
-bool WaitUntil(const std::function<bool()>& cond, Clock::duration timeout) {
-  auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(milliseconds(50));
-  }
-  return cond();
-}
-
-uint16_t FreeTcpPort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
 
 // One HTTP GET to 127.0.0.1:port; the whole response, or "" on failure.
 std::string HttpGet(uint16_t port) {
@@ -96,7 +77,7 @@ long RssKib(int pid) {
   return 0;
 }
 
-class QemuHypervisorTest : public testing::Test {
+class QemuHypervisorTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!HaveQemu()) GTEST_SKIP() << "qemu-system-x86_64 is not installed (scripts/setup installs it)";
@@ -173,7 +154,7 @@ TEST_F(QemuHypervisorTest, BootsToReadyThenStopsByPowerButton) {
   EXPECT_EQ(info->state, VmInfo::State::kStopped);
   EXPECT_EQ(info->exit_status, 0) << info->reason;  // the guest powered off; qemu was not killed
   EXPECT_EQ(info->reason, "stopped (guest powered off)");
-  EXPECT_THAT(Console(*hv_, "boot"), testing::HasSubstr("power button, powering off"));
+  EXPECT_THAT(Console(*hv_, "boot"), ::testing::HasSubstr("power button, powering off"));
 
   ASSERT_TRUE(hv_->Cleanup("boot").ok());
   EXPECT_FALSE(fs::exists(info->runtime_dir));
@@ -244,12 +225,12 @@ TEST_F(QemuHypervisorTest, UserNetworkVmAnswersOnAPublishedPort) {
   c.net.publish = {http};
   c.cmdline = "ip=dhcp blixard.httpd=80";
   StartReady(c);
-  EXPECT_THAT(Console(*hv_, "web"), testing::HasSubstr("eth0 10.0.2.15/24"));
+  EXPECT_THAT(Console(*hv_, "web"), ::testing::HasSubstr("eth0 10.0.2.15/24"));
   std::string response;
   EXPECT_TRUE(WaitUntil([&] { response = HttpGet(port); return response.find("blixard-guest") != std::string::npos; },
                         seconds(30)))
       << response;
-  EXPECT_THAT(response, testing::HasSubstr("200 OK"));
+  EXPECT_THAT(response, ::testing::HasSubstr("200 OK"));
 
   // The port is now taken: a second VM cannot publish it.
   VmConfig clash = Guest("clash");
@@ -262,7 +243,7 @@ TEST_F(QemuHypervisorTest, BadInputIsRejectedBeforeQemuRuns) {
   c.kernel = "/nonexistent/vmlinuz";
   auto r = hv_->Start(c);
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_THAT(r.status().message(), testing::HasSubstr("/nonexistent/vmlinuz"));
+  EXPECT_THAT(r.status().message(), ::testing::HasSubstr("/nonexistent/vmlinuz"));
   c = Guest("bad");
   c.disks = {"/nonexistent/disk.img"};
   EXPECT_EQ(hv_->Start(c).status().code(), StatusCode::kInvalidArgument);
@@ -270,7 +251,7 @@ TEST_F(QemuHypervisorTest, BadInputIsRejectedBeforeQemuRuns) {
   c.initrd = "/nonexistent/initrd.img";
   r = hv_->Start(c);
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_THAT(r.status().message(), testing::HasSubstr("/nonexistent/initrd.img"));
+  EXPECT_THAT(r.status().message(), ::testing::HasSubstr("/nonexistent/initrd.img"));
   c = Guest("bad");
   c.memory_mib = 8;
   EXPECT_EQ(hv_->Start(c).status().code(), StatusCode::kInvalidArgument);
@@ -298,8 +279,8 @@ TEST_F(QemuHypervisorTest, TooLittleMemoryForTheKernelFailsWithWhatTheConsoleSho
     EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
     reason = r.status().message();
   }
-  EXPECT_THAT(reason, testing::HasSubstr("nothing on its console"));
-  EXPECT_THAT(reason, testing::HasSubstr("32 MiB"));
+  EXPECT_THAT(reason, ::testing::HasSubstr("nothing on its console"));
+  EXPECT_THAT(reason, ::testing::HasSubstr("32 MiB"));
 }
 
 TEST_F(QemuHypervisorTest, QemuThatCannotStartSaysWhy) {
@@ -310,11 +291,11 @@ TEST_F(QemuHypervisorTest, QemuThatCannotStartSaysWhy) {
   auto r = hv_->Start(c);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
-  EXPECT_THAT(r.status().message(), testing::HasSubstr("qemu exited while starting"));
+  EXPECT_THAT(r.status().message(), ::testing::HasSubstr("qemu exited while starting"));
   auto info = hv_->Inspect("nokernel");
   ASSERT_TRUE(info.ok());
   EXPECT_EQ(info->state, VmInfo::State::kFailed);
-  EXPECT_THAT(info->reason, testing::HasSubstr("qemu exited with status 1"));
+  EXPECT_THAT(info->reason, ::testing::HasSubstr("qemu exited with status 1"));
 }
 
 // qemu's user network accepts a connection to a published port on the host
