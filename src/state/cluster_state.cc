@@ -85,10 +85,10 @@ ApplyResult ClusterState::Apply(const v1::Command& cmd, uint64_t index, bool wan
   }
   applied_index_ = index;
   const int64_t now = cmd.now_unix_ms();
-  std::vector<uint64_t> touched;
-  bool known = NodesTouchedBy(cmd, touched);
   std::vector<std::string_view> named;
   const bool by_name = VmsNamedBy(cmd, named);
+  std::vector<uint64_t> touched;
+  bool known = NodesTouchedBy(cmd, by_name, named, touched);
   if (by_name) {
     for (std::string_view n : named) {
       if (const v1::Vm* vm = FindVm(n)) Account(*vm, -1);
@@ -163,7 +163,7 @@ ApplyResult ClusterState::Apply(const v1::Command& cmd, uint64_t index, bool wan
     out.vm.reset();
     return out;
   }
-  known = NodesTouchedBy(cmd, touched) && known;
+  known = NodesTouchedBy(cmd, by_name, named, touched) && known;
   if (!by_name) {
     if (!known) {
       usage_.clear();

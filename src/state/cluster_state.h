@@ -212,8 +212,10 @@ class ClusterState {
   void MoveVm(v1::Vm& vm, uint64_t node_id, int64_t now, std::string message);
   // Appends the nodes whose VMs `cmd` may change, as the state is now
   // (called before and after applying it). False for a command that could
-  // change any node's (then every node counts as changed).
-  bool NodesTouchedBy(const v1::Command& cmd, std::vector<uint64_t>& nodes) const;
+  // change any node's (then every node counts as changed). `named` and
+  // `by_name` are what VmsNamedBy gave for `cmd`.
+  bool NodesTouchedBy(const v1::Command& cmd, bool by_name, const std::vector<std::string_view>& named,
+                      std::vector<uint64_t>& nodes) const;
   // Usage (cluster_state_usage.cc). Sets `names` to the VMs `cmd` may change
   // (sorted, unique) and returns true, or returns false for a command that
   // may change VMs it does not name (then whole nodes are recounted).

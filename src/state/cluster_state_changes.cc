@@ -9,10 +9,11 @@ uint64_t ClusterState::AssignmentsChangedAt(uint64_t node_id) const {
   return std::max(all_changed_at_, it == changed_at_.end() ? 0 : it->second);
 }
 
-bool ClusterState::NodesTouchedBy(const v1::Command& cmd, std::vector<uint64_t>& nodes) const {
-  std::vector<std::string_view> names;
-  if (VmsNamedBy(cmd, names)) {
-    for (std::string_view name : names) {
+bool ClusterState::NodesTouchedBy(const v1::Command& cmd, bool by_name,
+                                  const std::vector<std::string_view>& named,
+                                  std::vector<uint64_t>& nodes) const {
+  if (by_name) {
+    for (std::string_view name : named) {
       if (const v1::Vm* vm = FindVm(name)) nodes.push_back(vm->node_id());
     }
     // Only unplaced VMs get a reason.

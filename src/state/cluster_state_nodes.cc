@@ -108,12 +108,16 @@ Status ClusterState::CheckPlacementsFit(const v1::PlaceVms& op,
     uint64_t vcpus = 0, memory_mib = 0;
   };
   std::map<uint64_t, Load> added;  // what the batch brings to each node
+  std::map<uint64_t, Load> freed;  // what the VMs it moves away held there
   std::set<const v1::Vm*> leaving;  // a VM may be named twice
   for (size_t i = 0; i < targets.size(); ++i) {
     const uint64_t to = op.placements(static_cast<int>(i)).node_id();
     const v1::Vm& vm = targets[i]->second;
     if (vm.node_id() == to) continue;
-    leaving.insert(&vm);
+    if (leaving.insert(&vm).second && vm.node_id() != 0 && HoldsCapacity(vm)) {
+      freed[vm.node_id()].vcpus += vm.spec().vcpus();
+      freed[vm.node_id()].memory_mib += vm.spec().memory_mib();
+    }
     if (to == 0 || vm.desired_state() != v1::DESIRED_STATE_RUNNING) continue;
     added[to].vcpus += vm.spec().vcpus();
     added[to].memory_mib += vm.spec().memory_mib();
@@ -122,12 +126,8 @@ Status ClusterState::CheckPlacementsFit(const v1::PlaceVms& op,
     const v1::NodeCapacity& cap = nodes_.at(node_id).capacity();
     if (cap.vcpus() == 0 && cap.memory_mib() == 0) continue;
     const NodeUsage& now_used = UsageOn(node_id);
-    Load used{now_used.vcpus, now_used.memory_mib};
-    for (const v1::Vm* vm : leaving) {
-      if (vm->node_id() != node_id || !HoldsCapacity(*vm)) continue;
-      used.vcpus -= vm->spec().vcpus();
-      used.memory_mib -= vm->spec().memory_mib();
-    }
+    const Load& gone = freed[node_id];
+    const Load used{now_used.vcpus - gone.vcpus, now_used.memory_mib - gone.memory_mib};
     if (used.vcpus + add.vcpus > cap.vcpus() || used.memory_mib + add.memory_mib > cap.memory_mib()) {
       return Status::FailedPrecondition(
           "node " + std::to_string(node_id) + " has " + std::to_string(cap.vcpus()) + " vCPUs / " +
