@@ -47,6 +47,7 @@ Ready Raft::Impl::ready() {
   rd.entries = log_.unstable_entries();
   rd.messages = std::move(msgs_);
   msgs_.clear();
+  tails_.clear();
   rd.committed_entries = log_.next_committed_entries();
   if (!rd.committed_entries.empty()) log_.mark_applying(rd.committed_entries.back().index);
   rd.read_states = std::move(read_states_);

@@ -1,5 +1,7 @@
 // Terms, roles and elections: §5.1-5.2 of the Raft paper, pre-vote (thesis
 // §9.6), check-quorum and the leader lease on votes (thesis §6.2, §4.2.3).
+#include <algorithm>
+
 #include "raft/raft_impl.h"
 
 namespace blixard::raft {
@@ -298,7 +300,55 @@ void Raft::Impl::send(Message m) {
   const bool vote_msg = m.type == MessageType::kVote || m.type == MessageType::kPreVote ||
                         m.type == MessageType::kVoteResp || m.type == MessageType::kPreVoteResp;
   if (!vote_msg) m.term = term_;  // vote messages carry the term the caller chose
+  if (merge_into_tail(m)) return;
+  uint64_t bytes = 0;
+  for (const Entry& e : m.entries) bytes += e.data.size();
+  auto tail = std::find_if(tails_.begin(), tails_.end(), [&](const Tail& t) { return t.to == m.to; });
+  if (tail == tails_.end()) {
+    tails_.push_back(Tail{m.to, msgs_.size(), bytes});
+  } else {
+    *tail = Tail{m.to, msgs_.size(), bytes};
+  }
   msgs_.push_back(std::move(m));
+}
+
+// A leader proposes and learns of commits one at a time, and a follower
+// acknowledges each append it steps; sent as is, every write would cost a
+// message per peer each way plus one per commit advance. Within one Ready,
+// messages to a peer are folded instead, so a loop pass sends each peer at
+// most one append and a follower answers a pass's appends once:
+// - an append whose entries start right after the last queued append's
+//   (same term, prev index/term = that append's last entry) extends it,
+//   up to max_size_per_msg of entry data, and carries the newer commit;
+// - an accepting append response replaces the last queued accepting one
+//   (same term), keeping the higher index.
+// Only the last message queued to the peer is extended, so the peer still
+// receives its messages in the order they were sent. A leader's in-flight
+// window counts the folded appends as sent; the follower's one answer
+// (the last index) frees them together.
+bool Raft::Impl::merge_into_tail(Message& m) {
+  if (m.type != MessageType::kAppend && m.type != MessageType::kAppendResp) return false;
+  auto tail = std::find_if(tails_.begin(), tails_.end(), [&](const Tail& t) { return t.to == m.to; });
+  if (tail == tails_.end()) return false;
+  Message& last = msgs_[tail->pos];
+  if (last.type != m.type || last.term != m.term) return false;
+  if (m.type == MessageType::kAppendResp) {
+    if (last.reject || m.reject) return false;
+    last.index = std::max(last.index, m.index);
+    return true;
+  }
+  const Index last_index = last.index + last.entries.size();
+  const Term last_term = last.entries.empty() ? last.log_term : last.entries.back().term;
+  if (m.index != last_index || m.log_term != last_term) return false;
+  uint64_t bytes = 0;
+  for (const Entry& e : m.entries) bytes += e.data.size();
+  if (!last.entries.empty() && !m.entries.empty() && tail->bytes + bytes > cfg_.max_size_per_msg) {
+    return false;
+  }
+  for (Entry& e : m.entries) last.entries.push_back(std::move(e));
+  last.commit = std::max(last.commit, m.commit);
+  tail->bytes += bytes;
+  return true;
 }
 
 }  // namespace blixard::raft

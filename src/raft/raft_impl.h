@@ -64,6 +64,9 @@ class Raft::Impl {
   void step_candidate(const Message& m);
   void step_follower(const Message& m);
   void send(Message m);
+  // Folds `m` into the last message queued to the same peer when that is
+  // one it extends (see send); false if it must go on its own.
+  bool merge_into_tail(Message& m);
 
   // --- raft_replication.cc
   bool maybe_send_append(NodeId to, bool send_if_empty);
@@ -124,6 +127,14 @@ class Raft::Impl {
   std::deque<ReadRequest> read_queue_;                       // leader, awaiting acks
   std::vector<std::pair<NodeId, std::string>> pending_reads_;  // leader, before a commit in its term
   std::vector<Message> msgs_;
+  // Per peer with a message in msgs_: the position of the last one queued
+  // to it, and the bytes of entry data it carries (for max_size_per_msg).
+  struct Tail {
+    NodeId to;
+    size_t pos;
+    uint64_t bytes;
+  };
+  std::vector<Tail> tails_;  // a few peers: searched linearly; cleared with msgs_
   std::vector<ReadState> read_states_;
   SoftState prev_soft_;
   HardState prev_hard_;

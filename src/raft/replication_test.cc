@@ -211,3 +211,91 @@ TEST(RaftReplication, FollowerIgnoresStaleSnapshot) {
 
 }  // namespace
 }  // namespace blixard::raft
+
+namespace blixard::raft {
+namespace {
+
+using testing::Network;
+
+std::vector<Message> TakeQueued(Network& net, NodeId to, MessageType type) {
+  std::vector<Message> out;
+  for (auto it = net.queue().begin(); it != net.queue().end();) {
+    if (it->to == to && it->type == type) {
+      out.push_back(std::move(*it));
+      it = net.queue().erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return out;
+}
+
+// Proposals made between two Readys go to each follower as one append
+// (not one per proposal), carrying the newest commit index.
+TEST(RaftReplication, ProposalsBetweenReadysGoAsOneAppendPerFollower) {
+  Network net(3);
+  ASSERT_EQ(net.Elect(1), 1u);
+  net.Stabilize();
+  const Index before = net.raft(1).last_index();
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(net.raft(1).propose("v" + std::to_string(i)).ok());
+  net.Process(1);
+  for (NodeId f : {2, 3}) {
+    std::vector<Message> appends = TakeQueued(net, f, MessageType::kAppend);
+    ASSERT_EQ(appends.size(), 1u) << f;
+    EXPECT_EQ(appends[0].index, before);
+    ASSERT_EQ(appends[0].entries.size(), 5u);
+    EXPECT_EQ(appends[0].entries.back().index, before + 5);
+    EXPECT_EQ(appends[0].entries.back().data, "v4");
+    net.queue().push_back(std::move(appends[0]));
+  }
+  net.Stabilize();
+  for (NodeId id : net.ids()) EXPECT_EQ(net.node(id).app.payloads.size(), 5u) << id;
+  EXPECT_TRUE(net.errors().empty()) << net.ErrorText();
+}
+
+// max_size_per_msg still bounds a folded append: entries beyond it start a
+// new one.
+TEST(RaftReplication, FoldedAppendsKeepToTheSizeLimit) {
+  Config c;
+  c.max_size_per_msg = 25;
+  Network net(3, c);
+  ASSERT_EQ(net.Elect(1), 1u);
+  net.Stabilize();
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(net.raft(1).propose(std::string(10, 'a' + i)).ok());
+  net.Process(1);
+  std::vector<Message> appends = TakeQueued(net, 2, MessageType::kAppend);
+  ASSERT_EQ(appends.size(), 3u);  // 10+10 bytes, 10+10, 10
+  EXPECT_EQ(appends[0].entries.size(), 2u);
+  EXPECT_EQ(appends[1].entries.size(), 2u);
+  EXPECT_EQ(appends[2].entries.size(), 1u);
+  for (Message& m : appends) net.queue().push_back(std::move(m));
+  net.Stabilize();
+  for (NodeId id : net.ids()) EXPECT_EQ(net.node(id).app.payloads.size(), 5u) << id;
+  EXPECT_TRUE(net.errors().empty()) << net.ErrorText();
+}
+
+// A follower that steps several appends before its next Ready answers them
+// once, with the last index it holds.
+TEST(RaftReplication, AFollowerAnswersTheAppendsOfOneReadyOnce) {
+  Network net(3);
+  ASSERT_EQ(net.Elect(1), 1u);
+  net.Stabilize();
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(net.raft(1).propose("v" + std::to_string(i)).ok());
+    net.Process(1);  // one append per Ready: three appends to each follower
+  }
+  std::vector<Message> appends = TakeQueued(net, 2, MessageType::kAppend);
+  ASSERT_EQ(appends.size(), 3u);
+  for (const Message& m : appends) ASSERT_TRUE(net.raft(2).step(m).ok());
+  Ready rd = net.raft(2).ready();
+  std::vector<Message> answers;
+  for (const Message& m : rd.messages) {
+    if (m.type == MessageType::kAppendResp) answers.push_back(m);
+  }
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_FALSE(answers[0].reject);
+  EXPECT_EQ(answers[0].index, net.raft(1).last_index());
+}
+
+}  // namespace
+}  // namespace blixard::raft
