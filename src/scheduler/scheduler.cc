@@ -325,13 +325,13 @@ std::vector<const v1::Vm*> PendingVms(const state::ClusterState& st, size_t limi
                                       std::string_view after) {
   std::vector<const v1::Vm*> out;
   auto take = [&](const v1::Vm* vm) {
-    if (vm->desired_state() == v1::DESIRED_STATE_RUNNING) out.push_back(vm);
+    out.push_back(vm);
     return out.size() < limit;
   };
   if (limit == 0) return out;
   // From `after` to the end, then from the start up to `after`.
-  if (!st.ForEachVmOnNode(0, after, {}, take)) return out;
-  if (!after.empty()) st.ForEachVmOnNode(0, {}, after, take);
+  if (!st.ForEachPendingVm(after, {}, take)) return out;
+  if (!after.empty()) st.ForEachPendingVm({}, after, take);
   return out;
 }
 

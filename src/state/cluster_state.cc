@@ -58,10 +58,22 @@ void ClusterState::UnindexVm(uint64_t node_id, std::string_view name) {
 
 // Moves a VM to `node_id` (0 = unplaced). The previous node's observed status
 // no longer says anything about the VM, so the phase goes back to PENDING.
+void ClusterState::NotePending(const v1::Vm& vm) {
+  const std::string& name = vm.spec().name();
+  if (vm.node_id() == 0 && vm.desired_state() == v1::DESIRED_STATE_RUNNING) {
+    if (auto it = pending_.lower_bound(name); it == pending_.end() || *it != name) {
+      pending_.emplace_hint(it, name);
+    }
+  } else if (auto it = pending_.find(name); it != pending_.end()) {
+    pending_.erase(it);
+  }
+}
+
 void ClusterState::MoveVm(v1::Vm& vm, uint64_t node_id, int64_t now, std::string message) {
   UnindexVm(vm.node_id(), vm.spec().name());
   IndexVm(node_id, vm.spec().name());
   vm.set_node_id(node_id);
+  NotePending(vm);
   vm.clear_status_seq();  // the next node's agent numbers its own reports
   vm.clear_moving_off_node();  // a move ends with the VM's next placement
   vm.clear_move_index();
@@ -201,6 +213,7 @@ Status ClusterState::ApplyCreateVm(const v1::CreateVm& op, int64_t now, uint64_t
   if (Status s = ReserveNetwork(vm); !s.ok()) return s;
   it = vms_.emplace_hint(it, op.spec().name(), std::move(vm));
   IndexVm(0, it->first);
+  NotePending(it->second);
   IndexNetwork(it->second);
   Answer(out, it->second);
   return Status::Ok();
@@ -211,6 +224,7 @@ Status ClusterState::ApplyDeleteVm(const v1::DeleteVm& op, ApplyResult& out) {
   auto it = vms_.find(op.name());
   if (it == vms_.end()) return Status::NotFound(VmNotFound(op.name()));
   UnindexVm(it->second.node_id(), it->first);
+  pending_.erase(it->first);
   UnindexNetwork(it->second);
   out.vm = std::move(it->second);
   vms_.erase(it);
@@ -237,6 +251,7 @@ Status ClusterState::ApplySetVmDesiredState(const v1::SetVmDesiredState& op, int
       MoveVm(vm, 0, now, "waiting for placement");
     }
     vm.set_desired_state(op.desired_state());
+    NotePending(vm);
     vm.set_generation(vm.generation() + 1);
   }
   Answer(out, vm);
@@ -350,6 +365,15 @@ bool ClusterState::ForEachVmOnNode(uint64_t node_id, std::string_view after, std
   if (it == by_node_.end()) return true;
   const NameSet& names = it->second;
   for (auto n = after.empty() ? names.begin() : names.upper_bound(after); n != names.end(); ++n) {
+    if (!upto.empty() && std::string_view(*n) > upto) break;
+    if (!fn(&vms_.find(*n)->second)) return false;
+  }
+  return true;
+}
+
+bool ClusterState::ForEachPendingVm(std::string_view after, std::string_view upto,
+                                    const std::function<bool(const v1::Vm*)>& fn) const {
+  for (auto n = after.empty() ? pending_.begin() : pending_.upper_bound(after); n != pending_.end(); ++n) {
     if (!upto.empty() && std::string_view(*n) > upto) break;
     if (!fn(&vms_.find(*n)->second)) return false;
   }

@@ -121,6 +121,13 @@ class ClusterState {
   // Returns false iff fn did. O(log n + k) for k visited.
   bool ForEachVmOnNode(uint64_t node_id, std::string_view after, std::string_view upto,
                        const std::function<bool(const v1::Vm*)>& fn) const;
+  // The same over the VMs waiting for placement: unplaced and desired
+  // running (a stopped VM waits for nothing). From an index kept by Apply,
+  // so a placement pass costs O(log n + k) however many stopped VMs the
+  // state holds.
+  bool ForEachPendingVm(std::string_view after, std::string_view upto,
+                        const std::function<bool(const v1::Vm*)>& fn) const;
+  size_t PendingVmCount() const { return pending_.size(); }
   // The sum over the VMs placed on `node_id` that hold capacity there. O(1):
   // kept by Apply and RestoreSnapshot (derived, like VmsOnNode's index), so
   // the scheduler and the placement check need not visit a node's VMs.
@@ -210,6 +217,8 @@ class ClusterState {
   void IndexVm(uint64_t node_id, const std::string& name);
   void UnindexVm(uint64_t node_id, std::string_view name);
   void MoveVm(v1::Vm& vm, uint64_t node_id, int64_t now, std::string message);
+  // Puts `vm` in pending_ or takes it out, after its node or desired state changed.
+  void NotePending(const v1::Vm& vm);
   // Appends the nodes whose VMs `cmd` may change, as the state is now
   // (called before and after applying it). False for a command that could
   // change any node's (then every node counts as changed). `named` and
@@ -231,6 +240,7 @@ class ClusterState {
   VmMap vms_;
   NodeMap nodes_;
   std::map<uint64_t, NameSet> by_node_;
+  NameSet pending_;  // derived like by_node_: ForEachPendingVm
   std::string vm_subnet_;  // empty = kDefaultVmSubnet
   // Derived from vms_ like by_node_: (protocol, host port) -> VM, and
   // allocated bridge address (host order) -> VM.

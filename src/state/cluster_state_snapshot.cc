@@ -85,6 +85,7 @@ Status ClusterState::RestoreSnapshot(const std::string& data) {
     next.IndexVm(vm.node_id(), name);
     next.IndexNetwork(vm);
     auto placed = next.vms_.emplace_hint(next.vms_.end(), std::move(name), std::move(vm));
+    next.NotePending(placed->second);
     next.Account(placed->second, +1);
   }
   for (v1::Node& node : *snap.mutable_nodes()) {
@@ -119,6 +120,7 @@ Status ClusterState::CheckInvariants() const {
     }
     if (Status s = ValidateNode(node); !s.ok()) return broken(s.message());
   }
+  size_t pending_count = 0;
   for (const auto& [name, vm] : vms_) {
     const std::string what = "vm " + Quote(name);
     if (vm.spec().name() != name) {
@@ -151,6 +153,16 @@ Status ClusterState::CheckInvariants() const {
     if (indexed == by_node_.end() || !indexed->second.contains(name)) {
       return broken(what + " is missing from the index of node " + std::to_string(vm.node_id()));
     }
+    const bool waits = vm.node_id() == 0 && vm.desired_state() == v1::DESIRED_STATE_RUNNING;
+    if (waits != pending_.contains(name)) {
+      return broken(what + (waits ? " waits for placement but is missing from" : " is wrongly in") +
+                    " the pending index");
+    }
+    if (waits) ++pending_count;
+  }
+  if (pending_count != pending_.size()) {
+    return broken("the pending index holds " + std::to_string(pending_.size()) + " VMs, not " +
+                  std::to_string(pending_count));
   }
   if (Status s = CheckNetworkInvariants(); !s.ok()) return s;
   size_t indexed_count = 0;

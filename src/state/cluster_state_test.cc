@@ -359,6 +359,40 @@ TEST_F(ClusterStateTest, UsageOnFollowsPlacementsStopsReportsDeletesAndRemoval) 
   EXPECT_EQ(copy.UsageOn(1), state_.UsageOn(1));
 }
 
+// The pending index (what a placement pass visits) holds exactly the
+// unplaced VMs that should run, through creates, starts, stops,
+// placements, deletes, node removal and a restore.
+TEST_F(ClusterStateTest, PendingVmsAreTheUnplacedOnesThatShouldRun) {
+  auto pending = [&](const ClusterState& st) {
+    std::vector<std::string> out;
+    st.ForEachPendingVm({}, {}, [&](const v1::Vm* vm) {
+      out.push_back(vm->spec().name());
+      return true;
+    });
+    EXPECT_EQ(out.size(), st.PendingVmCount());
+    const Status inv = st.CheckInvariants();
+    EXPECT_TRUE(inv.ok()) << inv.ToString();
+    return out;
+  };
+  using Names = std::vector<std::string>;
+  ASSERT_TRUE(Run(MakeRegisterNode(NodeRecord(1), kNow)).status.ok());
+  ASSERT_TRUE(Run(MakeCreateVm(Spec("a"), true, kNow)).status.ok());
+  ASSERT_TRUE(Run(MakeCreateVm(Spec("b"), false, kNow)).status.ok());
+  ASSERT_TRUE(Run(MakeCreateVm(Spec("c"), true, kNow)).status.ok());
+  EXPECT_EQ(pending(state_), (Names{"a", "c"})) << "a stopped VM waits for nothing";
+  ASSERT_TRUE(Run(MakeSetVmDesiredState("b", v1::DESIRED_STATE_RUNNING, kNow)).status.ok());
+  ASSERT_TRUE(Run(MakeSetVmDesiredState("c", v1::DESIRED_STATE_STOPPED, kNow)).status.ok());
+  EXPECT_EQ(pending(state_), (Names{"a", "b"}));
+  ASSERT_TRUE(Run(MakePlaceVms({{"a", 1, 0}}, kNow)).status.ok());
+  ASSERT_TRUE(Run(MakeDeleteVm("b", kNow)).status.ok());
+  EXPECT_EQ(pending(state_), Names{});
+  ASSERT_TRUE(Run(MakeRemoveNode(1, kNow)).status.ok());
+  EXPECT_EQ(pending(state_), Names{"a"}) << "a removed node's VMs wait again";
+  ClusterState copy;
+  ASSERT_TRUE(copy.RestoreSnapshot(state_.EncodeSnapshot()).ok());
+  EXPECT_EQ(pending(copy), Names{"a"});
+}
+
 // The same race, as a VM on two nodes: started again before its node
 // reported on the stop, the VM stays where it may still run (and is started
 // there again) instead of going back to the scheduler.
