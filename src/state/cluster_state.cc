@@ -195,7 +195,7 @@ Status ClusterState::ApplyCreateVm(const v1::CreateVm& op, int64_t now, uint64_t
   v1::DesiredState desired = op.desired_state() == v1::DESIRED_STATE_UNSPECIFIED
                                  ? v1::DESIRED_STATE_RUNNING
                                  : op.desired_state();
-  if (Status s = CheckDesiredState(desired, "vm " + Quote(op.spec().name())); !s.ok()) return s;
+  if (Status s = CheckDesiredState(desired, op.spec().name()); !s.ok()) return s;
   auto it = vms_.lower_bound(op.spec().name());
   if (it != vms_.end() && it->first == op.spec().name()) {
     return Status::AlreadyExists("vm " + Quote(op.spec().name()) + " already exists");
@@ -234,7 +234,7 @@ Status ClusterState::ApplyDeleteVm(const v1::DeleteVm& op, ApplyResult& out) {
 Status ClusterState::ApplySetVmDesiredState(const v1::SetVmDesiredState& op, int64_t now,
                                             ApplyResult& out) {
   if (Status s = ValidateVmName(op.name()); !s.ok()) return s;
-  if (Status s = CheckDesiredState(op.desired_state(), "vm " + Quote(op.name())); !s.ok()) {
+  if (Status s = CheckDesiredState(op.desired_state(), op.name()); !s.ok()) {
     return s;
   }
   auto it = vms_.find(op.name());

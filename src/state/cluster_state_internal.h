@@ -20,9 +20,10 @@ inline bool IsSettableDesiredState(v1::DesiredState s) {
   return s == v1::DESIRED_STATE_RUNNING || s == v1::DESIRED_STATE_STOPPED;
 }
 
-inline Status CheckDesiredState(int value, std::string_view what) {
+// `vm`: the VM's name, for the message.
+inline Status CheckDesiredState(int value, std::string_view vm) {
   if (IsSettableDesiredState(static_cast<v1::DesiredState>(value))) return Status::Ok();
-  return Status::InvalidArgument(std::string(what) + " desired state " + std::to_string(value) +
+  return Status::InvalidArgument("vm " + Quote(vm) + " desired state " + std::to_string(value) +
                                  " is invalid: use RUNNING or STOPPED");
 }
 
