@@ -24,6 +24,10 @@
 namespace blixard::node {
 namespace {
 
+// Passes a thread that found the loop idle runs before it hands the rest
+// to the loop thread (RunOrPost).
+constexpr int kMaxInlinePasses = 4;
+
 std::string NewClusterId() {
   std::random_device rd;
   return fmt::format("{:08x}{:08x}{:08x}{:08x}", rd(), rd(), rd(), rd());
@@ -133,17 +137,55 @@ bool Node::Impl::RunBlocking(std::function<void()> fn) {
 }
 
 bool Node::Impl::Post(Task t) {
+  bool wake;
   {
     std::lock_guard lk(mu_);
     if (stopping_) return false;
     tasks_.push_back(std::move(t));
+    wake = !in_pass_;  // else the pass's end wakes the loop thread (EndInlinePass), or it is that thread
   }
-  cv_.notify_one();
+  if (wake) cv_.notify_one();
   return true;
 }
 
+bool Node::Impl::RunOrPost(Task t) {
+  std::deque<Task> tasks;
+  {
+    std::lock_guard lk(mu_);
+    if (stopping_) return false;
+    // Behind what is queued, in order; and the loop thread's turn when it
+    // waits for one (a tick is due).
+    if (in_pass_ || !tasks_.empty() || loop_waits_for_pass_) {
+      tasks_.push_back(std::move(t));
+      if (!in_pass_) cv_.notify_one();
+      return true;
+    }
+    in_pass_ = true;
+  }
+  tasks.push_back(std::move(t));
+  // What arrives meanwhile is run here too, for a few passes, unless the
+  // loop thread needs the pass (a tick is due).
+  for (int pass = 1; Pass(tasks, false) && pass < kMaxInlinePasses; ++pass) {
+    std::lock_guard lk(mu_);
+    if (tasks_.empty() || loop_waits_for_pass_ || stopping_) break;
+    tasks.swap(tasks_);
+  }
+  EndInlinePass();
+  return true;
+}
+
+void Node::Impl::EndInlinePass() {
+  bool wake;
+  {
+    std::lock_guard lk(mu_);
+    in_pass_ = false;
+    wake = !tasks_.empty() || loop_waits_for_pass_ || stopping_;
+  }
+  if (wake) cv_.notify_one();
+}
+
 void Node::Impl::Receive(std::vector<raft::Message> batch) {
-  Post([this, batch = std::move(batch)]() mutable {
+  RunOrPost([this, batch = std::move(batch)]() mutable {
     const auto now = Clock::now();
     for (raft::Message& msg : batch) {
       last_heard_[msg.from] = now;
@@ -167,40 +209,65 @@ void Node::Impl::Loop() {
     std::deque<Task> tasks;
     {
       std::unique_lock lk(mu_);
-      cv_.wait_until(lk, next_tick, [&] { return stopping_ || !tasks_.empty(); });
+      cv_.wait_until(lk, next_tick, [&] { return stopping_ || (!tasks_.empty() && !in_pass_); });
+      if (!stopping_ && in_pass_) {  // a tick is due: wait for the inline pass
+        loop_waits_for_pass_ = true;
+        cv_.wait(lk, [&] { return stopping_ || !in_pass_; });
+        loop_waits_for_pass_ = false;
+      }
       if (stopping_) break;
+      in_pass_ = true;
       tasks.swap(tasks_);
     }
-    for (auto& t : tasks) t();
-    if (Clock::now() >= next_tick) {
-      raft_->tick();
-      if (raft_->role() == raft::Role::kLeader) RunControllers();
-      ExpireProposals();
-      ForgetRemovedPeers();
+    const bool tick_due = Clock::now() >= next_tick;
+    if (tick_due) {
       next_tick += tick;
       if (next_tick < Clock::now()) next_tick = Clock::now() + tick;  // fell behind
     }
+    const bool ok = Pass(tasks, tick_due);
+    {
+      std::lock_guard lk(mu_);
+      in_pass_ = false;
+    }
+    if (!ok) return;
+  }
+  {
+    std::unique_lock lk(mu_);
+    cv_.wait(lk, [&] { return !in_pass_; });  // an inline pass ends first
+    in_pass_ = true;
+  }
+  FailAll(Status::Unavailable("node is shutting down; the write may or may not be applied"));
+}
+
+bool Node::Impl::Pass(std::deque<Task>& tasks, bool tick_due) {
+  for (auto& t : tasks) t();
+  tasks.clear();
+  if (tick_due) {
+    raft_->tick();
+    if (raft_->role() == raft::Role::kLeader) RunControllers();
+    ExpireProposals();
+    ForgetRemovedPeers();
+  }
+  while (raft_->has_ready()) {
+    if (!HandleReady()) {
+      FailAll(Status::Unavailable("node stopped after a storage failure"));
+      return false;
+    }
+  }
+  // A new VM is placed as soon as its create is applied, not at the next
+  // tick (PlacePendingVms batches: one entry in flight at a time).
+  if (placement_dirty_ && raft_->role() == raft::Role::kLeader) {
+    PlacePendingVms();
     while (raft_->has_ready()) {
       if (!HandleReady()) {
         FailAll(Status::Unavailable("node stopped after a storage failure"));
-        return;
+        return false;
       }
     }
-    // A new VM is placed as soon as its create is applied, not at the next
-    // tick (PlacePendingVms batches: one entry in flight at a time).
-    if (placement_dirty_ && raft_->role() == raft::Role::kLeader) {
-      PlacePendingVms();
-      while (raft_->has_ready()) {
-        if (!HandleReady()) {
-          FailAll(Status::Unavailable("node stopped after a storage failure"));
-          return;
-        }
-      }
-    }
-    FlushReplies();
-    PublishStatus();
   }
-  FailAll(Status::Unavailable("node is shutting down; the write may or may not be applied"));
+  FlushReplies();
+  PublishStatus();
+  return true;
 }
 
 bool Node::Impl::HandleReady() {

@@ -1,11 +1,15 @@
 // One cluster member's control plane: the Raft core, its durable store and
-// the cluster state machine, driven by a single loop thread.
+// the cluster state machine, driven by one loop pass at a time.
 //
-// The loop owns the core and the store: it drains an inbound task queue
-// (proposals, reads, peer messages), ticks on a timer, and handles each
-// Ready in the order the core requires: persist (one LMDB transaction,
-// fsync) -> send -> apply -> complete waiters -> advance. Other threads
-// (gRPC) only enqueue tasks and wait on futures with a deadline.
+// A pass owns the core and the store: it drains an inbound task queue
+// (proposals, reads, peer messages), ticks when due, and handles each
+// Ready in the order the core requires: persist (one store write, fsync)
+// -> send -> apply -> complete waiters -> advance. Passes run on the
+// node's loop thread, which also ticks on a timer; a peer message or an
+// asynchronous write that finds no pass running and nothing queued runs
+// its pass on the thread that brought it (gRPC's), saving two thread
+// hand-offs on the write path. Other callers enqueue tasks and wait on
+// futures with a deadline.
 //
 // Writes (Propose, AddMember, RemoveMember, TransferLeader) may be called on
 // any member: a member that is not the leader forwards them to the leader

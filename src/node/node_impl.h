@@ -116,8 +116,15 @@ class Node::Impl {
   };
 
   // ---- any thread (node.cc) ----
+  // Queues `t` for the loop thread. False (and `t` dropped) once stopping.
   bool Post(Task t);
-  // Runs `fn` on the loop thread and waits for the value it sets.
+  // Runs `t` in a loop pass on the calling thread when no pass is running
+  // and nothing is queued (a lone peer message or client write then costs
+  // no thread hand-off), else queues it like Post. The caller blocks for at
+  // most a few passes (each may fsync): for gRPC callback threads, not for
+  // callers that hold locks the loop takes.
+  bool RunOrPost(Task t);
+  // Runs `fn` in a pass and waits for the value it sets.
   template <typename T>
   Result<T> OnLoop(std::function<Result<T>()> fn, Deadline deadline);
   Attempt<state::ApplyResult> ProposeLocal(const std::string& data, Deadline deadline);
@@ -156,8 +163,13 @@ class Node::Impl {
   void SyncAddressesFromState();                           // loop
   void ForgetRemovedPeers();                               // loop, on ticks
 
-  // ---- loop thread (node.cc) ----
+  // ---- the thread holding the pass (in_pass_; node.cc) ----
   void Loop();
+  // One pass: `tasks`, the tick if due, every Ready, placement, replies,
+  // status. False after a storage failure (waiters failed, node stopping).
+  bool Pass(std::deque<Task>& tasks, bool tick_due);
+  // Gives the pass back; wakes the loop thread if work waits for it.
+  void EndInlinePass();
   bool HandleReady();
   void SendLeaderMessagesEarly(raft::Ready& rd);
   void ApplyEntry(const raft::Entry& e);
@@ -177,13 +189,13 @@ class Node::Impl {
   NodeConfig config_;
   std::unique_ptr<storage::LogStore> store_;
   PeerClients clients_;
-  std::unique_ptr<raft::Raft> raft_;  // loop thread only (after Init)
-  std::string cluster_id_;            // as stored in meta; loop thread
+  std::unique_ptr<raft::Raft> raft_;  // the pass only (after Init)
+  std::string cluster_id_;            // as stored in meta; the pass
 
   mutable std::shared_mutex state_mu_;
   state::ClusterState state_;  // written by the loop under state_mu_
 
-  // Loop-thread-only bookkeeping.
+  // Bookkeeping of the pass (whichever thread runs it, see in_pass_).
   raft::Index applied_ = 0;
   raft::Index snapshot_index_ = 0;
   uint64_t records_ = 0;  // VMs and nodes in state_ after the last apply
@@ -215,6 +227,10 @@ class Node::Impl {
   std::condition_variable cv_;
   std::deque<Task> tasks_;
   bool stopping_ = false;
+  // A pass is running, on the loop thread or inline (RunOrPost): the state
+  // marked "loop" in this class belongs to whichever thread set it.
+  bool in_pass_ = false;
+  bool loop_waits_for_pass_ = false;  // the loop thread has work and waits for in_pass_
   std::thread thread_;
   size_t blocking_threads_ = 0;  // RunBlocking threads still running (under mu_)
   std::condition_variable blocking_cv_;

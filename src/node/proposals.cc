@@ -43,7 +43,7 @@ void Node::Impl::ProposeAsync(v1::Command cmd, Deadline deadline, Node::ApplyCal
   // Tried here first; a member that does not lead (or a leader that has
   // just lost the role) routes it like Propose, on a thread that may block.
   auto shared = std::make_shared<v1::Command>(std::move(cmd));
-  Post([this, data = std::move(data), shared = std::move(shared), deadline, once]() mutable {
+  RunOrPost([this, data = std::move(data), shared = std::move(shared), deadline, once]() mutable {
     auto idx = raft_->propose(std::move(data));
     if (idx.ok()) {
       proposals_[*idx] = ProposalWaiter{raft_->term(), std::move(once), deadline, std::move(shared)};
