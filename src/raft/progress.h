@@ -24,6 +24,11 @@ class Inflights {
   // Acknowledges every message whose last index is <= `i`.
   void free_le(Index i) { while (!q_.empty() && q_.front() <= i) q_.pop_front(); }
   void free_first_one() { if (!q_.empty()) q_.pop_front(); }
+  // The append ending at `folded` was extended to end at the last index
+  // added (one message now): it takes one slot, not two.
+  void fold_into_last(Index folded) {
+    if (q_.size() >= 2 && q_[q_.size() - 2] == folded) q_.erase(q_.end() - 2);
+  }
   void reset() { q_.clear(); }
   const std::deque<Index>& items() const { return q_; }
 

@@ -316,16 +316,15 @@ void Raft::Impl::send(Message m) {
 // acknowledges each append it steps; sent as is, every write would cost a
 // message per peer each way plus one per commit advance. Within one Ready,
 // messages to a peer are folded instead, so a loop pass sends each peer at
-// most one append and a follower answers a pass's appends once:
+// most one append (one slot of its in-flight window) and a follower answers
+// a pass's appends once:
 // - an append whose entries start right after the last queued append's
 //   (same term, prev index/term = that append's last entry) extends it,
 //   up to max_size_per_msg of entry data, and carries the newer commit;
 // - an accepting append response replaces the last queued accepting one
 //   (same term), keeping the higher index.
 // Only the last message queued to the peer is extended, so the peer still
-// receives its messages in the order they were sent. A leader's in-flight
-// window counts the folded appends as sent; the follower's one answer
-// (the last index) frees them together.
+// receives its messages in the order they were sent.
 bool Raft::Impl::merge_into_tail(Message& m) {
   if (m.type != MessageType::kAppend && m.type != MessageType::kAppendResp) return false;
   auto tail = std::find_if(tails_.begin(), tails_.end(), [&](const Tail& t) { return t.to == m.to; });
@@ -344,6 +343,9 @@ bool Raft::Impl::merge_into_tail(Message& m) {
   for (const Entry& e : m.entries) bytes += e.data.size();
   if (!last.entries.empty() && !m.entries.empty() && tail->bytes + bytes > cfg_.max_size_per_msg) {
     return false;
+  }
+  if (!m.entries.empty()) {
+    if (auto pr = prs_.find(m.to); pr != prs_.end()) pr->second.inflights.fold_into_last(last_index);
   }
   for (Entry& e : m.entries) last.entries.push_back(std::move(e));
   last.commit = std::max(last.commit, m.commit);
