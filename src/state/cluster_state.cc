@@ -56,8 +56,6 @@ void ClusterState::UnindexVm(uint64_t node_id, std::string_view name) {
   if (it->second.empty()) by_node_.erase(it);
 }
 
-// Moves a VM to `node_id` (0 = unplaced). The previous node's observed status
-// no longer says anything about the VM, so the phase goes back to PENDING.
 void ClusterState::NotePending(const v1::Vm& vm) {
   const std::string& name = vm.spec().name();
   if (vm.node_id() == 0 && vm.desired_state() == v1::DESIRED_STATE_RUNNING) {
@@ -69,6 +67,8 @@ void ClusterState::NotePending(const v1::Vm& vm) {
   }
 }
 
+// Moves a VM to `node_id` (0 = unplaced). The previous node's observed status
+// no longer says anything about the VM, so the phase goes back to PENDING.
 void ClusterState::MoveVm(v1::Vm& vm, uint64_t node_id, int64_t now, std::string message) {
   UnindexVm(vm.node_id(), vm.spec().name());
   IndexVm(node_id, vm.spec().name());
@@ -359,11 +359,8 @@ std::vector<const v1::Vm*> ClusterState::VmsOnNode(uint64_t node_id) const {
   return out;
 }
 
-bool ClusterState::ForEachVmOnNode(uint64_t node_id, std::string_view after, std::string_view upto,
-                                   const std::function<bool(const v1::Vm*)>& fn) const {
-  auto it = by_node_.find(node_id);
-  if (it == by_node_.end()) return true;
-  const NameSet& names = it->second;
+bool ClusterState::ForEachNamed(const NameSet& names, std::string_view after, std::string_view upto,
+                                const std::function<bool(const v1::Vm*)>& fn) const {
   for (auto n = after.empty() ? names.begin() : names.upper_bound(after); n != names.end(); ++n) {
     if (!upto.empty() && std::string_view(*n) > upto) break;
     if (!fn(&vms_.find(*n)->second)) return false;
@@ -371,13 +368,15 @@ bool ClusterState::ForEachVmOnNode(uint64_t node_id, std::string_view after, std
   return true;
 }
 
+bool ClusterState::ForEachVmOnNode(uint64_t node_id, std::string_view after, std::string_view upto,
+                                   const std::function<bool(const v1::Vm*)>& fn) const {
+  auto it = by_node_.find(node_id);
+  return it == by_node_.end() || ForEachNamed(it->second, after, upto, fn);
+}
+
 bool ClusterState::ForEachPendingVm(std::string_view after, std::string_view upto,
                                     const std::function<bool(const v1::Vm*)>& fn) const {
-  for (auto n = after.empty() ? pending_.begin() : pending_.upper_bound(after); n != pending_.end(); ++n) {
-    if (!upto.empty() && std::string_view(*n) > upto) break;
-    if (!fn(&vms_.find(*n)->second)) return false;
-  }
-  return true;
+  return ForEachNamed(pending_, after, upto, fn);
 }
 
 size_t ClusterState::VmCountOnNode(uint64_t node_id) const {

@@ -219,6 +219,9 @@ class ClusterState {
   void MoveVm(v1::Vm& vm, uint64_t node_id, int64_t now, std::string message);
   // Puts `vm` in pending_ or takes it out, after its node or desired state changed.
   void NotePending(const v1::Vm& vm);
+  // ForEachVmOnNode over one name set of the indexes.
+  bool ForEachNamed(const NameSet& names, std::string_view after, std::string_view upto,
+                    const std::function<bool(const v1::Vm*)>& fn) const;
   // Appends the nodes whose VMs `cmd` may change, as the state is now
   // (called before and after applying it). False for a command that could
   // change any node's (then every node counts as changed). `named` and
