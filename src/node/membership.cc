@@ -18,7 +18,7 @@ namespace {
 // A learner within this many entries of the commit index counts as caught up.
 constexpr raft::Index kCatchUpSlack = 64;
 
-// What one step of a membership operation did on the loop thread.
+// What one step of a membership operation did in a loop pass.
 struct Step {
   enum Kind { kNotLeader, kDone, kWait, kRetry } kind = kDone;
   std::shared_ptr<ApplyPromise> promise;  // kWait: completes when the entry applies
@@ -373,7 +373,7 @@ bool Node::Impl::MayNeedPlacement(const v1::Command& cmd) {
   return !(cmd.has_create_vm() && cmd.create_vm().desired_state() == v1::DESIRED_STATE_STOPPED);
 }
 
-// The loop is the only writer of state_, so it reads it without the lock
+// The pass is the only writer of state_, so it reads it without the lock
 // (and may call this while holding it, as ApplyEntry does).
 void Node::Impl::SyncAddressesFromState() {
   for (const auto& [id, n] : state_.nodes()) SetAddress(id, n.address());

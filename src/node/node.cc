@@ -1,4 +1,4 @@
-// Node::Impl: start-up, the loop thread (Ready handling, apply, snapshots)
+// Node::Impl: start-up, the loop pass (Ready handling, apply, snapshots)
 // and the Node facade. Writes and reads are in proposals.cc, the published
 // status and apply listeners in node_status.cc, membership in membership.cc,
 // the leader's side of forwarded requests in forwarding.cc.
@@ -248,22 +248,21 @@ bool Node::Impl::Pass(std::deque<Task>& tasks, bool tick_due) {
     ExpireProposals();
     ForgetRemovedPeers();
   }
-  while (raft_->has_ready()) {
-    if (!HandleReady()) {
-      FailAll(Status::Unavailable("node stopped after a storage failure"));
-      return false;
-    }
-  }
-  // A new VM is placed as soon as its create is applied, not at the next
-  // tick (PlacePendingVms batches: one entry in flight at a time).
-  if (placement_dirty_ && raft_->role() == raft::Role::kLeader) {
-    PlacePendingVms();
+  auto handle_readies = [&] {
     while (raft_->has_ready()) {
       if (!HandleReady()) {
         FailAll(Status::Unavailable("node stopped after a storage failure"));
         return false;
       }
     }
+    return true;
+  };
+  if (!handle_readies()) return false;
+  // A new VM is placed as soon as its create is applied, not at the next
+  // tick (PlacePendingVms batches: one entry in flight at a time).
+  if (placement_dirty_ && raft_->role() == raft::Role::kLeader) {
+    PlacePendingVms();
+    if (!handle_readies()) return false;
   }
   FlushReplies();
   PublishStatus();
@@ -325,7 +324,7 @@ bool Node::Impl::HandleReady() {
 // Thesis §10.2.1: a leader may send AppendEntries while it writes the same
 // entries to its own disk, so the two flushes overlap instead of adding up.
 // Safe here because acknowledgements are stepped only after this Ready's
-// Save has returned (they are tasks of this single loop thread), so no entry
+// Save has returned (they are tasks of a later pass; one pass at a time), so no entry
 // is committed on the strength of a leader copy that is not yet durable.
 // Only a leader's outbound replication messages go early, and only when this
 // Ready changes neither term nor vote; replies (votes, acks) always wait for

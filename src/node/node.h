@@ -64,7 +64,8 @@ struct NodeConfig {
   std::string vm_subnet;             // bridge VM subnet proposed at bootstrap; empty = default
   transport::Transport* transport = nullptr;  // not owned; may be null (one-member cluster)
   std::function<void(const Status&)> on_fatal;  // storage failure: the process must stop
-  // Called on the loop thread after applying commands that change what VMs
+  // Called by the loop pass (on the loop thread or on the gRPC thread that
+  // runs it, see above) after applying commands that change what VMs
   // should run on this node (create, delete, desired state, placement of a
   // VM placed here or taken away); not for status reports, nor for VMs of
   // other nodes. Must not block (the agent's Poke).
@@ -123,9 +124,9 @@ class Node {
 
   // Propose without blocking the caller: `done` runs exactly once with what
   // Propose would return. On the leader it runs after the entry applies (or
-  // about a tick after the deadline), on the node's reply thread or its loop
-  // (a lone answer), so it must be quick and must not call back into the
-  // node; otherwise (a follower forwarding, no leader yet) on a helper
+  // about a tick after the deadline), on the node's reply thread or in the
+  // loop pass (a lone answer, or a pass run on a gRPC thread), so it must be
+  // quick and must not call back into the node; otherwise (a follower forwarding, no leader yet) on a helper
   // thread. It also runs, with kUnavailable, when the node stops first, and
   // always before Stop() returns.
   using ApplyCallback = std::function<void(Result<state::ApplyResult>)>;
@@ -165,7 +166,7 @@ class Node {
 
   NodeStatus GetStatus() const;
 
-  // Calls `fn(applied_index)` on the loop thread after each loop pass that
+  // Calls `fn(applied_index)` in each loop pass (whichever thread runs it) that
   // applied entries (or restored a snapshot), once GetStatus() and Read()
   // show them, so a watcher wakes on apply instead of polling. `fn` must be
   // quick and must not block or call into the node. Returns an id for

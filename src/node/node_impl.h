@@ -210,8 +210,7 @@ class Node::Impl {
   raft::HardState persisted_hard_state_;  // as last saved
   raft::Index placement_index_ = 0;  // leader: last PlaceVms proposed
   // Something applied since the last placement pass may have made a VM
-  // placeable: the pass scans every unplaced VM, stopped ones included, so
-  // it runs only then (see MayNeedPlacement).
+  // placeable: the placement pass runs only then (see MayNeedPlacement).
   bool placement_dirty_ = true;
   bool vms_changed_ = false;  // since the last on_vms_changed call
   uint64_t notified_applied_ = 0;  // the applied index apply listeners were last told

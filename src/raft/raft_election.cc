@@ -300,12 +300,13 @@ void Raft::Impl::send(Message m) {
   const bool vote_msg = m.type == MessageType::kVote || m.type == MessageType::kPreVote ||
                         m.type == MessageType::kVoteResp || m.type == MessageType::kPreVoteResp;
   if (!vote_msg) m.term = term_;  // vote messages carry the term the caller chose
-  if (merge_into_tail(m)) return;
   uint64_t bytes = 0;
   for (const Entry& e : m.entries) bytes += e.data.size();
   auto tail = std::find_if(tails_.begin(), tails_.end(), [&](const Tail& t) { return t.to == m.to; });
   if (tail == tails_.end()) {
     tails_.push_back(Tail{m.to, msgs_.size(), bytes});
+  } else if (merge_into_tail(*tail, m, bytes)) {
+    return;
   } else {
     *tail = Tail{m.to, msgs_.size(), bytes};
   }
@@ -325,11 +326,9 @@ void Raft::Impl::send(Message m) {
 //   (same term), keeping the higher index.
 // Only the last message queued to the peer is extended, so the peer still
 // receives its messages in the order they were sent.
-bool Raft::Impl::merge_into_tail(Message& m) {
+bool Raft::Impl::merge_into_tail(Tail& tail, Message& m, uint64_t bytes) {
   if (m.type != MessageType::kAppend && m.type != MessageType::kAppendResp) return false;
-  auto tail = std::find_if(tails_.begin(), tails_.end(), [&](const Tail& t) { return t.to == m.to; });
-  if (tail == tails_.end()) return false;
-  Message& last = msgs_[tail->pos];
+  Message& last = msgs_[tail.pos];
   if (last.type != m.type || last.term != m.term) return false;
   if (m.type == MessageType::kAppendResp) {
     if (last.reject || m.reject) return false;
@@ -339,9 +338,7 @@ bool Raft::Impl::merge_into_tail(Message& m) {
   const Index last_index = last.index + last.entries.size();
   const Term last_term = last.entries.empty() ? last.log_term : last.entries.back().term;
   if (m.index != last_index || m.log_term != last_term) return false;
-  uint64_t bytes = 0;
-  for (const Entry& e : m.entries) bytes += e.data.size();
-  if (!last.entries.empty() && !m.entries.empty() && tail->bytes + bytes > cfg_.max_size_per_msg) {
+  if (!last.entries.empty() && !m.entries.empty() && tail.bytes + bytes > cfg_.max_size_per_msg) {
     return false;
   }
   if (!m.entries.empty()) {
@@ -349,7 +346,7 @@ bool Raft::Impl::merge_into_tail(Message& m) {
   }
   for (Entry& e : m.entries) last.entries.push_back(std::move(e));
   last.commit = std::max(last.commit, m.commit);
-  tail->bytes += bytes;
+  tail.bytes += bytes;
   return true;
 }
 

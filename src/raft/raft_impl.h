@@ -64,9 +64,6 @@ class Raft::Impl {
   void step_candidate(const Message& m);
   void step_follower(const Message& m);
   void send(Message m);
-  // Folds `m` into the last message queued to the same peer when that is
-  // one it extends (see send); false if it must go on its own.
-  bool merge_into_tail(Message& m);
 
   // --- raft_replication.cc
   bool maybe_send_append(NodeId to, bool send_if_empty);
@@ -135,6 +132,10 @@ class Raft::Impl {
     uint64_t bytes;
   };
   std::vector<Tail> tails_;  // a few peers: searched linearly; cleared with msgs_
+  // Folds `m` (carrying `bytes` of entry data) into `tail`, the last message
+  // queued to the same peer, when it extends it (see send); false if it
+  // must go on its own.
+  bool merge_into_tail(Tail& tail, Message& m, uint64_t bytes);
   std::vector<ReadState> read_states_;
   SoftState prev_soft_;
   HardState prev_hard_;

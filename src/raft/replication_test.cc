@@ -297,14 +297,6 @@ TEST(RaftReplication, AFollowerAnswersTheAppendsOfOneReadyOnce) {
   EXPECT_EQ(answers[0].index, net.raft(1).last_index());
 }
 
-}  // namespace
-}  // namespace blixard::raft
-
-namespace blixard::raft {
-namespace {
-
-using testing::Network;
-
 // A folded append takes one slot of the follower's in-flight window, so a
 // small window does not cut a Ready's proposals short.
 TEST(RaftReplication, AFoldedAppendTakesOneInFlightSlot) {
@@ -315,15 +307,10 @@ TEST(RaftReplication, AFoldedAppendTakesOneInFlightSlot) {
   net.Stabilize();
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(net.raft(1).propose("v" + std::to_string(i)).ok());
   net.Process(1);
-  size_t appends = 0, entries = 0;
-  for (const Message& m : net.queue()) {
-    if (m.to == 2 && m.type == MessageType::kAppend) {
-      ++appends;
-      entries += m.entries.size();
-    }
-  }
-  EXPECT_EQ(appends, 1u);
-  EXPECT_EQ(entries, 5u);
+  std::vector<Message> appends = TakeQueued(net, 2, MessageType::kAppend);
+  ASSERT_EQ(appends.size(), 1u);
+  EXPECT_EQ(appends[0].entries.size(), 5u);
+  net.queue().push_back(std::move(appends[0]));
   net.Stabilize();
   for (NodeId id : net.ids()) EXPECT_EQ(net.node(id).app.payloads.size(), 5u) << id;
   EXPECT_TRUE(net.errors().empty()) << net.ErrorText();
