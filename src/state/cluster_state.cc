@@ -196,8 +196,7 @@ Status ClusterState::ApplyCreateVm(const v1::CreateVm& op, int64_t now, uint64_t
                                  ? v1::DESIRED_STATE_RUNNING
                                  : op.desired_state();
   if (Status s = CheckDesiredState(desired, op.spec().name()); !s.ok()) return s;
-  auto it = vms_.lower_bound(op.spec().name());
-  if (it != vms_.end() && it->first == op.spec().name()) {
+  if (vms_.contains(op.spec().name())) {
     return Status::AlreadyExists("vm " + Quote(op.spec().name()) + " already exists");
   }
   v1::Vm vm;
@@ -211,7 +210,7 @@ Status ClusterState::ApplyCreateVm(const v1::CreateVm& op, int64_t now, uint64_t
   vm.set_created_at_unix_ms(now);
   vm.set_created_index(index);
   if (Status s = ReserveNetwork(vm); !s.ok()) return s;
-  it = vms_.emplace_hint(it, op.spec().name(), std::move(vm));
+  auto it = vms_.emplace_hint(vms_.end(), op.spec().name(), std::move(vm));
   IndexVm(0, it->first);
   NotePending(it->second);
   IndexNetwork(it->second);

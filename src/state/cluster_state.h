@@ -7,7 +7,7 @@
 // Atomicity: a command that fails changes nothing but applied_index().
 // Thread safety: none; one owner (the node's loop thread) drives it. Readers
 // on other threads need their own synchronisation or a copy.
-// Cost: Apply is O(log n) in the number of VMs (plus O(p log n) for p
+// Cost: FindVm is one hash probe (VmTable). Apply is O(log n) in the number of VMs (plus O(p log n) for p
 // published ports and O(a) for a bridge address among a allocated), except RemoveNode (O(k log n)
 // for the k VMs placed on the node), PlaceVms and SetPendingReasons (O(k log n)
 // for k entries); UsageOn is kept VM by VM, and RemoveNode and SetNodeDrain
@@ -27,6 +27,7 @@
 
 #include "blixard/v1/state.pb.h"
 #include "common/status.h"
+#include "state/vm_table.h"
 
 namespace blixard::state {
 
@@ -61,7 +62,7 @@ struct NodeUsage {
 
 class ClusterState {
  public:
-  using VmMap = std::map<std::string, v1::Vm, std::less<>>;  // by name
+  using VmMap = VmTable::Map;                    // by name
   using NodeMap = std::map<uint64_t, v1::Node>;              // by id
 
   static constexpr uint32_t kSnapshotFormatVersion = 1;
@@ -108,7 +109,7 @@ class ClusterState {
   size_t node_count() const { return nodes_.size(); }
   // Read-only views without copying, for the scheduler and controllers.
   // Valid until the next Apply/Restore.
-  const VmMap& vms() const { return vms_; }
+  const VmMap& vms() const { return vms_.map(); }
   const NodeMap& nodes() const { return nodes_; }
   // The VMs placed on `node_id`, sorted by name; node_id 0 gives the VMs
   // waiting for placement. O(k log n) for k results, from an index kept by
@@ -240,7 +241,7 @@ class ClusterState {
 
   std::string cluster_id_;
   std::map<std::string, std::string, std::less<>> settings_;
-  VmMap vms_;
+  VmTable vms_;
   NodeMap nodes_;
   std::map<uint64_t, NameSet> by_node_;
   NameSet pending_;  // derived like by_node_: ForEachPendingVm

@@ -668,5 +668,33 @@ TEST(ClusterStateScale, TenThousandVms) {
   EXPECT_TRUE(copy.CheckInvariants().ok());
 }
 
+// FindVm goes through a hash index over the records: a copy, and a state
+// moved or assigned from another, look their own records up, never the
+// source's (the index points into the map it was built for).
+TEST(ClusterStateCopyTest, CopiesAndMovesFindTheirOwnRecords) {
+  ClusterState a;
+  ASSERT_TRUE(a.Apply(MakeCreateVm(Spec("x"), false, kNow), 1).status.ok());
+  ClusterState b = a;
+  ASSERT_TRUE(b.Apply(MakeSetVmDesiredState("x", v1::DESIRED_STATE_RUNNING, kNow), 2).status.ok());
+  ASSERT_TRUE(a.Apply(MakeDeleteVm("x", kNow), 2).status.ok());
+  EXPECT_EQ(a.FindVm("x"), nullptr);
+  ASSERT_NE(b.FindVm("x"), nullptr);
+  EXPECT_EQ(b.FindVm("x")->desired_state(), v1::DESIRED_STATE_RUNNING);
+
+  ClusterState c;
+  c = b;
+  ClusterState d = std::move(b);
+  ASSERT_TRUE(d.Apply(MakeDeleteVm("x", kNow), 3).status.ok());
+  ASSERT_NE(c.FindVm("x"), nullptr);
+  EXPECT_EQ(d.FindVm("x"), nullptr);
+  ASSERT_TRUE(c.Apply(MakeCreateVm(Spec("y"), false, kNow), 3).status.ok());
+  ClusterState e;
+  e = std::move(c);
+  EXPECT_NE(e.FindVm("x"), nullptr);
+  EXPECT_NE(e.FindVm("y"), nullptr);
+  EXPECT_TRUE(e.CheckInvariants().ok());
+  EXPECT_TRUE(d.CheckInvariants().ok());
+}
+
 }  // namespace
 }  // namespace blixard::state
