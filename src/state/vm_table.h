@@ -8,6 +8,9 @@
 // The index holds views of the map's keys and iterators into it, both
 // stable while the record exists (std::map never moves its nodes); a copy
 // of the table rebuilds the index over its own map, a move takes both.
+// The methods keep std::map's names and meaning, so that the state machine
+// reads like the map it was. Thread safety: that of std::map (const methods
+// may run concurrently; anything else needs exclusive access).
 #pragma once
 
 #include <absl/container/flat_hash_map.h>
