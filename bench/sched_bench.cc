@@ -74,7 +74,8 @@ void Run(size_t vms, size_t nodes) {
     auto cmd = state::DecodeCommand(creates[i]);
     Must(st->Apply(*cmd, ++index));
   }
-  const double create_us = Seconds(Clock::now() - create_t0) * 1e6 / static_cast<double>(vms - timed_from);
+  const double create_us =
+      Seconds(Clock::now() - create_t0) * 1e6 / static_cast<double>(vms - timed_from);
 
   control::PlacementController ctl;
   Clock::duration schedule{}, apply{};
@@ -97,9 +98,10 @@ void Run(size_t vms, size_t nodes) {
     ++passes;
   }
   const double total = Seconds(schedule + apply);
-  printf("sched_bench: vms=%zu nodes=%zu schedule_s=%.3f encode_apply_s=%.3f placements_per_s=%.0f passes=%zu "
-         "create_decode_apply_us=%.2f\n",
-         vms, nodes, Seconds(schedule), Seconds(apply), placed / total, passes, create_us);
+  printf(
+      "sched_bench: vms=%zu nodes=%zu schedule_s=%.3f encode_apply_s=%.3f placements_per_s=%.0f "
+      "passes=%zu create_decode_apply_us=%.2f\n",
+      vms, nodes, Seconds(schedule), Seconds(apply), placed / total, passes, create_us);
 
   const size_t heap_after = HeapInUse();
   auto t0 = Clock::now();

@@ -142,7 +142,9 @@ bool Node::Impl::Post(Task t) {
     std::lock_guard lk(mu_);
     if (stopping_) return false;
     tasks_.push_back(std::move(t));
-    wake = !in_pass_;  // else the pass's end wakes the loop thread (EndInlinePass), or it is that thread
+    // Else the pass's end wakes the loop thread (EndInlinePass), or the
+    // loop thread runs the pass itself.
+    wake = !in_pass_;
   }
   if (wake) cv_.notify_one();
   return true;

@@ -126,9 +126,10 @@ class Node {
   // Propose would return. On the leader it runs after the entry applies (or
   // about a tick after the deadline), on the node's reply thread or in the
   // loop pass (a lone answer, or a pass run on a gRPC thread), so it must be
-  // quick and must not call back into the node; otherwise (a follower forwarding, no leader yet) on a helper
-  // thread. It also runs, with kUnavailable, when the node stops first, and
-  // always before Stop() returns.
+  // quick and must not call back into the node; otherwise (a follower
+  // forwarding, no leader yet) on a helper thread. It also runs, with
+  // kUnavailable, when the node stops first, and always before Stop()
+  // returns.
   using ApplyCallback = std::function<void(Result<state::ApplyResult>)>;
   void ProposeAsync(v1::Command cmd, Deadline deadline, ApplyCallback done);
   // For leader-only controllers (liveness): proposes `cmd` only if this node

@@ -7,13 +7,14 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
 
 #include "state/commands.h"
-#include "support/process.h"
 #include "storage/mem_log_store.h"
+#include "support/process.h"
 
 namespace blixard::node {
 namespace {
@@ -24,6 +25,30 @@ v1::Command Create(const std::string& name) {
   spec.set_vcpus(1);
   spec.set_memory_mib(64);
   return state::MakeCreateVm(spec, false, 1'700'000'000'000);
+}
+
+// Starts `threads` writer threads; thread t proposes the creates of vm-i
+// for i in [t * per_thread, (t + 1) * per_thread), passing each answer to
+// `answer(i, result)` (on whichever thread answers) and counting each
+// proposal made in `sent`. The caller joins the threads.
+std::vector<std::thread> StartWriters(Node& node, int threads, int per_thread,
+                                      std::function<void(int, Result<state::ApplyResult>)> answer,
+                                      std::atomic<int>& sent) {
+  auto shared =
+      std::make_shared<std::function<void(int, Result<state::ApplyResult>)>>(std::move(answer));
+  std::vector<std::thread> writers;
+  for (int t = 0; t < threads; ++t) {
+    writers.emplace_back([&node, &sent, shared, t, per_thread] {
+      for (int j = 0; j < per_thread; ++j) {
+        const int i = t * per_thread + j;
+        node.ProposeAsync(
+            Create("vm-" + std::to_string(i)), Clock::now() + std::chrono::seconds(60),
+            [shared, i](Result<state::ApplyResult> r) { (*shared)(i, std::move(r)); });
+        sent.fetch_add(1);
+      }
+    });
+  }
+  return writers;
 }
 
 std::unique_ptr<Node> StartLeader() {
@@ -78,22 +103,18 @@ TEST(Node, WritesFromManyThreadsAtOnceAreAllAppliedAndAnsweredOnce) {
   ASSERT_NE(node, nullptr);
   constexpr int kThreads = 8, kPerThread = 4000;
   std::vector<std::unique_ptr<std::atomic<int>>> calls;
-  for (int i = 0; i < kThreads * kPerThread; ++i) calls.push_back(std::make_unique<std::atomic<int>>(0));
-  std::atomic<int> ok{0}, done{0};
-  std::vector<std::thread> writers;
-  for (int t = 0; t < kThreads; ++t) {
-    writers.emplace_back([&, t] {
-      for (int j = 0; j < kPerThread; ++j) {
-        const int i = t * kPerThread + j;
-        node->ProposeAsync(Create("vm-" + std::to_string(i)), Clock::now() + std::chrono::seconds(60),
-                           [&, i](Result<state::ApplyResult> r) {
-                             if (r.ok() && r->status.ok()) ok.fetch_add(1);
-                             calls[i]->fetch_add(1);
-                             done.fetch_add(1);
-                           });
-      }
-    });
+  for (int i = 0; i < kThreads * kPerThread; ++i) {
+    calls.push_back(std::make_unique<std::atomic<int>>(0));
   }
+  std::atomic<int> ok{0}, done{0}, sent{0};
+  std::vector<std::thread> writers = StartWriters(
+      *node, kThreads, kPerThread,
+      [&](int i, Result<state::ApplyResult> r) {
+        if (r.ok() && r->status.ok()) ok.fetch_add(1);
+        calls[i]->fetch_add(1);
+        done.fetch_add(1);
+      },
+      sent);
   for (auto& w : writers) w.join();
   EXPECT_TRUE(testing::WaitUntil([&] { return done.load() == kThreads * kPerThread; },
                                  std::chrono::seconds(60)));
@@ -120,22 +141,14 @@ TEST(Node, StopWithAnswersInFlightAnswersEachOnceBeforeReturning) {
       acked.push_back(std::make_unique<std::atomic<bool>>(false));
     }
     std::atomic<int> done{0}, sent{0};
-    std::vector<std::thread> writers;
-    for (int t = 0; t < kThreads; ++t) {
-      writers.emplace_back([&, t] {
-        for (int j = 0; j < kPerThread; ++j) {
-          const int i = t * kPerThread + j;
-          node->ProposeAsync(Create("vm-" + std::to_string(i)),
-                             Clock::now() + std::chrono::seconds(60),
-                             [&, i](Result<state::ApplyResult> r) {
-                               if (r.ok() && r->status.ok()) acked[i]->store(true);
-                               calls[i]->fetch_add(1);
-                               done.fetch_add(1);
-                             });
-          sent.fetch_add(1);
-        }
-      });
-    }
+    std::vector<std::thread> writers = StartWriters(
+        *node, kThreads, kPerThread,
+        [&](int i, Result<state::ApplyResult> r) {
+          if (r.ok() && r->status.ok()) acked[i]->store(true);
+          calls[i]->fetch_add(1);
+          done.fetch_add(1);
+        },
+        sent);
     // Stop once some writes were answered and others are still queued.
     const auto deadline = Clock::now() + std::chrono::seconds(60);
     while (done.load() < 50 && Clock::now() < deadline) std::this_thread::yield();

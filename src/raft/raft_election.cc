@@ -302,7 +302,8 @@ void Raft::Impl::send(Message m) {
   if (!vote_msg) m.term = term_;  // vote messages carry the term the caller chose
   uint64_t bytes = 0;
   for (const Entry& e : m.entries) bytes += e.data.size();
-  auto tail = std::find_if(tails_.begin(), tails_.end(), [&](const Tail& t) { return t.to == m.to; });
+  auto tail =
+      std::find_if(tails_.begin(), tails_.end(), [&](const Tail& t) { return t.to == m.to; });
   if (tail == tails_.end()) {
     tails_.push_back(Tail{m.to, msgs_.size(), bytes});
   } else if (merge_into_tail(*tail, m, bytes)) {
@@ -342,7 +343,9 @@ bool Raft::Impl::merge_into_tail(Tail& tail, Message& m, uint64_t bytes) {
     return false;
   }
   if (!m.entries.empty()) {
-    if (auto pr = prs_.find(m.to); pr != prs_.end()) pr->second.inflights.fold_into_last(last_index);
+    if (auto pr = prs_.find(m.to); pr != prs_.end()) {
+      pr->second.inflights.fold_into_last(last_index);
+    }
   }
   for (Entry& e : m.entries) last.entries.push_back(std::move(e));
   last.commit = std::max(last.commit, m.commit);

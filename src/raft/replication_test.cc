@@ -209,14 +209,6 @@ TEST(RaftReplication, FollowerIgnoresStaleSnapshot) {
   EXPECT_EQ(net.raft(2).last_index(), 6u);
 }
 
-}  // namespace
-}  // namespace blixard::raft
-
-namespace blixard::raft {
-namespace {
-
-using testing::Network;
-
 std::vector<Message> TakeQueued(Network& net, NodeId to, MessageType type) {
   std::vector<Message> out;
   for (auto it = net.queue().begin(); it != net.queue().end();) {
@@ -230,6 +222,15 @@ std::vector<Message> TakeQueued(Network& net, NodeId to, MessageType type) {
   return out;
 }
 
+// Queues `msgs` again, runs the network until quiet and expects every node
+// to have applied `payloads` entries.
+void DeliverAndExpectApplied(Network& net, std::vector<Message> msgs, size_t payloads) {
+  for (Message& m : msgs) net.queue().push_back(std::move(m));
+  net.Stabilize();
+  for (NodeId id : net.ids()) EXPECT_EQ(net.node(id).app.payloads.size(), payloads) << id;
+  EXPECT_TRUE(net.errors().empty()) << net.ErrorText();
+}
+
 // Proposals made between two Readys go to each follower as one append
 // (not one per proposal), carrying the newest commit index.
 TEST(RaftReplication, ProposalsBetweenReadysGoAsOneAppendPerFollower) {
@@ -239,6 +240,7 @@ TEST(RaftReplication, ProposalsBetweenReadysGoAsOneAppendPerFollower) {
   const Index before = net.raft(1).last_index();
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(net.raft(1).propose("v" + std::to_string(i)).ok());
   net.Process(1);
+  std::vector<Message> all;
   for (NodeId f : {2, 3}) {
     std::vector<Message> appends = TakeQueued(net, f, MessageType::kAppend);
     ASSERT_EQ(appends.size(), 1u) << f;
@@ -246,11 +248,9 @@ TEST(RaftReplication, ProposalsBetweenReadysGoAsOneAppendPerFollower) {
     ASSERT_EQ(appends[0].entries.size(), 5u);
     EXPECT_EQ(appends[0].entries.back().index, before + 5);
     EXPECT_EQ(appends[0].entries.back().data, "v4");
-    net.queue().push_back(std::move(appends[0]));
+    all.push_back(std::move(appends[0]));
   }
-  net.Stabilize();
-  for (NodeId id : net.ids()) EXPECT_EQ(net.node(id).app.payloads.size(), 5u) << id;
-  EXPECT_TRUE(net.errors().empty()) << net.ErrorText();
+  DeliverAndExpectApplied(net, std::move(all), 5);
 }
 
 // max_size_per_msg still bounds a folded append: entries beyond it start a
@@ -268,10 +268,7 @@ TEST(RaftReplication, FoldedAppendsKeepToTheSizeLimit) {
   EXPECT_EQ(appends[0].entries.size(), 2u);
   EXPECT_EQ(appends[1].entries.size(), 2u);
   EXPECT_EQ(appends[2].entries.size(), 1u);
-  for (Message& m : appends) net.queue().push_back(std::move(m));
-  net.Stabilize();
-  for (NodeId id : net.ids()) EXPECT_EQ(net.node(id).app.payloads.size(), 5u) << id;
-  EXPECT_TRUE(net.errors().empty()) << net.ErrorText();
+  DeliverAndExpectApplied(net, std::move(appends), 5);
 }
 
 // A follower that steps several appends before its next Ready answers them
@@ -310,10 +307,7 @@ TEST(RaftReplication, AFoldedAppendTakesOneInFlightSlot) {
   std::vector<Message> appends = TakeQueued(net, 2, MessageType::kAppend);
   ASSERT_EQ(appends.size(), 1u);
   EXPECT_EQ(appends[0].entries.size(), 5u);
-  net.queue().push_back(std::move(appends[0]));
-  net.Stabilize();
-  for (NodeId id : net.ids()) EXPECT_EQ(net.node(id).app.payloads.size(), 5u) << id;
-  EXPECT_TRUE(net.errors().empty()) << net.ErrorText();
+  DeliverAndExpectApplied(net, std::move(appends), 5);
 }
 
 }  // namespace

@@ -57,13 +57,10 @@ void ClusterState::UnindexVm(uint64_t node_id, std::string_view name) {
 }
 
 void ClusterState::NotePending(const v1::Vm& vm) {
-  const std::string& name = vm.spec().name();
   if (vm.node_id() == 0 && vm.desired_state() == v1::DESIRED_STATE_RUNNING) {
-    if (auto it = pending_.lower_bound(name); it == pending_.end() || *it != name) {
-      pending_.emplace_hint(it, name);
-    }
-  } else if (auto it = pending_.find(name); it != pending_.end()) {
-    pending_.erase(it);
+    pending_.insert(vm.spec().name());
+  } else {
+    pending_.erase(vm.spec().name());
   }
 }
 

@@ -7,8 +7,9 @@
 // Atomicity: a command that fails changes nothing but applied_index().
 // Thread safety: none; one owner (the node's loop thread) drives it. Readers
 // on other threads need their own synchronisation or a copy.
-// Cost: FindVm is one hash probe (VmTable). Apply is O(log n) in the number of VMs (plus O(p log n) for p
-// published ports and O(a) for a bridge address among a allocated), except RemoveNode (O(k log n)
+// Cost: FindVm is one hash probe (VmTable). Apply is O(log n) in the number
+// of VMs (plus O(p log n) for p published ports and O(a) for a bridge
+// address among a allocated), except RemoveNode (O(k log n)
 // for the k VMs placed on the node), PlaceVms and SetPendingReasons (O(k log n)
 // for k entries); UsageOn is kept VM by VM, and RemoveNode and SetNodeDrain
 // recount the node (O(k)). Snapshot, Digest, operator== and CheckInvariants
@@ -63,7 +64,7 @@ struct NodeUsage {
 class ClusterState {
  public:
   using VmMap = VmTable::Map;                    // by name
-  using NodeMap = std::map<uint64_t, v1::Node>;              // by id
+  using NodeMap = std::map<uint64_t, v1::Node>;  // by id
 
   static constexpr uint32_t kSnapshotFormatVersion = 1;
 
@@ -244,7 +245,7 @@ class ClusterState {
   VmTable vms_;
   NodeMap nodes_;
   std::map<uint64_t, NameSet> by_node_;
-  NameSet pending_;  // derived like by_node_: ForEachPendingVm
+  NameSet pending_;        // derived like by_node_: ForEachPendingVm
   std::string vm_subnet_;  // empty = kDefaultVmSubnet
   // Derived from vms_ like by_node_: (protocol, host port) -> VM, and
   // allocated bridge address (host order) -> VM.
