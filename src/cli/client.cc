@@ -27,12 +27,14 @@ std::unique_ptr<grpc::ClientContext> Client::Context() const {
 }
 
 int Client::Fail(const grpc::Status& status) const {
+  // Unreachable only when the channel never got to the daemon: an answer
+  // from it (UNAVAILABLE included, e.g. a follower that cannot reach the
+  // leader, whose message says "failed to connect" about the leader)
+  // leaves the channel READY and is printed as the daemon's own message.
   const auto state = channel_->GetState(false);
-  const bool unreachable =
-      (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
-       (state == GRPC_CHANNEL_TRANSIENT_FAILURE ||
-        status.error_message().find("failed to connect") != std::string::npos)) ||
-      (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && state != GRPC_CHANNEL_READY);
+  const bool unreachable = (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                            status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) &&
+                           state != GRPC_CHANNEL_READY;
   if (unreachable) {
     std::cerr << fmt::format(
         "error: {}: cannot reach a blixard daemon at {} ({})\n"

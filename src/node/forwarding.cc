@@ -16,6 +16,27 @@ bool Node::Impl::WaitForLeaderChange(uint64_t leader, uint64_t term, Deadline de
   return Clock::now() < deadline;
 }
 
+std::string Node::Impl::RoutingFailure(const NodeStatus& seen, const std::string& last_failure) const {
+  const NodeStatus now = GetStatus();
+  const std::string where = "node " + std::to_string(config_.id) + " is at term " +
+                            std::to_string(now.term);
+  std::string election =
+      now.leader_id == 0
+          ? "an election is under way (" + where + ")"
+          : "node " + std::to_string(config_.id) + " still sees node " +
+                std::to_string(now.leader_id) + " as leader at term " + std::to_string(now.term);
+  if (!last_failure.empty()) {
+    return last_failure + "; no other leader took over before the deadline: " + election +
+           ". Retry, or check that a majority of the voters are up and reachable";
+  }
+  if (seen.leader_id == 0) {
+    return "no leader was elected before the deadline (" + where +
+           "): the cluster has no quorum (are a majority of voters up and reachable?)";
+  }
+  return "the leader, node " + std::to_string(seen.leader_id) +
+         ", did not accept the request before the deadline; retry";
+}
+
 v1::ForwardRequest Node::Impl::NewForward() const {
   v1::ForwardRequest req;
   req.set_cluster_id(cluster_id());
@@ -52,7 +73,8 @@ v1::ForwardResponse Node::Impl::HandleForward(const v1::ForwardRequest& req, Dea
   switch (req.op_case()) {
     case v1::ForwardRequest::kCommand: {
       Attempt<state::ApplyResult> a = ProposeLocal(req.command(), deadline);
-      if (a.not_leader) {
+      // Overwritten here (retry): the forwarder routes it to the next leader.
+      if (!a.done()) {
         not_leader();
       } else if (!a.result.ok()) {
         fill(a.result.status());

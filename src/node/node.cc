@@ -36,7 +36,9 @@ std::string NewClusterId() {
 }  // namespace
 
 Node::Impl::Impl(NodeConfig config, std::unique_ptr<storage::LogStore> store)
-    : config_(std::move(config)), store_(std::move(store)) {}
+    : config_(std::move(config)),
+      request_nonce_((uint64_t{std::random_device{}()} << 32) ^ std::random_device{}()),
+      store_(std::move(store)) {}
 
 Node::Impl::~Impl() { Stop(); }
 
@@ -383,18 +385,34 @@ void Node::Impl::ApplyEntry(const raft::Entry& e) {
     if (awaited) {
       it->second.Complete(std::move(result), pending_replies_);
     } else {
-      it->second.Complete(Status::Unavailable(
-          "leadership changed before the write committed; it was not applied"), pending_replies_);
+      Overwritten(it->second);
     }
     proposals_.erase(it);
   }
   // Waiters below this index were overwritten by another leader's entries.
   while (!proposals_.empty() && proposals_.begin()->first < e.index) {
-    proposals_.begin()->second.Complete(
-        Status::Unavailable("leadership changed before the write committed; it was not applied"),
-        pending_replies_);
+    Overwritten(proposals_.begin()->second);
     proposals_.erase(proposals_.begin());
   }
+}
+
+Status OverwrittenStatus() {
+  return Status::Aborted("leadership changed before the write committed; it was not applied");
+}
+
+bool IsLeaderChange(const Status& s) { return s.code() == StatusCode::kAborted; }
+
+// Nothing of the write was applied: an asynchronous client write is routed
+// again (to whichever member leads now) while its deadline allows, as a
+// blocked one is by ProposeLocal's caller; a controller's proposal fails.
+void Node::Impl::Overwritten(ProposalWaiter& w) {
+  if (w.done && w.cmd && Clock::now() < w.deadline) {
+    RunBlocking([this, cmd = w.cmd, deadline = w.deadline, done = std::move(w.done)] {
+      (*done)(Propose(*cmd, deadline));
+    });
+    return;
+  }
+  w.Complete(OverwrittenStatus(), pending_replies_);
 }
 
 // Asynchronous proposers have nobody waiting on a clock: fail theirs once
@@ -431,7 +449,7 @@ void Node::Impl::OnSoftState(const raft::SoftState& ss) {
     // A ReadIndex request may be lost with the old leader: fail fast so
     // the client retries rather than waiting for its deadline.
     for (auto& [ctx, w] : reads_) {
-      w.promise->set_value(Status::Unavailable("leadership changed during a read; retry"));
+      w.promise->set_value(Status::Aborted("leadership changed while the read was confirmed"));
     }
     reads_.clear();
     removing_.clear();

@@ -4,6 +4,7 @@
 // leader).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <future>
@@ -23,13 +24,27 @@ namespace blixard::node {
 
 // The result of trying a write on this member: either it was handled here
 // (result set), or this member is not the leader and nothing was proposed
-// (not_leader: safe to retry on the leader).
+// (not_leader: safe to retry on the leader), or the leader could not be
+// reached or lost its role before answering (retry: safe to try again on
+// whichever member leads next, since a write that did apply carries its
+// request id and is answered, not applied, when it comes again; result
+// says what went wrong, for the message if the deadline passes first).
 template <typename T>
 struct Attempt {
   bool not_leader = false;
   Result<T> result = Status::Unavailable("not attempted");
+  bool retry = false;
   static Attempt NotLeader() { return Attempt{true, Status::Unavailable("not leader")}; }
+  static Attempt Retry(Status why) { return Attempt{false, std::move(why), true}; }
+  bool done() const { return !not_leader && !retry; }
 };
+
+// How a proposal's or a read's waiter learns that the leader changed under
+// it (the entry was overwritten by another leader's; the read's leader lost
+// its role): nothing was applied, so it may be routed again. kAborted is
+// used by the node for nothing else.
+Status OverwrittenStatus();
+bool IsLeaderChange(const Status& s);
 
 using ApplyPromise = std::promise<Result<state::ApplyResult>>;
 
@@ -143,6 +158,15 @@ class Node::Impl {
   // Waits until a leader is known that differs from (leader, term), or a
   // short retry interval passes; false at the deadline.
   bool WaitForLeaderChange(uint64_t leader, uint64_t term, Deadline deadline);
+  // The message of a write or read that found no usable leader before its
+  // deadline, as of `st`: the leader it could not reach (`last_failure`,
+  // empty if none) and whether an election is under way.
+  std::string RoutingFailure(const NodeStatus& st, const std::string& last_failure) const;
+  // Gives `cmd` a request id if it has none, so that every retry of it,
+  // here or forwarded, is applied at most once (state/request_log.h).
+  void StampRequest(v1::Command& cmd);
+  // One ReadIndex round on this member (ReadBarrier's attempt).
+  Attempt<bool> ReadBarrierOnce(Deadline deadline);
   v1::ForwardRequest NewForward() const;
   // Forwards `req` to the leader for an operation that returns no value.
   Attempt<bool> ForwardAck(const std::string& leader, const v1::ForwardRequest& req,
@@ -174,6 +198,8 @@ class Node::Impl {
   void SendLeaderMessagesEarly(raft::Ready& rd);
   void ApplyEntry(const raft::Entry& e);
   void ServeReads();
+  // The waiter's entry was overwritten by another leader's (see node.cc).
+  void Overwritten(ProposalWaiter& w);
   void ExpireProposals();
   void OnSoftState(const raft::SoftState& ss);
   void ProposeInternal(const v1::Command& cmd);
@@ -187,6 +213,8 @@ class Node::Impl {
   void SetAddress(uint64_t id, const std::string& address);
 
   NodeConfig config_;
+  const uint64_t request_nonce_;             // RequestId.hi of this process's writes
+  std::atomic<uint64_t> request_seq_{0};     // RequestId.lo
   std::unique_ptr<storage::LogStore> store_;
   PeerClients clients_;
   std::unique_ptr<raft::Raft> raft_;  // the pass only (after Init)
@@ -262,6 +290,7 @@ Result<T> Node::Impl::OnLoop(std::function<Result<T>()> fn, Deadline deadline) {
 template <typename T>
 Result<T> Node::Impl::RouteToLeader(Deadline deadline, const std::function<Attempt<T>()>& local,
                                     const std::function<Attempt<T>(const std::string&)>& forward) {
+  std::string last_failure;  // why the last attempt must be tried again
   while (true) {
     NodeStatus st = GetStatus();
     if (st.removed) {
@@ -272,20 +301,21 @@ Result<T> Node::Impl::RouteToLeader(Deadline deadline, const std::function<Attem
     }
     if (st.leader_id == config_.id) {
       Attempt<T> a = local();
-      if (!a.not_leader) return std::move(a.result);
+      if (a.done()) return std::move(a.result);
+      if (a.retry) last_failure = a.result.status().message();
     } else if (st.leader_id != 0) {
       std::string address = AddressOf(st.leader_id);
       if (!address.empty()) {
         Attempt<T> a = forward(address);
-        if (!a.not_leader) return std::move(a.result);
+        if (a.done()) return std::move(a.result);
+        if (a.retry) {
+          last_failure = "the leader, node " + std::to_string(st.leader_id) + " at " + address +
+                         ", did not answer: " + a.result.status().message();
+        }
       }
     }
     if (!WaitForLeaderChange(st.leader_id, st.term, deadline)) {
-      return Status::Unavailable(
-          st.leader_id == 0
-              ? "no leader was elected before the deadline: the cluster has no quorum "
-                "(are a majority of voters up and reachable?)"
-              : "the leader did not accept the request before the deadline; retry");
+      return Status::Unavailable(RoutingFailure(st, last_failure));
     }
   }
 }

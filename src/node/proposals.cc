@@ -27,14 +27,22 @@ Attempt<state::ApplyResult> Node::Impl::ProposeLocal(const std::string& data, De
   try {
     Result<state::ApplyResult> r = future.get();
     if (*not_leader) return Attempt<state::ApplyResult>::NotLeader();
+    if (!r.ok() && IsLeaderChange(r.status())) return Attempt<state::ApplyResult>::Retry(r.status());
     return {false, std::move(r)};
   } catch (const std::future_error&) {  // task dropped at shutdown
     return {false, Status::Unavailable("node is shutting down; the write may or may not be applied")};
   }
 }
 
+void Node::Impl::StampRequest(v1::Command& cmd) {
+  if (cmd.has_request_id()) return;
+  cmd.mutable_request_id()->set_hi(request_nonce_);
+  cmd.mutable_request_id()->set_lo(request_seq_.fetch_add(1, std::memory_order_relaxed) + 1);
+}
+
 void Node::Impl::ProposeAsync(v1::Command cmd, Deadline deadline, Node::ApplyCallback done) {
   auto once = std::make_shared<ApplyOnce>(std::move(done));
+  StampRequest(cmd);
   std::string data;
   if (!cmd.SerializeToString(&data)) {
     (*once)(Status::Internal("cannot encode command"));
@@ -56,6 +64,7 @@ void Node::Impl::ProposeAsync(v1::Command cmd, Deadline deadline, Node::ApplyCal
 }
 
 Result<state::ApplyResult> Node::Impl::Propose(v1::Command cmd, Deadline deadline) {
+  StampRequest(cmd);
   std::string data;
   if (!cmd.SerializeToString(&data)) return Status::Internal("cannot encode command");
   return RouteToLeader<state::ApplyResult>(
@@ -64,6 +73,12 @@ Result<state::ApplyResult> Node::Impl::Propose(v1::Command cmd, Deadline deadlin
         v1::ForwardRequest req = NewForward();
         req.set_command(data);
         auto resp = clients_.Forward(address, req, deadline);
+        // The leader died or cannot be reached (it may have applied the
+        // write: the request id makes a second attempt an answer, not a
+        // second write); tried again on whichever member leads next.
+        if (!resp.ok() && resp.status().code() == StatusCode::kUnavailable) {
+          return Attempt<state::ApplyResult>::Retry(resp.status());
+        }
         if (!resp.ok()) return {false, resp.status()};
         if (resp->not_leader()) return Attempt<state::ApplyResult>::NotLeader();
         state::ApplyResult ar;
@@ -107,29 +122,49 @@ Result<uint64_t> Node::Impl::LastIndexInTerm(uint64_t term, Deadline deadline) {
       deadline);
 }
 
+// Like a write, a linearizable read waits out an election within its
+// deadline: a member with no leader, or whose leader changed while the
+// read was under way (the request may have gone to a leader that died),
+// asks again once a leader is known.
 Status Node::Impl::ReadBarrier(Deadline deadline) {
+  std::string last_failure;
+  while (true) {
+    const NodeStatus st = GetStatus();
+    Attempt<bool> a = ReadBarrierOnce(deadline);
+    if (a.done()) return a.result.status();
+    last_failure = a.result.status().message();
+    if (!WaitForLeaderChange(st.leader_id, st.term, deadline)) {
+      return Status::Unavailable(RoutingFailure(st, last_failure) + "; or read with --stale");
+    }
+  }
+}
+
+Attempt<bool> Node::Impl::ReadBarrierOnce(Deadline deadline) {
   auto promise = std::make_shared<std::promise<Status>>();
   auto future = promise->get_future();
-  if (!Post([this, promise] {
+  auto no_leader = std::make_shared<std::atomic<bool>>(false);
+  if (!Post([this, promise, no_leader] {
         std::string ctx = std::to_string(config_.id) + "/" + std::to_string(++read_seq_);
         Status s = raft_->read_index(ctx);
         if (!s.ok()) {
-          promise->set_value(Status::Unavailable(
-              "no leader to confirm a linearizable read; retry, or read with --stale"));
+          *no_leader = true;
+          promise->set_value(Status::Unavailable("no leader to confirm a linearizable read"));
           return;
         }
         reads_[ctx] = ReadWaiter{0, promise};
       })) {
-    return Status::Unavailable("node is shutting down");
+    return {false, Status::Unavailable("node is shutting down")};
   }
   if (future.wait_until(deadline) != std::future_status::ready) {
-    return Status::Unavailable("linearizable read not confirmed before the deadline "
-                               "(no quorum?); retry, or read with --stale");
+    return {false, Status::Unavailable("linearizable read not confirmed before the deadline "
+                                       "(no quorum?); retry, or read with --stale")};
   }
   try {
-    return future.get();
+    Status s = future.get();
+    if (*no_leader || IsLeaderChange(s)) return Attempt<bool>::Retry(s);
+    return {false, s.ok() ? Result<bool>(true) : Result<bool>(s)};
   } catch (const std::future_error&) {
-    return Status::Unavailable("node is shutting down");
+    return {false, Status::Unavailable("node is shutting down")};
   }
 }
 

@@ -22,6 +22,20 @@ bool IsUp(v1::VmPhase p) {
          p == v1::VM_PHASE_PAUSED;
 }
 
+// The VM a client write answers with, for answering a repeat of it.
+std::string_view AnsweredVm(const v1::Command& cmd) {
+  switch (cmd.op_case()) {
+    case v1::Command::kCreateVm:
+      return cmd.create_vm().spec().name();
+    case v1::Command::kSetVmDesiredState:
+      return cmd.set_vm_desired_state().name();
+    case v1::Command::kUpdateVmLabels:
+      return cmd.update_vm_labels().name();
+    default:
+      return {};
+  }
+}
+
 }  // namespace
 
 using internal::CheckDesiredState;
@@ -93,6 +107,12 @@ ApplyResult ClusterState::Apply(const v1::Command& cmd, uint64_t index, bool wan
     return out;
   }
   applied_index_ = index;
+  if (cmd.has_request_id() && requests_.Contains(RequestLog::From(cmd.request_id()))) {
+    // A retry of a write this state applied already: answered as the first
+    // attempt was (with its VM as it is now), changing nothing.
+    if (const v1::Vm* vm = FindVm(AnsweredVm(cmd))) Answer(out, *vm);
+    return out;
+  }
   const int64_t now = cmd.now_unix_ms();
   std::vector<std::string_view> named;
   const bool by_name = VmsNamedBy(cmd, named);
@@ -172,6 +192,7 @@ ApplyResult ClusterState::Apply(const v1::Command& cmd, uint64_t index, bool wan
     out.vm.reset();
     return out;
   }
+  if (cmd.has_request_id()) requests_.Add(RequestLog::From(cmd.request_id()));
   known = NodesTouchedBy(cmd, by_name, named, touched) && known;
   if (!by_name) {
     if (!known) {

@@ -28,6 +28,7 @@
 
 #include "blixard/v1/state.pb.h"
 #include "common/status.h"
+#include "state/request_log.h"
 #include "state/vm_table.h"
 
 namespace blixard::state {
@@ -76,6 +77,10 @@ class ClusterState {
   // that carry no command (no-ops, membership changes) are not applied here.
   //
   // Errors: kInvalidArgument (no op, invalid spec/name/node/enum),
+  // A command whose request_id is among the remembered requests
+  // (RequestLog) changes nothing and succeeds, answered with the VM it names
+  // as it is now: a retried write is applied once.
+  //
   // kAlreadyExists (CreateVm of an existing name), kNotFound (unknown VM or
   // node), kFailedPrecondition (status report from a node the VM is not
   // placed on, generation mismatch, different cluster id).
@@ -154,7 +159,8 @@ class ClusterState {
   // unchanged.
   Status RestoreSnapshot(const std::string& data);
 
-  // 64-bit hash of the canonical snapshot content (cluster id, VMs, nodes).
+  // 64-bit hash of the canonical snapshot content (cluster id, VMs, nodes,
+  // settings, remembered requests).
   // applied_index is left out, so replicas that hold the same content agree,
   // and a failed command leaves the digest unchanged.
   uint64_t Digest() const;
@@ -255,6 +261,7 @@ class ClusterState {
   std::unordered_map<uint64_t, uint64_t> changed_at_;
   uint64_t all_changed_at_ = 0;
   std::unordered_map<uint64_t, NodeUsage> usage_;  // UsageOn; no entry = nothing used
+  RequestLog requests_;  // successful client writes, by request id
   uint64_t applied_index_ = 0;
   bool skip_fit_check_ = false;
   bool want_vm_ = true;  // during Apply: its want_vm (see Answer)

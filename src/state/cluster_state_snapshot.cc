@@ -42,6 +42,7 @@ v1::ClusterStateSnapshot ClusterState::ToSnapshot(bool with_applied_index) const
   for (const auto& [id, node] : nodes_) *snap.add_nodes() = node;
   if (with_applied_index) snap.set_applied_index(applied_index_);
   for (const auto& [k, v] : settings_) (*snap.mutable_settings())[k] = v;
+  requests_.EncodeTo(snap);
   return snap;
 }
 
@@ -75,6 +76,12 @@ Status ClusterState::RestoreSnapshot(const std::string& data) {
       return Status::Corruption("cluster state snapshot has an invalid setting " + Quote(k));
     }
     next.settings_[k] = v;
+  }
+  if (!next.requests_.RestoreFrom(snap)) {
+    return Status::Corruption("cluster state snapshot holds " +
+                              std::to_string(snap.applied_requests_size()) +
+                              " remembered requests with a duplicate, or more than " +
+                              std::to_string(RequestLog::kCapacity));
   }
   for (v1::Vm& vm : *snap.mutable_vms()) {
     if (!next.vms_.empty() && !(next.vms_.rbegin()->first < vm.spec().name())) {
