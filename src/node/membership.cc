@@ -1,6 +1,6 @@
 // Membership: joining through an existing member, adding and removing
-// members, leadership transfer, and the leader's controller that keeps up to
-// `max_voters` voters (promoting caught-up learners, replacing lost voters).
+// members, leadership transfer, and running the leader's voter controller
+// (control/voters.h) on ticks.
 #include <spdlog/spdlog.h>
 
 #include <thread>
@@ -8,15 +8,12 @@
 #include "common/wall_clock.h"
 #include "node/node_impl.h"
 #include "raft/conf_change.h"
-#include "control/placement.h"
+#include "control/voters.h"
 #include "state/commands.h"
 #include "transport/transport.h"
 
 namespace blixard::node {
 namespace {
-
-// A learner within this many entries of the commit index counts as caught up.
-constexpr raft::Index kCatchUpSlack = 64;
 
 // What one step of a membership operation did in a loop pass.
 struct Step {
@@ -324,55 +321,6 @@ void Node::Impl::ForgetRemovedPeers() {
   }
 }
 
-void Node::Impl::PlacePendingVms() {
-  // One pass at a time: the next one must see the capacity this one took.
-  if (placement_index_ > applied_) return;
-  const auto now = Clock::now();
-  // A pass that scheduled VMs but placed nothing is repeated at most every
-  // 100 ms (the scheduler's set-up reads every placed VM), and only when
-  // something applied may have changed what fits (placement_dirty_), the
-  // last pass stopped short, or a second passed (drain deadlines). A pass
-  // that found nothing waiting cost little, so a VM created just after it
-  // is placed at once.
-  if (now < placement_next_) return;
-  if (!placement_dirty_ && !placement_.cut_short() && now < placement_last_ + std::chrono::seconds(1)) {
-    return;
-  }
-  placement_dirty_ = false;
-  placement_last_ = now;
-  placement_next_ = now + std::chrono::milliseconds(100);
-  control::PlacementStep step;
-  {
-    std::shared_lock lk(state_mu_);
-    step = placement_.Step(state_, NowUnixMs());
-  }
-  constexpr size_t kMaxPlacementsPerEntry = 10000;
-  for (size_t i = 0; i < step.placements.size(); i += kMaxPlacementsPerEntry) {
-    const size_t end = std::min(step.placements.size(), i + kMaxPlacementsPerEntry);
-    std::vector<state::Placement> part(step.placements.begin() + i, step.placements.begin() + end);
-    auto idx = raft_->propose(state::EncodeCommand(state::MakePlaceVms(part, NowUnixMs())));
-    if (!idx.ok()) return;
-    placement_index_ = *idx;
-  }
-  if (!step.moves_off.empty()) {
-    auto idx = raft_->propose(state::EncodeCommand(state::MakeMoveVmsOff(step.moves_off, NowUnixMs())));
-    if (!idx.ok()) return;
-    placement_index_ = *idx;
-  }
-  if (!step.reasons.empty()) {
-    auto idx = raft_->propose(state::EncodeCommand(state::MakeSetPendingReasons(step.reasons, NowUnixMs())));
-    if (idx.ok()) placement_index_ = *idx;
-  }
-  // Placements change the state: look again as soon as they are applied.
-  if (!step.scheduled || !step.placements.empty() || !step.moves_off.empty()) placement_next_ = now;
-}
-
-bool Node::Impl::MayNeedPlacement(const v1::Command& cmd) {
-  // A VM created stopped waits unplaced until it is started (a separate
-  // command); everything else may change what is placeable.
-  return !(cmd.has_create_vm() && cmd.create_vm().desired_state() == v1::DESIRED_STATE_STOPPED);
-}
-
 // The pass is the only writer of state_, so it reads it without the lock
 // (and may call this while holding it, as ApplyEntry does).
 void Node::Impl::SyncAddressesFromState() {
@@ -382,41 +330,23 @@ void Node::Impl::SyncAddressesFromState() {
 void Node::Impl::RunControllers() {
   PlacePendingVms();
   const auto now = Clock::now();
-  const raft::ConfState& conf = raft_->conf();
-  std::map<uint64_t, raft::PeerProgress> progress;
-  for (const auto& p : raft_->progress()) progress[p.id] = p;
-  const raft::Index commit = raft_->commit_index();
-  const auto election = std::chrono::milliseconds(config_.tick_ms * config_.election_ticks);
-  auto healthy_learner = [&](uint64_t l) {
-    auto it = last_heard_.find(l);
-    return !removing_.count(l) && it != last_heard_.end() && now - it->second < 2 * election &&
-           progress[l].match + kCatchUpSlack >= commit;
+  auto ms = [](Clock::duration d) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
   };
-  auto propose = [&](raft::ConfChangeType type, uint64_t id, const char* why) {
-    auto idx = ProposeConfChangeOnLoop(raft::ConfChange{type, id, ""}, nullptr);
-    if (idx.ok()) spdlog::info("{} node {}", why, id);
-  };
-  // Replace a voter lost for longer than the configured time by demoting it
-  // (a standby is then promoted below), so quorum survives further failures.
-  const auto replace_after = std::chrono::milliseconds(config_.voter_replace_after_ms);
-  if (now - leader_since_ > replace_after) {
-    bool standby = std::any_of(conf.learners.begin(), conf.learners.end(), healthy_learner);
-    for (uint64_t v : conf.voters) {
-      if (v == config_.id || !standby) continue;
-      auto it = last_heard_.find(v);
-      if (it == last_heard_.end() || now - it->second > replace_after) {
-        propose(raft::ConfChangeType::kDemote, v, "replacing lost voter: demoting");
-        return;
-      }
-    }
-  }
-  if (conf.voters.size() < config_.max_voters) {
-    for (uint64_t l : conf.learners) {
-      if (healthy_learner(l)) {
-        propose(raft::ConfChangeType::kPromote, l, "caught up: promoting learner");
-        return;
-      }
-    }
+  control::VoterView view;
+  view.self = config_.id;
+  view.conf = raft_->conf();
+  view.commit = raft_->commit_index();
+  for (const auto& p : raft_->progress()) view.match[p.id] = p.match;
+  for (const auto& [id, at] : last_heard_) view.silent_ms[id] = ms(now - at);
+  view.removing = removing_;
+  view.leader_for_ms = ms(now - leader_since_);
+  view.election_ms = int64_t{config_.tick_ms} * config_.election_ticks;
+  view.replace_after_ms = config_.voter_replace_after_ms;
+  view.max_voters = config_.max_voters;
+  if (auto change = control::NextVoterChange(view)) {
+    auto idx = ProposeConfChangeOnLoop(raft::ConfChange{change->type, change->node, ""}, nullptr);
+    if (idx.ok()) spdlog::info("{} node {}", change->why, change->node);
   }
 }
 

@@ -1,7 +1,8 @@
 // Node::Impl: private to src/node/. Split across node.cc (loop, Ready
-// handling, proposals, reads), membership.cc (join, remove, transfer, the
-// leader's promotion controller) and forwarding.cc (write routing to the
-// leader).
+// handling, apply), proposals.cc (writes and reads), membership.cc (join,
+// remove, transfer, the voter controller's tick), placement_driver.cc (the
+// leader's placement passes), forwarding.cc (routing to the leader) and
+// node_status.cc (published status, apply listeners).
 #pragma once
 
 #include <atomic>
@@ -182,10 +183,12 @@ class Node::Impl {
   JoinResult MembersSnapshot() const;
   void NoteConfEntry(const raft::Entry& e, bool applied);  // loop
   void RunControllers();                                   // loop, leader only
-  void PlacePendingVms();                                  // loop, leader only
-  static bool MayNeedPlacement(const v1::Command& cmd);
   void SyncAddressesFromState();                           // loop
   void ForgetRemovedPeers();                               // loop, on ticks
+
+  // ---- placement (placement_driver.cc) ----
+  void PlacePendingVms();                                  // loop, leader only
+  static bool MayNeedPlacement(const v1::Command& cmd);
 
   // ---- the thread holding the pass (in_pass_; node.cc) ----
   void Loop();

@@ -20,9 +20,9 @@ void Usage() {
   std::fprintf(stderr,
                "usage: blixard-sim [--seed S] [--seeds N] [--nodes 3|5|7] [--virtual-seconds T]\n"
                "                   [--faults all|none|net,partition,crash,pause,disk,membership,transfer]\n"
-               "                   [--clients C] [--vms] [--workers W] [--verbose] [--keep-going]\n"
+               "                   [--clients C] [--vms] [--workers W] [--max-voters N] [--verbose] [--keep-going]\n"
                "                   [--inject-bug ack-on-propose|local-read|lying-disk|no-fence|no-capacity-refusal|\n"
-               "                                 no-drain-moves|no-anti-affinity|worker-no-fence]\n");
+               "                                 no-drain-moves|no-anti-affinity|worker-no-fence|no-voter-promotion]\n");
 }
 
 bool ParseU64(const char* s, uint64_t* out) {
@@ -97,6 +97,13 @@ int main(int argc, char** argv) {
         return 2;
       }
       base.bug = *bug;
+    } else if (a == "--max-voters") {
+      value(&v);
+      if (v < 1 || v > 7) {
+        std::fprintf(stderr, "--max-voters must be 1-7 (the rest of --nodes start as learners)\n");
+        return 2;
+      }
+      base.max_voters = static_cast<int>(v);
     } else if (a == "--workers") {
       value(&v);
       if (v > 10000) {

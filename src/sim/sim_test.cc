@@ -250,6 +250,37 @@ TEST(SimChecksBite, AWorkerThatDoesNotFenceRunsAVmTwiceAndIsCaught) {
   EXPECT_GE(caught, 3);
 }
 
+// The voter controller (control/voters.h) on 5 nodes with 3 voters and 2
+// standbys: crashes longer than its replace-after time demote the lost
+// voter and promote a standby; once quiet, 3 voters again.
+void VoterSweep(uint64_t first, uint64_t count, int nodes, int max_voters) {
+  for (uint64_t s = first; s < first + count; ++s) {
+    SimConfig c = Config(s, nodes, kSweepSeconds);
+    c.max_voters = max_voters;
+    const SimResult r = RunSimulation(c);
+    ASSERT_TRUE(r.ok) << r.failure;
+  }
+}
+
+TEST(SimVoters, ThreeVotersOfFive) { VoterSweep(9000, 60, 5, 3); }
+TEST(SimVoters, FiveVotersOfSeven) { VoterSweep(9100, 30, 7, 5); }
+
+TEST(SimChecksBite, AVoterControllerThatNeverPromotesIsCaught) {
+  int caught = 0;
+  for (uint64_t s = 1; s <= 20; ++s) {
+    SimConfig c = Config(s, 5, 20);
+    c.max_voters = 3;
+    c.faults = kFaultCrash | kFaultNet;
+    c.bug = InjectedBug::kNoVoterPromotion;
+    const SimResult r = RunSimulation(c);
+    if (r.ok) continue;
+    EXPECT_EQ(r.check, "voters kept") << r.failure;
+    EXPECT_NE(r.failure.find("--max-voters 3 --inject-bug no-voter-promotion"), std::string::npos) << r.failure;
+    ++caught;
+  }
+  EXPECT_GE(caught, 3);
+}
+
 TEST(SimChecksBite, AnOvercommittingSchedulerIsCaught) {
   const auto failed = VmChecksFailed(InjectedBug::kNoCapacityRefusal, 10);
   EXPECT_GE(failed.size(), 3u);

@@ -43,6 +43,7 @@ enum class InjectedBug : uint8_t {
   kNoDrainMoves,  // SimConfig::vms: the leader never starts moving a VM off a draining node
   kNoAntiAffinity,  // SimConfig::vms: the leader's scheduler ignores anti-affinity groups
   kWorkerNoFence,  // SimConfig::workers: a worker cut off from the leader keeps its VMs running
+  kNoVoterPromotion,  // SimConfig::max_voters: the voter controller demotes but never promotes
 };
 
 // The --inject-bug name of `bug`, and back.
@@ -68,6 +69,12 @@ struct SimConfig {
   // clients are 4 + workers/10 (unless more are asked for) and the nemesis
   // also crashes workers and cuts them off from the servers.
   int workers = 0;
+  // 0: every node is a voter, and the nemesis (kFaultMembership) adds,
+  // promotes, demotes and removes members at random. N > 0: the first N
+  // nodes bootstrap as voters and the rest as learners, and the leader runs
+  // the daemon's voter controller (control/voters.h) on every tick, which
+  // must keep N voters once the cluster is quiet (membership faults off).
+  int max_voters = 0;
 };
 
 struct SimResult {

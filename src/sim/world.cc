@@ -32,6 +32,7 @@ void World::Fail(const std::string& check, const std::string& message) {
                   " --nodes " + std::to_string(cfg_.nodes) + " --virtual-seconds " +
                   std::to_string(cfg_.duration_ms / 1000) + " --faults " + FaultsToString(cfg_.faults) +
                   (cfg_.vms ? " --vms" : "") + (cfg_.workers > 0 ? " --workers " + std::to_string(cfg_.workers) : "") +
+                  (cfg_.max_voters > 0 ? " --max-voters " + std::to_string(cfg_.max_voters) : "") +
                   (cfg_.bug != InjectedBug::kNone ? " --inject-bug " + std::string(BugName(cfg_.bug)) : "") +
                   " --verbose\n  last events:\n";
   const uint64_t n = std::min<uint64_t>(ring_next_, kTraceRing);
@@ -41,13 +42,15 @@ void World::Fail(const std::string& check, const std::string& message) {
 
 // ---------------------------------------------------------------- nodes
 
-SimNode& World::AddNode(NodeId id, const std::vector<NodeId>& bootstrap_voters) {
+SimNode& World::AddNode(NodeId id, const std::vector<NodeId>& bootstrap_voters,
+                        const std::vector<NodeId>& bootstrap_learners) {
   auto n = std::make_unique<SimNode>();
   n->id = id;
   n->store = std::make_unique<storage::MemLogStore>();
   if (!bootstrap_voters.empty()) {
     auto snap = std::make_shared<raft::Snapshot>();
     snap->meta.conf.voters = bootstrap_voters;
+    snap->meta.conf.learners = bootstrap_learners;
     Check(n->store->Save(std::nullopt, {}, snap), "storage");
   }
   // Clock drift: each node's timer runs a little fast or slow.
@@ -90,6 +93,8 @@ void World::Start(SimNode& n) {
   rc.id = n.id;
   rc.seed = prng_.Fork();
   n.raft = std::make_unique<raft::Raft>(rc, std::move(ps));
+  n.last_heard.clear();
+  n.leader_since = 0;
   n.up = true;
   n.paused = false;
   n.store->SetFaultHook(nullptr);
@@ -169,6 +174,7 @@ void World::ScheduleTick(SimNode& n, Time delay) {
     if (n->paused) return;
     Trace(Ev::kTick, id);
     n->raft->tick();
+    if (cfg_.max_voters > 0 && n->raft->role() == Role::kLeader) RunVoterController(*n);
     AfterInput(*n);
     if (!n->up) return;
     Check(n->raft->CheckInvariants(), "raft invariants");
@@ -195,6 +201,7 @@ void World::DeliverRaft(const raft::Message& m) {
     SimNode* n = Find(id);
     if (n == nullptr || !n->up || n->incarnation != inc || failed()) return;
     Trace(Ev::kDeliver, static_cast<uint64_t>(m.type), m.from, m.to, m.term, (m.index << 1) | (m.reject ? 1 : 0));
+    n->last_heard[m.from] = events_.now();
     // Purity: now and then a clone steps the same message and must end up
     // in the same state.
     std::unique_ptr<raft::Raft> twin;
@@ -316,6 +323,7 @@ void World::HandleReady(SimNode& n) {
 
 void World::OnBecameLeader(SimNode& n) {
   const Term term = n.raft->term();
+  n.leader_since = events_.now();
   Trace(Ev::kLeader, n.id, term, n.raft->last_index());
   if (!Check(safety_.OnLeader(n.id, term, static_cast<uint64_t>(events_.now())), "election safety")) return;
   if (!Check(safety_.OnNewLeaderLog(n.id, term, n.shadow), "leader completeness")) return;
@@ -606,10 +614,17 @@ SimResult World::Run() {
   static const std::vector<Time> kIntervals = {700, 2000, 2000, 4000};
   nemesis_interval_ = prng_.Pick(kIntervals);
 
-  std::vector<NodeId> voters;
-  for (int i = 1; i <= cfg_.nodes; ++i) voters.push_back(static_cast<NodeId>(i));
-  for (NodeId id : voters) AddNode(id, voters);
+  std::vector<NodeId> voters, learners;
+  if (cfg_.max_voters > 0) cfg_.faults &= ~static_cast<uint32_t>(kFaultMembership);
+  for (int i = 1; i <= cfg_.nodes; ++i) {
+    const bool learner = cfg_.max_voters > 0 && i > cfg_.max_voters;
+    (learner ? learners : voters).push_back(static_cast<NodeId>(i));
+  }
+  for (NodeId id : voters) AddNode(id, voters, learners);
+  for (NodeId id : learners) AddNode(id, voters, learners);
   for (NodeId id : voters) Start(*Find(id));
+  for (NodeId id : learners) Start(*Find(id));
+  voters.insert(voters.end(), learners.begin(), learners.end());  // every member, for the clients
   if (cfg_.workers > 0) {
     workers_ = std::make_unique<Workers>(*this);
     workers_->Create(voters.size() + 1, cfg_.workers, voters);
@@ -645,6 +660,9 @@ SimResult World::Run() {
     SimNode* l = Leader();
     Fail("liveness", "the cluster did not converge within " + std::to_string(cfg_.settle_ms) +
                          "ms after every fault was healed (leader: " + (l ? std::to_string(l->id) : "none") + ")");
+  }
+  if (!failed() && cfg_.max_voters > 0) {
+    WithinBound("voters kept", "the leader did not keep its voters", [this](SimNode& l) { return VotersWaitingOn(l); });
   }
   if (!failed() && workers_) {
     WithinBound("workers ready", "a worker was not READY", [this](SimNode& l) { return workers_->WaitingOn(l); });

@@ -96,6 +96,10 @@ struct SimNode {
   std::vector<std::function<void()>> held;  // deliveries while paused
   std::map<Index, PendingWrite> writes;
   std::map<std::string, PendingRead> reads;  // by ReadIndex context
+  // The process's own view, as the daemon keeps it: when it last heard
+  // from each peer, and since when it leads (SimConfig::max_voters).
+  std::map<NodeId, Time> last_heard;
+  Time leader_since = 0;
   std::unique_ptr<VmSide> vms;               // SimConfig::vms only (vms.cc)
 };
 
@@ -171,7 +175,8 @@ class World {
     auto it = nodes_.find(id);
     return it == nodes_.end() ? nullptr : it->second.get();
   }
-  SimNode& AddNode(NodeId id, const std::vector<NodeId>& bootstrap_voters);
+  SimNode& AddNode(NodeId id, const std::vector<NodeId>& bootstrap_voters,
+                   const std::vector<NodeId>& bootstrap_learners = {});
   void Start(SimNode& n);
   void Crash(SimNode& n);
   void ScheduleRestart(SimNode& n, Time delay);
@@ -183,6 +188,9 @@ class World {
   void AfterInput(SimNode& n);
   bool CrashPoint(SimNode& n, int stage);
   void OnBecameLeader(SimNode& n);
+  // SimConfig::max_voters: one step of the voter controller on leader `l`.
+  void RunVoterController(SimNode& l);
+  std::string VotersWaitingOn(SimNode& l);
   void ApplyEntry(SimNode& n, const raft::Entry& e);
   void ServeReads(SimNode& n);
   void MaybeCompact(SimNode& n);
