@@ -234,20 +234,35 @@ TEST(SimChecksBite, ANodeThatDoesNotFenceRunsAVmTwiceAndIsCaught) {
   for (const std::string& check : failed) EXPECT_EQ(check, "vm on two nodes");
 }
 
-TEST(SimChecksBite, AWorkerThatDoesNotFenceRunsAVmTwiceAndIsCaught) {
+// Seeds 1..`seeds` of `base` (its seed replaced): how many failed, each
+// failure by `check` with `flags` in its replay line.
+int CaughtBy(SimConfig base, uint64_t seeds, const std::string& check, const std::string& flags) {
   int caught = 0;
-  for (uint64_t s = 1; s <= 10; ++s) {
-    SimConfig c = Config(s, 3, 30);
-    c.workers = 10;
-    c.faults = kFaultPartition | kFaultNet;
-    c.bug = InjectedBug::kWorkerNoFence;
-    const SimResult r = RunSimulation(c);
+  for (uint64_t s = 1; s <= seeds; ++s) {
+    base.seed = s;
+    const SimResult r = RunSimulation(base);
     if (r.ok) continue;
-    EXPECT_EQ(r.check, "vm on two nodes") << r.failure;
-    EXPECT_NE(r.failure.find("--workers 10 --inject-bug worker-no-fence"), std::string::npos) << r.failure;
+    EXPECT_EQ(r.check, check) << r.failure;
+    EXPECT_NE(r.failure.find(flags), std::string::npos) << r.failure;
     ++caught;
   }
-  EXPECT_GE(caught, 3);
+  return caught;
+}
+
+TEST(SimChecksBite, AWorkerThatDoesNotFenceRunsAVmTwiceAndIsCaught) {
+  SimConfig c = Config(1, 3, 30);
+  c.workers = 10;
+  c.faults = kFaultPartition | kFaultNet;
+  c.bug = InjectedBug::kWorkerNoFence;
+  EXPECT_GE(CaughtBy(c, 10, "vm on two nodes", "--workers 10 --inject-bug worker-no-fence"), 3);
+}
+
+TEST(SimChecksBite, AVoterControllerThatNeverPromotesIsCaught) {
+  SimConfig c = Config(1, 5, 20);
+  c.max_voters = 3;
+  c.faults = kFaultCrash | kFaultNet;
+  c.bug = InjectedBug::kNoVoterPromotion;
+  EXPECT_GE(CaughtBy(c, 20, "voters kept", "--max-voters 3 --inject-bug no-voter-promotion"), 3);
 }
 
 // The voter controller (control/voters.h) on 5 nodes with 3 voters and 2
@@ -265,21 +280,6 @@ void VoterSweep(uint64_t first, uint64_t count, int nodes, int max_voters) {
 TEST(SimVoters, ThreeVotersOfFive) { VoterSweep(9000, 60, 5, 3); }
 TEST(SimVoters, FiveVotersOfSeven) { VoterSweep(9100, 30, 7, 5); }
 
-TEST(SimChecksBite, AVoterControllerThatNeverPromotesIsCaught) {
-  int caught = 0;
-  for (uint64_t s = 1; s <= 20; ++s) {
-    SimConfig c = Config(s, 5, 20);
-    c.max_voters = 3;
-    c.faults = kFaultCrash | kFaultNet;
-    c.bug = InjectedBug::kNoVoterPromotion;
-    const SimResult r = RunSimulation(c);
-    if (r.ok) continue;
-    EXPECT_EQ(r.check, "voters kept") << r.failure;
-    EXPECT_NE(r.failure.find("--max-voters 3 --inject-bug no-voter-promotion"), std::string::npos) << r.failure;
-    ++caught;
-  }
-  EXPECT_GE(caught, 3);
-}
 
 TEST(SimChecksBite, AnOvercommittingSchedulerIsCaught) {
   const auto failed = VmChecksFailed(InjectedBug::kNoCapacityRefusal, 10);
