@@ -98,8 +98,9 @@ Status Node::Impl::Init(Deadline join_deadline) {
   rc.heartbeat_tick = 1;
   rc.seed = config_.id * 0x9E3779B97F4A7C15ull ^
             static_cast<uint64_t>(Clock::now().time_since_epoch().count());
-  persisted_hard_state_ = ps.hard_state;
+  const raft::HardState persisted = ps.hard_state;
   raft_ = std::make_unique<raft::Raft>(rc, std::move(ps));
+  ready_ = std::make_unique<ReadyLoop>(raft_.get(), store_.get(), static_cast<ReadyHost*>(this), persisted);
   const raft::ConfState& conf = raft_->conf();
   if (conf.voters.size() == 1 && conf.voters[0] == config_.id) raft_->campaign();
   PublishStatus();
@@ -253,11 +254,10 @@ bool Node::Impl::Pass(std::deque<Task>& tasks, bool tick_due) {
     ForgetRemovedPeers();
   }
   auto handle_readies = [&] {
-    while (raft_->has_ready()) {
-      if (!HandleReady()) {
-        FailAll(Status::Unavailable("node stopped after a storage failure"));
-        return false;
-      }
+    if (Status s = ready_->Drain(); !s.ok()) {
+      Fatal(s);
+      FailAll(Status::Unavailable("node stopped after a storage failure"));
+      return false;
     }
     return true;
   };
@@ -273,81 +273,56 @@ bool Node::Impl::Pass(std::deque<Task>& tasks, bool tick_due) {
   return true;
 }
 
-bool Node::Impl::HandleReady() {
-  raft::Ready rd = raft_->ready();
-  if (rd.soft_state) OnSoftState(*rd.soft_state);
-  SendLeaderMessagesEarly(rd);
-  // Term and vote are durable before anything is sent or acknowledged (one
-  // vote per term, §5.1), and so are new entries. The commit index need not
-  // be: it is volatile in the paper, and a restarted node learns it again
-  // (a lower one on disk is fine; the core starts from max(snapshot, it)).
-  // So a Ready that only moves the commit index costs no fdatasync, which
-  // would sit between commit and apply; the latest hard state rides with
-  // the next Save.
-  const raft::HardState hs = raft_->hard_state();
-  if (!rd.entries.empty() || rd.snapshot || hs.term != persisted_hard_state_.term ||
-      hs.vote != persisted_hard_state_.vote) {
-    std::optional<raft::HardState> changed;
-    if (hs != persisted_hard_state_) changed = hs;
-    Status s = store_->Save(changed, rd.entries, rd.snapshot);
-    if (!s.ok()) return Fatal(s);
-    persisted_hard_state_ = hs;
-    if (BLIXARD_FAULT("node/crash-after-persist")) ::raise(SIGKILL);
-  }
+// ---- the Ready handling's callbacks (ReadyLoop, in its fixed order) ----
+
+void Node::Impl::Send(std::vector<raft::Message> messages) {
+  if (config_.transport) config_.transport->Send(std::move(messages));
+}
+
+void Node::Impl::OnPersisted(const raft::Ready& rd) {
   for (const raft::Entry& e : rd.entries) NoteConfEntry(e, false);
-  if (config_.transport && !rd.messages.empty()) config_.transport->Send(std::move(rd.messages));
-  if (rd.snapshot && rd.snapshot->meta.index > applied_) {
+}
+
+bool Node::Impl::Continue(Stage stage) {
+  if (stage == Stage::kPersisted && BLIXARD_FAULT("node/crash-after-persist")) ::raise(SIGKILL);
+  return true;
+}
+
+Status Node::Impl::ApplySnapshot(const raft::Snapshot& snapshot) {
+  if (snapshot.meta.index <= applied_) return Status::Ok();
+  std::unique_lock lk(state_mu_);
+  if (Status s = state_.RestoreSnapshot(snapshot.data); !s.ok()) return s;
+  applied_ = snapshot.meta.index;
+  snapshot_index_ = applied_;
+  records_ = state_.vm_count() + state_.node_count();
+  placement_dirty_ = true;
+  lk.unlock();
+  SyncAddressesFromState();
+  return Status::Ok();
+}
+
+void Node::Impl::Apply(const std::vector<raft::Entry>& committed) {
+  {
     std::unique_lock lk(state_mu_);
-    Status s = state_.RestoreSnapshot(rd.snapshot->data);
-    if (!s.ok()) return Fatal(s);
-    applied_ = rd.snapshot->meta.index;
-    snapshot_index_ = applied_;
-    records_ = state_.vm_count() + state_.node_count();
-    placement_dirty_ = true;
-    lk.unlock();
-    SyncAddressesFromState();
-  }
-  if (!rd.committed_entries.empty()) {
-    std::unique_lock lk(state_mu_);
-    for (const raft::Entry& e : rd.committed_entries) ApplyEntry(e);
+    for (const raft::Entry& e : committed) ApplyEntry(e);
     records_ = state_.vm_count() + state_.node_count();
   }
   if (vms_changed_) {
     vms_changed_ = false;
     if (config_.on_vms_changed) config_.on_vms_changed();
   }
-  for (raft::ReadState& rs : rd.read_states) {
+}
+
+void Node::Impl::OnReadStates(std::vector<raft::ReadState>& read_states) {
+  for (raft::ReadState& rs : read_states) {
     auto it = reads_.find(rs.context);
     if (it != reads_.end()) it->second.index = rs.index;
   }
-  raft_->advance(rd);
-  ServeReads();
-  return MaybeSnapshot();
 }
 
-// Thesis §10.2.1: a leader may send AppendEntries while it writes the same
-// entries to its own disk, so the two flushes overlap instead of adding up.
-// Safe here because acknowledgements are stepped only after this Ready's
-// Save has returned (they are tasks of a later pass; one pass at a time), so no entry
-// is committed on the strength of a leader copy that is not yet durable.
-// Only a leader's outbound replication messages go early, and only when this
-// Ready changes neither term nor vote; replies (votes, acks) always wait for
-// the disk, since they promise that what they report is durable.
-void Node::Impl::SendLeaderMessagesEarly(raft::Ready& rd) {
-  if (!config_.transport || raft_->role() != raft::Role::kLeader || rd.messages.empty()) return;
-  if (rd.hard_state && (rd.hard_state->term != persisted_hard_state_.term ||
-                        rd.hard_state->vote != persisted_hard_state_.vote)) {
-    return;
-  }
-  std::vector<raft::Message> early, later;
-  for (raft::Message& m : rd.messages) {
-    const bool replication = m.type == raft::MessageType::kAppend ||
-                             m.type == raft::MessageType::kHeartbeat ||
-                             m.type == raft::MessageType::kSnapshot;
-    (replication ? early : later).push_back(std::move(m));
-  }
-  rd.messages = std::move(later);
-  if (!early.empty()) config_.transport->Send(std::move(early));
+Status Node::Impl::OnAdvanced() {
+  ServeReads();
+  return MaybeSnapshot();
 }
 
 // REQUIRES: state_mu_ held exclusively.
@@ -490,10 +465,10 @@ void Node::Impl::ProposeInternal(const v1::Command& cmd) {
   if (!idx.ok()) spdlog::warn("internal proposal refused: {}", idx.status().ToString());
 }
 
-bool Node::Impl::MaybeSnapshot() {
+Status Node::Impl::MaybeSnapshot() {
   uint64_t every = config_.snapshot_threshold;
   if (every == 0) every = std::max<uint64_t>(kDefaultSnapshotEntries, records_);
-  if (applied_ < snapshot_index_ + every) return true;
+  if (applied_ < snapshot_index_ + every) return Status::Ok();
   std::string data;
   {
     std::shared_lock lk(state_mu_);
@@ -502,13 +477,13 @@ bool Node::Impl::MaybeSnapshot() {
   auto meta = raft_->compact(applied_, data);
   if (!meta.ok()) {
     spdlog::debug("snapshot at {} deferred: {}", applied_, meta.status().ToString());
-    return true;
+    return Status::Ok();
   }
   raft::Snapshot snap{*meta, std::move(data)};
-  if (Status s = store_->Compact(snap); !s.ok()) return Fatal(s);
+  if (Status s = store_->Compact(snap); !s.ok()) return s;
   snapshot_index_ = meta->index;
   spdlog::debug("snapshot at index {} ({} bytes); log compacted", snap.meta.index, snap.data.size());
-  return true;
+  return Status::Ok();
 }
 
 bool Node::Impl::Fatal(const Status& s) {

@@ -18,6 +18,7 @@
 #include "control/placement.h"
 #include "node/node.h"
 #include "node/peer_clients.h"
+#include "node/ready_loop.h"
 #include "node/reply_thread.h"
 #include "raft/raft.h"
 
@@ -67,7 +68,7 @@ class ApplyOnce {
   Node::ApplyCallback done_;
 };
 
-class Node::Impl {
+class Node::Impl : private ReadyHost {
  public:
   Impl(NodeConfig config, std::unique_ptr<storage::LogStore> store);
   ~Impl();
@@ -197,16 +198,22 @@ class Node::Impl {
   bool Pass(std::deque<Task>& tasks, bool tick_due);
   // Gives the pass back; wakes the loop thread if work waits for it.
   void EndInlinePass();
-  bool HandleReady();
-  void SendLeaderMessagesEarly(raft::Ready& rd);
+  // ReadyHost (node.cc): the loop pass's part of each Ready, called by ready_.
+  void Send(std::vector<raft::Message> messages) override;
+  void OnPersisted(const raft::Ready& rd) override;
+  void OnSoftState(const raft::SoftState& ss) override;
+  Status ApplySnapshot(const raft::Snapshot& snapshot) override;
+  void Apply(const std::vector<raft::Entry>& committed) override;
+  void OnReadStates(std::vector<raft::ReadState>& read_states) override;
+  Status OnAdvanced() override;
+  bool Continue(Stage stage) override;
   void ApplyEntry(const raft::Entry& e);
   void ServeReads();
   // The waiter's entry was overwritten by another leader's (see node.cc).
   void Overwritten(ProposalWaiter& w);
   void ExpireProposals();
-  void OnSoftState(const raft::SoftState& ss);
   void ProposeInternal(const v1::Command& cmd);
-  bool MaybeSnapshot();
+  Status MaybeSnapshot();  // the store's error if compaction failed
   bool Fatal(const Status& s);
   void FailAll(const Status& s);
   // Runs the callbacks completed in this pass: a lone one here when no task
@@ -221,6 +228,7 @@ class Node::Impl {
   std::unique_ptr<storage::LogStore> store_;
   PeerClients clients_;
   std::unique_ptr<raft::Raft> raft_;  // the pass only (after Init)
+  std::unique_ptr<ReadyLoop> ready_;  // over raft_ and store_, with this as host
   std::string cluster_id_;            // as stored in meta; the pass
 
   mutable std::shared_mutex state_mu_;
@@ -238,7 +246,6 @@ class Node::Impl {
   Clock::time_point leader_since_{};
   std::set<uint64_t> removing_;  // leader: members being removed are not promoted
   std::map<uint64_t, Clock::time_point> forget_peers_;  // removed members: drop their stream then
-  raft::HardState persisted_hard_state_;  // as last saved
   raft::Index placement_index_ = 0;  // leader: last PlaceVms proposed
   // Something applied since the last placement pass may have made a VM
   // placeable: the placement pass runs only then (see MayNeedPlacement).

@@ -42,9 +42,11 @@ Ready Raft::Impl::ready() {
   SoftState ss{leader_, role_};
   if (ss != prev_soft_) rd.soft_state = prev_soft_ = ss;
   HardState hs{term_, vote_, log_.committed()};
+  const bool term_or_vote = hs.term != prev_hard_.term || hs.vote != prev_hard_.vote;
   if (hs != prev_hard_) rd.hard_state = prev_hard_ = hs;
   rd.snapshot = log_.unstable_snapshot();
   rd.entries = log_.unstable_entries();
+  rd.must_sync = term_or_vote || !rd.entries.empty() || rd.snapshot != nullptr;
   rd.messages = std::move(msgs_);
   msgs_.clear();
   tails_.clear();

@@ -128,11 +128,15 @@ struct SoftState {
 };
 
 // What the core hands back; the caller must, in order:
-//   1. persist `snapshot` (if set), then `entries` (truncating any stable
-//      entries at or after entries.front().index), then `hard_state`,
-//      all durably (fsync). A snapshot replaces the whole stored log unless
-//      the log holds an entry with the snapshot's index and term (then only
-//      the entries it covers go);
+//   1. when MustSync(): persist `snapshot` (if set), then `entries`
+//      (truncating any stable entries at or after entries.front().index),
+//      then the latest hard state, all durably (fsync). A snapshot replaces
+//      the whole stored log unless the log holds an entry with the
+//      snapshot's index and term (then only the entries it covers go). A
+//      Ready that only moves the commit index need not be saved: the commit
+//      index is volatile (§3.8, Figure 3.1) and a restarted node learns it
+//      again, so it rides with the next save (the caller keeps the hard
+//      state it last saved and saves the latest one then);
 //   2. send `messages`;
 //   3. apply `snapshot` (if set) then `committed_entries` to the state machine,
 //      and serve `read_states` once applied >= their index;
@@ -145,7 +149,10 @@ struct Ready {
   std::vector<Message> messages;
   std::vector<Entry> committed_entries;
   std::vector<ReadState> read_states;
-  bool MustSync() const { return hard_state.has_value() || !entries.empty() || snapshot != nullptr; }
+  // New entries, a snapshot, or a new term or vote (one vote per term,
+  // §3.4, must survive a crash before any message reveals it).
+  bool must_sync = false;
+  bool MustSync() const { return must_sync; }
 };
 
 // What storage gives back at start: enough to rebuild the core.

@@ -155,7 +155,7 @@ void World::ActCrash() {
     target = Find(prng_.Pick(up));
   }
   if (prng_.OneIn(3)) {
-    target->crash_point = static_cast<int>(prng_.Range(1, 3));
+    target->crash_point = static_cast<int>(prng_.Range(1, 4));
     Trace(Ev::kCrashArmed, target->id, static_cast<uint64_t>(target->crash_point));
     return;
   }

@@ -89,7 +89,10 @@ std::string FormatTrace(const TraceRec& r) {
     case Ev::kSettle: snprintf(buf, sizeof buf, "SETTLE: faults off, all nodes up, network healed"); break;
     case Ev::kCrashArmed:
       snprintf(buf, sizeof buf, "node %llu will crash in its next Ready, after %s", u(r.a),
-               r.b == 1 ? "persisting" : r.b == 2 ? "sending" : "applying");
+               r.b == 1   ? "persisting"
+               : r.b == 2 ? "sending"
+               : r.b == 3 ? "applying"
+                          : "a leader's early send");
       break;
   }
   char line[320];

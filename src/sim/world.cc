@@ -10,6 +10,7 @@
 
 #include "control/placement.h"
 #include "raft/conf_change.h"
+#include "sim/node_host.h"
 #include "sim/world.h"
 #include "state/commands.h"
 
@@ -92,7 +93,10 @@ void World::Start(SimNode& n) {
   raft::Config rc = raft_template_;
   rc.id = n.id;
   rc.seed = prng_.Fork();
+  const raft::HardState persisted = ps.hard_state;
   n.raft = std::make_unique<raft::Raft>(rc, std::move(ps));
+  n.host = std::make_unique<NodeHost>(*this, n);
+  n.ready = std::make_unique<node::ReadyLoop>(n.raft.get(), n.store.get(), n.host.get(), persisted);
   n.last_heard.clear();
   n.leader_since = 0;
   n.up = true;
@@ -257,68 +261,14 @@ bool World::CrashPoint(SimNode& n, int stage) {
 }
 
 void World::HandleReady(SimNode& n) {
-  while (n.up && !failed() && n.raft->has_ready()) {
-    raft::Ready rd = n.raft->ready();
-    bool became_leader = false;
-    if (rd.soft_state && rd.soft_state->role == Role::kLeader) became_leader = true;
-    // 1. Persist.
-    if (rd.MustSync()) {
-      Status s = n.store->Save(rd.hard_state, rd.entries, rd.snapshot);
-      if (!s.ok()) {
-        // As the daemon does: an I/O error stops the node; it restarts from
-        // what is durable.
-        Trace(Ev::kStorageError, n.id);
-        Crash(n);
-        ScheduleRestart(n, prng_.Range(100, 2000));
-        return;
-      }
-      std::optional<std::pair<Index, Term>> snap;
-      if (rd.snapshot) snap = std::make_pair(rd.snapshot->meta.index, rd.snapshot->meta.term);
-      n.shadow.Save(snap, rd.entries);
-      for (const raft::Entry& e : rd.entries) {
-        if (e.index <= n.shadow.snapshot_index()) continue;
-        const std::optional<Term> prev = n.shadow.term_at(e.index - 1);
-        if (!prev) {
-          Fail("log matching", "node " + std::to_string(n.id) + " saved entry " + std::to_string(e.index) +
-                                   " with a gap before it");
-          return;
-        }
-        if (!Check(safety_.OnPersist(n.id, e.index, {e.term, EntryHash(e)}, *prev), "log matching")) return;
-      }
-    }
-    if (became_leader) OnBecameLeader(n);
-    if (failed() || CrashPoint(n, 1)) return;
-    // 2. Send.
-    for (const raft::Message& m : rd.messages) {
-      if (m.type == raft::MessageType::kSnapshot) ++result_.snapshots_sent;
-      net_.Send(m.from, m.to, [this, m] { DeliverRaft(m); });
-    }
-    if (CrashPoint(n, 2)) return;
-    // 3. Apply.
-    if (rd.snapshot && rd.snapshot->meta.index > n.applied) {
-      if (!Check(n.state.RestoreSnapshot(rd.snapshot->data), "snapshot restore")) return;
-      if (!Check(safety_.OnSnapshot(n.id, rd.snapshot->meta.index, rd.snapshot->meta.term), "snapshot")) return;
-      n.applied = rd.snapshot->meta.index;
-      Trace(Ev::kSnapshotInstalled, n.id, n.applied);
-    }
-    for (const raft::Entry& e : rd.committed_entries) {
-      ApplyEntry(n, e);
-      if (failed()) return;
-    }
-    for (const raft::ReadState& rs : rd.read_states) {
-      if (VmOnReadState(n, rs)) continue;
-      auto it = n.reads.find(rs.context);
-      if (it != n.reads.end() && !it->second.have_index) {
-        it->second.index = rs.index;
-        it->second.have_index = true;
-      }
-    }
-    if (CrashPoint(n, 3)) return;
-    // 4. Advance.
-    n.raft->advance(rd);
-    ServeReads(n);
-    MaybeCompact(n);
-  }
+  if (!n.up || failed()) return;
+  const Status s = n.ready->Drain();
+  if (s.ok() || s.code() == StatusCode::kAborted || failed()) return;
+  // As the daemon does: an I/O error (a save or a compaction) stops the
+  // node; it restarts from what is durable.
+  Trace(Ev::kStorageError, n.id);
+  Crash(n);
+  ScheduleRestart(n, prng_.Range(100, 2000));
 }
 
 void World::OnBecameLeader(SimNode& n) {
@@ -430,31 +380,26 @@ void World::ServeReads(SimNode& n) {
   }
 }
 
-void World::MaybeCompact(SimNode& n) {
-  if (!n.up || n.applied < n.shadow.snapshot_index() + snapshot_threshold_) return;
+Status World::MaybeCompact(SimNode& n) {
+  if (!n.up || n.applied < n.shadow.snapshot_index() + snapshot_threshold_) return Status::Ok();
   std::string data = n.state.EncodeSnapshot();
   auto meta = n.raft->compact(n.applied, data);
   if (!meta.ok()) {
     Fail("compact", "node " + std::to_string(n.id) + " compact(" + std::to_string(n.applied) +
                         ") refused: " + meta.status().ToString());
-    return;
+    return Status::Aborted("compact refused");
   }
   const std::optional<Term> t = n.shadow.term_at(meta->index);
   if (meta->index != n.applied || !t || *t != meta->term) {
     Fail("compact", "node " + std::to_string(n.id) + " compact(" + std::to_string(n.applied) + ") returned index " +
                         std::to_string(meta->index) + " term " + std::to_string(meta->term) +
                         ", the saved log has term " + (t ? std::to_string(*t) : "none"));
-    return;
+    return Status::Aborted("compact returned the wrong index");
   }
-  Status s = n.store->Compact(raft::Snapshot{*meta, std::move(data)});
-  if (!s.ok()) {
-    Trace(Ev::kStorageError, n.id);
-    Crash(n);
-    ScheduleRestart(n, prng_.Range(100, 2000));
-    return;
-  }
+  if (Status s = n.store->Compact(raft::Snapshot{*meta, std::move(data)}); !s.ok()) return s;
   n.shadow.Compact(meta->index, meta->term);
   Trace(Ev::kSnapshotTaken, n.id, meta->index);
+  return Status::Ok();
 }
 
 SimNode* World::Leader() {
@@ -493,7 +438,7 @@ void World::PeriodicChecks() {
       if (!Check(live[i]->raft->CheckInvariants(), "raft invariants")) return;
       if (cfg_.vms && !Check(VmCapacityHolds(*live[i]), "node over capacity")) return;
       if (cfg_.vms && !Check(VmAntiAffinityHolds(*live[i]), "anti-affinity")) return;
-      if (!live[i]->raft->has_ready() && !Check(RaftLogMatchesStorage(*live[i]), "raft log vs storage")) return;
+      if (live[i]->ready->idle() && !Check(RaftLogMatchesStorage(*live[i]), "raft log vs storage")) return;
     }
   }
   if (!settling_) events_.After(kCheckEveryMs, [this] { PeriodicChecks(); });

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "node/ready_loop.h"
 #include "raft/raft.h"
 #include "sim/event_queue.h"
 #include "sim/history.h"
@@ -83,6 +84,11 @@ struct SimNode {
   ShadowLog shadow;
   // The process: rebuilt on restart.
   std::unique_ptr<raft::Raft> raft;
+  // The daemon's Ready handling (node/ready_loop.h) over raft and store,
+  // with `host` as the simulated process. Replaced at each start, never
+  // dropped by a crash (which may happen inside its Drain).
+  std::unique_ptr<node::ReadyHost> host;
+  std::unique_ptr<node::ReadyLoop> ready;
   state::ClusterState state;
   Index applied = 0;
   bool up = false;
@@ -91,7 +97,9 @@ struct SimNode {
   uint64_t incarnation = 0;
   uint64_t pause_gen = 0;
   bool ready_deferred = false;  // a HandleReady is scheduled
-  int crash_point = 0;          // crash in the next Ready: 1 after persist, 2 after send, 3 after apply
+  // Crash in the next Ready: 1 after persist, 2 after send, 3 after apply,
+  // 4 after a leader's early send (before its own save).
+  int crash_point = 0;
   Time tick_interval = kTickMs;
   std::vector<std::function<void()>> held;  // deliveries while paused
   std::map<Index, PendingWrite> writes;
@@ -134,6 +142,8 @@ class World {
 
   // The workers (workers.h) drive the world's nodes, network and ledger.
   friend class Workers;
+  // A node's side of the Ready handling (world.cc).
+  friend class NodeHost;
 
   // -- the VM workload's node agents (vms.cc) --
   std::optional<std::vector<v1::Vm>> VmPlacedHere(NodeId id);
@@ -193,7 +203,7 @@ class World {
   std::string VotersWaitingOn(SimNode& l);
   void ApplyEntry(SimNode& n, const raft::Entry& e);
   void ServeReads(SimNode& n);
-  void MaybeCompact(SimNode& n);
+  Status MaybeCompact(SimNode& n);  // the store's error if compaction failed
   SimNode* Leader();
   std::vector<NodeId> Members();  // not removed
   bool Working(const SimNode& n) const { return n.up && !n.paused; }
