@@ -7,6 +7,8 @@
 
 #include "api/worker_service.h"
 #include "node/worker.h"
+#include "rpc/channels.h"
+#include "rpc/servers.h"
 #include "state/commands.h"
 #include "storage/mem_log_store.h"
 #include "support/process.h"
@@ -30,13 +32,10 @@ class AssignmentStreamsTest : public ::testing::Test {
     node_ = std::move(*n);
     ASSERT_TRUE(node_->ReadBarrier(Clock::now() + std::chrono::seconds(10)).ok());
     service_ = std::make_unique<WorkerServiceImpl>(*node_);
-    grpc::ServerBuilder b;
-    int port = 0;
-    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    b.RegisterService(service_.get());
-    server_ = b.BuildAndStart();
-    ASSERT_TRUE(server_ && port != 0);
-    addr_ = "127.0.0.1:" + std::to_string(port);
+    auto started = rpc::StartServer("127.0.0.1:0", {service_.get()}, rpc::ServerOptions::Member(16 << 20));
+    ASSERT_TRUE(started.ok()) << started.status().ToString();
+    server_ = std::move(started->server);
+    addr_ = "127.0.0.1:" + std::to_string(started->port);
     // Some entry (the leader's first) is applied before the workers register.
     ASSERT_TRUE(WaitUntil([&] {
       node_->Read([&](const state::ClusterState& st) { before_workers_ = st.applied_index(); });
@@ -120,7 +119,7 @@ TEST_F(AssignmentStreamsTest, AStreamOpenedFromAKnownVersionStartsWithADiffFromI
   ASSERT_TRUE(WaitUntil([&] { return Holds(11, "b"); }));
 
   // A reconnect: a stream from the version held before "b".
-  auto stub = v1::WorkerService::NewStub(grpc::CreateChannel(addr_, grpc::InsecureChannelCredentials()));
+  auto stub = v1::WorkerService::NewStub(rpc::NewChannel(addr_, {}));
   grpc::ClientContext ctx;
   v1::WatchAssignmentsRequest req;
   req.set_cluster_id(links_[11]->cluster_id());
@@ -163,7 +162,7 @@ TEST_F(AssignmentStreamsTest, AStreamCatchingUpIsLookedAtOnItsOwnTimerAndTheIdle
 
   // Worker 11 resumes from a version this server has not reached: its
   // stream is looked at every kProgressEvery / 2 until it catches up.
-  auto stub = v1::WorkerService::NewStub(grpc::CreateChannel(addr_, grpc::InsecureChannelCredentials()));
+  auto stub = v1::WorkerService::NewStub(rpc::NewChannel(addr_, {}));
   v1::WatchAssignmentsRequest req;
   req.set_cluster_id(links_[11]->cluster_id());
   req.set_node_id(11);
@@ -180,7 +179,7 @@ TEST_F(AssignmentStreamsTest, AStreamCatchingUpIsLookedAtOnItsOwnTimerAndTheIdle
 }
 
 TEST_F(AssignmentStreamsTest, AStreamAheadOfThisServerWaitsAndBadRequestsAreRefused) {
-  auto stub = v1::WorkerService::NewStub(grpc::CreateChannel(addr_, grpc::InsecureChannelCredentials()));
+  auto stub = v1::WorkerService::NewStub(rpc::NewChannel(addr_, {}));
   v1::WatchAssignmentsRequest req;
   req.set_cluster_id(links_[11]->cluster_id());
   req.set_node_id(11);

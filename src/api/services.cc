@@ -29,11 +29,8 @@ void ApiServices::SetReportSeq(std::function<uint64_t()> next_seq) {
   impl_->vm.SetReportSeq(std::move(next_seq));
 }
 
-void ApiServices::RegisterWith(grpc::ServerBuilder& builder) {
-  builder.RegisterService(&impl_->vm);
-  builder.RegisterService(&impl_->cluster);
-  builder.RegisterService(&impl_->nodes);
-  builder.RegisterService(&impl_->internal);
+std::vector<grpc::Service*> ApiServices::Services() {
+  return {&impl_->vm, &impl_->cluster, &impl_->nodes, &impl_->internal};
 }
 
 }  // namespace blixard::api

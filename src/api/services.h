@@ -5,12 +5,13 @@
 
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include "blixard/v1/internal.pb.h"
 #include "node/node.h"
 
 namespace grpc {
-class ServerBuilder;
+class Service;
 }
 
 namespace blixard::node {
@@ -29,13 +30,14 @@ class ApiServices {
  public:
   ApiServices(node::Node& node, vmm::Hypervisor* hypervisor);
   ~ApiServices();
-  void RegisterWith(grpc::ServerBuilder& builder);
+  // The services to register on the node's server (rpc::StartServer).
+  std::vector<grpc::Service*> Services();
   // Answers InternalService.Heartbeat (src/node/liveness.h). REQUIRES: before
-  // RegisterWith.
+  // the server starts.
   void SetHeartbeatHandler(
       std::function<v1::HeartbeatResponse(const v1::HeartbeatRequest&, node::Deadline)> handler);
   // The node agent's report sequence (VmServiceImpl::SetReportSeq).
-  // REQUIRES: before RegisterWith.
+  // REQUIRES: before the server starts.
   void SetReportSeq(std::function<uint64_t()> next_seq);
 
  private:

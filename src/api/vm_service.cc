@@ -7,6 +7,7 @@
 
 #include "api/convert.h"
 #include "common/vm_trace.h"
+#include "rpc/channels.h"
 #include "state/commands.h"
 #include "state/validation.h"
 
@@ -16,7 +17,7 @@ namespace {
 constexpr auto kLogPollInterval = std::chrono::milliseconds(200);
 
 std::unique_ptr<v1::VmService::Stub> StubFor(const std::string& address) {
-  return v1::VmService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  return v1::VmService::NewStub(rpc::NewChannel(address, rpc::ChannelOptions::VmProxy()));
 }
 
 // The context of a call proxied on behalf of `ctx`: same deadline, marked.

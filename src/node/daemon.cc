@@ -2,12 +2,9 @@
 
 #include <absl/synchronization/mutex.h>
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/impl/codegen/service_type.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -32,27 +29,13 @@
 #include "node/liveness.h"
 #include "node/logging.h"
 #include "node/node.h"
+#include "rpc/servers.h"
 #include "storage/log_store.h"
 #include "storage/wal_log_store.h"
 #include "transport/transport.h"
 
 namespace blixard::node {
 namespace {
-
-constexpr std::string_view kUnixPrefix = "unix:";
-
-// gRPC silently replaces an existing unix socket file; refuse when a live
-// server still answers on it.
-bool UnixSocketInUse(const std::string& path) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
-  bool in_use = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  ::close(fd);
-  return in_use;
-}
 
 // The agent's view of its node: VMs placed here, and status reports that go
 // through Raft (forwarded to the leader).
@@ -238,7 +221,7 @@ int RunDaemon(const DaemonOptions& o) {
     return 1;
   }
 
-  if (o.bind.rfind(kUnixPrefix, 0) == 0 && UnixSocketInUse(o.bind.substr(kUnixPrefix.size()))) {
+  if (rpc::UnixSocketInUse(o.bind)) {
     spdlog::error("{} is in use by another server; stop it or choose another --bind", o.bind);
     return 1;
   }
@@ -311,25 +294,19 @@ int RunDaemon(const DaemonOptions& o) {
   api.SetHeartbeatHandler([&liveness](const v1::HeartbeatRequest& req, Deadline d) {
     return liveness.HandleHeartbeat(req, d);
   });
-  grpc::ServerBuilder builder;
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.SetMaxReceiveMessageSize(static_cast<int>(o.max_message_bytes));
-  int port = 0;
-  builder.AddListeningPort(o.bind, grpc::InsecureServerCredentials(), &port);
-  api.RegisterWith(builder);
   api::WorkerServiceImpl worker_service(**node);  // workers register and watch here
-  builder.RegisterService(&worker_service);
-  builder.RegisterService(peer_service.get());
-  transport::ConfigurePeerServer(builder);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server || (o.bind.rfind(kUnixPrefix, 0) != 0 && port == 0)) {
-    spdlog::error("cannot listen on {}: the address is in use or invalid; "
-                  "stop the other server or choose another --bind", o.bind);
+  std::vector<grpc::Service*> services = api.Services();
+  services.push_back(&worker_service);
+  services.push_back(peer_service.get());
+  auto listening = rpc::StartServer(o.bind, services, rpc::ServerOptions::Member(o.max_message_bytes));
+  if (!listening.ok()) {
+    spdlog::error("{}; stop the other server or choose another --bind", listening.status().message());
     node_ptr = nullptr;
     (*node)->Stop();
     transport->Stop();
     return 1;
   }
+  std::unique_ptr<grpc::Server> server = std::move(listening->server);
   spdlog::info("blixard node {} serving on {} (data dir {})", o.id, o.bind, o.data_dir);
 
   liveness.Start();

@@ -19,6 +19,8 @@
 #include "node/fence_guard.h"
 #include "node/liveness.h"
 #include "node/logging.h"
+#include "rpc/channels.h"
+#include "rpc/servers.h"
 #include "state/commands.h"
 #include "vmm/host_net.h"
 #include "vmm/hypervisor.h"
@@ -52,14 +54,7 @@ struct WorkerLink::Impl {
   std::unique_ptr<v1::WorkerService::Stub> Stub(const std::string& address) {
     std::lock_guard lk(mu);
     auto& ch = channels[address];
-    if (!ch) {
-      grpc::ChannelArguments args;
-      args.SetMaxReceiveMessageSize(64 << 20);
-      args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
-      args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 1000);
-      args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-      ch = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-    }
+    if (!ch) ch = rpc::NewChannel(address, rpc::ChannelOptions::WorkerLink());
     return v1::WorkerService::NewStub(ch);
   }
 };
@@ -362,17 +357,12 @@ int RunWorker(const DaemonOptions& o, const sigset_t& signals) {
                                                      vm.generation()),
                            Clock::now() + std::chrono::seconds(5));
        }});
-  grpc::ServerBuilder builder;
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  int port = 0;
-  builder.AddListeningPort(o.bind, grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&vm_service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server || (o.bind.rfind("unix:", 0) != 0 && port == 0)) {
-    spdlog::error("cannot listen on {}: the address is in use or invalid; "
-                  "stop the other process or choose another --bind", o.bind);
+  auto listening = rpc::StartServer(o.bind, {&vm_service}, rpc::ServerOptions::Worker());
+  if (!listening.ok()) {
+    spdlog::error("{}; stop the other process or choose another --bind", listening.status().message());
     return 1;
   }
+  std::unique_ptr<grpc::Server> server = std::move(listening->server);
   auto cluster = link.Register(*offer, Clock::now() + std::chrono::seconds(o.join_timeout_s));
   if (!cluster.ok()) {
     spdlog::error("worker {} cannot register: {}", o.id, cluster.status().message());
