@@ -1,6 +1,6 @@
 // Workers at scale, whole system: 3 real server processes (fake VM backend)
 // and many workers simulated in this process over the real worker path:
-// node::WorkerLink's RegisterWorker, a Heartbeat per worker per second to
+// daemon::WorkerLink's RegisterWorker, a Heartbeat per worker per second to
 // the leader, and one WatchAssignments stream per worker. The streams are
 // cheap here (one thread and one completion queue for all of them, over
 // --channels connections per server) so that the bench process does not
@@ -52,7 +52,7 @@
 #include "blixard/v1/blixard.grpc.pb.h"
 #include "blixard/v1/internal.grpc.pb.h"
 #include "node/peer_clients.h"
-#include "node/worker.h"
+#include "daemon/worker_link.h"
 #include "rpc/channels.h"
 #include "state/assignments.h"
 #include "support/daemon.h"
@@ -328,7 +328,7 @@ int main(int argc, char** argv) {
 
   // Register the workers (16 at a time), then open their streams.
   Arrivals arrivals;
-  std::vector<std::unique_ptr<node::WorkerLink>> links(workers);
+  std::vector<std::unique_ptr<daemon::WorkerLink>> links(workers);
   const auto t_reg = Clock::now();
   {
     std::atomic<size_t> next{0};
@@ -339,7 +339,7 @@ int main(int argc, char** argv) {
         for (size_t i; (i = next++) < workers;) {
           std::vector<std::string> mine = addrs;
           std::rotate(mine.begin(), mine.begin() + i % mine.size(), mine.end());
-          links[i] = std::make_unique<node::WorkerLink>(1000 + i, mine, "");
+          links[i] = std::make_unique<daemon::WorkerLink>(1000 + i, mine, "");
           v1::Node offer;
           offer.set_address("127.0.0.2:" + std::to_string(10000 + i));  // simulated: nothing listens
           offer.mutable_capacity()->set_vcpus(1000);

@@ -32,7 +32,7 @@ class ApiServices {
   ~ApiServices();
   // The services to register on the node's server (rpc::StartServer).
   std::vector<grpc::Service*> Services();
-  // Answers InternalService.Heartbeat (src/node/liveness.h). REQUIRES: before
+  // Answers InternalService.Heartbeat (src/daemon/liveness.h). REQUIRES: before
   // the server starts.
   void SetHeartbeatHandler(
       std::function<v1::HeartbeatResponse(const v1::HeartbeatRequest&, node::Deadline)> handler);

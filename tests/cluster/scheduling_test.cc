@@ -144,7 +144,7 @@ TEST_F(SchedulingTest, BinpackSettingAndDrainMovesVmsAway) {
 }
 
 // What changes under a running server reaches its record too (the same
-// reporter as a worker's, node/capacity.h): here the CPUs it may run on.
+// reporter as a worker's, daemon/capacity.h): here the CPUs it may run on.
 TEST(ServerOffer, RunningServerWhoseCpusNarrowReportsItsNewCapacity) {
   const int cpus = OwnCpuCount();
   if (cpus < 2) GTEST_SKIP() << "needs 2 or more CPUs to narrow a server to one; this test runs on " << cpus;

@@ -1,4 +1,4 @@
-// The fence guard (src/node/fence_guard.h) with a real guest: the qemu of a
+// The fence guard (src/daemon/fence_guard.h) with a real guest: the qemu of a
 // daemon that was killed is killed by the node's guard before the leader may
 // move the VM, and the node runs the VM again once its daemon is back.
 #include <gtest/gtest.h>
