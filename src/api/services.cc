@@ -9,24 +9,21 @@
 namespace blixard::api {
 
 struct ApiServices::Impl {
-  Impl(node::Node& n, vmm::Hypervisor* hv) : vm(n, hv), cluster(n), nodes(n), internal(n) {}
+  Impl(node::Node& n, vmm::Hypervisor* hv, agent::Agent* agent)
+      : vm(n, hv, agent), cluster(n), nodes(n), internal(n) {}
   VmServiceImpl vm;
   ClusterServiceImpl cluster;
   NodeServiceImpl nodes;
   InternalServiceImpl internal;
 };
 
-ApiServices::ApiServices(node::Node& node, vmm::Hypervisor* hypervisor)
-    : impl_(std::make_unique<Impl>(node, hypervisor)) {}
+ApiServices::ApiServices(node::Node& node, vmm::Hypervisor* hypervisor, agent::Agent* agent)
+    : impl_(std::make_unique<Impl>(node, hypervisor, agent)) {}
 ApiServices::~ApiServices() = default;
 
 void ApiServices::SetHeartbeatHandler(
     std::function<v1::HeartbeatResponse(const v1::HeartbeatRequest&, node::Deadline)> handler) {
   impl_->internal.SetHeartbeatHandler(std::move(handler));
-}
-
-void ApiServices::SetReportSeq(std::function<uint64_t()> next_seq) {
-  impl_->vm.SetReportSeq(std::move(next_seq));
 }
 
 std::vector<grpc::Service*> ApiServices::Services() {

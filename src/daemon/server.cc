@@ -120,13 +120,13 @@ class Server {
   // The agent starts after the node; until then there is nothing to wake.
   std::atomic<agent::Agent*> agent_ptr_{nullptr};
   std::unique_ptr<Node> node_;
-  // Before the API, which serves console logs and pause/resume through it,
-  // and so outlives the server.
+  // Before the API, which serves console logs and pause/resume through
+  // them, and so outlives the server.
   std::unique_ptr<vmm::Hypervisor> hypervisor_;
-  std::unique_ptr<api::ApiServices> api_;
   std::unique_ptr<NodeAgentHost> agent_host_;
   std::unique_ptr<vmm::HostNetwork> host_net_;
   std::unique_ptr<agent::Agent> agent_;
+  std::unique_ptr<api::ApiServices> api_;
   std::unique_ptr<Liveness> liveness_;
   std::unique_ptr<api::WorkerServiceImpl> worker_service_;  // workers register and watch here
   std::unique_ptr<grpc::Server> server_;
@@ -199,14 +199,13 @@ std::optional<int> Server::StartNode() {
 
 void Server::BuildServices() {
   hypervisor_ = MakeHypervisor(o_);
-  api_ = std::make_unique<api::ApiServices>(*node_, hypervisor_.get());
   agent_host_ = std::make_unique<NodeAgentHost>(*node_);
   host_net_ = MakeHostNetwork(o_);
   agent::AgentOptions agent_options;
   agent_options.bridge = o_.bridge;
   agent_options.host_net = host_net_.get();
   agent_ = std::make_unique<agent::Agent>(agent_options, *hypervisor_, *agent_host_);
-  api_->SetReportSeq([a = agent_.get()] { return a->NextReportSeq(); });
+  api_ = std::make_unique<api::ApiServices>(*node_, hypervisor_.get(), agent_.get());
   liveness_ = std::make_unique<Liveness>(LivenessOptionsFor(o_), *node_, *agent_);
   api_->SetHeartbeatHandler([l = liveness_.get()](const v1::HeartbeatRequest& req, node::Deadline d) {
     return l->HandleHeartbeat(req, d);

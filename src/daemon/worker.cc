@@ -116,15 +116,17 @@ int RunWorker(const DaemonOptions& o, const sigset_t& signals) {
   // here; the servers proxy those calls to its --bind. Listening before
   // registering, so that a busy --bind fails at once.
   std::unique_ptr<vmm::Hypervisor> hypervisor = MakeHypervisor(o);
-  // Made here (it starts nothing yet): pause and resume report in its sequence.
+  // The agent is made here (it starts nothing yet): pause and resume go
+  // through it, held until liveness opens it at the first fresh ack.
   std::unique_ptr<vmm::HostNetwork> host_net = MakeHostNetwork(o);
   WorkerAgentHost agent_host(link);
   agent::AgentOptions agent_options;
   agent_options.bridge = o.bridge;
   agent_options.host_net = host_net.get();
   agent::Agent agent(agent_options, *hypervisor, agent_host);
+  agent.Hold();
   api::WorkerVmService vm_service(
-      o.id, *hypervisor,
+      o.id, *hypervisor, agent,
       {.placed = [&link](const std::string& name) { return link.PlacedVm(name); },
        .report = [&link, &agent](const v1::Vm& vm, v1::VmPhase phase,
                                  const std::string& message) {
