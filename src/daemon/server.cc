@@ -37,7 +37,7 @@ using node::Node;
 // through Raft (forwarded to the leader).
 class NodeAgentHost : public agent::AgentHost {
  public:
-  explicit NodeAgentHost(node::Node& node) : node_(node) {}
+  explicit NodeAgentHost(Node& node) : node_(node) {}
   std::optional<std::vector<v1::Vm>> PlacedHere() override {
     // Caught up: a leader is known and everything this node knows to be
     // committed is applied (after a restart, the log has been replayed).
@@ -63,7 +63,7 @@ class NodeAgentHost : public agent::AgentHost {
   }
 
  private:
-  node::Node& node_;
+  Node& node_;
 };
 
 node::NodeConfig NodeConfigFor(const DaemonOptions& o) {
@@ -95,7 +95,7 @@ class Server {
   // joining node must know its cluster first); peer messages that arrive
   // meanwhile are dropped and Raft retransmits them.
   std::optional<int> StartNode();
-  // The hypervisor, the API over the node, the agent and liveness; nothing
+  // The hypervisor, the agent, the API over the node and liveness; nothing
   // acts yet.
   void BuildServices();
   std::optional<int> Listen();
