@@ -47,6 +47,7 @@
 
 #include "blixard/v1/blixard.grpc.pb.h"
 #include "etcd/rpc.grpc.pb.h"
+#include "rpc/channels.h"
 #include "support/process.h"
 
 namespace v1 = blixard::v1;
@@ -133,15 +134,15 @@ double SelfCpuSeconds() {
 }
 
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& addr) {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(64 << 20);
+  blixard::rpc::ChannelOptions o;
+  o.max_receive_bytes = 64 << 20;
   // Nodes restart during failover rounds: reconnect quickly, not with gRPC's
   // multi-second default backoff. Each channel gets its own connection.
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 10);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 1000);  // = gRPC 1.51's connect timeout
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(addr, grpc::InsecureChannelCredentials(), args);
+  o.initial_backoff_ms = 10;
+  o.connect_timeout_ms = 1000;
+  o.max_backoff_ms = 100;
+  o.own_connection = true;
+  return blixard::rpc::NewChannel(addr, o);
 }
 
 std::optional<v1::GetClusterStatusResponse> Status(v1::ClusterService::Stub& stub, bool stale,

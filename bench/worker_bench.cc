@@ -1,6 +1,6 @@
 // Workers at scale, whole system: 3 real server processes (fake VM backend)
 // and many workers simulated in this process over the real worker path:
-// node::WorkerLink's RegisterWorker, a Heartbeat per worker per second to
+// daemon::WorkerLink's RegisterWorker, a Heartbeat per worker per second to
 // the leader, and one WatchAssignments stream per worker. The streams are
 // cheap here (one thread and one completion queue for all of them, over
 // --channels connections per server) so that the bench process does not
@@ -52,7 +52,8 @@
 #include "blixard/v1/blixard.grpc.pb.h"
 #include "blixard/v1/internal.grpc.pb.h"
 #include "node/peer_clients.h"
-#include "node/worker.h"
+#include "daemon/worker_link.h"
+#include "rpc/channels.h"
 #include "state/assignments.h"
 #include "support/daemon.h"
 
@@ -327,7 +328,7 @@ int main(int argc, char** argv) {
 
   // Register the workers (16 at a time), then open their streams.
   Arrivals arrivals;
-  std::vector<std::unique_ptr<node::WorkerLink>> links(workers);
+  std::vector<std::unique_ptr<daemon::WorkerLink>> links(workers);
   const auto t_reg = Clock::now();
   {
     std::atomic<size_t> next{0};
@@ -338,7 +339,7 @@ int main(int argc, char** argv) {
         for (size_t i; (i = next++) < workers;) {
           std::vector<std::string> mine = addrs;
           std::rotate(mine.begin(), mine.begin() + i % mine.size(), mine.end());
-          links[i] = std::make_unique<node::WorkerLink>(1000 + i, mine, "");
+          links[i] = std::make_unique<daemon::WorkerLink>(1000 + i, mine, "");
           v1::Node offer;
           offer.set_address("127.0.0.2:" + std::to_string(10000 + i));  // simulated: nothing listens
           offer.mutable_capacity()->set_vcpus(1000);
@@ -358,15 +359,14 @@ int main(int argc, char** argv) {
   }
   const double registered_s = Secs(Clock::now() - t_reg);
   // Each worker watches through a server of its own (round robin), over
-  // channels_per_server connections to each server. Distinct channel args
-  // keep gRPC from sharing one connection between them.
+  // channels_per_server connections to each server, each its own.
   std::vector<std::vector<std::shared_ptr<grpc::Channel>>> channels(addrs.size());
   for (size_t s = 0; s < addrs.size(); ++s) {
     for (size_t c = 0; c < std::max<size_t>(channels_per_server, 1); ++c) {
-      grpc::ChannelArguments args;
-      args.SetMaxReceiveMessageSize(64 << 20);
-      args.SetInt("blixard.bench_channel", static_cast<int>(c));
-      channels[s].push_back(grpc::CreateCustomChannel(addrs[s], grpc::InsecureChannelCredentials(), args));
+      rpc::ChannelOptions o;
+      o.max_receive_bytes = 64 << 20;
+      o.own_connection = true;
+      channels[s].push_back(rpc::NewChannel(addrs[s], o));
     }
   }
   Streams streams(arrivals);
@@ -397,7 +397,7 @@ int main(int argc, char** argv) {
     });
   }
   // Ready: every worker READY in the servers' state.
-  auto nodes_stub = v1::NodeService::NewStub(grpc::CreateChannel(addrs[0], grpc::InsecureChannelCredentials()));
+  auto nodes_stub = v1::NodeService::NewStub(rpc::NewChannel(addrs[0], {}));
   // VMs placed on workers, in the leader's applied state.
   auto placed_on_workers = [&]() -> long {
     v1::ListNodesResponse resp;
@@ -439,7 +439,7 @@ int main(int argc, char** argv) {
 
   // One create, waited for on the streams.
   auto probe = [&](const std::string& name, std::vector<double>& out) {
-    auto stub = v1::VmService::NewStub(grpc::CreateChannel(addrs[0], grpc::InsecureChannelCredentials()));
+    auto stub = v1::VmService::NewStub(rpc::NewChannel(addrs[0], {}));
     v1::CreateVmResponse resp;
     const auto t0 = Clock::now();
     if (!stub->CreateVm(Ctx(30).get(), Create(name), &resp).ok()) return;
@@ -464,7 +464,7 @@ int main(int argc, char** argv) {
     for (size_t t = 0; t < in_flight; ++t) {
       th.emplace_back([&, t] {
         auto stub = v1::VmService::NewStub(
-            grpc::CreateChannel(addrs[t % addrs.size()], grpc::InsecureChannelCredentials()));
+            rpc::NewChannel(addrs[t % addrs.size()], {}));
         for (size_t i; (i = next++) < n;) {
           v1::CreateVmResponse resp;
           grpc::Status s = stub->CreateVm(Ctx(60).get(), Create(prefix + std::to_string(i)), &resp);

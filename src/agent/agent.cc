@@ -173,6 +173,25 @@ void Agent::Fence(const std::string& reason) {
   spdlog::warn("agent: fenced ({}): killed {} VMs", reason, killed);
 }
 
+Result<Agent::Observed> Agent::Pause(const std::string& name) { return PauseOrResume(name, true); }
+
+Result<Agent::Observed> Agent::Resume(const std::string& name) { return PauseOrResume(name, false); }
+
+Result<Agent::Observed> Agent::PauseOrResume(const std::string& name, bool pause) {
+  std::lock_guard gate(gate_mu_);  // a fence waits for this; this waits for a start
+  if (held_) {
+    return Status::Unavailable(std::string("cannot ") + (pause ? "pause" : "resume") + " vm " + name +
+                               ": this node has no fresh heartbeat ack from the leader (fenced or "
+                               "just started), so its VMs may be moving elsewhere; retry once it is "
+                               "back in the cluster");
+  }
+  if (Status s = pause ? hypervisor_.Pause(name) : hypervisor_.Resume(name); !s.ok()) return s;
+  if (pause) return Observed{v1::VM_PHASE_PAUSED, "paused"};
+  auto info = hypervisor_.Inspect(name);
+  const bool ready = info.ok() && info->ready;
+  return ready ? Observed{v1::VM_PHASE_READY, "ready"} : Observed{v1::VM_PHASE_RUNNING, "booting"};
+}
+
 void Agent::Reconcile(Clock::time_point now) {
   {
     std::lock_guard lk(gate_mu_);

@@ -22,10 +22,13 @@
 // VMs that survived a daemon restart are adopted: the hypervisor lists them
 // (qemu: pidfile + QMP), so a VM is never started twice.
 //
+// Besides its passes, the agent pauses and resumes VMs when asked (vm pause,
+// vm resume through the API), under the same gate as its starts.
+//
 // Fencing (src/control/liveness.h says why): Hold() stops the agent from
-// acting (nothing is started, stopped or reported) without touching what
-// runs; Fence() also kills every VM alive on this host; Open() lets it act
-// again. A VM the fence killed counts as failed, so its restart policy
+// acting (nothing is started, stopped, paused, resumed or reported) without
+// touching what runs; Fence() also kills every VM alive on this host; Open()
+// lets it act again. A VM the fence killed counts as failed, so its restart policy
 // decides whether it runs again here (if it is still placed here).
 //
 // Thread safety: Reconcile is called from one thread (the agent's own, after
@@ -45,6 +48,7 @@
 
 #include "agent/console_watch.h"
 #include "blixard/v1/state.pb.h"
+#include "common/status.h"
 #include "vmm/host_net.h"
 #include "vmm/hypervisor.h"
 
@@ -135,6 +139,21 @@ class Agent {
   // One pass; `now` drives the restart backoff.
   void Reconcile(Clock::time_point now);
 
+  // What a pause or resume left the VM as: the phase and words the passes
+  // report for it too.
+  struct Observed {
+    v1::VmPhase phase = v1::VM_PHASE_UNSPECIFIED;
+    std::string message;
+  };
+  // Pauses or resumes VM `name` on the hypervisor, serialised with the
+  // agent's starts and with Fence() (a fence waits for it, then kills the
+  // VM with the rest). kUnavailable while the agent is held or fenced (this
+  // node may no longer own its VMs); kNotFound when the hypervisor has no
+  // such VM (not started here yet); otherwise the hypervisor's error.
+  // Thread-safe.
+  Result<Observed> Pause(const std::string& name);
+  Result<Observed> Resume(const std::string& name);
+
   // The next number of this agent's status report sequence
   // (AgentHost::Report's `seq`), for a status the node records outside a
   // pass (pause/resume through the API): ordered with the agent's own
@@ -152,6 +171,7 @@ class Agent {
     int64_t boot = -1;
     bool ready = false;
   };
+  Result<Observed> PauseOrResume(const std::string& name, bool pause);
   void Converge(const v1::Vm& vm, const vmm::VmInfo* info, Clock::time_point now);
   void StartVm(const v1::Vm& vm, Clock::time_point now);
   // A VM a drain moves off this node: stop it and confirm.

@@ -163,6 +163,51 @@ TEST_F(AgentTest, APausedVmIsReportedPausedAndLeftRunning) {
   EXPECT_NE(host_.Phase("web-1"), v1::VM_PHASE_PAUSED);
 }
 
+TEST_F(AgentTest, PauseAndResumeActOnTheRunningVmAndSayWhatToRecord) {
+  host_.Add("web-1");
+  Settle();
+  const int pid = hv_->Inspect("web-1")->pid;
+  auto paused = agent_.Pause("web-1");
+  ASSERT_TRUE(paused.ok()) << paused.status().ToString();
+  EXPECT_EQ(paused->phase, v1::VM_PHASE_PAUSED);
+  EXPECT_EQ(paused->message, "paused");
+  EXPECT_EQ(hv_->Inspect("web-1")->state, vmm::VmInfo::State::kPaused);
+  Settle();
+  EXPECT_EQ(host_.Phase("web-1"), v1::VM_PHASE_PAUSED) << "the passes say the same";
+  EXPECT_EQ(hv_->Inspect("web-1")->pid, pid);
+
+  auto resumed = agent_.Resume("web-1");
+  ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
+  EXPECT_EQ(resumed->phase, v1::VM_PHASE_READY);  // the fake boots at once
+  EXPECT_EQ(resumed->message, "ready");
+  EXPECT_EQ(hv_->Inspect("web-1")->state, vmm::VmInfo::State::kRunning);
+  Settle();
+  EXPECT_EQ(host_.Phase("web-1"), v1::VM_PHASE_READY);
+  EXPECT_EQ(hv_->Inspect("web-1")->pid, pid);
+}
+
+TEST_F(AgentTest, PausingAVmNotStartedHereIsNotFound) {
+  EXPECT_EQ(agent_.Pause("ghost").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(agent_.Resume("ghost").status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(AgentTest, AHeldOrFencedAgentNeitherPausesNorResumes) {
+  host_.Add("web-1");
+  Settle();
+  agent_.Hold();
+  auto refused = agent_.Pause("web-1");
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(refused.status().message().find("web-1"), std::string::npos) << refused.status().message();
+  EXPECT_NE(hv_->Inspect("web-1")->state, vmm::VmInfo::State::kPaused);
+  agent_.Open();
+  ASSERT_TRUE(agent_.Pause("web-1").ok());
+
+  // A fence kills the paused VM; a resume after it must not bring it back.
+  agent_.Fence("no heartbeat ack");
+  EXPECT_EQ(agent_.Resume("web-1").status().code(), StatusCode::kUnavailable);
+  EXPECT_FALSE(Alive("web-1"));
+}
+
 TEST_F(AgentTest, CreatedStoppedIsNotStarted) {
   host_.Add("cold", v1::DESIRED_STATE_STOPPED);
   Settle();
@@ -407,7 +452,8 @@ class StateHost : public AgentHost {
 };
 
 // Pause and resume record the phase outside the agent's passes (the API on
-// the node, vm_service.cc and worker.cc) with the agent's next report seq.
+// the node, vm_service.cc and worker_vm_service.cc) with the agent's next
+// report seq.
 // Delivered late (a retried write), such a report must not take back what
 // the agent reported since, nor the generation it reported on.
 TEST(AgentReportSeq, ALatePauseReportDoesNotOverwriteTheAgentsNewerStop) {

@@ -12,8 +12,9 @@ constexpr auto kLogPollInterval = std::chrono::milliseconds(200);
 
 }  // namespace
 
-NodeLocalVms::NodeLocalVms(uint64_t node_id, vmm::Hypervisor& hypervisor, PlacedHere placed_here)
-    : node_id_(node_id), hypervisor_(hypervisor), placed_here_(std::move(placed_here)) {}
+NodeLocalVms::NodeLocalVms(uint64_t node_id, vmm::Hypervisor& hypervisor, agent::Agent& agent,
+                           PlacedHere placed_here)
+    : node_id_(node_id), hypervisor_(hypervisor), agent_(agent), placed_here_(std::move(placed_here)) {}
 
 grpc::Status NodeLocalVms::StreamLogs(grpc::ServerContext* ctx, const v1::VmLogsRequest& req,
                                       grpc::ServerWriter<v1::VmLogChunk>* writer) {
@@ -54,17 +55,13 @@ grpc::Status NodeLocalVms::StreamLogs(grpc::ServerContext* ctx, const v1::VmLogs
   return grpc::Status::OK;
 }
 
-Result<NodeLocalVms::Observed> NodeLocalVms::PauseOrResume(const std::string& name, bool pause) {
-  Status s = pause ? hypervisor_.Pause(name) : hypervisor_.Resume(name);
-  if (s.code() == StatusCode::kNotFound) {
-    s = Status::FailedPrecondition("vm " + name + " has not been started on node " +
-                                   std::to_string(node_id_) + " yet");
+Result<agent::Agent::Observed> NodeLocalVms::PauseOrResume(const std::string& name, bool pause) {
+  auto observed = pause ? agent_.Pause(name) : agent_.Resume(name);
+  if (observed.status().code() == StatusCode::kNotFound) {
+    return Status::FailedPrecondition("vm " + name + " has not been started on node " +
+                                      std::to_string(node_id_) + " yet");
   }
-  if (!s.ok()) return s;
-  if (pause) return Observed{v1::VM_PHASE_PAUSED, "paused"};
-  auto info = hypervisor_.Inspect(name);
-  const bool ready = info.ok() && info->ready;
-  return ready ? Observed{v1::VM_PHASE_READY, "ready"} : Observed{v1::VM_PHASE_RUNNING, "booting"};
+  return observed;
 }
 
 grpc::Status NodeLocalVms::ListHostVms(v1::ListHostVmsResponse* resp) {

@@ -9,15 +9,16 @@
 namespace blixard::api {
 
 struct ApiServices::Impl {
-  Impl(node::Node& n, vmm::Hypervisor* hv) : vm(n, hv), cluster(n), nodes(n), internal(n) {}
+  Impl(node::Node& n, vmm::Hypervisor* hv, agent::Agent* agent)
+      : vm(n, hv, agent), cluster(n), nodes(n), internal(n) {}
   VmServiceImpl vm;
   ClusterServiceImpl cluster;
   NodeServiceImpl nodes;
   InternalServiceImpl internal;
 };
 
-ApiServices::ApiServices(node::Node& node, vmm::Hypervisor* hypervisor)
-    : impl_(std::make_unique<Impl>(node, hypervisor)) {}
+ApiServices::ApiServices(node::Node& node, vmm::Hypervisor* hypervisor, agent::Agent* agent)
+    : impl_(std::make_unique<Impl>(node, hypervisor, agent)) {}
 ApiServices::~ApiServices() = default;
 
 void ApiServices::SetHeartbeatHandler(
@@ -25,15 +26,8 @@ void ApiServices::SetHeartbeatHandler(
   impl_->internal.SetHeartbeatHandler(std::move(handler));
 }
 
-void ApiServices::SetReportSeq(std::function<uint64_t()> next_seq) {
-  impl_->vm.SetReportSeq(std::move(next_seq));
-}
-
-void ApiServices::RegisterWith(grpc::ServerBuilder& builder) {
-  builder.RegisterService(&impl_->vm);
-  builder.RegisterService(&impl_->cluster);
-  builder.RegisterService(&impl_->nodes);
-  builder.RegisterService(&impl_->internal);
+std::vector<grpc::Service*> ApiServices::Services() {
+  return {&impl_->vm, &impl_->cluster, &impl_->nodes, &impl_->internal};
 }
 
 }  // namespace blixard::api

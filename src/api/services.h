@@ -5,12 +5,13 @@
 
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include "blixard/v1/internal.pb.h"
 #include "node/node.h"
 
 namespace grpc {
-class ServerBuilder;
+class Service;
 }
 
 namespace blixard::node {
@@ -19,24 +20,26 @@ class Node;
 namespace blixard::vmm {
 class Hypervisor;
 }
+namespace blixard::agent {
+class Agent;
+}
 
 namespace blixard::api {
 
 // Owns the service objects; must outlive the server they are registered on.
-// `hypervisor` (not owned, may be null) runs the VMs placed on this node: it
-// serves their console logs and pause/resume; it must outlive the server.
+// `hypervisor` and `agent` (not owned; both null on a member that runs no
+// VMs) run the VMs placed on this node: they serve their console logs and
+// pause/resume; they must outlive the server.
 class ApiServices {
  public:
-  ApiServices(node::Node& node, vmm::Hypervisor* hypervisor);
+  ApiServices(node::Node& node, vmm::Hypervisor* hypervisor, agent::Agent* agent);
   ~ApiServices();
-  void RegisterWith(grpc::ServerBuilder& builder);
-  // Answers InternalService.Heartbeat (src/node/liveness.h). REQUIRES: before
-  // RegisterWith.
+  // The services to register on the node's server (rpc::StartServer).
+  std::vector<grpc::Service*> Services();
+  // Answers InternalService.Heartbeat (src/daemon/liveness.h). REQUIRES: before
+  // the server starts.
   void SetHeartbeatHandler(
       std::function<v1::HeartbeatResponse(const v1::HeartbeatRequest&, node::Deadline)> handler);
-  // The node agent's report sequence (VmServiceImpl::SetReportSeq).
-  // REQUIRES: before RegisterWith.
-  void SetReportSeq(std::function<uint64_t()> next_seq);
 
  private:
   struct Impl;

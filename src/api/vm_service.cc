@@ -7,6 +7,7 @@
 
 #include "api/convert.h"
 #include "common/vm_trace.h"
+#include "rpc/channels.h"
 #include "state/commands.h"
 #include "state/validation.h"
 
@@ -16,7 +17,7 @@ namespace {
 constexpr auto kLogPollInterval = std::chrono::milliseconds(200);
 
 std::unique_ptr<v1::VmService::Stub> StubFor(const std::string& address) {
-  return v1::VmService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  return v1::VmService::NewStub(rpc::NewChannel(address, rpc::ChannelOptions::VmProxy()));
 }
 
 // The context of a call proxied on behalf of `ctx`: same deadline, marked.
@@ -60,10 +61,10 @@ class CancelRelay {
 
 }  // namespace
 
-VmServiceImpl::VmServiceImpl(node::Node& node, vmm::Hypervisor* hypervisor)
-    : node_(node), hypervisor_(hypervisor) {
-  if (!hypervisor_) return;
-  local_.emplace(node_.id(), *hypervisor_, [this](const std::string& name) {
+VmServiceImpl::VmServiceImpl(node::Node& node, vmm::Hypervisor* hypervisor, agent::Agent* agent)
+    : node_(node) {
+  if (!hypervisor || !agent) return;
+  local_.emplace(node_.id(), *hypervisor, *agent, [this](const std::string& name) {
     bool placed_here = false;
     node_.Read([&](const state::ClusterState& st) {
       const v1::Vm* vm = st.FindVm(name);
@@ -202,7 +203,7 @@ grpc::Status VmServiceImpl::Locate(const grpc::ServerContext* ctx, const std::st
     return ToGrpc(Status::FailedPrecondition("vm " + name + " is not placed on a node yet"));
   }
   if (node_id == node_.id()) {
-    if (!hypervisor_) {
+    if (!local_) {
       return ToGrpc(Status::Unavailable("vm " + name + " is placed on node " +
                                         std::to_string(node_id) + ", which runs no hypervisor"));
     }
@@ -270,7 +271,7 @@ grpc::Status VmServiceImpl::PauseOrResume(grpc::ServerContext* ctx, const std::s
   if (!observed.ok()) return ToGrpc(observed.status());
   // Record the phase now, so the answer shows it; in the agent's sequence, so
   // a newer report of the agent (e.g. STOPPED) is not taken back by this one.
-  const uint64_t seq = next_report_seq_ ? next_report_seq_() : 0;
+  const uint64_t seq = local_->NextReportSeq();
   return Write(ctx,
                state::MakeReportVmStatus(name, node_.id(), observed->phase, observed->message,
                                          NowUnixMs(), seq, where.generation),

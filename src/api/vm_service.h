@@ -1,7 +1,7 @@
 // VmService: VM records (desired state). Writes go through Raft; reads are
 // linearizable unless the request asks for stale. What acts on the running VM
 // itself (console log, pause/resume) is done by the member the VM is placed
-// on, through its hypervisor; another member proxies the call to it.
+// on, through its hypervisor and agent; another member proxies the call to it.
 #pragma once
 
 #include <functional>
@@ -19,15 +19,12 @@ namespace blixard::api {
 // the node's loop finishes the call once the write is applied.
 class VmServiceImpl final : public v1::VmService::WithCallbackMethod_CreateVm<v1::VmService::Service> {
  public:
-  // `hypervisor` runs the VMs placed on this node; null on a member that
-  // runs none (calls for VMs placed here are then UNAVAILABLE). Not owned;
+  // `hypervisor` runs the VMs placed on this node, with `agent`; both null on
+  // a member that runs none (calls for VMs placed here are then
+  // UNAVAILABLE). Pause and resume go through the agent and record the phase
+  // with its next report number, ordered with its own reports. Not owned;
   // must outlive the server.
-  VmServiceImpl(node::Node& node, vmm::Hypervisor* hypervisor);
-  // The node agent's report sequence (agent::Agent::NextReportSeq): pause and
-  // resume record the phase with the next number of it, so they are ordered
-  // with the agent's reports. Unset: unordered (seq 0). REQUIRES: before the
-  // server starts.
-  void SetReportSeq(std::function<uint64_t()> next_seq) { next_report_seq_ = std::move(next_seq); }
+  VmServiceImpl(node::Node& node, vmm::Hypervisor* hypervisor, agent::Agent* agent);
 
   grpc::ServerUnaryReactor* CreateVm(grpc::CallbackServerContext*, const v1::CreateVmRequest*,
                                      v1::CreateVmResponse*) override;
@@ -68,9 +65,7 @@ class VmServiceImpl final : public v1::VmService::WithCallbackMethod_CreateVm<v1
                           v1::DesiredState desired, v1::VmResponse* resp);
   grpc::Status Barrier(grpc::ServerContext* ctx, bool stale);
   node::Node& node_;
-  vmm::Hypervisor* hypervisor_;
-  std::optional<NodeLocalVms> local_;  // with a hypervisor
-  std::function<uint64_t()> next_report_seq_;
+  std::optional<NodeLocalVms> local_;  // with a hypervisor and an agent
 };
 
 }  // namespace blixard::api

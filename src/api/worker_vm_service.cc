@@ -5,10 +5,11 @@
 
 namespace blixard::api {
 
-WorkerVmService::WorkerVmService(uint64_t id, vmm::Hypervisor& hypervisor, Hooks hooks)
+WorkerVmService::WorkerVmService(uint64_t id, vmm::Hypervisor& hypervisor, agent::Agent& agent,
+                                 Hooks hooks)
     : id_(id),
       hooks_(std::move(hooks)),
-      local_(id, hypervisor, [this](const std::string& name) { return hooks_.placed(name).has_value(); }) {}
+      local_(id, hypervisor, agent, [this](const std::string& name) { return hooks_.placed(name).has_value(); }) {}
 
 grpc::Status WorkerVmService::PlacedHere(const grpc::ServerContext* ctx, const std::string& name,
                                          v1::Vm* vm) {

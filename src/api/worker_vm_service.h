@@ -27,8 +27,9 @@ class WorkerVmService final : public v1::VmService::Service {
     // `vm`: the record acted on (its generation is the one observed).
     std::function<Status(const v1::Vm& vm, v1::VmPhase phase, const std::string& message)> report;
   };
-  // `hypervisor` is not owned and must outlive the service.
-  WorkerVmService(uint64_t id, vmm::Hypervisor& hypervisor, Hooks hooks);
+  // `hypervisor` and `agent` (the agent running this worker's VMs on it) are
+  // not owned and must outlive the service.
+  WorkerVmService(uint64_t id, vmm::Hypervisor& hypervisor, agent::Agent& agent, Hooks hooks);
 
   grpc::Status StreamVmLogs(grpc::ServerContext*, const v1::VmLogsRequest*,
                             grpc::ServerWriter<v1::VmLogChunk>*) override;

@@ -27,7 +27,7 @@ struct Args {
   std::string deadline;
   std::string label;  // `vm label NAME KEY=VALUE`
   WaitOptions wait;
-  node::DaemonOptions daemon;
+  daemon::DaemonOptions daemon;
   std::function<int()> action;  // set by the callback of the chosen subcommand
 };
 
@@ -200,7 +200,7 @@ void AddClusterCommands(CLI::App& app, Args& a) {
 void AddNodeCommands(CLI::App& app, Args& a, const DaemonRunner& run_daemon) {
   auto* cmd = app.add_subcommand("node", "Run a cluster member (daemon), or list/drain nodes");
   cmd->require_subcommand(0, 1);
-  node::DaemonOptions& d = a.daemon;
+  daemon::DaemonOptions& d = a.daemon;
   cmd->add_option("--id", d.id, "this node's id (unique in the cluster, > 0)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
@@ -277,7 +277,7 @@ void AddNodeCommands(CLI::App& app, Args& a, const DaemonRunner& run_daemon) {
   cmd->add_option("--join-timeout", d.join_timeout_s, "seconds to keep trying to join")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
-  node::CapacityOptions& cap = d.capacity;
+  daemon::CapacityOptions& cap = d.capacity;
   cmd->add_option("--capacity-vcpus", cap.vcpus, "vCPUs VMs may use (default: the host's CPUs)");
   cmd->add_option("--capacity-memory", cap.memory_mib, "MiB of memory VMs may use (default: the host's)");
   cmd->add_option("--capacity-disk", cap.disk_mib, "MiB of disk (default: the data dir's file system)");

@@ -4,11 +4,11 @@
 
 #include <functional>
 
-#include "node/daemon.h"
+#include "daemon/options.h"
 
 namespace blixard::cli {
 
-using DaemonRunner = std::function<int(const node::DaemonOptions&)>;
+using DaemonRunner = std::function<int(const daemon::DaemonOptions&)>;
 
 // Parses argv and runs the chosen subcommand; `blixard node` (without a
 // node subcommand) hands its options to run_daemon. Returns the process exit
@@ -16,7 +16,7 @@ using DaemonRunner = std::function<int(const node::DaemonOptions&)>;
 // 2 usage error (message and usage on stderr).
 int Run(int argc, const char* const* argv, const DaemonRunner& run_daemon);
 
-// Run() with the real daemon (node::RunDaemon) linked in.
+// Run() with the real daemon (daemon::RunDaemon) linked in.
 int Main(int argc, char** argv);
 
 }  // namespace blixard::cli

@@ -18,12 +18,12 @@ class CliTest : public ::testing::Test {
     args.insert(args.begin(), "blixard");
     std::vector<const char*> argv;
     for (const auto& a : args) argv.push_back(a.c_str());
-    return cli::Run(static_cast<int>(argv.size()), argv.data(), [this](const node::DaemonOptions& o) {
+    return cli::Run(static_cast<int>(argv.size()), argv.data(), [this](const daemon::DaemonOptions& o) {
       daemon_ = o;
       return 7;
     });
   }
-  std::optional<node::DaemonOptions> daemon_;
+  std::optional<daemon::DaemonOptions> daemon_;
 };
 
 TEST_F(CliTest, NodeFlagsFillDaemonOptionsAndReturnItsCode) {
@@ -48,7 +48,7 @@ TEST_F(CliTest, NodeFlagsFillDaemonOptionsAndReturnItsCode) {
 TEST_F(CliTest, NodeWithoutFlagsUsesDaemonDefaults) {
   EXPECT_EQ(Run({"node"}), 7);
   ASSERT_TRUE(daemon_.has_value());
-  EXPECT_EQ(daemon_->bind, node::DaemonOptions().bind);
+  EXPECT_EQ(daemon_->bind, daemon::DaemonOptions().bind);
 }
 
 TEST_F(CliTest, UsageErrorsExitTwo) {

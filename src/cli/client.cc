@@ -8,14 +8,13 @@
 #include <fmt/format.h>
 
 #include "cli/output.h"
+#include "rpc/channels.h"
 
 namespace blixard::cli {
 
 Client::Client(const ClientOptions& options) : options_(options) {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(64 << 20);
   // "unix:/path" and "host:port" are both gRPC target strings already.
-  channel_ = grpc::CreateCustomChannel(options_.addr, grpc::InsecureChannelCredentials(), args);
+  channel_ = rpc::NewChannel(options_.addr, rpc::ChannelOptions::Cli());
 }
 
 std::unique_ptr<grpc::ClientContext> Client::Context() const {

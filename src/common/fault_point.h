@@ -8,7 +8,7 @@
 //                             assignment stream breaks and does not reconnect, and its
 //                             writes fail (a partition, while the process keeps running)
 // A running daemon takes them from BLIXARD_FAULTS / BLIXARD_FAULTS_FIFO
-// (node/fault_control.h).
+// (daemon/fault_control.h).
 #pragma once
 
 #ifdef FIU_ENABLE

@@ -1,7 +1,7 @@
 // Node liveness, rescheduling of the VMs of dead nodes, and the fencing rule
 // that keeps a VM from running on two nodes at once. Pure: times are values
 // (milliseconds of a monotonic clock) passed in; no clock, no I/O, no threads.
-// The daemon wires these in src/node/liveness.{h,cc}; the simulator in
+// The daemon wires these in src/daemon/liveness.{h,cc}; the simulator in
 // src/sim/.
 //
 // Why a VM never runs on two nodes at once
@@ -38,7 +38,7 @@
 // whose entry the acknowledging leader holds), so N, which waits to apply up
 // to that index, sees the VM gone and does not restart it; a move that the
 // acknowledging leader does not hold can no longer commit.
-// Workers (src/node/worker.h) follow the same rule; only where N reads its
+// Workers (src/daemon/worker.h) follow the same rule; only where N reads its
 // placements differs. A worker is not a Raft member: it learns the VMs placed
 // on it from a stream that a server reads out of its applied state, and its
 // "applied index" in step 3 is the stream's applied_index, the Raft applied
@@ -60,7 +60,7 @@
 // A VM process outlives its daemon by design (qemu survives a daemon crash,
 // for adoption), and a dead or stopped daemon cannot fence. The daemon keeps
 // the send time of its newest acknowledged heartbeat in a file
-// (node/ack_file.h), and a guard process per node (node/fence_guard.h)
+// (daemon/ack_file.h), and a guard process per node (daemon/fence_guard.h)
 // applies step 3 from it while the daemon cannot; a restarted daemon also
 // kills adopted VMs when that ack is too old.
 #pragma once

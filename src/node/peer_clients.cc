@@ -7,6 +7,7 @@
 
 #include "blixard/v1/blixard.grpc.pb.h"
 #include "blixard/v1/internal.grpc.pb.h"
+#include "rpc/channels.h"
 
 namespace blixard::node {
 namespace {
@@ -39,16 +40,7 @@ struct PeerClients::Impl {
   std::shared_ptr<grpc::Channel> Channel(const std::string& address) {
     std::lock_guard lk(mu);
     auto& ch = channels[address];
-    if (!ch) {
-      grpc::ChannelArguments args;
-      args.SetMaxReceiveMessageSize(64 << 20);
-      args.SetMaxSendMessageSize(64 << 20);
-      args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
-      // gRPC 1.51 uses the minimum reconnect backoff as the connect timeout.
-      args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 1000);
-      args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-      ch = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-    }
+    if (!ch) ch = rpc::NewChannel(address, rpc::ChannelOptions::MemberCall());
     return ch;
   }
 };

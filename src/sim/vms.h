@@ -3,7 +3,7 @@
 // applies the fence rule; the leader runs liveness (DOWN/READY), the
 // rescheduling of dead nodes' VMs and placement (PlacementController, with
 // drains), all as in the daemon
-// (src/node/liveness.h, src/control/liveness.h). The fake hypervisors report
+// (src/daemon/liveness.h, src/control/liveness.h). The fake hypervisors report
 // every start and end to one ledger of what runs where, which fails the run
 // the moment a VM starts on a node while it is alive on another.
 //

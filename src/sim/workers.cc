@@ -25,7 +25,7 @@ constexpr Time kReconnectMs = 100;        // WorkerLink: between two stream atte
 }  // namespace
 
 // The agent's view of a worker: placements from its stream, writes through
-// a server (as node/worker.cc's WorkerAgentHost).
+// a server (as daemon/worker.cc's WorkerAgentHost).
 class Workers::AgentView : public agent::AgentHost {
  public:
   AgentView(Workers* ws, uint64_t id) : ws_(ws), id_(id) {}
@@ -191,7 +191,7 @@ void Workers::Crash(SimWorker& wk, bool daemon_only) {
   w_.vm_ledger_.HostDown(wk.id);
 }
 
-// The fence guard (node/fence_guard.h): from the host's first daemon start
+// The fence guard (daemon/fence_guard.h): from the host's first daemon start
 // on, every 50 ms, whether or not the daemon runs, it kills every VM of the
 // host once the newest saved ack (or, with none, its own start) is older
 // than TTL - margin, again every 200 ms while that holds.
@@ -332,7 +332,7 @@ void Workers::HeartbeatAnswer(SimWorker& wk, uint64_t seq, uint64_t via, bool ok
   wk.hb_outstanding = 0;
   const int64_t now = w_.events_.now();
   if (ok) {
-    // Saved (node/ack_file.h) before the fence rule sees it.
+    // Saved (daemon/ack_file.h) before the fence rule sees it.
     wk.saved_ack = std::max(wk.saved_ack, sent);
     wk.fence->OnAck(sent, last_index, now);
     wk.hint = via;

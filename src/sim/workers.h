@@ -1,6 +1,6 @@
 // Worker nodes in the simulator (SimConfig::workers, with SimConfig::vms):
 // hosts that run VMs without being Raft members, wired as the daemon wires
-// `blixard node --role worker` (src/node/worker.h):
+// `blixard node --role worker` (src/daemon/worker.h):
 //   - registration: a RegisterWorker through one of its servers (its
 //     --join, tried in turn), proposed at the leader as the WORKER node
 //     record (state::MakeRegisterNode; health kept on re-registration),
@@ -36,7 +36,7 @@
 //
 // Faults (nemesis): worker host crashes (one, or a rack of up to a fifth of
 // them) with a restart 50-4000 ms later; worker daemon crashes (the VMs run
-// on; the fence guard, node/fence_guard.h, kills them once the saved ack is
+// on; the fence guard, daemon/fence_guard.h, kills them once the saved ack is
 // too old; the next start adopts them and its fence rule starts from that
 // ack); partitions that cut one worker,
 // a group, or all of them off from every server (both ways, or one way) or

@@ -18,6 +18,7 @@
 #include "blixard/v1/raft.grpc.pb.h"
 #include "common/fault_point.h"
 #include "common/thread_name.h"
+#include "rpc/channels.h"
 #include "transport/convert.h"
 #include "transport/transport.h"
 
@@ -27,31 +28,11 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
+// Reopening a broken stream, and the channel's reconnects under it.
 constexpr milliseconds kInitialBackoff{50};
 constexpr milliseconds kMaxBackoff{2000};
 // Room for the batch envelope and the cluster id around the messages.
 constexpr size_t kBatchOverheadBytes = 4096;
-
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, size_t max_message_bytes) {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, static_cast<int>(kInitialBackoff.count()));
-  // gRPC uses the "min reconnect backoff" as the connect timeout, not as a
-  // delay: 1 s lets a blackholed TCP peer fail fast without cutting short a
-  // slow but live one.
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 1000);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(kMaxBackoff.count()));
-  // A peer that vanishes without a FIN/RST (power loss, partition) fails the
-  // stream within ~4 s instead of when the TCP retransmissions give up.
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 2000);
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 2000);
-  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);  // keep pinging an idle stream
-  args.SetMaxSendMessageSize(static_cast<int>(std::min<size_t>(max_message_bytes, INT32_MAX)));
-  // One connection per peer channel, not shared with other channels to the
-  // same address (the node's forwarding client has its own).
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-}
 
 class PeerSender;
 
@@ -285,7 +266,9 @@ void PeerSender::OpenStream() {
     gen = address_gen_;
   }
   if (gen != channel_gen_ || !channel_) {
-    channel_ = MakeChannel(address, options_.max_message_bytes);
+    channel_ = rpc::NewChannel(address, rpc::ChannelOptions::RaftStream(
+                                            options_.max_message_bytes, kInitialBackoff.count(),
+                                            kMaxBackoff.count()));
     stub_ = v1::PeerService::NewStub(channel_);
     channel_address_ = address;
   }

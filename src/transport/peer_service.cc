@@ -100,11 +100,6 @@ void StreamReader::OnReadDone(bool ok) {
 
 }  // namespace
 
-void ConfigurePeerServer(grpc::ServerBuilder& builder) {
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-}
-
 std::unique_ptr<grpc::Service> NewPeerService(std::function<std::string()> cluster_id,
                                               MessageSink sink) {
   return std::make_unique<PeerServiceImpl>(std::move(cluster_id), std::move(sink));

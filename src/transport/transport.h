@@ -32,7 +32,6 @@
 
 namespace grpc {
 class Service;
-class ServerBuilder;
 }  // namespace grpc
 
 namespace blixard::transport {
@@ -74,16 +73,9 @@ std::unique_ptr<Transport> NewGrpcTransport(GrpcTransportOptions options);
 
 // The server side: a PeerService that reassembles chunked snapshots and hands
 // each message to `sink`. `cluster_id` as above. Register the returned
-// service on the node's gRPC server; it must outlive the server.
+// service on the node's gRPC server, one that accepts the senders' idle
+// pings (rpc::ServerOptions::accept_idle_pings); it must outlive the server.
 std::unique_ptr<grpc::Service> NewPeerService(std::function<std::string()> cluster_id,
                                               MessageSink sink);
-
-// Server settings the transport's streams need; call on the builder of the
-// server that hosts the PeerService. The senders ping every 2 s to detect a
-// dead peer, and a client-streaming call gives the server nothing to send
-// back: with gRPC's defaults (one ping per 5 min without data) the server
-// would count those pings as abuse and close the connection (GOAWAY
-// too_many_pings) after a few seconds of quiet.
-void ConfigurePeerServer(grpc::ServerBuilder& builder);
 
 }  // namespace blixard::transport

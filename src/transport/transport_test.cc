@@ -20,6 +20,8 @@
 #include <mutex>
 #include <thread>
 
+#include "rpc/servers.h"
+
 namespace blixard::transport {
 namespace {
 
@@ -70,17 +72,15 @@ class Receiver {
                                 for (Message& m : batch) received_.push_back(std::move(m));
                                 cv_.notify_all();
                               });
-    grpc::ServerBuilder builder;
-    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-    builder.SetMaxReceiveMessageSize(64 << 20);
-    ConfigurePeerServer(builder);
-    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> counters;
-    counters.push_back(std::make_unique<StreamCounter>(&streams_));
-    builder.experimental().SetInterceptorCreators(std::move(counters));
-    builder.AddListeningPort(address_, grpc::InsecureServerCredentials());
-    builder.RegisterService(service_.get());
-    server_ = builder.BuildAndStart();
-    ASSERT_NE(server_, nullptr) << address_;
+    rpc::ServerOptions options = rpc::ServerOptions::Member(64 << 20);
+    options.interceptors = [this] {
+      std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> counters;
+      counters.push_back(std::make_unique<StreamCounter>(&streams_));
+      return counters;
+    };
+    auto started = rpc::StartServer(address_, {service_.get()}, options);
+    ASSERT_TRUE(started.ok()) << started.status().ToString();
+    server_ = std::move(started->server);
   }
 
   // Like a crashed or stopping node: open streams are cut at once.

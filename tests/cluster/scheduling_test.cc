@@ -144,7 +144,7 @@ TEST_F(SchedulingTest, BinpackSettingAndDrainMovesVmsAway) {
 }
 
 // What changes under a running server reaches its record too (the same
-// reporter as a worker's, node/capacity.h): here the CPUs it may run on.
+// reporter as a worker's, daemon/capacity.h): here the CPUs it may run on.
 TEST(ServerOffer, RunningServerWhoseCpusNarrowReportsItsNewCapacity) {
   const int cpus = OwnCpuCount();
   if (cpus < 2) GTEST_SKIP() << "needs 2 or more CPUs to narrow a server to one; this test runs on " << cpus;
@@ -154,7 +154,7 @@ TEST(ServerOffer, RunningServerWhoseCpusNarrowReportsItsNewCapacity) {
     auto ctx = std::make_unique<grpc::ClientContext>();
     ctx->set_deadline(std::chrono::system_clock::now() + seconds(5));
     v1::ListNodesResponse resp;
-    std::shared_ptr<grpc::Channel> ch = grpc::CreateChannel(c.Addr(1), grpc::InsecureChannelCredentials());
+    std::shared_ptr<grpc::Channel> ch = rpc::NewChannel(c.Addr(1), {});
     if (v1::NodeService::NewStub(ch)->ListNodes(ctx.get(), v1::ListNodesRequest(), &resp).ok()) {
       for (const v1::Node& n : resp.nodes()) {
         if (n.id() == 1) return n;

@@ -45,7 +45,7 @@ class WorkerCluster : public ::testing::Test {
     view_ = std::make_unique<WorkerView>(
         [this](uint64_t id) {
           auto& ch = channels_[id];
-          if (!ch) ch = grpc::CreateChannel(cluster_->Addr(id), grpc::InsecureChannelCredentials());
+          if (!ch) ch = rpc::NewChannel(cluster_->Addr(id), {});
           return ch;
         },
         kVms);

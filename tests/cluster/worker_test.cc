@@ -1,4 +1,4 @@
-// Workers (`blixard node --role worker`, src/node/worker.h) with real
+// Workers (`blixard node --role worker`, src/daemon/worker.h) with real
 // processes on loopback: 3 servers and 2 workers, fake VM backend, default
 // 3 s node TTL. VMs constrained to workers run there; a worker killed with
 // SIGKILL has its VMs run on the other; a worker stopped with SIGSTOP (as if

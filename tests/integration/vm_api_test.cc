@@ -114,7 +114,7 @@ TEST_F(VmApi, OversizedRequestIsRefusedAndTheDaemonLives) {
 }
 
 TEST_F(VmApi, DrainWithBadInputIsRejected) {
-  auto nodes = v1::NodeService::NewStub(grpc::CreateChannel(d_.addr(), grpc::InsecureChannelCredentials()));
+  auto nodes = v1::NodeService::NewStub(rpc::NewChannel(d_.addr(), {}));
   v1::DrainNodeRequest req;
   req.set_node_id(7);
   v1::DrainNodeResponse resp;

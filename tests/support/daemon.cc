@@ -73,15 +73,14 @@ int TestDaemon::Stop(int sig) {
 
 std::shared_ptr<grpc::Channel> TestDaemon::Channel() {
   if (!channel_) {
-    grpc::ChannelArguments args;
-    args.SetMaxReceiveMessageSize(64 << 20);
-    args.SetMaxSendMessageSize(64 << 20);
+    rpc::ChannelOptions o;
+    o.max_receive_bytes = o.max_send_bytes = 64 << 20;
     // The daemon may not listen yet: retry connecting quickly, not with
     // gRPC's default multi-second backoff.
-    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 20);
-    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 1000);  // = gRPC 1.51's connect timeout
-    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 100);
-    channel_ = grpc::CreateCustomChannel(addr_, grpc::InsecureChannelCredentials(), args);
+    o.initial_backoff_ms = 20;
+    o.connect_timeout_ms = 1000;
+    o.max_backoff_ms = 100;
+    channel_ = rpc::NewChannel(addr_, o);
   }
   return channel_;
 }
@@ -99,16 +98,15 @@ CommandResult TestDaemon::Cli(std::vector<std::string> args) const {
 }
 
 std::shared_ptr<grpc::Channel> RestartFriendlyChannel(const std::string& address) {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(64 << 20);
-  // gRPC clamps these to >= 100 ms.
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 100);
-  // Despite its name this is the connect timeout: a loaded machine may take
-  // longer than 100 ms to finish a handshake with a live node.
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 5000);
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  rpc::ChannelOptions o;
+  o.max_receive_bytes = 64 << 20;
+  o.initial_backoff_ms = 100;
+  o.max_backoff_ms = 100;
+  // A loaded machine may take longer than 100 ms to finish a handshake with
+  // a live node.
+  o.connect_timeout_ms = 5000;
+  o.own_connection = true;
+  return rpc::NewChannel(address, o);
 }
 
 std::unique_ptr<grpc::ClientContext> Ctx(int seconds) {

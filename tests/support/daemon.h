@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "blixard/v1/blixard.grpc.pb.h"
+#include "rpc/channels.h"
 #include "support/process.h"
 
 namespace blixard::testing {

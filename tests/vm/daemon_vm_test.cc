@@ -43,7 +43,7 @@ int QemuPid(TestDaemon& d, const std::string& name) {
 bool ProcessAlive(int pid) { return pid > 0 && kill(pid, 0) == 0; }
 
 // Milliseconds since the send time of the node's newest acknowledged
-// heartbeat (src/node/ack_file.h: CLOCK_MONOTONIC ms); -1 if none.
+// heartbeat (src/daemon/ack_file.h: CLOCK_MONOTONIC ms); -1 if none.
 int64_t MsSinceNewestAck(TestDaemon& d) {
   std::ifstream f(d.data_dir() + "/liveness");
   int64_t sent = -1;

@@ -1,4 +1,4 @@
-// The fence guard (src/node/fence_guard.h) with a real guest: the qemu of a
+// The fence guard (src/daemon/fence_guard.h) with a real guest: the qemu of a
 // daemon that was killed is killed by the node's guard before the leader may
 // move the VM, and the node runs the VM again once its daemon is back.
 #include <gtest/gtest.h>
@@ -34,7 +34,7 @@ std::optional<v1::Vm> GetVm(TestCluster& c, uint64_t via, const std::string& nam
 }
 
 std::optional<v1::NodeHealth> Health(TestCluster& c, uint64_t via, uint64_t node_id) {
-  auto stub = v1::NodeService::NewStub(grpc::CreateChannel(c.Addr(via), grpc::InsecureChannelCredentials()));
+  auto stub = v1::NodeService::NewStub(rpc::NewChannel(c.Addr(via), {}));
   v1::ListNodesResponse resp;
   if (!stub->ListNodes(Ctx(5).get(), v1::ListNodesRequest(), &resp).ok()) return std::nullopt;
   for (const auto& n : resp.nodes()) {

@@ -1,17 +1,19 @@
-// WatchAssignments served by AssignmentStreams, in process: a one-member
-// node (in-memory log), WorkerService on a loopback port, and two workers
-// through node::WorkerLink (the real client).
-#include "api/assignment_streams.h"
+// WorkerLink against the servers' WatchAssignments (api/assignment_streams.h),
+// in process: a one-member node (in-memory log), WorkerService on a loopback
+// port, and two workers through WorkerLink.
+#include "daemon/worker_link.h"
 
 #include <gtest/gtest.h>
 
+#include "api/assignment_streams.h"
 #include "api/worker_service.h"
-#include "node/worker.h"
+#include "rpc/channels.h"
+#include "rpc/servers.h"
 #include "state/commands.h"
 #include "storage/mem_log_store.h"
 #include "support/process.h"
 
-namespace blixard::api {
+namespace blixard::daemon {
 namespace {
 
 using node::Clock;
@@ -29,28 +31,25 @@ class AssignmentStreamsTest : public ::testing::Test {
     ASSERT_TRUE(n.ok()) << n.status().ToString();
     node_ = std::move(*n);
     ASSERT_TRUE(node_->ReadBarrier(Clock::now() + std::chrono::seconds(10)).ok());
-    service_ = std::make_unique<WorkerServiceImpl>(*node_);
-    grpc::ServerBuilder b;
-    int port = 0;
-    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    b.RegisterService(service_.get());
-    server_ = b.BuildAndStart();
-    ASSERT_TRUE(server_ && port != 0);
-    addr_ = "127.0.0.1:" + std::to_string(port);
+    service_ = std::make_unique<api::WorkerServiceImpl>(*node_);
+    auto started = rpc::StartServer("127.0.0.1:0", {service_.get()}, rpc::ServerOptions::Member(16 << 20));
+    ASSERT_TRUE(started.ok()) << started.status().ToString();
+    server_ = std::move(started->server);
+    addr_ = "127.0.0.1:" + std::to_string(started->port);
     // Some entry (the leader's first) is applied before the workers register.
     ASSERT_TRUE(WaitUntil([&] {
       node_->Read([&](const state::ClusterState& st) { before_workers_ = st.applied_index(); });
       return before_workers_ > 0;
     }));
     for (uint64_t id : {11, 12}) {
-      auto link = std::make_unique<node::WorkerLink>(id, std::vector<std::string>{addr_}, "");
+      auto link = std::make_unique<WorkerLink>(id, std::vector<std::string>{addr_}, "");
       v1::Node offer;
       offer.set_address("127.0.0.2:" + std::to_string(id));
       offer.mutable_capacity()->set_vcpus(64);
       offer.mutable_capacity()->set_memory_mib(65536);
       (*offer.mutable_labels())["worker"] = std::to_string(id);
       ASSERT_TRUE(link->Register(offer, Clock::now() + std::chrono::seconds(10)).ok());
-      node::WorkerLink* l = link.get();
+      WorkerLink* l = link.get();
       link->Watch([] {});
       ASSERT_TRUE(WaitUntil([&] { return l->Placed().has_value(); }));
       links_[id] = std::move(link);
@@ -83,13 +82,13 @@ class AssignmentStreamsTest : public ::testing::Test {
   }
 
   std::unique_ptr<node::Node> node_;
-  std::unique_ptr<WorkerServiceImpl> service_;
+  std::unique_ptr<api::WorkerServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
   std::string addr_;
   // An applied index from before any worker registered: no update to a
   // worker ever carried it (a stream starts at or after its registration).
   uint64_t before_workers_ = 0;
-  std::map<uint64_t, std::unique_ptr<node::WorkerLink>> links_;
+  std::map<uint64_t, std::unique_ptr<WorkerLink>> links_;
 };
 
 TEST_F(AssignmentStreamsTest, APlacementReachesItsWorkerAsADiffAndTheOtherWorkersSetIsNotRead) {
@@ -120,7 +119,7 @@ TEST_F(AssignmentStreamsTest, AStreamOpenedFromAKnownVersionStartsWithADiffFromI
   ASSERT_TRUE(WaitUntil([&] { return Holds(11, "b"); }));
 
   // A reconnect: a stream from the version held before "b".
-  auto stub = v1::WorkerService::NewStub(grpc::CreateChannel(addr_, grpc::InsecureChannelCredentials()));
+  auto stub = v1::WorkerService::NewStub(rpc::NewChannel(addr_, {}));
   grpc::ClientContext ctx;
   v1::WatchAssignmentsRequest req;
   req.set_cluster_id(links_[11]->cluster_id());
@@ -163,7 +162,7 @@ TEST_F(AssignmentStreamsTest, AStreamCatchingUpIsLookedAtOnItsOwnTimerAndTheIdle
 
   // Worker 11 resumes from a version this server has not reached: its
   // stream is looked at every kProgressEvery / 2 until it catches up.
-  auto stub = v1::WorkerService::NewStub(grpc::CreateChannel(addr_, grpc::InsecureChannelCredentials()));
+  auto stub = v1::WorkerService::NewStub(rpc::NewChannel(addr_, {}));
   v1::WatchAssignmentsRequest req;
   req.set_cluster_id(links_[11]->cluster_id());
   req.set_node_id(11);
@@ -180,7 +179,7 @@ TEST_F(AssignmentStreamsTest, AStreamCatchingUpIsLookedAtOnItsOwnTimerAndTheIdle
 }
 
 TEST_F(AssignmentStreamsTest, AStreamAheadOfThisServerWaitsAndBadRequestsAreRefused) {
-  auto stub = v1::WorkerService::NewStub(grpc::CreateChannel(addr_, grpc::InsecureChannelCredentials()));
+  auto stub = v1::WorkerService::NewStub(rpc::NewChannel(addr_, {}));
   v1::WatchAssignmentsRequest req;
   req.set_cluster_id(links_[11]->cluster_id());
   req.set_node_id(11);
@@ -202,4 +201,4 @@ TEST_F(AssignmentStreamsTest, AStreamAheadOfThisServerWaitsAndBadRequestsAreRefu
 }
 
 }  // namespace
-}  // namespace blixard::api
+}  // namespace blixard::daemon

@@ -1,4 +1,4 @@
-#include "node/ack_file.h"
+#include "daemon/ack_file.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <fstream>
 
-namespace blixard::node {
+namespace blixard::daemon {
 
 AckFile::Lock::Lock(const std::string& lock_path, bool wait) {
   fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -46,4 +46,4 @@ AckRecord AckFile::Load() const {
   return r;
 }
 
-}  // namespace blixard::node
+}  // namespace blixard::daemon

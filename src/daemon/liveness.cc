@@ -1,4 +1,4 @@
-#include "node/liveness.h"
+#include "daemon/liveness.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -12,10 +12,15 @@
 #include "agent/agent.h"
 #include "common/thread_name.h"
 #include "common/wall_clock.h"
-#include "node/ack_file.h"
+#include "daemon/ack_file.h"
 #include "state/commands.h"
 
-namespace blixard::node {
+namespace blixard::daemon {
+
+using node::Clock;
+using node::Deadline;
+using node::Node;
+using node::NodeStatus;
 namespace {
 
 constexpr size_t kMaxBatch = 1000;
@@ -33,6 +38,14 @@ control::FenceConfig FenceConfigForTtl(int64_t ttl_ms) {
   // thread here, the fence guard's loop) and clock-rate drift with room to
   // spare.
   return control::FenceConfig{ttl_ms, std::max<int64_t>(ttl_ms / 5, 150)};
+}
+
+LivenessOptions LivenessOptionsFor(const DaemonOptions& o) {
+  LivenessOptions lo;
+  lo.ttl_ms = static_cast<int64_t>(o.node_ttl_s * 1000);
+  lo.tick_ms = o.tick_ms;
+  lo.state_file = o.data_dir + "/liveness";
+  return lo;
 }
 
 // ---------------- node side ----------------
@@ -106,7 +119,7 @@ void HeartbeatSender::SendLoop() {
       if (resp.ok() && resp->ok()) {
         acked = true;
         // Saved before the fence rule sees it, i.e. before the agent may
-        // start anything on its strength (node/ack_file.h).
+        // start anything on its strength (daemon/ack_file.h).
         SaveAck(sent);
         {
           std::lock_guard lk(fence_mu_);
@@ -374,4 +387,4 @@ void Liveness::ControlStep() {
   }
 }
 
-}  // namespace blixard::node
+}  // namespace blixard::daemon

@@ -1,4 +1,4 @@
-#include "node/capacity.h"
+#include "daemon/capacity.h"
 
 #include <sched.h>
 #include <spdlog/spdlog.h>
@@ -14,7 +14,10 @@
 #include "state/commands.h"
 #include "state/validation.h"
 
-namespace blixard::node {
+namespace blixard::daemon {
+
+using node::Clock;
+using node::Node;
 namespace {
 
 uint64_t MemTotalMib() {
@@ -167,4 +170,4 @@ OfferReporter::Write ServerOfferWriter(Node& node) {
   };
 }
 
-}  // namespace blixard::node
+}  // namespace blixard::daemon

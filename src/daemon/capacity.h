@@ -19,8 +19,10 @@
 #include "common/status.h"
 
 namespace blixard::node {
-
 class Node;
+}  // namespace blixard::node
+
+namespace blixard::daemon {
 
 struct HostResources {
   uint64_t vcpus = 0;       // online CPUs (sched_getaffinity)
@@ -89,6 +91,6 @@ class OfferReporter {
 // A server's OfferReporter::Write: proposes UpdateNode through `node` unless
 // its record already says `offer`; kUnavailable while it has no record yet
 // (before it joined).
-OfferReporter::Write ServerOfferWriter(Node& node);
+OfferReporter::Write ServerOfferWriter(node::Node& node);
 
-}  // namespace blixard::node
+}  // namespace blixard::daemon

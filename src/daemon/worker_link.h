@@ -1,28 +1,10 @@
-// `blixard node --role worker`: a node that runs VMs without being a Raft
-// member, so a cluster can hold many hosts with 3-5 voters.
-//
-// A worker
-//   - registers with any server it is given (--join; WorkerService.
-//     RegisterWorker, forwarded to the leader), which records it as a
-//     WORKER node with its capacity and labels; the cluster id is kept in
-//     <data-dir>/cluster-id, and a worker of another cluster is refused;
-//   - heartbeats to the leader like a server (HeartbeatSender,
-//     src/node/liveness.h), learning the leader from the answers;
-//   - receives the VMs placed on it as a stream from any server
-//     (WatchAssignments, src/state/assignments.h), resuming from the version
-//     it holds after a reconnect;
-//   - runs them with the agent (src/agent), which reads its placements from
-//     that stream, and reports their status (WorkerWrite, proposed as
-//     ReportVmStatus through the leader);
-//   - serves on its --bind what needs the node that runs a VM (logs, pause,
-//     resume: src/api/worker_vm_service.h), which servers proxy to it.
-// The fence rule is the servers' (src/control/liveness.h): a worker that
-// fenced acts again only once its stream has reached the ack's index.
+// A worker's connection to the servers of its cluster (the worker role,
+// worker.h): registration, writes proposed through a server, and the stream
+// of the VMs placed on it (WatchAssignments, src/state/assignments.h),
+// resumed from the version it holds after a reconnect.
 //
 // Thread safety: WorkerLink's methods may be called from any thread.
 #pragma once
-
-#include <signal.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -36,11 +18,10 @@
 
 #include "blixard/v1/internal.pb.h"
 #include "common/status.h"
-#include "node/daemon.h"
 #include "node/node.h"
 #include "state/assignments.h"
 
-namespace blixard::node {
+namespace blixard::daemon {
 
 // A worker's connection to the servers: registration, writes, and the
 // assignment stream. Also used by bench/ to simulate many workers.
@@ -56,11 +37,11 @@ class WorkerLink {
   // cluster id. A refusal (wrong cluster, id or address in use) is
   // returned at once with the server's message; kUnavailable when no server
   // answered in time.
-  Result<std::string> Register(const v1::Node& offer, Deadline deadline);
+  Result<std::string> Register(const v1::Node& offer, node::Deadline deadline);
   // Proposes `cmd` (report_vm_status, vm_stopped_for_move or update_node
   // about this worker)
   // through a server; moves on to the next server when one is unreachable.
-  Status Write(const v1::Command& cmd, Deadline deadline);
+  Status Write(const v1::Command& cmd, node::Deadline deadline);
 
   // Starts watching the assignments on a thread of its own; `on_change`
   // runs (on that thread) after each update that changed the set.
@@ -103,8 +84,4 @@ class WorkerLink {
   std::thread thread_;
 };
 
-// Runs the worker daemon until SIGINT/SIGTERM (in `signals`, blocked by the
-// caller); returns the process exit code.
-int RunWorker(const DaemonOptions& options, const sigset_t& signals);
-
-}  // namespace blixard::node
+}  // namespace blixard::daemon

@@ -1,6 +1,6 @@
 // The node's newest acknowledged heartbeat, kept in <data-dir>/liveness so
 // that whoever enforces the fence rule (src/control/liveness.h) knows it: the
-// daemon after a restart, and the fence guard (node/fence_guard.h) while the
+// daemon after a restart, and the fence guard (daemon/fence_guard.h) while the
 // daemon is dead or stopped. Times are CLOCK_MONOTONIC milliseconds (shared
 // by every process of the host, reset by a reboot, which ends the VMs too).
 //
@@ -15,7 +15,7 @@
 
 #include "common/status.h"
 
-namespace blixard::node {
+namespace blixard::daemon {
 
 struct AckRecord {
   int64_t sent_ms = -1;     // send time of the newest acknowledged heartbeat; < 0 = none
@@ -54,4 +54,4 @@ class AckFile {
   std::string path_;
 };
 
-}  // namespace blixard::node
+}  // namespace blixard::daemon

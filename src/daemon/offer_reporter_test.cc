@@ -5,9 +5,9 @@
 #include <mutex>
 #include <vector>
 
-#include "node/capacity.h"
+#include "daemon/capacity.h"
 
-namespace blixard::node {
+namespace blixard::daemon {
 namespace {
 
 using std::chrono::milliseconds;
@@ -87,4 +87,4 @@ TEST(OfferReporter, WithNothingWrittenYetWritesFirstAndRetriesAFailedWrite) {
 }
 
 }  // namespace
-}  // namespace blixard::node
+}  // namespace blixard::daemon

@@ -10,9 +10,9 @@
 
 #include "common/status.h"
 
-namespace blixard::node {
+namespace blixard::daemon {
 
 // Applies BLIXARD_FAULTS / BLIXARD_FAULTS_FIFO; Ok when neither is set.
 Status EnableFaultPointsFromEnv();
 
-}  // namespace blixard::node
+}  // namespace blixard::daemon

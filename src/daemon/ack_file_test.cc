@@ -1,4 +1,4 @@
-#include "node/ack_file.h"
+#include "daemon/ack_file.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -7,7 +7,7 @@
 #include <fstream>
 #include <string>
 
-namespace blixard::node {
+namespace blixard::daemon {
 namespace {
 
 class AckFileTest : public ::testing::Test {
@@ -52,4 +52,4 @@ TEST_F(AckFileTest, TheLockExcludesASecondHolderUntilReleased) {
 }
 
 }  // namespace
-}  // namespace blixard::node
+}  // namespace blixard::daemon

@@ -1,17 +1,19 @@
-// `blixard node ...`: runs one cluster member until SIGINT/SIGTERM.
+// The flags of `blixard node` (src/cli/cli.cc fills them), for every role
+// of the process: server, worker and fence guard.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include "node/capacity.h"
+#include "common/status.h"
+#include "daemon/capacity.h"
 
-namespace blixard::node {
+namespace blixard::daemon {
 
 struct DaemonOptions {
   uint64_t id = 1;                        // --id
-  std::string role = "server";            // --role server (Raft member) | worker (src/node/worker.h)
+  std::string role = "server";            // --role server (Raft member) | worker (worker.h)
   std::string bind = "127.0.0.1:7001";    // --bind HOST:PORT or unix:/path
   std::string data_dir = "./data";        // --data-dir
   std::vector<std::string> join;          // --join ADDR (issue 4)
@@ -41,10 +43,10 @@ struct DaemonOptions {
                                           // "<unix_ms> node-<id> <vm> <event>" lines (tests)
   double node_ttl_s = 3;                  // --node-ttl: silent this long -> DOWN, VMs moved
   bool fence_guard = false;               // --fence-guard (internal): run as the node's fence
-                                          // guard (node/fence_guard.h), not as the daemon
+                                          // guard (fence_guard.h), not as the daemon
 };
 
-// Runs the daemon; returns the process exit code (0 after a clean shutdown).
-int RunDaemon(const DaemonOptions& options);
+// kInvalidArgument naming the flag to change.
+Status ValidateOptions(const DaemonOptions& o);
 
-}  // namespace blixard::node
+}  // namespace blixard::daemon

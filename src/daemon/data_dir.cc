@@ -1,4 +1,4 @@
-#include "node/data_dir.h"
+#include "daemon/data_dir.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -8,7 +8,7 @@
 #include <cstring>
 #include <filesystem>
 
-namespace blixard::node {
+namespace blixard::daemon {
 
 Result<DataDirLock> DataDirLock::Acquire(const std::string& dir) {
   std::error_code ec;
@@ -40,4 +40,4 @@ DataDirLock::~DataDirLock() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-}  // namespace blixard::node
+}  // namespace blixard::daemon

@@ -47,6 +47,7 @@
 
 #include "blixard/v1/internal.pb.h"
 #include "control/liveness.h"
+#include "daemon/options.h"
 #include "node/node.h"
 #include "node/peer_clients.h"
 
@@ -54,10 +55,10 @@ namespace blixard::agent {
 class Agent;
 }
 
-namespace blixard::node {
+namespace blixard::daemon {
 
 // The fence rule's timing for a node TTL: the daemon and the fence guard
-// (node/fence_guard.h) both use it.
+// (daemon/fence_guard.h) both use it.
 control::FenceConfig FenceConfigForTtl(int64_t ttl_ms);
 
 struct LivenessOptions {
@@ -65,9 +66,11 @@ struct LivenessOptions {
   int tick_ms = 100;        // leader: how often it checks
   std::string state_file;   // where the newest ack's send time is kept; empty = nowhere
 };
+// A node's, from its flags (--node-ttl, --tick-ms, <data-dir>/liveness).
+LivenessOptions LivenessOptionsFor(const DaemonOptions& o);
 
 // What the node side of liveness needs from where it runs: a server (its
-// Raft state) or a worker (its assignment stream, src/node/worker.h).
+// Raft state) or a worker (its assignment stream, src/daemon/worker.h).
 class LivenessSelf {
  public:
   virtual ~LivenessSelf() = default;
@@ -82,7 +85,7 @@ class LivenessSelf {
   virtual uint64_t applied_index() = 0;
   // This node is the cluster's only Raft member, so no other node can lead
   // and move its VMs while it is down (the fence guard then spares them,
-  // node/fence_guard.h). Never true for a worker.
+  // daemon/fence_guard.h). Never true for a worker.
   virtual bool sole_voter() { return false; }
 };
 
@@ -99,7 +102,7 @@ class HeartbeatSender {
   using Ms = int64_t;
   void SendLoop();   // heartbeats
   void FenceLoop();  // the fence rule
-  // Writes the ack file (node/ack_file.h): `sent` (or the last saved ack
+  // Writes the ack file (daemon/ack_file.h): `sent` (or the last saved ack
   // when that is newer, e.g. sent < 0 on a change of members) and
   // self_.sole_voter().
   void SaveAck(Ms sent);
@@ -112,7 +115,7 @@ class HeartbeatSender {
   Ms saved_sent_ = -1;  // under save_mu_
   std::atomic<bool> saved_sole_voter_{false};
   agent::Agent& agent_;
-  PeerClients clients_;
+  node::PeerClients clients_;
   std::mutex fence_mu_;
   control::FenceRule fence_;
   std::string hint_address_;  // from the last answer
@@ -126,13 +129,13 @@ class HeartbeatSender {
 class Liveness {
  public:
   // `agent` is held (nothing starts) until the first fresh ack; see above.
-  Liveness(LivenessOptions options, Node& node, agent::Agent& agent);
+  Liveness(LivenessOptions options, node::Node& node, agent::Agent& agent);
   ~Liveness();  // Stop()s
   void Start();
   void Stop();
 
   // The leader's side of InternalService.Heartbeat.
-  v1::HeartbeatResponse HandleHeartbeat(const v1::HeartbeatRequest& req, Deadline deadline);
+  v1::HeartbeatResponse HandleHeartbeat(const v1::HeartbeatRequest& req, node::Deadline deadline);
 
  private:
   using Ms = int64_t;
@@ -154,13 +157,13 @@ class Liveness {
   // Becomes the tracker's leader for `term` if it is not yet. REQUIRES: mu_.
   void TrackTerm(uint64_t term);
   // One ReadIndex round that began after the call returned OK.
-  Status ConfirmLeadership(Deadline deadline);
+  Status ConfirmLeadership(node::Deadline deadline);
   std::string LeaderAddress(uint64_t leader_id);
   bool Sleep(std::chrono::milliseconds d);  // false when stopping
 
   const LivenessOptions options_;
-  Node& node_;
-  PeerClients forward_clients_;  // heartbeats passed on to the leader
+  node::Node& node_;
+  node::PeerClients forward_clients_;  // heartbeats passed on to the leader
   std::atomic<int> forwarding_{0};  // forwards in flight
   ServerSelf self_{*this};
   HeartbeatSender sender_;
@@ -183,4 +186,4 @@ class Liveness {
   std::thread control_thread_;
 };
 
-}  // namespace blixard::node
+}  // namespace blixard::daemon

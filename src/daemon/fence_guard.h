@@ -6,7 +6,7 @@
 // running after the leader restarted it elsewhere.
 //
 // The rule it applies is the daemon's: the deadline is the send time of the
-// newest acknowledged heartbeat (node/ack_file.h) plus TTL minus the margin
+// newest acknowledged heartbeat (daemon/ack_file.h) plus TTL minus the margin
 // (FenceConfigForTtl); past it, every VM of the node is killed, and killed
 // again if one appears, until a fresh ack is saved. The leader moves a VM
 // only after a full TTL of silence measured from a later instant (see
@@ -31,10 +31,10 @@
 #include <memory>
 
 #include "common/status.h"
-#include "node/daemon.h"
+#include "daemon/options.h"
 #include "vmm/hypervisor.h"
 
-namespace blixard::node {
+namespace blixard::daemon {
 
 // Starts a guard for `o.data_dir` unless one is running (the new process
 // finds out and exits). Returns once the process is spawned.
@@ -47,4 +47,4 @@ bool EnsureFenceGuard(const DaemonOptions& o);
 // The guard's main loop; returns its exit code.
 int RunFenceGuard(const DaemonOptions& o, std::unique_ptr<vmm::Hypervisor> hypervisor);
 
-}  // namespace blixard::node
+}  // namespace blixard::daemon

@@ -1,4 +1,4 @@
-#include "node/fence_guard.h"
+#include "daemon/fence_guard.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -16,12 +16,12 @@
 #include <thread>
 #include <vector>
 
-#include "node/ack_file.h"
-#include "node/liveness.h"
+#include "daemon/ack_file.h"
+#include "daemon/liveness.h"
 
 extern char** environ;
 
-namespace blixard::node {
+namespace blixard::daemon {
 namespace {
 
 namespace fs = std::filesystem;
@@ -207,4 +207,4 @@ int RunFenceGuard(const DaemonOptions& o, std::unique_ptr<vmm::Hypervisor> hyper
   }
 }
 
-}  // namespace blixard::node
+}  // namespace blixard::daemon

@@ -5,7 +5,7 @@
 
 #include "common/status.h"
 
-namespace blixard::node {
+namespace blixard::daemon {
 
 // Holds an flock on <dir>/blixard.pid (which records the holder's pid; the
 // store keeps its own lock on <dir>/LOCK for LMDB's sake). The lock
@@ -24,4 +24,4 @@ class DataDirLock {
   int fd_ = -1;
 };
 
-}  // namespace blixard::node
+}  // namespace blixard::daemon

@@ -1,10 +1,10 @@
-#include "node/logging.h"
+#include "daemon/logging.h"
 
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-namespace blixard::node {
+namespace blixard::daemon {
 namespace {
 
 // %j: the message, escaped for a JSON string.
@@ -56,4 +56,4 @@ Status SetupLogging(const std::string& level, const std::string& format) {
   return Status::Ok();
 }
 
-}  // namespace blixard::node
+}  // namespace blixard::daemon

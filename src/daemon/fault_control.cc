@@ -1,4 +1,4 @@
-#include "node/fault_control.h"
+#include "daemon/fault_control.h"
 
 #include <cstdlib>
 #include <string>
@@ -8,7 +8,7 @@
 #include <fiu.h>
 #endif
 
-namespace blixard::node {
+namespace blixard::daemon {
 
 Status EnableFaultPointsFromEnv() {
   const char* commands = std::getenv("BLIXARD_FAULTS");
@@ -41,4 +41,4 @@ Status EnableFaultPointsFromEnv() {
 #endif
 }
 
-}  // namespace blixard::node
+}  // namespace blixard::daemon
