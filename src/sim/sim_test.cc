@@ -229,7 +229,7 @@ std::vector<std::string> VmChecksFailed(InjectedBug bug, uint64_t seeds, uint32_
 }
 
 TEST(SimChecksBite, ANodeThatDoesNotFenceRunsAVmTwiceAndIsCaught) {
-  const auto failed = VmChecksFailed(InjectedBug::kNoFence, 30, kFaultPartition | kFaultNet);
+  const auto failed = VmChecksFailed(InjectedBug::kNoFence, 60, kFaultPartition | kFaultNet);
   EXPECT_GE(failed.size(), 3u);
   for (const std::string& check : failed) EXPECT_EQ(check, "vm on two nodes");
 }
