@@ -43,8 +43,8 @@ struct Attempt {
 
 // How a proposal's or a read's waiter learns that the leader changed under
 // it (the entry was overwritten by another leader's; the read's leader lost
-// its role): nothing was applied, so it may be routed again. kAborted is
-// used by the node for nothing else.
+// its role, or none is known): nothing was applied, so it may be routed
+// again. kAborted is used by the node for nothing else.
 Status OverwrittenStatus();
 bool IsLeaderChange(const Status& s);
 

@@ -142,13 +142,10 @@ Status Node::Impl::ReadBarrier(Deadline deadline) {
 Attempt<bool> Node::Impl::ReadBarrierOnce(Deadline deadline) {
   auto promise = std::make_shared<std::promise<Status>>();
   auto future = promise->get_future();
-  auto no_leader = std::make_shared<std::atomic<bool>>(false);
-  if (!Post([this, promise, no_leader] {
+  if (!Post([this, promise] {
         std::string ctx = std::to_string(config_.id) + "/" + std::to_string(++read_seq_);
-        Status s = raft_->read_index(ctx);
-        if (!s.ok()) {
-          *no_leader = true;
-          promise->set_value(Status::Unavailable("no leader to confirm a linearizable read"));
+        if (!raft_->read_index(ctx).ok()) {
+          promise->set_value(Status::Aborted("no leader is known to confirm a linearizable read"));
           return;
         }
         reads_[ctx] = ReadWaiter{0, promise};
@@ -161,7 +158,7 @@ Attempt<bool> Node::Impl::ReadBarrierOnce(Deadline deadline) {
   }
   try {
     Status s = future.get();
-    if (*no_leader || IsLeaderChange(s)) return Attempt<bool>::Retry(s);
+    if (IsLeaderChange(s)) return Attempt<bool>::Retry(s);
     return {false, s.ok() ? Result<bool>(true) : Result<bool>(s)};
   } catch (const std::future_error&) {
     return {false, Status::Unavailable("node is shutting down")};

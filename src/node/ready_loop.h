@@ -67,7 +67,6 @@ class ReadyLoop {
   Status Drain();
   // No Ready waits: the core's log is exactly what was saved.
   bool idle() const { return !raft_->has_ready(); }
-  const raft::HardState& persisted() const { return persisted_; }
 
  private:
   Status HandleOne();

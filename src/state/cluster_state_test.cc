@@ -6,57 +6,16 @@
 #include <string>
 
 #include "state/commands.h"
+#include "state/testing/cluster_state_fixture.h"
 
 namespace blixard::state {
 namespace {
 
 using ::testing::HasSubstr;
-
-constexpr int64_t kNow = 1'700'000'000'000;
-
-v1::VmSpec Spec(const std::string& name) {
-  v1::VmSpec spec;
-  spec.set_name(name);
-  spec.set_vcpus(2);
-  spec.set_memory_mib(512);
-  (*spec.mutable_labels())["tier"] = "web";
-  (*spec.mutable_labels())["app"] = "shop";
-  return spec;
-}
-
-v1::Node NodeRecord(uint64_t id) {
-  v1::Node node;
-  node.set_id(id);
-  node.set_address("127.0.0.1:" + std::to_string(7000 + id));
-  node.set_role(v1::NODE_ROLE_VOTER);
-  node.set_health(v1::NODE_HEALTH_READY);
-  node.mutable_capacity()->set_vcpus(8);
-  node.mutable_capacity()->set_memory_mib(16384);
-  return node;
-}
-
-class ClusterStateTest : public ::testing::Test {
- protected:
-  ApplyResult Run(const v1::Command& cmd) { return state_.Apply(cmd, ++index_); }
-  // Applies `cmd`, which must fail with `code`, and checks it changed nothing.
-  Status RunFailing(const v1::Command& cmd, StatusCode code) {
-    const std::string before = state_.EncodeSnapshot();
-    const uint64_t digest = state_.Digest();
-    ApplyResult r = Run(cmd);
-    EXPECT_EQ(r.status.code(), code) << r.status.ToString();
-    EXPECT_FALSE(r.vm.has_value());
-    EXPECT_EQ(state_.Digest(), digest);
-    ClusterState restored;
-    EXPECT_TRUE(restored.RestoreSnapshot(before).ok());
-    EXPECT_EQ(restored.Digest(), state_.Digest());
-    EXPECT_EQ(state_.applied_index(), index_);
-    EXPECT_TRUE(state_.CheckInvariants().ok());
-    return r.status;
-  }
-
-  ClusterState state_;
-  uint64_t index_ = 0;
-};
+using testing::ClusterStateTest;
+using testing::kNow;
+using testing::NodeRecord;
+using testing::Spec;
 
 TEST_F(ClusterStateTest, EmptyStateIsConsistent) {
   EXPECT_EQ(state_.vm_count(), 0u);
@@ -694,81 +653,6 @@ TEST(ClusterStateCopyTest, CopiesAndMovesFindTheirOwnRecords) {
   EXPECT_NE(e.FindVm("y"), nullptr);
   EXPECT_TRUE(e.CheckInvariants().ok());
   EXPECT_TRUE(d.CheckInvariants().ok());
-}
-
-}  // namespace
-}  // namespace blixard::state
-
-namespace blixard::state {
-namespace {
-
-v1::Command WithRequestId(v1::Command cmd, uint64_t hi, uint64_t lo) {
-  cmd.mutable_request_id()->set_hi(hi);
-  cmd.mutable_request_id()->set_lo(lo);
-  return cmd;
-}
-
-// A create retried with its request id after its answer was lost (the
-// leader died before replying) is answered OK with its VM, as the first
-// attempt was, and is not applied again; another client's create of the
-// same name is still refused.
-TEST_F(ClusterStateTest, RetriedWriteIsAnsweredAsTheFirstAttemptWas) {
-  const v1::Command create = WithRequestId(MakeCreateVm(Spec("web-1"), true, kNow), 7, 1);
-  ASSERT_TRUE(Run(create).status.ok());
-  const std::string before = state_.EncodeSnapshot();
-  ApplyResult again = Run(create);
-  ASSERT_TRUE(again.status.ok()) << again.status.ToString();
-  ASSERT_TRUE(again.vm.has_value());
-  EXPECT_EQ(again.vm->spec().name(), "web-1");
-  EXPECT_EQ(again.vm->created_index(), 1u);
-  ClusterState expected;
-  ASSERT_TRUE(expected.RestoreSnapshot(before).ok());
-  EXPECT_EQ(expected.Digest(), state_.Digest());  // nothing changed
-  RunFailing(WithRequestId(MakeCreateVm(Spec("web-1"), true, kNow), 8, 1), StatusCode::kAlreadyExists);
-  // A delete retried after it applied succeeds without deleting a VM
-  // created again since by someone else.
-  const v1::Command del = WithRequestId(MakeDeleteVm("web-1", kNow), 7, 2);
-  ASSERT_TRUE(Run(del).status.ok());
-  ASSERT_TRUE(Run(MakeCreateVm(Spec("web-1"), true, kNow)).status.ok());
-  EXPECT_TRUE(Run(del).status.ok());
-  EXPECT_NE(state_.FindVm("web-1"), nullptr);
-  EXPECT_TRUE(state_.CheckInvariants().ok());
-}
-
-// Only writes that succeeded are remembered: a failed one changed nothing,
-// so its retry runs again and may succeed now.
-TEST_F(ClusterStateTest, FailedWriteIsNotRemembered) {
-  const v1::Command stop = WithRequestId(MakeStopVm("db-1", kNow), 3, 3);
-  RunFailing(stop, StatusCode::kNotFound);
-  ASSERT_TRUE(Run(MakeCreateVm(Spec("db-1"), true, kNow)).status.ok());
-  ASSERT_TRUE(Run(stop).status.ok());
-  EXPECT_EQ(state_.FindVm("db-1")->desired_state(), v1::DESIRED_STATE_STOPPED);
-}
-
-// The remembered requests travel in the snapshot, so a leader restored from
-// one still answers a retry as the first attempt was; beyond the capacity
-// the oldest are forgotten first.
-TEST_F(ClusterStateTest, RememberedRequestsSurviveASnapshotAndAreBounded) {
-  const v1::Command create = WithRequestId(MakeCreateVm(Spec("web-1"), true, kNow), 9, 0);
-  ASSERT_TRUE(Run(create).status.ok());
-  ClusterState restored;
-  ASSERT_TRUE(restored.RestoreSnapshot(state_.EncodeSnapshot()).ok());
-  EXPECT_EQ(restored, state_);
-  EXPECT_TRUE(restored.Apply(create, index_ + 1).status.ok());
-
-  RequestLog log;
-  for (uint64_t i = 0; i < RequestLog::kCapacity + 10; ++i) log.Add({1, i});
-  EXPECT_EQ(log.size(), RequestLog::kCapacity);
-  EXPECT_FALSE(log.Contains({1, 9}));
-  EXPECT_TRUE(log.Contains({1, 10}));
-  EXPECT_TRUE(log.Contains({1, RequestLog::kCapacity + 9}));
-  v1::ClusterStateSnapshot snap;
-  log.EncodeTo(snap);
-  RequestLog back;
-  ASSERT_TRUE(back.RestoreFrom(snap));
-  EXPECT_EQ(back, log);
-  *snap.add_applied_requests() = snap.applied_requests(0);  // a duplicate
-  EXPECT_FALSE(back.RestoreFrom(snap));
 }
 
 }  // namespace
