@@ -4,37 +4,21 @@
 
 namespace blixard::node {
 
-bool Node::Impl::WaitForLeaderChange(uint64_t leader, uint64_t term, Deadline deadline) {
-  // A short interval bounds the wait when the leader stays the same but
-  // refused (e.g. a leadership transfer was in progress).
-  constexpr auto kRetryInterval = std::chrono::milliseconds(100);
-  const Deadline until = std::min(deadline, Clock::now() + kRetryInterval);
+LeaderView Node::Impl::ViewForRoute() const {
+  const NodeStatus st = GetStatus();
+  LeaderView v;
+  v.leader_id = st.leader_id;
+  v.term = st.term;
+  v.removed = st.removed;
+  if (st.leader_id != 0 && st.leader_id != config_.id) v.leader_address = AddressOf(st.leader_id);
+  return v;
+}
+
+void Node::Impl::WaitForLeaderChange(uint64_t leader, uint64_t term, Deadline until) {
   std::unique_lock lk(status_mu_);
   status_cv_.wait_until(lk, until, [&] {
     return status_.leader_id != 0 && (status_.leader_id != leader || status_.term != term);
   });
-  return Clock::now() < deadline;
-}
-
-std::string Node::Impl::RoutingFailure(const NodeStatus& seen, const std::string& last_failure) const {
-  const NodeStatus now = GetStatus();
-  const std::string where = "node " + std::to_string(config_.id) + " is at term " +
-                            std::to_string(now.term);
-  std::string election =
-      now.leader_id == 0
-          ? "an election is under way (" + where + ")"
-          : "node " + std::to_string(config_.id) + " still sees node " +
-                std::to_string(now.leader_id) + " as leader at term " + std::to_string(now.term);
-  if (!last_failure.empty()) {
-    return last_failure + "; no other leader took over before the deadline: " + election +
-           ". Retry, or check that a majority of the voters are up and reachable";
-  }
-  if (seen.leader_id == 0) {
-    return "no leader was elected before the deadline (" + where +
-           "): the cluster has no quorum (are a majority of voters up and reachable?)";
-  }
-  return "the leader, node " + std::to_string(seen.leader_id) +
-         ", did not accept the request before the deadline; retry";
 }
 
 v1::ForwardRequest Node::Impl::NewForward() const {

@@ -21,6 +21,13 @@ struct Step {
   std::shared_ptr<ApplyPromise> promise;  // kWait: completes when the entry applies
 };
 
+// A membership change takes several steps at the leader (demote, remove,
+// hand leadership over): its forward waits for the whole of it.
+Route::Options MembershipRoute() {
+  Route::Options o;
+  o.bounded_forwards = false;
+  return o;
+}
 
 // Waits for the entry behind `step` to apply; kRetry after a short pause.
 Status Await(const Step& step, Deadline deadline) {
@@ -149,11 +156,11 @@ Result<JoinResult> Node::Impl::AddMember(uint64_t id, const std::string& address
   if (address.empty()) return Status::InvalidArgument("the joining node's address is empty");
   return RouteToLeader<JoinResult>(
       deadline, [&] { return AddMemberLocal(id, address, deadline); },
-      [&](const std::string& leader) -> Attempt<JoinResult> {
+      [&](const std::string& leader, Deadline until) -> Attempt<JoinResult> {
         v1::ForwardRequest req = NewForward();
         req.mutable_add_member()->set_node_id(id);
         req.mutable_add_member()->set_address(address);
-        auto resp = clients_.Forward(leader, req, deadline);
+        auto resp = clients_.Forward(leader, req, until);
         // Adding a member is idempotent: when the leader we knew cannot be
         // reached, wait for the next one rather than give up.
         if (!resp.ok() && resp.status().code() == StatusCode::kUnavailable) {
@@ -170,7 +177,8 @@ Result<JoinResult> Node::Impl::AddMember(uint64_t id, const std::string& address
           jr.members.push_back(MemberStatus{m.id(), m.address(), m.voter() ? "voter" : "learner"});
         }
         return {false, std::move(jr)};
-      });
+      },
+      MembershipRoute());
 }
 
 Attempt<bool> Node::Impl::RemoveMemberLocal(uint64_t id, Deadline deadline) {
@@ -245,11 +253,12 @@ Status Node::Impl::RemoveMember(uint64_t id, Deadline deadline) {
   if (id == 0) return Status::InvalidArgument("node id 0 is reserved");
   auto r = RouteToLeader<bool>(
       deadline, [&] { return RemoveMemberLocal(id, deadline); },
-      [&](const std::string& leader) {
+      [&](const std::string& leader, Deadline until) {
         v1::ForwardRequest req = NewForward();
         req.mutable_remove_member()->set_node_id(id);
-        return ForwardAck(leader, req, deadline);
-      });
+        return ForwardAck(leader, req, until);
+      },
+      MembershipRoute());
   return r.status();
 }
 
@@ -276,11 +285,12 @@ Status Node::Impl::TransferLeader(uint64_t to, Deadline deadline) {
   if (to == 0) return Status::InvalidArgument("node id 0 is reserved");
   auto r = RouteToLeader<bool>(
       deadline, [&] { return TransferLeaderLocal(to); },
-      [&](const std::string& leader) {
+      [&](const std::string& leader, Deadline until) {
         v1::ForwardRequest req = NewForward();
         req.mutable_transfer_leader()->set_to_node_id(to);
-        return ForwardAck(leader, req, deadline);
-      });
+        return ForwardAck(leader, req, until);
+      },
+      MembershipRoute());
   if (!r.ok()) return r.status();
   std::unique_lock lk(status_mu_);
   if (!status_cv_.wait_until(lk, deadline, [&] { return status_.leader_id == to; })) {

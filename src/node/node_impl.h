@@ -20,26 +20,10 @@
 #include "node/peer_clients.h"
 #include "node/ready_loop.h"
 #include "node/reply_thread.h"
+#include "node/route.h"
 #include "raft/raft.h"
 
 namespace blixard::node {
-
-// The result of trying a write on this member: either it was handled here
-// (result set), or this member is not the leader and nothing was proposed
-// (not_leader: safe to retry on the leader), or the leader could not be
-// reached or lost its role before answering (retry: safe to try again on
-// whichever member leads next, since a write that did apply carries its
-// request id and is answered, not applied, when it comes again; result
-// says what went wrong, for the message if the deadline passes first).
-template <typename T>
-struct Attempt {
-  bool not_leader = false;
-  Result<T> result = Status::Unavailable("not attempted");
-  bool retry = false;
-  static Attempt NotLeader() { return Attempt{true, Status::Unavailable("not leader")}; }
-  static Attempt Retry(Status why) { return Attempt{false, std::move(why), true}; }
-  bool done() const { return !not_leader && !retry; }
-};
 
 // How a proposal's or a read's waiter learns that the leader changed under
 // it (the entry was overwritten by another leader's; the read's leader lost
@@ -151,19 +135,18 @@ class Node::Impl : private ReadyHost {
   bool RunBlocking(std::function<void()> fn);
 
   // ---- routing (forwarding.cc) ----
-  // Runs `local` until it is handled, forwarding to the leader with
-  // `forward` (given the leader's address) when this member does not lead,
-  // and waiting for a leader while none is known. Until `deadline`.
+  // Drives a Route (route.h) with blocking calls: runs `local` when this
+  // member leads, `forward` (the leader's address, the attempt's deadline)
+  // when another does, and waits for a leader while none is known or an
+  // attempt must be tried again. Until `deadline`.
   template <typename T>
   Result<T> RouteToLeader(Deadline deadline, const std::function<Attempt<T>()>& local,
-                          const std::function<Attempt<T>(const std::string&)>& forward);
-  // Waits until a leader is known that differs from (leader, term), or a
-  // short retry interval passes; false at the deadline.
-  bool WaitForLeaderChange(uint64_t leader, uint64_t term, Deadline deadline);
-  // The message of a write or read that found no usable leader before its
-  // deadline, as of `st`: the leader it could not reach (`last_failure`,
-  // empty if none) and whether an election is under way.
-  std::string RoutingFailure(const NodeStatus& st, const std::string& last_failure) const;
+                          const std::function<Attempt<T>(const std::string&, Deadline)>& forward,
+                          Route::Options options = {});
+  LeaderView ViewForRoute() const;
+  // Waits until a leader is known that differs from (leader, term), or
+  // `until`.
+  void WaitForLeaderChange(uint64_t leader, uint64_t term, Deadline until);
   // Gives `cmd` a request id if it has none, so that every retry of it,
   // here or forwarded, is applied at most once (state/request_log.h).
   void StampRequest(v1::Command& cmd);
@@ -299,33 +282,24 @@ Result<T> Node::Impl::OnLoop(std::function<Result<T>()> fn, Deadline deadline) {
 
 template <typename T>
 Result<T> Node::Impl::RouteToLeader(Deadline deadline, const std::function<Attempt<T>()>& local,
-                                    const std::function<Attempt<T>(const std::string&)>& forward) {
-  std::string last_failure;  // why the last attempt must be tried again
+                                    const std::function<Attempt<T>(const std::string&, Deadline)>& forward,
+                                    Route::Options options) {
+  Route route(config_.id, deadline, std::move(options));
   while (true) {
-    NodeStatus st = GetStatus();
-    if (st.removed) {
-      return Status::FailedPrecondition(
-          "node " + std::to_string(config_.id) +
-          " was removed from the cluster and no longer serves writes; "
-          "send the request to another member, or wipe this node's data dir to join again");
-    }
-    if (st.leader_id == config_.id) {
-      Attempt<T> a = local();
-      if (a.done()) return std::move(a.result);
-      if (a.retry) last_failure = a.result.status().message();
-    } else if (st.leader_id != 0) {
-      std::string address = AddressOf(st.leader_id);
-      if (!address.empty()) {
-        Attempt<T> a = forward(address);
+    const Route::Step step = route.Next(ViewForRoute(), Clock::now());
+    switch (step.kind) {
+      case Route::Step::kFail:
+        return step.failure;
+      case Route::Step::kWait:
+        WaitForLeaderChange(step.leader_id, step.term, step.until);
+        break;
+      case Route::Step::kLocal:
+      case Route::Step::kForward: {
+        Attempt<T> a = step.kind == Route::Step::kLocal ? local() : forward(step.address, step.until);
         if (a.done()) return std::move(a.result);
-        if (a.retry) {
-          last_failure = "the leader, node " + std::to_string(st.leader_id) + " at " + address +
-                         ", did not answer: " + a.result.status().message();
-        }
+        route.Tried(a);
+        break;
       }
-    }
-    if (!WaitForLeaderChange(st.leader_id, st.term, deadline)) {
-      return Status::Unavailable(RoutingFailure(st, last_failure));
     }
   }
 }

@@ -69,18 +69,23 @@ Result<state::ApplyResult> Node::Impl::Propose(v1::Command cmd, Deadline deadlin
   if (!cmd.SerializeToString(&data)) return Status::Internal("cannot encode command");
   return RouteToLeader<state::ApplyResult>(
       deadline, [&] { return ProposeLocal(data, deadline); },
-      [&](const std::string& address) -> Attempt<state::ApplyResult> {
+      [&](const std::string& address, Deadline until) -> Attempt<state::ApplyResult> {
         v1::ForwardRequest req = NewForward();
         req.set_command(data);
-        auto resp = clients_.Forward(address, req, deadline);
-        // The leader died or cannot be reached (it may have applied the
-        // write: the request id makes a second attempt an answer, not a
-        // second write); tried again on whichever member leads next.
-        if (!resp.ok() && resp.status().code() == StatusCode::kUnavailable) {
+        auto resp = clients_.Forward(address, req, until);
+        // The leader died, cannot be reached, or did not commit the write
+        // within the attempt (it may have applied it: the request id makes
+        // a second attempt an answer, not a second write); tried again on
+        // whichever member leads next.
+        if (!resp.ok() && (resp.status().code() == StatusCode::kUnavailable ||
+                           resp.status().code() == StatusCode::kDeadlineExceeded)) {
           return Attempt<state::ApplyResult>::Retry(resp.status());
         }
         if (!resp.ok()) return {false, resp.status()};
         if (resp->not_leader()) return Attempt<state::ApplyResult>::NotLeader();
+        if (resp->code() == static_cast<int32_t>(StatusCode::kUnavailable)) {
+          return Attempt<state::ApplyResult>::Retry(Status::Unavailable(resp->message()));
+        }
         state::ApplyResult ar;
         ar.status = Status(static_cast<StatusCode>(resp->code()), resp->message());
         if (resp->has_vm()) ar.vm = resp->vm();
@@ -127,16 +132,13 @@ Result<uint64_t> Node::Impl::LastIndexInTerm(uint64_t term, Deadline deadline) {
 // read was under way (the request may have gone to a leader that died),
 // asks again once a leader is known.
 Status Node::Impl::ReadBarrier(Deadline deadline) {
-  std::string last_failure;
-  while (true) {
-    const NodeStatus st = GetStatus();
-    Attempt<bool> a = ReadBarrierOnce(deadline);
-    if (a.done()) return a.result.status();
-    last_failure = a.result.status().message();
-    if (!WaitForLeaderChange(st.leader_id, st.term, deadline)) {
-      return Status::Unavailable(RoutingFailure(st, last_failure) + "; or read with --stale");
-    }
-  }
+  Route::Options o;
+  o.local_only = true;
+  o.read_hint = "; or read with --stale";
+  auto once = [&] { return ReadBarrierOnce(deadline); };
+  return RouteToLeader<bool>(
+             deadline, once, [&](const std::string&, Deadline) { return once(); }, std::move(o))
+      .status();
 }
 
 Attempt<bool> Node::Impl::ReadBarrierOnce(Deadline deadline) {

@@ -6,6 +6,18 @@
 
 namespace blixard::sim::detail {
 
+namespace {
+
+// A client's write carries a request id (as the daemon's node gives every
+// write), so a route that tries it again is answered, not applied twice.
+std::string Stamped(Client& c, v1::Command cmd) {
+  cmd.mutable_request_id()->set_hi(c.id);
+  cmd.mutable_request_id()->set_lo(++c.requests);
+  return state::EncodeCommand(cmd);
+}
+
+}  // namespace
+
 // ---------------------------------------------------------------- clients
 
 void World::ClientNext(Client& c) {
@@ -31,14 +43,14 @@ void World::ClientNext(Client& c) {
       if (prng_.OneIn(8)) spec.add_constraints(prng_.OneIn(2) ? "zone!=a" : "zone=b");
       if (prng_.OneIn(4)) spec.set_restart_policy(static_cast<v1::RestartPolicy>(prng_.Range(1, 3)));
     }
-    c.data = state::EncodeCommand(state::MakeCreateVm(spec, prng_.OneIn(2), now));
+    c.data = Stamped(c, state::MakeCreateVm(spec, prng_.OneIn(2), now));
     op.what = "create " + c.name;
   } else if (roll < 60) {
     op.kind = OpKind::kWrite;
     c.write_kind = WriteKind::kSetDesired;
     c.name = prng_.Pick(c.live);
     const bool run = prng_.OneIn(2);
-    c.data = state::EncodeCommand(
+    c.data = Stamped(c, 
         state::MakeSetVmDesiredState(c.name, run ? v1::DESIRED_STATE_RUNNING : v1::DESIRED_STATE_STOPPED, now));
     op.what = std::string(run ? "start " : "stop ") + c.name;
   } else if (cfg_.vms && roll < 63) {
@@ -49,7 +61,7 @@ void World::ClientNext(Client& c) {
     const NodeId node = static_cast<NodeId>(prng_.Range(1, cfg_.nodes + cfg_.workers));  // workers too
     const bool drain = prng_.Below(5) < 3;
     const int64_t deadline = drain && prng_.OneIn(2) ? now + prng_.Range(500, 8000) : 0;
-    c.data = state::EncodeCommand(state::MakeSetNodeDrain(node, drain, deadline, now));
+    c.data = Stamped(c, state::MakeSetNodeDrain(node, drain, deadline, now));
     op.what = (drain ? "drain node " : "undrain node ") + std::to_string(node) +
               (deadline != 0 ? " deadline +" + std::to_string(deadline - now) + "ms" : "");
   } else if (roll < 70) {
@@ -58,7 +70,7 @@ void World::ClientNext(Client& c) {
     const size_t i = prng_.Below(c.live.size());
     c.name = c.live[i];
     c.live.erase(c.live.begin() + static_cast<ptrdiff_t>(i));
-    c.data = state::EncodeCommand(state::MakeDeleteVm(c.name, now));
+    c.data = Stamped(c, state::MakeDeleteVm(c.name, now));
     op.what = "delete " + c.name;
   } else {
     op.kind = OpKind::kRead;
@@ -92,7 +104,13 @@ void World::ClientSend(Client& c) {
       NodeRequest(*n, clients_[cid - 1], attempt);
     });
   }, /*reliable=*/true);
-  events_.After(kClientAttemptTimeoutMs, [this, cid, attempt] {
+  // A write is the member's to route until its deadline; a read is tried
+  // once per attempt.
+  const Op& op = history_.at(c.op);
+  const Time timeout = op.kind == OpKind::kWrite
+                           ? op.invoke + kClientOpDeadlineMs + kClientAttemptTimeoutMs - events_.now()
+                           : kClientAttemptTimeoutMs;
+  events_.After(timeout, [this, cid, attempt] {
     Client& c = clients_[cid - 1];
     if (c.busy && c.attempt == attempt && !failed()) ClientDone(c, Outcome::kUnknown);
   });
@@ -103,27 +121,7 @@ void World::NodeRequest(SimNode& n, Client& c, uint64_t attempt) {
   const Op& op = history_.at(c.op);
   Reply r;
   if (op.kind == OpKind::kWrite) {
-    if (n.raft->role() != Role::kLeader) {
-      r.kind = Reply::kNotLeader;
-      r.hint = n.raft->leader();
-      ReplyTo(n.id, c.id, attempt, c.op, r);
-      return;
-    }
-    const Term term = n.raft->term();
-    auto idx = n.raft->propose(c.data);
-    if (!idx.ok()) {
-      r.kind = Reply::kNotLeader;
-      r.hint = n.raft->leader() == n.id ? kNoNode : n.raft->leader();
-      ReplyTo(n.id, c.id, attempt, c.op, r);
-      return;
-    }
-    Trace(Ev::kPropose, n.id, op.id, *idx, term);
-    n.writes[*idx] = PendingWrite{c.id, attempt, c.op, term, op.hash};
-    if (cfg_.bug == InjectedBug::kAckOnPropose) {
-      r.index = *idx;
-      ReplyTo(n.id, c.id, attempt, c.op, r);
-    }
-    AfterInput(n);
+    RouteWrite(n, c.id, attempt, c.op, c.data, op.invoke + kClientOpDeadlineMs);
     return;
   }
   if (cfg_.bug == InjectedBug::kLocalRead) {
@@ -165,6 +163,10 @@ void World::OnReply(Client& c, uint64_t attempt, const Reply& r) {
     case Reply::kFailed:
       ClientDone(c, Outcome::kFail);
       return;
+    case Reply::kUnknown:
+    case Reply::kRetry:
+      ClientDone(c, Outcome::kUnknown);
+      return;
     case Reply::kNotLeader:
       // Refused without proposing: safe to retry elsewhere until the deadline.
       if (events_.now() - op.invoke > kClientOpDeadlineMs) {
@@ -205,6 +207,11 @@ void World::ClientDone(Client& c, Outcome outcome) {
   }
   c.busy = false;
   ++c.attempt;
+  if (outcome == Outcome::kUnknown) {
+    // The member it asked may be down: the next operation goes elsewhere.
+    const std::vector<NodeId> m = Members();
+    c.target = prng_.Pick(m);
+  }
   const uint64_t cid = c.id;
   events_.After(prng_.Range(1, 60), [this, cid] { ClientNext(clients_[cid - 1]); });
 }

@@ -22,7 +22,8 @@ void Usage() {
                "                   [--faults all|none|net,partition,crash,pause,disk,membership,transfer]\n"
                "                   [--clients C] [--vms] [--workers W] [--max-voters N] [--verbose] [--keep-going]\n"
                "                   [--inject-bug ack-on-propose|local-read|lying-disk|no-fence|no-capacity-refusal|\n"
-               "                                 no-drain-moves|no-anti-affinity|worker-no-fence|no-voter-promotion]\n");
+               "                                 no-drain-moves|no-anti-affinity|worker-no-fence|no-voter-promotion|\n"
+               "                                 forward-gives-up]\n");
 }
 
 bool ParseU64(const char* s, uint64_t* out) {
@@ -131,6 +132,7 @@ int main(int argc, char** argv) {
   uint64_t failures = 0, ran = 0;
   uint64_t vm_starts = 0, worker_vm_starts = 0;
   uint64_t writes = 0, reads = 0, crashes = 0, snapshots = 0, conf_changes = 0, unknown = 0;
+  uint64_t forwarded = 0, retried = 0;
   Time virtual_total = 0;
   for (uint64_t k = 0; k < seeds; ++k) {
     SimConfig c = base;
@@ -144,6 +146,8 @@ int main(int argc, char** argv) {
     vm_starts += r.vm_starts;
     worker_vm_starts += r.worker_vm_starts;
     unknown += r.writes_unknown;
+    forwarded += r.writes_forwarded;
+    retried += r.writes_retried;
     reads += r.reads_ok;
     crashes += r.crashes;
     snapshots += r.snapshots_sent;
@@ -184,9 +188,10 @@ int main(int argc, char** argv) {
       static_cast<long long>(Percentile(elections, 0.50)), static_cast<long long>(Percentile(elections, 0.99)),
       elections.size(), static_cast<long long>(Percentile(clean_elections, 0.50)),
       static_cast<long long>(Percentile(clean_elections, 0.99)), clean_elections.size());
-  std::printf("totals: acknowledged writes=%llu (unknown %llu) reads=%llu crashes=%llu snapshots sent=%llu "
-              "membership changes=%llu vm starts=%llu (on workers %llu)\n",
+  std::printf("totals: acknowledged writes=%llu (unknown %llu; forwarded %llu, tried again %llu) reads=%llu "
+              "crashes=%llu snapshots sent=%llu membership changes=%llu vm starts=%llu (on workers %llu)\n",
               static_cast<unsigned long long>(writes), static_cast<unsigned long long>(unknown),
+              static_cast<unsigned long long>(forwarded), static_cast<unsigned long long>(retried),
               static_cast<unsigned long long>(reads), static_cast<unsigned long long>(crashes),
               static_cast<unsigned long long>(snapshots), static_cast<unsigned long long>(conf_changes),
               static_cast<unsigned long long>(vm_starts), static_cast<unsigned long long>(worker_vm_starts));

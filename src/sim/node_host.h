@@ -44,6 +44,7 @@ class NodeHost : public node::ReadyHost {
 
   void OnSoftState(const raft::SoftState& ss) override {
     if (ss.role == Role::kLeader) w_.OnBecameLeader(n_);
+    w_.WakeRoutes(n_);
   }
 
   Status ApplySnapshot(const raft::Snapshot& snap) override {

@@ -183,6 +183,33 @@ int FailingSeeds(InjectedBug bug, uint32_t faults, const std::vector<std::string
 
 constexpr uint32_t kBiteFaults = kFaultPartition | kFaultCrash | kFaultPause | kFaultNet;
 
+TEST(SimChecksBite, AForwarderThatGivesUpAtOnceIsCaught) {
+  // Leader crashes and cut-off leaders fail a forward now and then; a
+  // member that gives up then, instead of waiting for the next leader
+  // within the write's deadline, breaks the promise the check guards.
+  EXPECT_GE(FailingSeeds(InjectedBug::kForwardGivesUp, kFaultCrash | kFaultPartition, {"writes ride out failover"},
+                         10),
+            5);
+}
+
+// Writes reach members at random, so most are forwarded; with crashes and
+// partitions some must be tried again (and each such write is still
+// applied once: the history and durability checks run on every seed).
+TEST(SimRouting, WritesToFollowersAreForwardedAndRideOutLeaderCrashes) {
+  uint64_t forwarded = 0, retried = 0, ok = 0;
+  for (uint64_t s = 1; s <= 10; ++s) {
+    SimConfig c = Config(s, 3, 20);
+    c.faults = kFaultCrash | kFaultPartition;
+    const SimResult r = RunSimulation(c);
+    ASSERT_TRUE(r.ok) << r.failure;
+    forwarded += r.writes_forwarded;
+    retried += r.writes_retried;
+    ok += r.writes_ok;
+  }
+  EXPECT_GT(forwarded, ok / 4);
+  EXPECT_GT(retried, 10u);
+}
+
 TEST(SimChecksBite, AckBeforeCommitIsCaught) {
   EXPECT_GE(FailingSeeds(InjectedBug::kAckOnPropose, kBiteFaults, {"linearizability"}, 20), 5);
 }

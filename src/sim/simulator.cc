@@ -60,7 +60,7 @@ constexpr std::pair<InjectedBug, const char*> kBugs[] = {
     {InjectedBug::kLyingDisk, "lying-disk"},          {InjectedBug::kNoFence, "no-fence"},
     {InjectedBug::kNoCapacityRefusal, "no-capacity-refusal"}, {InjectedBug::kNoDrainMoves, "no-drain-moves"},
     {InjectedBug::kNoAntiAffinity, "no-anti-affinity"}, {InjectedBug::kWorkerNoFence, "worker-no-fence"},
-    {InjectedBug::kNoVoterPromotion, "no-voter-promotion"},
+    {InjectedBug::kNoVoterPromotion, "no-voter-promotion"}, {InjectedBug::kForwardGivesUp, "forward-gives-up"},
 };
 }  // namespace
 

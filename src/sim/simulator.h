@@ -44,6 +44,7 @@ enum class InjectedBug : uint8_t {
   kNoAntiAffinity,  // SimConfig::vms: the leader's scheduler ignores anti-affinity groups
   kWorkerNoFence,  // SimConfig::workers: a worker cut off from the leader keeps its VMs running
   kNoVoterPromotion,  // SimConfig::max_voters: the voter controller demotes but never promotes
+  kForwardGivesUp,    // a member routing a write gives up at the first failed attempt
 };
 
 // The --inject-bug name of `bug`, and back.
@@ -93,6 +94,10 @@ struct SimResult {
   Time virtual_ms = 0;
   uint64_t events = 0;
   uint64_t writes_ok = 0, writes_failed = 0, writes_unknown = 0, reads_ok = 0;
+  // Writes routed by a member that did not lead (forwarded), and writes
+  // whose route tried more than once (the leader died, lost its role, or
+  // its entry was overwritten).
+  uint64_t writes_forwarded = 0, writes_retried = 0;
   uint64_t crashes = 0, snapshots_sent = 0, conf_changes = 0;
   uint64_t vm_starts = 0;  // VM starts on the fake hypervisors (SimConfig::vms)
   uint64_t worker_vm_starts = 0;  // of which on workers

@@ -86,6 +86,10 @@ std::string FormatTrace(const TraceRec& r) {
       }
       break;
     }
+    case Ev::kRoute:
+      snprintf(buf, sizeof buf, "node %llu forwards op %llu to leader %llu (attempt %llu)", u(r.a), u(r.c), u(r.b),
+               u(r.d));
+      break;
     case Ev::kSettle: snprintf(buf, sizeof buf, "SETTLE: faults off, all nodes up, network healed"); break;
     case Ev::kCrashArmed:
       snprintf(buf, sizeof buf, "node %llu will crash in its next Ready, after %s", u(r.a),

@@ -132,7 +132,8 @@ void World::Crash(SimNode& n) {
   n.held.clear();
   n.crash_point = 0;
   n.ready_deferred = false;
-  n.writes.clear();  // clients time out: outcome unknown
+  n.writes.clear();  // the routes time out and try again
+  n.routes.clear();  // clients time out: outcome unknown
   n.reads.clear();
   if (cfg_.bug == InjectedBug::kLyingDisk) {
     // The disk acknowledged fsyncs it never did: only the snapshot and the
@@ -165,6 +166,7 @@ void World::Shutdown(SimNode& n) {
   ++n.incarnation;
   n.held.clear();
   n.writes.clear();
+  n.routes.clear();
   n.reads.clear();
 }
 
@@ -348,9 +350,9 @@ void World::ApplyEntry(SimNode& n, const raft::Entry& e) {
         r.kind = Reply::kOk;
         r.index = e.index;
       } else {
-        r.kind = Reply::kFailed;  // overwritten by another leader's entry
+        r.kind = Reply::kRetry;  // overwritten by another leader's entry: routed again
       }
-      ReplyTo(n, w, r);
+      AnswerAttempt(n.id, w, r);
     }
   }
   // Waiters below this index were overwritten (their index was applied with another entry).
@@ -358,8 +360,8 @@ void World::ApplyEntry(SimNode& n, const raft::Entry& e) {
     const PendingWrite w = n.writes.begin()->second;
     n.writes.erase(n.writes.begin());
     Reply r;
-    r.kind = Reply::kFailed;
-    if (cfg_.bug != InjectedBug::kAckOnPropose) ReplyTo(n, w, r);
+    r.kind = Reply::kRetry;
+    if (cfg_.bug != InjectedBug::kAckOnPropose) AnswerAttempt(n.id, w, r);
   }
 }
 
@@ -614,6 +616,7 @@ SimResult World::Run() {
   }
   if (!failed() && cfg_.vms) PlacedWithinBound();
   if (!failed() && cfg_.vms) DrainsFinish();
+  if (!failed()) ProbeForwarding();
   if (!failed()) FinalChecks();
 
   SimResult& r = result_;

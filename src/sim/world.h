@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "node/ready_loop.h"
+#include "node/route.h"
 #include "raft/raft.h"
 #include "sim/event_queue.h"
 #include "sim/history.h"
@@ -45,7 +47,7 @@ constexpr size_t kTraceRing = 50;
 enum class Ev : uint8_t {
   kTick, kDeliver, kCrash, kRestart, kShutdown, kPause, kResume, kDiskFault, kStorageError, kPartition, kHeal,
   kNetConfig, kLeader, kPropose, kClientReply, kOpDone, kSnapshotTaken, kSnapshotInstalled, kConfPropose,
-  kConfApplied, kTransfer, kSettle, kCrashArmed, kVm, kWorker,
+  kConfApplied, kTransfer, kSettle, kCrashArmed, kVm, kWorker, kRoute,
 };
 
 struct TraceRec {
@@ -60,12 +62,34 @@ std::string FormatTrace(const TraceRec& r);
 
 // ---- Nodes and clients ----
 
+// A write proposed by a leader for a route (routes.cc): answered to the
+// route's member, `router`, when the entry at its index applies.
 struct PendingWrite {
-  uint64_t client;
-  uint64_t attempt;
+  NodeId router;
+  uint64_t route;
+  uint64_t try_seq;  // the route's attempt it answers
   size_t op;
   Term term;
   uint64_t hash;
+};
+
+// A client's write on the member it reached, routed to the leader by the
+// daemon's node::Route (routes.cc) until it is answered or its deadline.
+struct SimRoute {
+  SimRoute(uint64_t c, uint64_t a, size_t o, std::string d, NodeId self, Time deadline_ms,
+           node::Route::Options options)
+      : client(c), attempt(a), op(o), data(std::move(d)), deadline(deadline_ms),
+        route(self, node::Route::Clock::time_point(std::chrono::milliseconds(deadline_ms)), std::move(options)) {}
+  uint64_t client;  // 0: a probe (World::ProbeForwarding)
+  uint64_t attempt;
+  size_t op;
+  std::string data;
+  Time deadline;
+  node::Route route;
+  uint64_t try_seq = 0;   // the attempt under way; answers of older ones are dropped
+  bool waiting = false;   // in a kWait step for a leader other than:
+  NodeId wait_leader = 0;
+  Term wait_term = 0;
 };
 
 struct PendingRead {
@@ -102,7 +126,9 @@ struct SimNode {
   int crash_point = 0;
   Time tick_interval = kTickMs;
   std::vector<std::function<void()>> held;  // deliveries while paused
-  std::map<Index, PendingWrite> writes;
+  std::map<Index, PendingWrite> writes;       // leader: proposed for routes
+  std::map<uint64_t, SimRoute> routes;        // writes this member routes
+  uint64_t next_route = 0;
   std::map<std::string, PendingRead> reads;  // by ReadIndex context
   // The process's own view, as the daemon keeps it: when it last heard
   // from each peer, and since when it leads (SimConfig::max_voters).
@@ -118,6 +144,7 @@ struct Client {
   Endpoint ep = 0;
   NodeId target = 0;
   uint64_t seq = 0;
+  uint64_t requests = 0;  // request ids given (RequestId.lo)
   std::vector<std::string> live;  // acknowledged creates with no delete issued
   bool busy = false;
   size_t op = 0;
@@ -127,8 +154,10 @@ struct Client {
   std::string data;
 };
 
+// An answer: a member's to a client (kOk, kFailed, kUnknown; kNotLeader for
+// reads), or a leader's to a route's attempt (kOk, kNotLeader, kRetry).
 struct Reply {
-  enum Kind : uint8_t { kOk = 0, kNotLeader = 1, kFailed = 2 } kind = kOk;
+  enum Kind : uint8_t { kOk = 0, kNotLeader = 1, kFailed = 2, kUnknown = 3, kRetry = 4 } kind = kOk;
   NodeId hint = 0;
   Index index = 0;
   Index served = 0;
@@ -214,7 +243,23 @@ class World {
   void ClientDone(Client& c, Outcome outcome);
   void OnReply(Client& c, uint64_t attempt, const Reply& r);
   void NodeRequest(SimNode& n, Client& c, uint64_t attempt);
-  void ReplyTo(SimNode& n, const PendingWrite& w, const Reply& r) { ReplyTo(n.id, w.client, w.attempt, w.op, r); }
+
+  // -- routing writes to the leader (routes.cc), with node::Route --
+  void RouteWrite(SimNode& n, uint64_t client, uint64_t attempt, size_t op, std::string data, Time deadline);
+  void RouteStep(SimNode& n, uint64_t rid);
+  // The answer to attempt `try_seq` of route `rid` on member `router`.
+  void RouteTried(NodeId router, uint64_t rid, uint64_t try_seq, const Reply& r, const std::string& why);
+  // The leader's side of an attempt (a forward, or the router's own).
+  void LeaderWrite(SimNode& l, NodeId router, uint64_t rid, uint64_t try_seq, const std::string& data, size_t op);
+  void AnswerAttempt(NodeId from, const PendingWrite& w, const Reply& r);
+  void RouteDone(SimNode& n, uint64_t rid, Reply r);
+  // A node's soft state changed: routes waiting for another leader try again.
+  void WakeRoutes(SimNode& n);
+  // Runs `fn` on node `id` in a later event of this instant, if it is still
+  // the same process (not inside the Ready handling that scheduled it).
+  void Later(NodeId id, Time delay, std::function<void(SimNode&)> fn);
+  // After the cluster is quiet: a write through every member completes.
+  void ProbeForwarding();
   void ReplyTo(NodeId from, uint64_t client, uint64_t attempt, size_t op, const Reply& r);
 
   // -- nemesis --
@@ -263,7 +308,8 @@ class World {
   uint64_t snapshot_threshold_ = 50;
   raft::Config raft_template_;
   bool settling_ = false;
-  bool defer_ready_ = false;  // this seed batches several inputs into one Ready now and then
+  bool defer_ready_ = false;
+  std::map<NodeId, Reply::Kind> probes_;  // ProbeForwarding's answers  // this seed batches several inputs into one Ready now and then
   Time nemesis_interval_ = 2000;  // upper bound between two faults
   uint64_t partition_gen_ = 0;
   uint64_t net_gen_ = 0;
