@@ -127,4 +127,11 @@ FenceRule::Action FenceRule::Step(int64_t now_ms, uint64_t applied_index) {
   return Action::kNone;
 }
 
+HeartbeatAction DecideHeartbeat(const HeartbeatSeen& seen) {
+  if (seen.leads) return HeartbeatAction::kRecord;
+  if (seen.passed_on || !seen.leader_known) return HeartbeatAction::kRefuse;
+  if (seen.relays_in_flight >= kMaxHeartbeatRelays) return HeartbeatAction::kRefuseBusy;
+  return HeartbeatAction::kPassOn;
+}
+
 }  // namespace blixard::control

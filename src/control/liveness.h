@@ -196,4 +196,24 @@ class FenceRule {
   bool lapsed_ = false;  // the deadline passed unobserved: fence at the next Step
 };
 
+// What a server does with a node's heartbeat (the daemon's
+// Liveness::HandleHeartbeat, the simulator's servers): the leader records
+// and acknowledges it (kRecord); a member that knows the leader passes it
+// on, once (a passed-on heartbeat is never passed on again), at most
+// kMaxHeartbeatRelays at a time, each waiting at most
+// HeartbeatRelayTimeoutMs(ttl) for the leader's answer (kPassOn); past the
+// cap it answers as a member that knows no leader, so the sender tries
+// another server (kRefuseBusy); otherwise it answers "not the leader" with
+// the leader it knows, if any (kRefuse).
+enum class HeartbeatAction { kRecord, kPassOn, kRefuse, kRefuseBusy };
+inline constexpr int kMaxHeartbeatRelays = 16;
+struct HeartbeatSeen {
+  bool leads = false;         // this server leads
+  bool leader_known = false;  // another member leads, at a known address
+  bool passed_on = false;     // the heartbeat was passed on by another server
+  int relays_in_flight = 0;   // heartbeats this server is passing on now
+};
+HeartbeatAction DecideHeartbeat(const HeartbeatSeen& seen);
+inline int64_t HeartbeatRelayTimeoutMs(int64_t ttl_ms) { return ttl_ms / 10 > 1 ? ttl_ms / 10 : 1; }
+
 }  // namespace blixard::control

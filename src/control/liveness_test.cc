@@ -253,4 +253,17 @@ TEST(FenceRule, AnAckAfterTheDeadlineStillFences) {
 }
 
 }  // namespace
+TEST(HeartbeatRelay, TheLeaderRecordsAFollowerPassesOnOnceWithinItsCap) {
+  EXPECT_EQ(DecideHeartbeat({.leads = true}), HeartbeatAction::kRecord);
+  EXPECT_EQ(DecideHeartbeat({.leader_known = true}), HeartbeatAction::kPassOn);
+  EXPECT_EQ(DecideHeartbeat({.leader_known = true, .passed_on = true}), HeartbeatAction::kRefuse);
+  EXPECT_EQ(DecideHeartbeat({.leader_known = false}), HeartbeatAction::kRefuse);
+  EXPECT_EQ(DecideHeartbeat({.leader_known = true, .relays_in_flight = kMaxHeartbeatRelays - 1}),
+            HeartbeatAction::kPassOn);
+  EXPECT_EQ(DecideHeartbeat({.leader_known = true, .relays_in_flight = kMaxHeartbeatRelays}),
+            HeartbeatAction::kRefuseBusy);
+  EXPECT_EQ(HeartbeatRelayTimeoutMs(3000), 300);
+  EXPECT_EQ(HeartbeatRelayTimeoutMs(5), 1);
+}
+
 }  // namespace blixard::control

@@ -26,10 +26,6 @@ namespace {
 constexpr size_t kMaxBatch = 1000;
 constexpr auto kFencePoll = std::chrono::milliseconds(50);
 constexpr auto kRetry = std::chrono::milliseconds(100);
-// A follower passing heartbeats on to the leader: at most this many at once
-// (each holds a gRPC handler thread), each waiting at most TTL/kForwardShare.
-constexpr int kMaxForwards = 16;
-constexpr int64_t kForwardShare = 10;
 
 }  // namespace
 
@@ -289,27 +285,36 @@ v1::HeartbeatResponse Liveness::HandleHeartbeat(const v1::HeartbeatRequest& req,
                      st.cluster_id);
     return resp;
   }
-  if (st.leader_id != node_.id()) {
-    resp.set_message("not the leader");
-    if (req.forwarded() || resp.leader_address().empty()) return resp;
-    if (forwarding_.fetch_add(1) >= kMaxForwards) {
-      forwarding_.fetch_sub(1);
+  // Passing a heartbeat on holds a gRPC handler thread: hence the cap
+  // (control::DecideHeartbeat, shared with the simulator).
+  const int in_flight = forwarding_.fetch_add(1);
+  const control::HeartbeatAction action = control::DecideHeartbeat(
+      {.leads = st.leader_id == node_.id(), .leader_known = !resp.leader_address().empty(),
+       .passed_on = req.forwarded(), .relays_in_flight = in_flight});
+  if (action != control::HeartbeatAction::kPassOn) forwarding_.fetch_sub(1);
+  switch (action) {
+    case control::HeartbeatAction::kRecord:
+      break;
+    case control::HeartbeatAction::kRefuse:
+      resp.set_message("not the leader");
+      return resp;
+    case control::HeartbeatAction::kRefuseBusy:
       // As a member that knows no leader answers: the sender tries another server.
       resp.clear_leader_address();
       resp.set_message("not the leader, and too many heartbeats are already being passed on to "
                        "the leader from here: send to another server");
       return resp;
+    case control::HeartbeatAction::kPassOn: {
+      v1::HeartbeatRequest on = req;
+      on.set_forwarded(true);
+      const Deadline forward_deadline = std::min<Deadline>(
+          deadline, Clock::now() + std::chrono::milliseconds(control::HeartbeatRelayTimeoutMs(options_.ttl_ms)));
+      auto answer = forward_clients_.Heartbeat(resp.leader_address(), on, forward_deadline);
+      forwarding_.fetch_sub(1);
+      if (answer.ok()) return *answer;
+      resp.set_message("not the leader, and the leader did not answer: " + answer.status().message());
+      return resp;
     }
-    v1::HeartbeatRequest on = req;
-    on.set_forwarded(true);
-    const Deadline forward_deadline = std::min<Deadline>(
-        deadline, Clock::now() + std::chrono::milliseconds(
-                                     std::max<int64_t>(options_.ttl_ms / kForwardShare, 1)));
-    auto answer = forward_clients_.Heartbeat(resp.leader_address(), on, forward_deadline);
-    forwarding_.fetch_sub(1);
-    if (answer.ok()) return *answer;
-    resp.set_message("not the leader, and the leader did not answer: " + answer.status().message());
-    return resp;
   }
   {
     std::lock_guard lk(mu_);

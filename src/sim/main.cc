@@ -132,7 +132,7 @@ int main(int argc, char** argv) {
   uint64_t failures = 0, ran = 0;
   uint64_t vm_starts = 0, worker_vm_starts = 0;
   uint64_t writes = 0, reads = 0, crashes = 0, snapshots = 0, conf_changes = 0, unknown = 0;
-  uint64_t forwarded = 0, retried = 0;
+  uint64_t forwarded = 0, retried = 0, relayed = 0, relay_refused = 0;
   Time virtual_total = 0;
   for (uint64_t k = 0; k < seeds; ++k) {
     SimConfig c = base;
@@ -148,6 +148,8 @@ int main(int argc, char** argv) {
     unknown += r.writes_unknown;
     forwarded += r.writes_forwarded;
     retried += r.writes_retried;
+    relayed += r.heartbeats_passed_on;
+    relay_refused += r.heartbeats_refused_busy;
     reads += r.reads_ok;
     crashes += r.crashes;
     snapshots += r.snapshots_sent;
@@ -195,5 +197,9 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(reads), static_cast<unsigned long long>(crashes),
               static_cast<unsigned long long>(snapshots), static_cast<unsigned long long>(conf_changes),
               static_cast<unsigned long long>(vm_starts), static_cast<unsigned long long>(worker_vm_starts));
+  if (base.workers > 0) {
+    std::printf("workers' heartbeats passed on by followers=%llu (refused at the cap %llu)\n",
+                static_cast<unsigned long long>(relayed), static_cast<unsigned long long>(relay_refused));
+  }
   return failures == 0 ? 0 : 1;
 }

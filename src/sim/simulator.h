@@ -101,6 +101,9 @@ struct SimResult {
   uint64_t crashes = 0, snapshots_sent = 0, conf_changes = 0;
   uint64_t vm_starts = 0;  // VM starts on the fake hypervisors (SimConfig::vms)
   uint64_t worker_vm_starts = 0;  // of which on workers
+  // Workers' heartbeats passed on to the leader by followers, and those
+  // refused because too many were being passed on (control::DecideHeartbeat).
+  uint64_t heartbeats_passed_on = 0, heartbeats_refused_busy = 0;
   std::string DigestHex() const;
 };
 

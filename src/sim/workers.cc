@@ -310,7 +310,7 @@ void Workers::Heartbeat(SimWorker& wk) {
   wk.hb_outstanding = seq;
   const int64_t sent = w_.events_.now();  // read before sending
   const uint64_t id = wk.id, inc = wk.incarnation;
-  ToServer(id, to, [this, id, inc, seq, sent, to](SimNode& s) { ServerHeartbeat(s, id, inc, seq, sent, false, to); });
+  ToServer(id, to, [this, id, inc, seq, sent, to](SimNode& s) { ServerHeartbeat(s, id, inc, seq, sent, 0, to); });
   SimWorker* p = &wk;
   w_.events_.After(kHeartbeatPeriodMs, [this, p, inc, seq, to] {
     if (!Live(*p, inc) || p->hb_outstanding != seq || w_.failed()) return;

@@ -127,6 +127,10 @@ struct ServerWorkerSide {
     uint64_t attempt = 0;
   };
   std::vector<PendingRegistration> registrations;
+  // Heartbeats this server passes on to the leader, awaiting its answer
+  // (control::kMaxHeartbeatRelays at most).
+  std::set<uint64_t> relays;
+  uint64_t relay_seq = 0;
 };
 
 // The workers of one run. Lives inside World (a friend), which calls the
@@ -163,6 +167,9 @@ class Workers {
   // what is still missing.
   std::string WaitingOn(const SimNode& leader) const;
   uint64_t vm_starts() const { return vm_starts_; }
+  // Heartbeats servers passed on to the leader, and those refused at the cap.
+  uint64_t relays() const { return relays_; }
+  uint64_t relays_refused() const { return relays_refused_; }
 
  private:
   class AgentView;
@@ -205,10 +212,12 @@ class Workers {
   ServerWorkerSide& SideOf(SimNode& s);
   void ServerRegister(SimNode& s, uint64_t worker, uint64_t worker_inc, uint64_t attempt, bool forwarded,
                       uint64_t via);
+  // `relay`: 0 when the worker sent it to `s`; else the id under which
+  // server `via` passes it on to `s` (control::DecideHeartbeat).
   void ServerHeartbeat(SimNode& s, uint64_t worker, uint64_t worker_inc, uint64_t seq, int64_t sent,
-                       bool forwarded, uint64_t via);
-  void Answer(uint64_t from, uint64_t via, uint64_t worker, uint64_t worker_inc, uint64_t seq, bool ok,
-              uint64_t hint, int64_t sent, uint64_t last);
+                       uint64_t relay, uint64_t via);
+  void Answer(uint64_t from, uint64_t via, uint64_t relay, uint64_t worker, uint64_t worker_inc, uint64_t seq,
+              bool ok, uint64_t hint, int64_t sent, uint64_t last);
   void ServerWrite(SimNode& s, uint64_t worker, uint64_t worker_inc, uint64_t seq, const std::string& command);
   void ServerSubscribe(SimNode& s, uint64_t worker, uint64_t worker_inc, uint64_t stream_id,
                        uint64_t from_version);
@@ -227,6 +236,8 @@ class Workers {
   uint64_t cut_gen_ = 0;
   uint64_t next_stream_ = 0;
   uint64_t vm_starts_ = 0;
+  uint64_t relays_ = 0;
+  uint64_t relays_refused_ = 0;
 };
 
 }  // namespace blixard::sim::detail

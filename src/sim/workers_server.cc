@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include "control/liveness.h"
 #include "sim/workers.h"
 #include "sim/world.h"
 #include "state/commands.h"
@@ -51,49 +52,82 @@ void Workers::ServerRegister(SimNode& s, uint64_t worker, uint64_t worker_inc, u
 }
 
 // A heartbeat of a worker, received by server `s` (`via`: the server the
-// worker sent it to). The leader records it and acks after a ReadIndex
-// round (OnReadState); a follower passes it on once.
+// worker sent it to). What `s` does with it is the daemon's decision
+// (control::DecideHeartbeat): the leader records it and acks after a
+// ReadIndex round (OnReadState); a follower passes it on once, within the
+// cap, and answers the worker itself if the leader does not answer within
+// control::HeartbeatRelayTimeoutMs.
 void Workers::ServerHeartbeat(SimNode& s, uint64_t worker, uint64_t worker_inc, uint64_t seq, int64_t sent,
-                              bool forwarded, uint64_t via) {
+                              uint64_t relay, uint64_t via) {
   if (!s.vms) return;
-  if (s.raft->role() != Role::kLeader) {
-    const uint64_t leader = s.raft->leader();
-    if (forwarded || leader == kNoNode || leader == s.id) {
-      Answer(s.id, via, worker, worker_inc, seq, false, leader, sent, 0);
+  const bool leads = s.raft->role() == Role::kLeader;
+  const uint64_t leader = s.raft->leader();
+  ServerWorkerSide& side = SideOf(s);
+  const control::HeartbeatAction action = control::DecideHeartbeat(
+      {.leads = leads, .leader_known = !leads && leader != kNoNode && leader != s.id, .passed_on = relay != 0,
+       .relays_in_flight = static_cast<int>(side.relays.size())});
+  switch (action) {
+    case control::HeartbeatAction::kRefuse:
+      Answer(s.id, via, relay, worker, worker_inc, seq, false, leads ? kNoNode : leader, sent, 0);
+      return;
+    case control::HeartbeatAction::kRefuseBusy:
+      ++relays_refused_;
+      Answer(s.id, via, relay, worker, worker_inc, seq, false, kNoNode, sent, 0);
+      return;
+    case control::HeartbeatAction::kPassOn: {
+      const uint64_t id = ++side.relay_seq;
+      side.relays.insert(id);
+      ++relays_;
+      ToServer(s.id, leader, [this, worker, worker_inc, seq, sent, id, via](SimNode& l) {
+        ServerHeartbeat(l, worker, worker_inc, seq, sent, id, via);
+      });
+      const uint64_t inc = s.incarnation;
+      const uint64_t sid = s.id;
+      w_.events_.After(control::HeartbeatRelayTimeoutMs(kVmTtlMs), [this, sid, inc, id, worker, worker_inc, seq,
+                                                                     sent, leader] {
+        SimNode* s = Server(sid);
+        if (s == nullptr || s->incarnation != inc || w_.failed()) return;
+        w_.OnNode(*s, [this, sid, inc, id, worker, worker_inc, seq, sent, leader] {
+          SimNode* s = Server(sid);
+          if (s == nullptr || s->incarnation != inc || w_.failed()) return;
+          if (SideOf(*s).relays.erase(id) == 0) return;  // answered
+          Answer(sid, sid, 0, worker, worker_inc, seq, false, leader, sent, 0);
+        });
+      });
       return;
     }
-    ToServer(s.id, leader, [this, worker, worker_inc, seq, sent, via](SimNode& l) {
-      ServerHeartbeat(l, worker, worker_inc, seq, sent, true, via);
-    });
-    return;
+    case control::HeartbeatAction::kRecord:
+      break;
   }
   w_.VmTrackTerm(s);
   s.vms->tracker.Heard(worker, w_.events_.now());
-  char ctx[160];
-  std::snprintf(ctx, sizeof ctx, "whb/%llu/%llu/%llu/%lld/%llu/%llu/%llu", static_cast<unsigned long long>(worker),
+  char ctx[200];
+  std::snprintf(ctx, sizeof ctx, "whb/%llu/%llu/%llu/%lld/%llu/%llu/%llu/%llu", static_cast<unsigned long long>(worker),
                 static_cast<unsigned long long>(worker_inc), static_cast<unsigned long long>(seq),
                 static_cast<long long>(sent), static_cast<unsigned long long>(s.raft->term()),
-                static_cast<unsigned long long>(via), static_cast<unsigned long long>(++s.vms->hb_seq));
+                static_cast<unsigned long long>(via), static_cast<unsigned long long>(relay),
+                static_cast<unsigned long long>(++s.vms->hb_seq));
   if (s.raft->read_index(ctx).ok()) w_.AfterInput(s);
 }
 
 bool Workers::OnReadState(SimNode& l, const std::string& context) {
   if (context.rfind("whb/", 0) != 0) return false;
-  unsigned long long worker = 0, inc = 0, seq = 0, term = 0, via = 0, n = 0;
+  unsigned long long worker = 0, inc = 0, seq = 0, term = 0, via = 0, relay = 0, n = 0;
   long long sent = 0;
-  if (std::sscanf(context.c_str(), "whb/%llu/%llu/%llu/%lld/%llu/%llu/%llu", &worker, &inc, &seq, &sent, &term, &via,
-                  &n) != 7) {
+  if (std::sscanf(context.c_str(), "whb/%llu/%llu/%llu/%lld/%llu/%llu/%llu/%llu", &worker, &inc, &seq, &sent, &term,
+                  &via, &relay, &n) != 8) {
     return true;
   }
   if (l.raft->role() != Role::kLeader || l.raft->term() != term) return true;
-  Answer(l.id, via, worker, inc, seq, true, l.id, sent, l.raft->last_index());
+  Answer(l.id, via, relay, worker, inc, seq, true, l.id, sent, l.raft->last_index());
   return true;
 }
 
 // A heartbeat's answer from server `from`, returned through `via` (the
-// server the worker sent it to) when that is another one.
-void Workers::Answer(uint64_t from, uint64_t via, uint64_t worker, uint64_t worker_inc, uint64_t seq, bool ok,
-                     uint64_t hint, int64_t sent, uint64_t last) {
+// server the worker sent it to) when that is another one; there it is
+// dropped if `via` already answered the worker (its relay timed out).
+void Workers::Answer(uint64_t from, uint64_t via, uint64_t relay, uint64_t worker, uint64_t worker_inc, uint64_t seq,
+                     bool ok, uint64_t hint, int64_t sent, uint64_t last) {
   auto to_worker = [this, via, worker, worker_inc, seq, ok, hint, sent, last](uint64_t sender) {
     ToWorker(sender, worker, worker_inc, [this, via, seq, ok, hint, sent, last](SimWorker& wk) {
       HeartbeatAnswer(wk, seq, via, ok, hint, sent, last);
@@ -103,7 +137,10 @@ void Workers::Answer(uint64_t from, uint64_t via, uint64_t worker, uint64_t work
     to_worker(from);
     return;
   }
-  ToServer(from, via, [to_worker](SimNode& f) { to_worker(f.id); });
+  ToServer(from, via, [this, relay, to_worker](SimNode& f) {
+    if (relay != 0 && SideOf(f).relays.erase(relay) == 0) return;
+    to_worker(f.id);
+  });
 }
 
 // WorkerServiceImpl::WorkerWrite: only a registered worker's; proposed at

@@ -623,6 +623,8 @@ SimResult World::Run() {
   r.virtual_ms = events_.now();
   r.vm_starts = vm_ledger_.starts();
   r.worker_vm_starts = workers_ ? workers_->vm_starts() : 0;
+  r.heartbeats_passed_on = workers_ ? workers_->relays() : 0;
+  r.heartbeats_refused_busy = workers_ ? workers_->relays_refused() : 0;
   r.events = events_.executed();
   r.elections = safety_.leaders().size();
   SimNode* l = failed() ? nullptr : Leader();
