@@ -36,12 +36,9 @@ namespace blixard::api {
 
 class AssignmentStreams {
  public:
-  // An empty update at most this often per stream while the applied index
-  // moves (AssignmentFeed::Next's progress).
-  static constexpr auto kProgressEvery = std::chrono::milliseconds(100);
-  // How long a stream waits for this server to reach the version the worker
-  // resumes from before it ends with UNAVAILABLE (try another server).
-  static constexpr auto kCatchUpWait = std::chrono::seconds(10);
+  // The stream's pacing (state/assignments.h, shared with the simulator).
+  static constexpr auto kProgressEvery = std::chrono::milliseconds(state::kAssignmentProgressEveryMs);
+  static constexpr auto kCatchUpWait = std::chrono::milliseconds(state::kAssignmentCatchUpWaitMs);
 
   explicit AssignmentStreams(node::Node& node);
   // REQUIRES: the gRPC server is shut down (every stream is done).

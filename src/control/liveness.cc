@@ -134,4 +134,6 @@ HeartbeatAction DecideHeartbeat(const HeartbeatSeen& seen) {
   return HeartbeatAction::kPassOn;
 }
 
+FenceConfig FenceConfigForTtl(int64_t ttl_ms) { return FenceConfig{ttl_ms, std::max<int64_t>(ttl_ms / 5, 150)}; }
+
 }  // namespace blixard::control

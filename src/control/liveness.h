@@ -151,6 +151,12 @@ struct FenceConfig {
   int64_t margin_ms = 600;
 };
 
+// The fence rule's timing for a node TTL: the daemon, the fence guard
+// (daemon/fence_guard.h) and the simulator use it. The margin covers a kill
+// (well under 100 ms), a 50 ms poll (the daemon's fence thread, the fence
+// guard's loop) and clock-rate drift with room to spare.
+FenceConfig FenceConfigForTtl(int64_t ttl_ms);
+
 // The node side: when to kill every VM here (fence) and when to act again.
 //
 //   kWaiting  after start: no ack yet. VMs found running (adopted) are left
@@ -214,6 +220,8 @@ struct HeartbeatSeen {
   int relays_in_flight = 0;   // heartbeats this server is passing on now
 };
 HeartbeatAction DecideHeartbeat(const HeartbeatSeen& seen);
+// A node sends a heartbeat this often (one call at a time): three per TTL.
+inline int64_t HeartbeatPeriodMs(int64_t ttl_ms) { return ttl_ms / 3 > 1 ? ttl_ms / 3 : 1; }
 inline int64_t HeartbeatRelayTimeoutMs(int64_t ttl_ms) { return ttl_ms / 10 > 1 ? ttl_ms / 10 : 1; }
 
 }  // namespace blixard::control

@@ -29,13 +29,6 @@ constexpr auto kRetry = std::chrono::milliseconds(100);
 
 }  // namespace
 
-control::FenceConfig FenceConfigForTtl(int64_t ttl_ms) {
-  // The margin covers a kill (well under 100 ms), a 50 ms poll (the fence
-  // thread here, the fence guard's loop) and clock-rate drift with room to
-  // spare.
-  return control::FenceConfig{ttl_ms, std::max<int64_t>(ttl_ms / 5, 150)};
-}
-
 LivenessOptions LivenessOptionsFor(const DaemonOptions& o) {
   LivenessOptions lo;
   lo.ttl_ms = static_cast<int64_t>(o.node_ttl_s * 1000);
@@ -96,7 +89,7 @@ bool HeartbeatSender::Sleep(std::chrono::milliseconds d) {
 }
 
 void HeartbeatSender::SendLoop() {
-  const auto period = std::chrono::milliseconds(std::max<int64_t>(options_.ttl_ms / 3, 1));
+  const auto period = std::chrono::milliseconds(control::HeartbeatPeriodMs(options_.ttl_ms));
   do {
     const auto started = Clock::now();
     std::string hint;

@@ -57,9 +57,7 @@ class Agent;
 
 namespace blixard::daemon {
 
-// The fence rule's timing for a node TTL: the daemon and the fence guard
-// (daemon/fence_guard.h) both use it.
-control::FenceConfig FenceConfigForTtl(int64_t ttl_ms);
+using control::FenceConfigForTtl;
 
 struct LivenessOptions {
   int64_t ttl_ms = 3000;    // --node-ttl

@@ -148,7 +148,7 @@ void World::VmStep(SimNode& n) {
   if (failed() || !n.up) return;
   if (workers_) workers_->ServerStep(n, v.step % 2 == 0);
   if (failed() || !n.up) return;
-  if (v.step % (kVmTtlMs / 3 / kVmStepMs) == 0) VmHeartbeat(n);
+  if (v.step % (control::HeartbeatPeriodMs(kVmTtlMs) / kVmStepMs) == 0) VmHeartbeat(n);
   if (v.step % 10 == 0) v.agent->Reconcile(agent::Clock::time_point(std::chrono::milliseconds(now)));
 }
 

@@ -29,7 +29,7 @@
 namespace blixard::sim::detail {
 
 constexpr int64_t kVmTtlMs = 3000;
-constexpr int64_t kVmFenceMarginMs = 600;
+inline const int64_t kVmFenceMarginMs = control::FenceConfigForTtl(kVmTtlMs).margin_ms;  // the daemon's
 constexpr int64_t kVmStepMs = 50;  // fence poll; heartbeat, agent and controllers run on multiples
 
 // A VM name's hash, as the trace shows it.

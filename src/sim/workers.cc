@@ -16,7 +16,7 @@ namespace blixard::sim::detail {
 
 namespace {
 
-constexpr Time kHeartbeatPeriodMs = kVmTtlMs / 3;  // HeartbeatSender: TTL/3, one RPC at a time
+const Time kHeartbeatPeriodMs = control::HeartbeatPeriodMs(kVmTtlMs);  // the daemon's HeartbeatSender
 constexpr Time kHeartbeatRetryMs = 100;             // after a heartbeat that was not acked
 constexpr Time kRegisterTimeoutMs = 1000;
 constexpr Time kWriteTimeoutMs = 1000;

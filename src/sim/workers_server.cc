@@ -12,13 +12,6 @@
 
 namespace blixard::sim::detail {
 
-namespace {
-
-constexpr Time kProgressEveryMs = 100;    // AssignmentStreams::kProgressEvery
-constexpr Time kCatchUpWaitMs = 10'000;   // AssignmentStreams::kCatchUpWait
-
-}  // namespace
-
 ServerWorkerSide& Workers::SideOf(SimNode& s) {
   ServerWorkerSide& side = sides_[s.id];
   if (side.incarnation != s.incarnation) {
@@ -167,7 +160,7 @@ void Workers::ServerSubscribe(SimNode& s, uint64_t worker, uint64_t worker_inc, 
   st.worker_inc = worker_inc;
   st.stream_id = stream_id;
   st.from_version = from_version;
-  st.catch_up_until = w_.events_.now() + kCatchUpWaitMs;
+  st.catch_up_until = w_.events_.now() + state::kAssignmentCatchUpWaitMs;
   SideOf(s).streams[worker] = std::move(st);  // a worker watches one stream per server
 }
 
@@ -219,7 +212,7 @@ void Workers::ServerStep(SimNode& s, bool progress) {
       if (st.from_version > 0) held = side.history.At(worker, st.from_version);
       st.feed.emplace(worker, st.from_version, std::move(held));
     }
-    auto u = st.feed->Next(s.state, s.applied, progress && now - st.last_send >= kProgressEveryMs);
+    auto u = st.feed->Next(s.state, s.applied, progress && now - st.last_send >= state::kAssignmentProgressEveryMs);
     if (!u) continue;
     st.last_send = now;
     side.history.Remember(worker, st.feed->sent_version(), st.feed->shared_sent());

@@ -84,6 +84,15 @@ class AssignmentHistory {
       by_node_;
 };
 
+// The pacing of a server's stream to one worker (the daemon's
+// api::AssignmentStreams and the simulator's servers): an empty update at
+// most this often while the applied index moves (AssignmentFeed::Next's
+// progress), and how long a stream waits for its server to reach the
+// version the worker resumes from before it ends with UNAVAILABLE (the
+// worker tries another server).
+inline constexpr int64_t kAssignmentProgressEveryMs = 100;
+inline constexpr int64_t kAssignmentCatchUpWaitMs = 10'000;
+
 // A server's side of one worker's stream: what to send next. The caller
 // (api::WorkerServiceImpl) decides when to ask: on each apply, when a write
 // completes, and on a timer for progress.
