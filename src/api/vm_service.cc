@@ -87,38 +87,12 @@ grpc::Status VmServiceImpl::Barrier(grpc::ServerContext* ctx, bool stale) {
   return ToGrpc(node_.ReadBarrier(DeadlineOf(ctx)));
 }
 
-// Kernel, initrd and disks are files on the node that will run the VM,
-// which is chosen after the create (placement): existence can only be
-// checked there (a missing file makes the VM Failed, naming the path). What
-// this server can know is that a relative path means nothing on another
-// host. Checked here rather than in state::ValidateVmSpec, which also
-// judges records already in the log.
-namespace {
-Status ValidateHostPaths(const v1::VmSpec& spec) {
-  auto check = [&](const std::string& what, const std::string& path) {
-    if (path.empty() || path[0] == '/') return Status::Ok();
-    return Status::InvalidArgument("vm \"" + spec.name() + "\" " + what + " path \"" + path +
-                                   "\" is relative: use an absolute path on the node that runs the VM");
-  };
-  if (Status s = check("kernel", spec.kernel()); !s.ok()) return s;
-  if (Status s = check("initrd", spec.initrd()); !s.ok()) return s;
-  for (const auto& disk : spec.disks()) {
-    if (Status s = check("disk", disk); !s.ok()) return s;
-  }
-  return Status::Ok();
-}
-}  // namespace
-
 grpc::ServerUnaryReactor* VmServiceImpl::CreateVm(grpc::CallbackServerContext* ctx,
                                                   const v1::CreateVmRequest* req,
                                                   v1::CreateVmResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   vm_trace::Mark(req->spec().name(), "api_create");
-  if (Status s = state::ValidateVmSpec(req->spec()); !s.ok()) {
-    reactor->Finish(ToGrpc(s));
-    return reactor;
-  }
-  if (Status s = ValidateHostPaths(req->spec()); !s.ok()) {
+  if (Status s = state::ValidateNewVmSpec(req->spec()); !s.ok()) {
     reactor->Finish(ToGrpc(s));
     return reactor;
   }

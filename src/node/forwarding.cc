@@ -1,6 +1,9 @@
 // Routing writes to the leader: the waiting half on the caller's side and the
 // leader's side of a forwarded request.
+#include <algorithm>
+
 #include "node/node_impl.h"
+#include "state/validation.h"
 
 namespace blixard::node {
 
@@ -49,6 +52,19 @@ v1::ForwardResponse Node::Impl::HandleForward(const v1::ForwardRequest& req, Dea
                                     " reached a member of cluster " + mine));
     return resp;
   }
+  // Only members forward (the leader acts on their word: a forwarded write
+  // is one of their clients' or agents'). Until connections carry node
+  // certificates (issue 17) the sender's id is only claimed; this stops
+  // callers that are not even pretending to be a member.
+  const NodeStatus st = GetStatus();
+  const bool member = std::any_of(st.members.begin(), st.members.end(),
+                                  [&](const MemberStatus& m) { return m.id == req.from_node(); });
+  if (!member) {
+    fill(Status::PermissionDenied("forward from node " + std::to_string(req.from_node()) +
+                                  ", which is not a member of this cluster: only members forward "
+                                  "requests; send it to the public API instead"));
+    return resp;
+  }
   auto not_leader = [&] {
     resp.set_not_leader(true);
     resp.set_leader_hint(GetStatus().leader_id);
@@ -56,6 +72,18 @@ v1::ForwardResponse Node::Impl::HandleForward(const v1::ForwardRequest& req, Dea
   };
   switch (req.op_case()) {
     case v1::ForwardRequest::kCommand: {
+      // Judged as the public API judges what enters the cluster: a member
+      // running another version, or a caller posing as one, cannot slip in
+      // what the API would refuse.
+      v1::Command cmd;
+      if (!cmd.ParseFromString(req.command())) {
+        fill(Status::InvalidArgument("the forwarded command does not decode"));
+        break;
+      }
+      if (Status s = state::ValidateNewCommand(cmd); !s.ok()) {
+        fill(s);
+        break;
+      }
       Attempt<state::ApplyResult> a = ProposeLocal(req.command(), deadline);
       // Overwritten here (retry): the forwarder routes it to the next leader.
       if (!a.done()) {

@@ -176,5 +176,40 @@ TEST(Node, StopWithAnswersInFlightAnswersEachOnceBeforeReturning) {
   }
 }
 
+// The leader's side of InternalService.Forward: only members may forward,
+// and a forwarded create is judged as the public API judges one.
+TEST(Node, ForwardsAreTakenFromMembersOnlyAndJudgedAsTheApiWould) {
+  auto node = StartLeader();
+  ASSERT_NE(node, nullptr);
+  auto forward = [&](uint64_t from, const v1::Command& cmd) {
+    v1::ForwardRequest req;
+    req.set_from_node(from);
+    req.set_cluster_id(node->cluster_id());
+    req.set_command(cmd.SerializeAsString());
+    return node->HandleForward(req, Clock::now() + std::chrono::seconds(10));
+  };
+  v1::ForwardResponse r = forward(7, Create("from-a-stranger"));
+  EXPECT_EQ(r.code(), static_cast<int32_t>(StatusCode::kPermissionDenied)) << r.message();
+  EXPECT_NE(r.message().find("not a member"), std::string::npos) << r.message();
+
+  v1::Command relative = Create("relative-kernel");
+  relative.mutable_create_vm()->mutable_spec()->set_kernel("vmlinuz");
+  r = forward(1, relative);
+  EXPECT_EQ(r.code(), static_cast<int32_t>(StatusCode::kInvalidArgument)) << r.message();
+  EXPECT_NE(r.message().find("is relative"), std::string::npos) << r.message();
+
+  r = forward(1, Create("fine"));
+  EXPECT_EQ(r.code(), 0) << r.message();
+  bool found_stranger = false, found_relative = false, found_fine = false;
+  node->Read([&](const state::ClusterState& st) {
+    found_stranger = st.FindVm("from-a-stranger") != nullptr;
+    found_relative = st.FindVm("relative-kernel") != nullptr;
+    found_fine = st.FindVm("fine") != nullptr;
+  });
+  EXPECT_FALSE(found_stranger);
+  EXPECT_FALSE(found_relative);
+  EXPECT_TRUE(found_fine);
+}
+
 }  // namespace
 }  // namespace blixard::node

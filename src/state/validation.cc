@@ -125,6 +125,35 @@ Status ValidateStrategy(std::string_view strategy, std::string_view what) {
                                  " is unknown: use binpack or spread");
 }
 
+Status ValidateNewVmSpec(const v1::VmSpec& spec) {
+  if (Status s = ValidateVmSpec(spec); !s.ok()) return s;
+  const std::string vm = "vm " + Quote(spec.name());
+  auto absolute = [&](const std::string& what, const std::string& path) {
+    if (path.empty() || path[0] == '/') return Status::Ok();
+    return Status::InvalidArgument(vm + " " + what + " path " + Quote(path) +
+                                   " is relative: use an absolute path on the node that runs the VM");
+  };
+  if (Status s = absolute("kernel", spec.kernel()); !s.ok()) return s;
+  if (Status s = absolute("initrd", spec.initrd()); !s.ok()) return s;
+  for (const std::string& disk : spec.disks()) {
+    if (Status s = absolute("disk", disk); !s.ok()) return s;
+    if (!vm_limits::DiskPathIsSafe(disk)) {
+      return Status::InvalidArgument(vm + " disk path " + Quote(disk) + " " + std::string(vm_limits::kDiskPathRule) +
+                                     " (qemu reads ',' as the start of an option): rename the file");
+    }
+  }
+  if (!vm_limits::CmdlineIsSafe(spec.cmdline())) {
+    return Status::InvalidArgument(vm + " kernel cmdline " + std::string(vm_limits::kCmdlineRule) +
+                                   ": use single quotes or none");
+  }
+  return Status::Ok();
+}
+
+Status ValidateNewCommand(const v1::Command& cmd) {
+  if (cmd.has_create_vm()) return ValidateNewVmSpec(cmd.create_vm().spec());
+  return Status::Ok();
+}
+
 Status ValidateVmSpec(const v1::VmSpec& spec) {
   if (Status s = ValidateVmName(spec.name()); !s.ok()) return s;
   const std::string vm = "vm " + Quote(spec.name());

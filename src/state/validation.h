@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "common/status.h"
+#include "common/vm_limits.h"
 #include "state/settings.h"  // the cluster settings and their validation
 
 namespace google::protobuf {
@@ -21,6 +22,7 @@ class Map;
 }  // namespace google::protobuf
 
 namespace blixard::v1 {
+class Command;
 class VmSpec;
 class Node;
 }  // namespace blixard::v1
@@ -32,9 +34,9 @@ namespace blixard::state {
 std::string Quote(std::string_view s);
 
 inline constexpr size_t kMaxVmNameLength = 63;
-inline constexpr uint32_t kMinVcpus = 1;
-inline constexpr uint32_t kMaxVcpus = 255;
-inline constexpr uint64_t kMinMemoryMib = 16;
+inline constexpr uint32_t kMinVcpus = vm_limits::kMinVcpus;
+inline constexpr uint32_t kMaxVcpus = vm_limits::kMaxVcpus;
+inline constexpr uint64_t kMinMemoryMib = vm_limits::kMinMemoryMib;
 inline constexpr uint64_t kMaxMemoryMib = 1048576;  // 1 TiB
 inline constexpr size_t kMaxLabels = 64;
 inline constexpr size_t kMaxLabelKeyLength = 63;
@@ -77,6 +79,19 @@ Status ValidateVmName(std::string_view name);
 // the anti-affinity group (1-63 label-key characters, or empty) and the
 // strategy (ValidateStrategy).
 Status ValidateVmSpec(const v1::VmSpec& spec);
+
+// What a new VM must meet beyond ValidateVmSpec, which also judges the
+// records already in the log (so it cannot grow stricter without replicas
+// drifting apart): checked where a create enters the cluster, by the API
+// and by the leader for a forwarded create. Kernel, initrd and disk paths
+// are absolute (a relative path means nothing on the node placement picks;
+// existence can only be checked there, at start); the cmdline and the disk
+// paths meet the VM layer's argument rules (common/vm_limits.h).
+Status ValidateNewVmSpec(const v1::VmSpec& spec);
+
+// A client's command as it enters the cluster: ValidateNewVmSpec for a
+// create; the state machine judges the rest when it applies them.
+Status ValidateNewCommand(const v1::Command& cmd);
 
 // At most kMaxLabels entries; keys 1-63 chars of [a-zA-Z0-9._/-]; values at
 // most 253 chars without control characters. `what` names the owner in

@@ -175,5 +175,32 @@ TEST(ValidateClusterId, Rules) {
   ExpectInvalid(ValidateClusterId(std::string(129, 'c')), "cluster id", "1-128 printable");
 }
 
+TEST(ValidateNewVmSpec, RefusesAtCreateWhatTheVmLayerWouldRefuseAtStart) {
+  v1::VmSpec spec = GoodSpec();
+  EXPECT_TRUE(ValidateNewVmSpec(spec).ok());
+  spec.set_vcpus(200);  // the VM layer takes what the API takes (vm_limits.h)
+  EXPECT_TRUE(ValidateNewVmSpec(spec).ok());
+
+  spec = GoodSpec();
+  spec.set_cmdline("console=ttyS0 msg=\"hi\"");
+  ExpectInvalid(ValidateNewVmSpec(spec), "kernel cmdline", "single quotes");
+  EXPECT_TRUE(ValidateVmSpec(spec).ok());  // a record already in the log stays valid
+
+  spec = GoodSpec();
+  spec.add_disks("/var/lib/disk,format=raw.img");
+  ExpectInvalid(ValidateNewVmSpec(spec), "disk path", "rename the file");
+
+  spec = GoodSpec();
+  spec.set_initrd("boot/initrd.img");
+  ExpectInvalid(ValidateNewVmSpec(spec), "initrd path", "absolute path");
+
+  v1::Command cmd;
+  *cmd.mutable_create_vm()->mutable_spec() = spec;
+  EXPECT_EQ(ValidateNewCommand(cmd).code(), StatusCode::kInvalidArgument);
+  cmd.Clear();
+  cmd.mutable_delete_vm()->set_name("anything");
+  EXPECT_TRUE(ValidateNewCommand(cmd).ok());
+}
+
 }  // namespace
 }  // namespace blixard::state

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/vm_limits.h"
 
 namespace blixard::vmm {
 
@@ -106,7 +107,7 @@ struct VmConfig {
 
 // What the API allows. A kernel needs more (the default guest about 80 MiB):
 // a VM with too little fails at boot, with the reason seen on its console.
-inline constexpr uint64_t kMinMemoryMib = 16;
+inline constexpr uint64_t kMinMemoryMib = vm_limits::kMinMemoryMib;
 inline constexpr char kDefaultGuestReadyPattern[] = "BLIXARD-GUEST-READY";
 
 // What the host observes about a VM at one moment.

@@ -1,5 +1,7 @@
 #include "vmm/vm_config.h"
 
+#include "common/vm_limits.h"
+
 #include <set>
 #include <utility>
 
@@ -32,20 +34,21 @@ Status ValidateVmConfig(const VmConfig& c) {
     return Status::InvalidArgument("VM name '" + c.name +
                                    "' is not valid: use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit");
   }
-  if (c.vcpus < 1 || c.vcpus > 64) {
-    return Status::InvalidArgument("VM " + c.name + ": vcpus must be 1..64, got " + std::to_string(c.vcpus));
+  if (c.vcpus < vm_limits::kMinVcpus || c.vcpus > vm_limits::kMaxVcpus) {
+    return Status::InvalidArgument("VM " + c.name + ": vcpus must be " + std::to_string(vm_limits::kMinVcpus) + ".." +
+                                   std::to_string(vm_limits::kMaxVcpus) + ", got " + std::to_string(c.vcpus));
   }
   if (c.memory_mib < kMinMemoryMib) {
     return Status::InvalidArgument("VM " + c.name + ": memory " + std::to_string(c.memory_mib) +
                                    " MiB is too small: use at least " +
                                    std::to_string(kMinMemoryMib) + " MiB");
   }
-  if (c.cmdline.find('\n') != std::string::npos || c.cmdline.find('"') != std::string::npos) {
-    return Status::InvalidArgument("VM " + c.name + ": the kernel command line may not contain newlines or '\"'");
+  if (!vm_limits::CmdlineIsSafe(c.cmdline)) {
+    return Status::InvalidArgument("VM " + c.name + ": the kernel command line " + std::string(vm_limits::kCmdlineRule));
   }
   for (const auto& d : c.disks) {
-    if (d.empty() || d.find(',') != std::string::npos) {
-      return Status::InvalidArgument("VM " + c.name + ": disk path '" + d + "' is empty or contains ','");
+    if (!vm_limits::DiskPathIsSafe(d)) {
+      return Status::InvalidArgument("VM " + c.name + ": disk path '" + d + "' " + std::string(vm_limits::kDiskPathRule));
     }
   }
   std::set<std::string> tags;

@@ -78,5 +78,13 @@ TEST(VmConfig, BadJsonIsCorruption) {
   EXPECT_EQ(r.status().code(), StatusCode::kDataLoss);
 }
 
+TEST(VmConfig, TakesTheVcpusTheApiTakes) {
+  VmConfig c = Valid();
+  c.vcpus = 255;
+  EXPECT_TRUE(ValidateVmConfig(c).ok());
+  c.vcpus = 256;
+  EXPECT_EQ(ValidateVmConfig(c).code(), StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace blixard::vmm
