@@ -87,7 +87,9 @@ grpc::Status ClusterServiceImpl::GetClusterStatus(grpc::ServerContext* ctx,
 
 grpc::Status ClusterServiceImpl::ListMembers(grpc::ServerContext*, const v1::ListMembersRequest*,
                                              v1::ListMembersResponse* resp) {
-  FillMembers(node_.GetStatus(), resp->mutable_members());
+  const node::NodeStatus st = node_.GetStatus();
+  FillMembers(st, resp->mutable_members());
+  resp->set_leader_id(st.leader_id);
   return grpc::Status::OK;
 }
 

@@ -306,7 +306,9 @@ void AddNodeCommands(CLI::App& app, Args& a, const DaemonRunner& run_daemon) {
 
   auto* drain = cmd->add_subcommand("drain", "Move VMs off a node and place no new ones there");
   drain->add_option("id", a.id, "node id")->required();
-  drain->add_option("--deadline", a.deadline, "give up moving VMs after this long, e.g. 5m (default: server's)")
+  drain->add_option("--deadline", a.deadline, "after this long, e.g. 5m, move every VM still there at once, "
+                                               "whether or not another node has room yet (default: none: "
+                                               "move a few at a time, each once it fits elsewhere)")
       ->type_name("DURATION")
       ->check(Check(ParseDurationSeconds, ""));
   drain->callback([&a] {

@@ -26,7 +26,7 @@ int ClusterMembers(const ClientOptions& o) {
   auto stub = v1::ClusterService::NewStub(client.channel());
   return client.Call(
       *stub, &v1::ClusterService::Stub::ListMembers, v1::ListMembersRequest(),
-      [&](const v1::ListMembersResponse& resp) { return MemberTable(resp.members(), 0); });
+      [&](const v1::ListMembersResponse& resp) { return MemberTable(resp.members(), resp.leader_id()); });
 }
 
 int ClusterTransferLeader(const ClientOptions& o, uint64_t to_node_id) {

@@ -37,6 +37,15 @@ TEST(Cluster, ThreeNodeFormation) {
     EXPECT_EQ(r.exit_code, 0) << "node " << id << ": " << r.err;
     EXPECT_NE(r.out.find("web-1"), std::string::npos) << "node " << id << ": " << r.out;
   }
+  // `cluster members`, asked of a follower (which just served the write),
+  // marks the leader's row.
+  CommandResult m = c.Cli(follower, {"cluster", "members"});
+  ASSERT_EQ(m.exit_code, 0) << m.err;
+  const size_t row = m.out.find("\n" + std::to_string(leader) + " ");
+  ASSERT_NE(row, std::string::npos) << m.out;
+  const std::string line = m.out.substr(row + 1, m.out.find('\n', row + 1) - row - 1);
+  EXPECT_NE(line.find("voter (leader)"), std::string::npos) << m.out;
+  EXPECT_EQ(m.out.find("(leader)"), m.out.rfind("(leader)")) << "one leader: " << m.out;
 }
 
 TEST(Cluster, FiveNodeFormationWithFiveVoters) {
