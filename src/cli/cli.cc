@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "cli/parse.h"
+#include "cli/version.h"
 #include "state/settings.h"
 
 namespace blixard::cli {
@@ -329,7 +330,7 @@ int Run(int argc, const char* const* argv, const DaemonRunner& run_daemon) {
   app.fallthrough();  // global flags also after the subcommand: `blixard vm list -o json`
   app.require_subcommand(1);
   app.failure_message(FailureWithUsage);
-  app.set_version_flag("--version", "blixard 0.1.0");
+  app.set_version_flag("--version", std::string("blixard ") + BLIXARD_VERSION);
 
   Args a;
   app.add_option("--addr", a.client.addr, "daemon to talk to: HOST:PORT or unix:/path")

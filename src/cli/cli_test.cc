@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
@@ -94,6 +96,30 @@ TEST_F(CliTest, NoDaemonListeningExitsOne) {
 TEST_F(CliTest, GlobalFlagsAlsoAfterTheSubcommand) {
   const std::string addr = "unix:/tmp/blixard-cli-test-nobody-" + std::to_string(::getpid()) + ".sock";
   EXPECT_EQ(Run({"vm", "list", "-o", "json", "--addr", addr, "--timeout", "2"}), 1);
+}
+
+// The version comes from the build's checkout (cmake/version.cmake), not
+// from a number typed into the code.
+TEST_F(CliTest, VersionNamesTheCommitItWasBuiltFrom) {
+  ::testing::internal::CaptureStdout();
+  EXPECT_EQ(Run({"--version"}), 0);
+  const std::string out = ::testing::internal::GetCapturedStdout();
+  ASSERT_EQ(out.rfind("blixard 0.1.0+", 0), 0u) << out;
+  if (!std::filesystem::exists(std::string(BLIXARD_SOURCE_DIR) + "/.git")) GTEST_SKIP() << "not a git checkout";
+  std::string head;
+  if (FILE* p = popen(("git -C '" + std::string(BLIXARD_SOURCE_DIR) + "' rev-parse HEAD 2>/dev/null").c_str(), "r")) {
+    char buf[128];
+    while (fgets(buf, sizeof buf, p) != nullptr) head += buf;
+    pclose(p);
+  }
+  if (head.size() < 40) GTEST_SKIP() << "git is not installed";
+  // "0.1.0+<describe>": <hash>, <tag>-<n>-g<hash>, each maybe "-dirty".
+  std::string described = out.substr(std::string("blixard 0.1.0+").size());
+  described = described.substr(0, described.find_first_of("\n"));
+  if (described.size() > 6 && described.ends_with("-dirty")) described.resize(described.size() - 6);
+  if (size_t g = described.rfind("-g"); g != std::string::npos) described = described.substr(g + 2);
+  ASSERT_GE(described.size(), 7u) << out;
+  EXPECT_EQ(head.rfind(described, 0), 0u) << "built from " << out << ", HEAD is " << head;
 }
 
 }  // namespace
