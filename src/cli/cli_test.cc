@@ -7,6 +7,11 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -120,6 +125,76 @@ TEST_F(CliTest, VersionNamesTheCommitItWasBuiltFrom) {
   if (size_t g = described.rfind("-g"); g != std::string::npos) described = described.substr(g + 2);
   ASSERT_GE(described.size(), 7u) << out;
   EXPECT_EQ(head.rfind(described, 0), 0u) << "built from " << out << ", HEAD is " << head;
+}
+
+// The README's "CLI in brief" and the parser agree: every flag the README
+// shows on a command is one that command takes, and every subcommand of
+// vm, cluster and node is shown.
+TEST_F(CliTest, TheReadmesCliInBriefMatchesTheParser) {
+  std::ifstream in(std::string(BLIXARD_SOURCE_DIR) + "/README.md");
+  ASSERT_TRUE(in) << "README.md not found";
+  std::stringstream all;
+  all << in.rdbuf();
+  const std::string readme = all.str();
+  const size_t start = readme.find("## CLI in brief\n\n```\n");
+  ASSERT_NE(start, std::string::npos);
+  const size_t body = readme.find('\n', readme.find("```", start)) + 1;
+  const std::string block = readme.substr(body, readme.find("```", body) - body);
+
+  // Lines starting with "blixard" begin a group; indented lines continue it.
+  std::vector<std::string> groups;
+  std::istringstream lines(block);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("blixard ", 0) == 0) groups.push_back(line.substr(8));
+    else if (!groups.empty()) groups.back() += " " + line;
+  }
+  ASSERT_GE(groups.size(), 5u);  // node, vm create, vm ..., cluster ..., node ...
+  auto help = [&](const std::vector<std::string>& path) {
+    std::vector<std::string> args = path;
+    args.push_back("--help");
+    ::testing::internal::CaptureStdout();
+    Run(args);
+    return ::testing::internal::GetCapturedStdout();
+  };
+  std::map<std::string, std::set<std::string>> shown;  // "vm" -> {"create", "list", ...}
+  const std::regex flag("--[a-z][a-z-]*");
+  for (const std::string& g : groups) {
+    const std::string top = g.substr(0, g.find(' '));
+    // Alternatives: "list [--stale] | get NAME [--stale] | ..."
+    std::string rest = g.substr(top.size());
+    size_t from = 0;
+    while (from <= rest.size()) {
+      size_t bar = rest.find(" | ", from);
+      const std::string alt = rest.substr(from, bar == std::string::npos ? std::string::npos : bar - from);
+      from = bar == std::string::npos ? rest.size() + 1 : bar + 3;
+      std::istringstream words(alt);
+      std::string sub;
+      words >> sub;
+      std::vector<std::string> path = {top};
+      if (!sub.empty() && sub[0] != '-' && sub[0] != '[') {
+        path.push_back(sub);
+        shown[top].insert(sub);
+      }
+      const std::string text = help(path);
+      for (std::sregex_iterator it(alt.begin(), alt.end(), flag), end; it != end; ++it) {
+        EXPECT_NE(text.find(it->str()), std::string::npos)
+            << "README shows `blixard " << path[0] << (path.size() > 1 ? " " + path[1] : "") << " " << it->str()
+            << "`, which that command does not take";
+      }
+    }
+  }
+  for (const std::string top : {"vm", "cluster", "node"}) {
+    const std::string text = help({top});
+    const size_t subs = text.find("Subcommands:\n");
+    ASSERT_NE(subs, std::string::npos) << top;
+    std::istringstream list(text.substr(subs + 13));
+    for (std::string line; std::getline(list, line) && !line.empty();) {
+      std::istringstream words(line);
+      std::string name;
+      words >> name;
+      EXPECT_TRUE(shown[top].contains(name)) << "README's CLI in brief leaves out `blixard " << top << " " << name << "`";
+    }
+  }
 }
 
 }  // namespace
