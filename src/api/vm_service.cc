@@ -201,8 +201,49 @@ grpc::Status VmServiceImpl::Locate(const grpc::ServerContext* ctx, const std::st
   return grpc::Status::OK;
 }
 
+grpc::Status VmServiceImpl::WaitForPlacement(grpc::ServerContext* ctx, const std::string& name) {
+  struct Wake {
+    std::mutex mu;
+    std::condition_variable cv;
+    uint64_t applied = 0;
+  };
+  auto wake = std::make_shared<Wake>();
+  const uint64_t listener = node_.AddApplyListener([wake](uint64_t applied) {
+    std::lock_guard lk(wake->mu);
+    wake->applied = applied;
+    wake->cv.notify_all();
+  });
+  struct Unlisten {
+    node::Node& node;
+    uint64_t id;
+    ~Unlisten() { node.RemoveApplyListener(id); }
+  } unlisten{node_, listener};
+  uint64_t seen = 0;
+  while (true) {
+    bool found = false;
+    uint64_t node_id = 0;
+    node_.Read([&](const state::ClusterState& st) {
+      if (const v1::Vm* vm = st.FindVm(name)) {
+        found = true;
+        node_id = vm->node_id();
+      }
+    });
+    if (!found) return ToGrpc(Status::NotFound("vm \"" + name + "\" not found"));
+    if (node_id != 0) return grpc::Status::OK;
+    if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "the call ended before vm " + name + " was placed");
+    // Woken by the next apply; the bound only lets a cancelled call end.
+    std::unique_lock lk(wake->mu);
+    wake->cv.wait_for(lk, std::chrono::milliseconds(200), [&] { return wake->applied != seen; });
+    seen = wake->applied;
+  }
+}
+
 grpc::Status VmServiceImpl::StreamVmLogs(grpc::ServerContext* ctx, const v1::VmLogsRequest* req,
                                          grpc::ServerWriter<v1::VmLogChunk>* writer) {
+  if (req->follow()) {
+    if (Status s = state::ValidateVmName(req->name()); !s.ok()) return ToGrpc(s);
+    if (grpc::Status s = WaitForPlacement(ctx, req->name()); !s.ok()) return s;
+  }
   Location where;
   if (auto s = Locate(ctx, req->name(), &where); !s.ok()) return s;
   if (!where.here) return ProxyLogs(ctx, where.address, *req, writer);

@@ -3,6 +3,9 @@
 // readiness line): console logs, pause/resume, restart.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 #include "support/daemon.h"
 
 namespace blixard::testing {
@@ -37,6 +40,14 @@ class VmControl : public ::testing::Test {
     return req;
   }
 
+  // A followed log stream of `name`, on `ctx`.
+  std::unique_ptr<grpc::ClientReader<v1::VmLogChunk>> Follow(const std::string& name, grpc::ClientContext* ctx) {
+    v1::VmLogsRequest req;
+    req.set_name(name);
+    req.set_follow(true);
+    return d_.Vms()->StreamVmLogs(ctx, req);
+  }
+
   // The whole log (no follow).
   grpc::Status Logs(const std::string& name, std::string* out) {
     v1::VmLogsRequest req;
@@ -63,13 +74,37 @@ TEST_F(VmControl, LogsShowTheConsoleOfTheCurrentBoot) {
   EXPECT_EQ(cli.out, log);
 }
 
+// `vm logs -f` right after a create waits for the VM to be placed and
+// then follows its console, instead of failing with "not placed".
+TEST_F(VmControl, FollowedLogsOfAVmNotYetPlacedWaitForIt) {
+  v1::CreateVmRequest create;
+  *create.mutable_spec() = Spec("later");
+  create.set_start(false);  // a stopped VM is not placed
+  v1::CreateVmResponse created;
+  ASSERT_TRUE(d_.Vms()->CreateVm(Ctx().get(), create, &created).ok());
+  ASSERT_EQ(Get("later").node_id(), 0u);
+
+  auto ctx = Ctx(30);
+  auto reader = Follow("later", ctx.get());
+  std::string log;
+  std::atomic<bool> ended{false};
+  std::thread follower([&] {
+    v1::VmLogChunk chunk;
+    while (log.find("BLIXARD-GUEST-READY later") == std::string::npos && reader->Read(&chunk)) log += chunk.data();
+    ended = true;
+  });
+  v1::VmResponse started;
+  ASSERT_TRUE(d_.Vms()->StartVm(Ctx().get(), Name("later"), &started).ok());
+  EXPECT_TRUE(WaitUntil([&] { return ended.load(); }, std::chrono::seconds(25)));
+  ctx->TryCancel();
+  follower.join();
+  EXPECT_NE(log.find("fake: booting later\n"), std::string::npos) << log << reader->Finish().error_message();
+}
+
 TEST_F(VmControl, FollowedLogsEndWhenTheVmIsDeleted) {
   CreateRunning("web-1");
-  v1::VmLogsRequest req;
-  req.set_name("web-1");
-  req.set_follow(true);
   auto ctx = Ctx(20);
-  auto reader = d_.Vms()->StreamVmLogs(ctx.get(), req);
+  auto reader = Follow("web-1", ctx.get());
   std::string log;
   v1::VmLogChunk chunk;
   while (log.find("BLIXARD-GUEST-READY") == std::string::npos && reader->Read(&chunk)) {
