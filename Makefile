@@ -8,7 +8,10 @@ CMAKE_FLAGS ?=
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all setup build run test bench sim torture clean
+PREFIX ?= /usr/local
+DESTDIR ?=
+
+.PHONY: all setup build blixard run install test bench sim torture clean
 
 all: build
 
@@ -21,10 +24,19 @@ $(BUILD)/build.ninja: CMakeLists.txt
 build: setup $(BUILD)/build.ninja
 	@cmake --build $(BUILD) -j $(JOBS)
 
-run: build
+# Only the command itself, for run and install: a fresh machine's first
+# `make run` does not wait for every test, benchmark and the simulator.
+blixard: setup $(BUILD)/build.ninja
+	@cmake --build $(BUILD) -j $(JOBS) --target blixard
+
+run: blixard
 	@scripts/guest-image >/dev/null
 	@mkdir -p data
 	$(BUILD)/src/cli/blixard node --id 1 --bind 127.0.0.1:7001 --data-dir ./data
+
+# Puts `blixard` on PATH: $(DESTDIR)$(PREFIX)/bin/blixard.
+install: blixard
+	install -D -m 0755 $(BUILD)/src/cli/blixard $(DESTDIR)$(PREFIX)/bin/blixard
 
 test: build
 	cd $(BUILD) && ctest -j $(JOBS) --output-on-failure --timeout 900
