@@ -160,11 +160,9 @@ std::optional<raft::Message> SnapshotAssembler::Add(const v1::RaftMessage& chunk
                    it->second.total == total && it->second.data.size() == offset;
   if (!continues) {
     if (it != partial_.end()) partial_.erase(it);
-    if (offset != 0 || total > max_bytes_) return std::nullopt;
-    Partial p{index, term, total, {}};
-    // Reserve up front only what a sane sender sends; beyond that, grow.
-    p.data.reserve(static_cast<size_t>(std::min<uint64_t>(total, uint64_t{256} << 20)));
-    it = partial_.emplace(from, std::move(p)).first;
+    if (offset != 0 || total > max_bytes_ || partial_.size() >= kMaxSenders) return std::nullopt;
+    // Nothing reserved ahead of the bytes: the string grows as they arrive.
+    it = partial_.emplace(from, Partial{index, term, total, {}}).first;
   }
   Partial& p = it->second;
   if (bytes.size() > p.total - p.data.size()) {  // overruns the announced size

@@ -38,7 +38,11 @@ inline bool IsSnapshotChunk(const v1::RaftMessage& w) {
 }
 
 // Reassembles chunked kSnapshot messages, one snapshot in progress per
-// sender, identified by (from, snapshot index, snapshot term). Chunks must
+// sender and at most kMaxSenders per stream (a stream carries one peer's
+// messages; a new sender beyond that is ignored), identified by (from,
+// snapshot index, snapshot term). Memory follows the bytes that arrived,
+// not the size a sender announces: a stranger announcing 4 GiB in a
+// 10-byte chunk gets nothing reserved for the rest. Chunks must
 // arrive in order (one stream per sender keeps them so); a chunk that does
 // not continue the partial snapshot (another index/term/total, or an offset
 // other than the bytes received so far) discards it, and the chunk then
@@ -47,6 +51,7 @@ inline bool IsSnapshotChunk(const v1::RaftMessage& w) {
 class SnapshotAssembler {
  public:
   // Snapshots announcing more than `max_bytes` are refused (ignored).
+  static constexpr size_t kMaxSenders = 4;
   explicit SnapshotAssembler(uint64_t max_bytes = uint64_t{4} << 30) : max_bytes_(max_bytes) {}
 
   // Feeds one chunk (REQUIRES: IsSnapshotChunk(chunk)). Returns the complete
@@ -55,6 +60,12 @@ class SnapshotAssembler {
 
   // Snapshots partly received (for tests and logs).
   size_t in_progress() const { return partial_.size(); }
+  // Bytes held for partial snapshots, reserved or received (for tests).
+  size_t held_bytes() const {
+    size_t n = 0;
+    for (const auto& [from, p] : partial_) n += p.data.capacity();
+    return n;
+  }
 
  private:
   struct Partial {

@@ -166,6 +166,26 @@ TEST(Convert, SnapshotMessageWithoutSnapshotTravelsAsEmptySnapshot) {
   EXPECT_EQ(*back->snapshot, raft::Snapshot{});
 }
 
+// A stranger's announcement costs what it sends, not what it announces,
+// and claiming many senders on one stream holds one partial snapshot.
+TEST(Convert, AnnouncedSnapshotSizeReservesNothingAhead) {
+  SnapshotAssembler a;
+  for (uint64_t from = 1; from <= 100; ++from) {
+    v1::RaftMessage chunk;
+    chunk.set_type(static_cast<uint32_t>(MessageType::kSnapshot));
+    chunk.set_from(from);
+    chunk.set_to(9);
+    chunk.set_snapshot_total_bytes(uint64_t{4} << 30);
+    chunk.set_snapshot_offset(0);
+    chunk.set_snapshot_chunk("0123456789");
+    chunk.mutable_snapshot_meta()->set_index(7);
+    ASSERT_TRUE(IsSnapshotChunk(chunk));
+    EXPECT_FALSE(a.Add(chunk).has_value());
+  }
+  EXPECT_EQ(a.in_progress(), SnapshotAssembler::kMaxSenders);
+  EXPECT_LT(a.held_bytes(), 4096u);
+}
+
 TEST(Convert, OutOfOrderChunkDiscardsPartialSnapshot) {
   Message m = SnapshotMessage(10 * 100 + 50);
   auto chunks = ToWire(m, 100);
