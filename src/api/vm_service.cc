@@ -156,7 +156,7 @@ grpc::Status VmServiceImpl::ListVms(grpc::ServerContext* ctx, const v1::ListVmsR
 grpc::Status VmServiceImpl::WatchVms(grpc::ServerContext*, const v1::WatchVmsRequest*,
                                      grpc::ServerWriter<v1::VmEvent>*) {
   return {grpc::StatusCode::UNIMPLEMENTED,
-          "WatchVms arrives with the node agent (issue 5: real microVMs); poll GetVm for now"};
+          "WatchVms is not implemented yet: poll GetVm (as `blixard vm get` and `--wait` do)"};
 }
 
 grpc::Status VmServiceImpl::Locate(const grpc::ServerContext* ctx, const std::string& name,

@@ -179,6 +179,19 @@ TEST_F(VmControl, ErrorsSayWhatIsWrong) {
   s = d_.Vms()->RestartVm(Ctx().get(), Name("ghost"), &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
 
+  // WatchVms says what to use instead, and names nothing that exists now
+  // as missing (it once blamed the node agent).
+  {
+    auto ctx = Ctx();
+    auto watch = d_.Vms()->WatchVms(ctx.get(), v1::WatchVmsRequest());
+    v1::VmEvent event;
+    EXPECT_FALSE(watch->Read(&event));
+    const grpc::Status w = watch->Finish();
+    EXPECT_EQ(w.error_code(), grpc::StatusCode::UNIMPLEMENTED) << w.error_message();
+    EXPECT_NE(w.error_message().find("poll GetVm"), std::string::npos) << w.error_message();
+    EXPECT_EQ(w.error_message().find("agent"), std::string::npos) << w.error_message();
+  }
+
   // A VM that does not run cannot be paused.
   v1::CreateVmRequest req;
   *req.mutable_spec() = Spec("cold");
