@@ -174,6 +174,7 @@ grpc::Status VmServiceImpl::Locate(const grpc::ServerContext* ctx, const std::st
   });
   if (!found) return ToGrpc(Status::NotFound("vm \"" + name + "\" not found"));
   if (node_id == 0) {
+    out->unplaced = true;
     return ToGrpc(Status::FailedPrecondition("vm " + name + " is not placed on a node yet"));
   }
   if (node_id == node_.id()) {
@@ -201,7 +202,10 @@ grpc::Status VmServiceImpl::Locate(const grpc::ServerContext* ctx, const std::st
   return grpc::Status::OK;
 }
 
-grpc::Status VmServiceImpl::WaitForPlacement(grpc::ServerContext* ctx, const std::string& name) {
+grpc::Status VmServiceImpl::LocateOncePlaced(grpc::ServerContext* ctx, const std::string& name,
+                                             Location* out) {
+  grpc::Status s = Locate(ctx, name, out);
+  if (!out->unplaced) return s;
   struct Wake {
     std::mutex mu;
     std::condition_variable cv;
@@ -220,32 +224,28 @@ grpc::Status VmServiceImpl::WaitForPlacement(grpc::ServerContext* ctx, const std
   } unlisten{node_, listener};
   uint64_t seen = 0;
   while (true) {
-    bool found = false;
-    uint64_t node_id = 0;
-    node_.Read([&](const state::ClusterState& st) {
-      if (const v1::Vm* vm = st.FindVm(name)) {
-        found = true;
-        node_id = vm->node_id();
-      }
-    });
-    if (!found) return ToGrpc(Status::NotFound("vm \"" + name + "\" not found"));
-    if (node_id != 0) return grpc::Status::OK;
-    if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "the call ended before vm " + name + " was placed");
-    // Woken by the next apply; the bound only lets a cancelled call end.
-    std::unique_lock lk(wake->mu);
-    wake->cv.wait_for(lk, std::chrono::milliseconds(200), [&] { return wake->applied != seen; });
-    seen = wake->applied;
+    {
+      // Woken by the next apply; the bound only lets a cancelled call end.
+      std::unique_lock lk(wake->mu);
+      wake->cv.wait_for(lk, std::chrono::milliseconds(200), [&] { return wake->applied != seen; });
+      seen = wake->applied;
+    }
+    if (ctx->IsCancelled()) {
+      return grpc::Status(grpc::StatusCode::CANCELLED, "the call ended before vm " + name + " was placed");
+    }
+    *out = Location();
+    s = Locate(ctx, name, out);
+    if (!out->unplaced) return s;
   }
 }
 
 grpc::Status VmServiceImpl::StreamVmLogs(grpc::ServerContext* ctx, const v1::VmLogsRequest* req,
                                          grpc::ServerWriter<v1::VmLogChunk>* writer) {
-  if (req->follow()) {
-    if (Status s = state::ValidateVmName(req->name()); !s.ok()) return ToGrpc(s);
-    if (grpc::Status s = WaitForPlacement(ctx, req->name()); !s.ok()) return s;
-  }
   Location where;
-  if (auto s = Locate(ctx, req->name(), &where); !s.ok()) return s;
+  if (auto s = req->follow() ? LocateOncePlaced(ctx, req->name(), &where) : Locate(ctx, req->name(), &where);
+      !s.ok()) {
+    return s;
+  }
   if (!where.here) return ProxyLogs(ctx, where.address, *req, writer);
   return local_->StreamLogs(ctx, *req, writer);
 }

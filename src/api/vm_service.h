@@ -52,14 +52,16 @@ class VmServiceImpl final : public v1::VmService::WithCallbackMethod_CreateVm<v1
   // address of the member it is placed on.
   struct Location {
     bool here = false;
+    bool unplaced = false;  // the VM exists but is on no node (Locate fails)
     std::string address;
     uint64_t generation = 0;  // of the record read
   };
   grpc::Status Locate(const grpc::ServerContext* ctx, const std::string& name, Location* out);
-  // Returns once VM `name` is placed on a node (OK), is gone (NOT_FOUND) or
-  // the call ends (CANCELLED): `vm logs -f` right after a create waits for
-  // the VM to land, as `kubectl logs -f` waits for its pod.
-  grpc::Status WaitForPlacement(grpc::ServerContext* ctx, const std::string& name);
+  // Locate, but while the VM exists unplaced it waits (woken by each apply)
+  // until it is placed, is gone, or the call ends (CANCELLED): `vm logs -f`
+  // right after a create waits for the VM to land, as `kubectl logs -f`
+  // waits for its pod.
+  grpc::Status LocateOncePlaced(grpc::ServerContext* ctx, const std::string& name, Location* out);
   grpc::Status ProxyLogs(grpc::ServerContext* ctx, const std::string& address,
                          const v1::VmLogsRequest& req, grpc::ServerWriter<v1::VmLogChunk>* writer);
   grpc::Status PauseOrResume(grpc::ServerContext* ctx, const std::string& name, bool pause,

@@ -279,12 +279,15 @@ v1::HeartbeatResponse Liveness::HandleHeartbeat(const v1::HeartbeatRequest& req,
     return resp;
   }
   // Passing a heartbeat on holds a gRPC handler thread: hence the cap
-  // (control::DecideHeartbeat, shared with the simulator).
-  const int in_flight = forwarding_.fetch_add(1);
+  // (control::DecideHeartbeat, shared with the simulator). A follower
+  // counts itself in before deciding, so that concurrent calls cannot all
+  // pass the cap; the leader's own heartbeats touch no counter.
+  const bool leads = st.leader_id == node_.id();
+  const int in_flight = leads ? 0 : forwarding_.fetch_add(1);
   const control::HeartbeatAction action = control::DecideHeartbeat(
-      {.leads = st.leader_id == node_.id(), .leader_known = !resp.leader_address().empty(),
-       .passed_on = req.forwarded(), .relays_in_flight = in_flight});
-  if (action != control::HeartbeatAction::kPassOn) forwarding_.fetch_sub(1);
+      {.leads = leads, .leader_known = !resp.leader_address().empty(), .passed_on = req.forwarded(),
+       .relays_in_flight = in_flight});
+  if (!leads && action != control::HeartbeatAction::kPassOn) forwarding_.fetch_sub(1);
   switch (action) {
     case control::HeartbeatAction::kRecord:
       break;

@@ -17,6 +17,12 @@ LeaderView Node::Impl::ViewForRoute() const {
   return v;
 }
 
+bool Node::Impl::IsMember(uint64_t id) const {
+  std::lock_guard lk(status_mu_);
+  return std::any_of(status_.members.begin(), status_.members.end(),
+                     [id](const MemberStatus& m) { return m.id == id; });
+}
+
 void Node::Impl::WaitForLeaderChange(uint64_t leader, uint64_t term, Deadline until) {
   std::unique_lock lk(status_mu_);
   status_cv_.wait_until(lk, until, [&] {
@@ -56,10 +62,7 @@ v1::ForwardResponse Node::Impl::HandleForward(const v1::ForwardRequest& req, Dea
   // is one of their clients' or agents'). Until connections carry node
   // certificates (issue 17) the sender's id is only claimed; this stops
   // callers that are not even pretending to be a member.
-  const NodeStatus st = GetStatus();
-  const bool member = std::any_of(st.members.begin(), st.members.end(),
-                                  [&](const MemberStatus& m) { return m.id == req.from_node(); });
-  if (!member) {
+  if (!IsMember(req.from_node())) {
     fill(Status::PermissionDenied("forward from node " + std::to_string(req.from_node()) +
                                   ", which is not a member of this cluster: only members forward "
                                   "requests; send it to the public API instead"));
@@ -75,16 +78,17 @@ v1::ForwardResponse Node::Impl::HandleForward(const v1::ForwardRequest& req, Dea
       // Judged as the public API judges what enters the cluster: a member
       // running another version, or a caller posing as one, cannot slip in
       // what the API would refuse.
-      v1::Command cmd;
-      if (!cmd.ParseFromString(req.command())) {
+      // Decoded once: apply uses this copy, not the entry's bytes.
+      auto cmd = std::make_shared<v1::Command>();
+      if (!cmd->ParseFromString(req.command())) {
         fill(Status::InvalidArgument("the forwarded command does not decode"));
         break;
       }
-      if (Status s = state::ValidateNewCommand(cmd); !s.ok()) {
+      if (Status s = state::ValidateNewCommand(*cmd); !s.ok()) {
         fill(s);
         break;
       }
-      Attempt<state::ApplyResult> a = ProposeLocal(req.command(), deadline);
+      Attempt<state::ApplyResult> a = ProposeLocal(req.command(), std::move(cmd), deadline);
       // Overwritten here (retry): the forwarder routes it to the next leader.
       if (!a.done()) {
         not_leader();

@@ -91,7 +91,8 @@ class Node::Impl : private ReadyHost {
   using Task = std::function<void()>;
   struct ProposalWaiter {
     ProposalWaiter() = default;
-    ProposalWaiter(raft::Term t, std::shared_ptr<ApplyPromise> p) : term(t), promise(std::move(p)) {}
+    ProposalWaiter(raft::Term t, std::shared_ptr<ApplyPromise> p, std::shared_ptr<const v1::Command> c = nullptr)
+        : term(t), promise(std::move(p)), cmd(std::move(c)) {}
     ProposalWaiter(raft::Term t, std::shared_ptr<ApplyOnce> d, Deadline dl,
                    std::shared_ptr<const v1::Command> c)
         : term(t), done(std::move(d)), deadline(dl), cmd(std::move(c)) {}
@@ -128,7 +129,12 @@ class Node::Impl : private ReadyHost {
   // Runs `fn` in a pass and waits for the value it sets.
   template <typename T>
   Result<T> OnLoop(std::function<Result<T>()> fn, Deadline deadline);
-  Attempt<state::ApplyResult> ProposeLocal(const std::string& data, Deadline deadline);
+  // Proposes `data` (the encoding of `cmd`, which apply then uses instead
+  // of decoding the entry) here and waits until it applies.
+  Attempt<state::ApplyResult> ProposeLocal(const std::string& data, std::shared_ptr<const v1::Command> cmd,
+                                           Deadline deadline);
+  // Whether `id` is in the configuration as this member last published it.
+  bool IsMember(uint64_t id) const;
   std::string AddressOf(uint64_t id) const;
   // Runs `fn` on a thread of its own; Stop() waits for all of them. False
   // (and `fn` dropped) once the node is stopping.

@@ -5,18 +5,19 @@
 
 namespace blixard::node {
 
-Attempt<state::ApplyResult> Node::Impl::ProposeLocal(const std::string& data, Deadline deadline) {
+Attempt<state::ApplyResult> Node::Impl::ProposeLocal(const std::string& data,
+                                                     std::shared_ptr<const v1::Command> cmd, Deadline deadline) {
   auto promise = std::make_shared<ApplyPromise>();
   auto future = promise->get_future();
   auto not_leader = std::make_shared<std::atomic<bool>>(false);
-  if (!Post([this, data, promise, not_leader]() mutable {
+  if (!Post([this, data, cmd = std::move(cmd), promise, not_leader]() mutable {
         auto idx = raft_->propose(data);
         if (!idx.ok()) {
           *not_leader = true;
           promise->set_value(idx.status());
           return;
         }
-        proposals_[*idx] = ProposalWaiter{raft_->term(), promise};
+        proposals_[*idx] = ProposalWaiter{raft_->term(), promise, std::move(cmd)};
       })) {
     return {false, Status::Unavailable("node is shutting down")};
   }
@@ -67,8 +68,9 @@ Result<state::ApplyResult> Node::Impl::Propose(v1::Command cmd, Deadline deadlin
   StampRequest(cmd);
   std::string data;
   if (!cmd.SerializeToString(&data)) return Status::Internal("cannot encode command");
+  const auto shared = std::make_shared<const v1::Command>(std::move(cmd));
   return RouteToLeader<state::ApplyResult>(
-      deadline, [&] { return ProposeLocal(data, deadline); },
+      deadline, [&] { return ProposeLocal(data, shared, deadline); },
       [&](const std::string& address, Deadline until) -> Attempt<state::ApplyResult> {
         v1::ForwardRequest req = NewForward();
         req.set_command(data);

@@ -12,16 +12,9 @@ Route::Step Route::Next(const LeaderView& v, Clock::time_point now) {
         "send the request to another member, or wipe this node's data dir to join again"));
   }
   if (!give_up_.ok()) return Fail(give_up_);
-  if (phase_ == Phase::kTried) {
-    // Wait for another leader (or the retry interval) before trying again.
-    phase_ = Phase::kWaited;
-    Step st;
-    st.kind = Step::kWait;
-    st.leader_id = seen_.leader_id;
-    st.term = seen_.term;
-    st.until = std::min(deadline_, now + kRetryInterval);
-    return st;
-  }
+  // After an attempt, wait for another leader (or the retry interval)
+  // before trying again.
+  if (phase_ == Phase::kTried) return Wait(seen_, now);
   if (phase_ == Phase::kWaited && now >= deadline_) {
     return Fail(Status::Unavailable(Failure(v) + options_.read_hint));
   }
@@ -43,10 +36,15 @@ Route::Step Route::Next(const LeaderView& v, Clock::time_point now) {
     st.until = options_.bounded_forwards ? std::min(deadline_, now + kForwardAttemptTimeout) : deadline_;
     return st;
   }
+  return Wait(v, now);
+}
+
+Route::Step Route::Wait(const LeaderView& from, Clock::time_point now) {
   phase_ = Phase::kWaited;
+  Step st;
   st.kind = Step::kWait;
-  st.leader_id = v.leader_id;
-  st.term = v.term;
+  st.leader_id = from.leader_id;
+  st.term = from.term;
   st.until = std::min(deadline_, now + kRetryInterval);
   return st;
 }

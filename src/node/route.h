@@ -111,6 +111,8 @@ class Route {
     st.failure = std::move(s);
     return st;
   }
+  // A wait for a leader other than `from`'s, at most kRetryInterval.
+  Step Wait(const LeaderView& from, Clock::time_point now);
   // The message at the deadline, as of `now_seen` (seen_: the view of the
   // last decision).
   std::string Failure(const LeaderView& now_seen) const;

@@ -50,8 +50,8 @@ void World::ClientNext(Client& c) {
     c.write_kind = WriteKind::kSetDesired;
     c.name = prng_.Pick(c.live);
     const bool run = prng_.OneIn(2);
-    c.data = Stamped(c, 
-        state::MakeSetVmDesiredState(c.name, run ? v1::DESIRED_STATE_RUNNING : v1::DESIRED_STATE_STOPPED, now));
+    c.data = Stamped(
+        c, state::MakeSetVmDesiredState(c.name, run ? v1::DESIRED_STATE_RUNNING : v1::DESIRED_STATE_STOPPED, now));
     op.what = std::string(run ? "start " : "stop ") + c.name;
   } else if (cfg_.vms && roll < 63) {
     // Drain (now and then with a deadline a few seconds ahead) or undrain

@@ -27,21 +27,6 @@ Time ToMs(node::Route::Clock::time_point t) {
 
 }  // namespace
 
-void World::Later(NodeId id, Time delay, std::function<void(SimNode&)> fn) {
-  SimNode* n = Find(id);
-  if (n == nullptr || !n->up) return;
-  const uint64_t inc = n->incarnation;
-  events_.After(delay, [this, id, inc, fn = std::move(fn)] {
-    SimNode* n = Find(id);
-    if (n == nullptr || !n->up || n->incarnation != inc || failed()) return;
-    OnNode(*n, [this, id, inc, fn] {
-      SimNode* n = Find(id);
-      if (n == nullptr || !n->up || n->incarnation != inc || failed()) return;
-      fn(*n);
-    });
-  });
-}
-
 void World::RouteWrite(SimNode& n, uint64_t client, uint64_t attempt, size_t op, std::string data, Time deadline) {
   node::Route::Options options;
   options.give_up_at_once = cfg_.bug == InjectedBug::kForwardGivesUp;
@@ -66,9 +51,10 @@ void World::RouteStep(SimNode& n, uint64_t rid) {
   const uint64_t seq = ++r.try_seq;
   switch (step.kind) {
     case node::Route::Step::kFail: {
-      if (step.failure.code() == StatusCode::kUnavailable && events_.now() < r.deadline) {
+      const Time deadline = ToMs(r.route.deadline());
+      if (step.failure.code() == StatusCode::kUnavailable && events_.now() < deadline) {
         Fail("writes ride out failover",
-             "node " + std::to_string(n.id) + " gave up on a write " + std::to_string(r.deadline - events_.now()) +
+             "node " + std::to_string(n.id) + " gave up on a write " + std::to_string(deadline - events_.now()) +
                  " ms before its deadline: " + step.failure.message());
         return;
       }
@@ -81,12 +67,7 @@ void World::RouteStep(SimNode& n, uint64_t rid) {
       r.waiting = true;
       r.wait_leader = step.leader_id;
       r.wait_term = step.term;
-      Later(n.id, std::max<Time>(0, ToMs(step.until) - events_.now()), [this, rid, seq](SimNode& n) {
-        auto it = n.routes.find(rid);
-        if (it == n.routes.end() || it->second.try_seq != seq || !it->second.waiting) return;
-        it->second.waiting = false;
-        RouteStep(n, rid);
-      });
+      ResumeRoute(n.id, rid, seq, std::max<Time>(0, ToMs(step.until) - events_.now()));
       return;
     }
     case node::Route::Step::kLocal:
@@ -96,7 +77,7 @@ void World::RouteStep(SimNode& n, uint64_t rid) {
       if (r.route.attempts() == 1) ++result_.writes_forwarded;
       const NodeId router = n.id;
       const NodeId leader = v.leader_id;
-      Trace(Ev::kRoute, router, leader, r.op == SIZE_MAX ? 0 : history_.at(r.op).id, seq);
+      Trace(Ev::kRoute, router, leader, OpId(r.op), seq);
       net_.Send(router, leader, [this, router, leader, rid, seq, data = r.data, op = r.op] {
         SimNode* l = Find(leader);
         if (l == nullptr || !l->up) {
@@ -160,7 +141,7 @@ void World::LeaderWrite(SimNode& l, NodeId router, uint64_t rid, uint64_t try_se
     AnswerAttempt(l.id, w, refused);
     return;
   }
-  Trace(Ev::kPropose, l.id, op == SIZE_MAX ? 0 : history_.at(op).id, *idx, w.term);
+  Trace(Ev::kPropose, l.id, OpId(op), *idx, w.term);
   l.writes[*idx] = w;
   if (cfg_.bug == InjectedBug::kAckOnPropose) {
     Reply r;
@@ -199,18 +180,21 @@ void World::WakeRoutes(SimNode& n) {
   const NodeId leader = n.raft->leader();
   const Term term = n.raft->term();
   if (leader == kNoNode) return;
-  for (auto& [rid, r] : n.routes) {
-    if (!r.waiting || (leader == r.wait_leader && term == r.wait_term)) continue;
-    const uint64_t id = rid;
-    const uint64_t seq = r.try_seq;
-    Later(n.id, 0, [this, id, seq](SimNode& n) {
-      auto it = n.routes.find(id);
-      if (it == n.routes.end() || it->second.try_seq != seq || !it->second.waiting) return;
-      it->second.waiting = false;
-      RouteStep(n, id);
-    });
+  for (const auto& [rid, r] : n.routes) {
+    if (r.waiting && (leader != r.wait_leader || term != r.wait_term)) ResumeRoute(n.id, rid, r.try_seq, 0);
   }
 }
+
+void World::ResumeRoute(NodeId id, uint64_t rid, uint64_t try_seq, Time delay) {
+  Later(id, delay, [this, rid, try_seq](SimNode& n) {
+    auto it = n.routes.find(rid);
+    if (it == n.routes.end() || it->second.try_seq != try_seq || !it->second.waiting) return;
+    it->second.waiting = false;
+    RouteStep(n, rid);
+  });
+}
+
+uint64_t World::OpId(size_t op) const { return op == kProbeOp ? 0 : history_.ops()[op].id; }
 
 // Probes every member of the leader's configuration (a process that was
 // removed and has not noticed yet may still route to the leader it knew).
@@ -227,7 +211,7 @@ void World::ProbeForwarding() {
     v1::Command cmd = state::MakeDeleteVm("probe-" + std::to_string(id), kEpochMs + events_.now());
     cmd.mutable_request_id()->set_hi(0);
     cmd.mutable_request_id()->set_lo(id);
-    RouteWrite(*n, 0, 0, SIZE_MAX, state::EncodeCommand(cmd), deadline);
+    RouteWrite(*n, 0, 0, kProbeOp, state::EncodeCommand(cmd), deadline);
     if (failed()) return;
   }
   const auto stop = [this, &members] { return failed() || probes_.size() == members.size(); };

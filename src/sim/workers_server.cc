@@ -74,19 +74,13 @@ void Workers::ServerHeartbeat(SimNode& s, uint64_t worker, uint64_t worker_inc, 
       ToServer(s.id, leader, [this, worker, worker_inc, seq, sent, id, via](SimNode& l) {
         ServerHeartbeat(l, worker, worker_inc, seq, sent, id, via);
       });
-      const uint64_t inc = s.incarnation;
-      const uint64_t sid = s.id;
-      w_.events_.After(control::HeartbeatRelayTimeoutMs(kVmTtlMs), [this, sid, inc, id, worker, worker_inc, seq,
-                                                                     sent, leader] {
-        SimNode* s = Server(sid);
-        if (s == nullptr || s->incarnation != inc || w_.failed()) return;
-        w_.OnNode(*s, [this, sid, inc, id, worker, worker_inc, seq, sent, leader] {
-          SimNode* s = Server(sid);
-          if (s == nullptr || s->incarnation != inc || w_.failed()) return;
-          if (SideOf(*s).relays.erase(id) == 0) return;  // answered
-          Answer(sid, sid, 0, worker, worker_inc, seq, false, leader, sent, 0);
-        });
-      });
+      // The leader's answer did not come in time: the worker hears "not
+      // the leader" from here, and a late answer is dropped (Answer).
+      w_.Later(s.id, control::HeartbeatRelayTimeoutMs(kVmTtlMs),
+               [this, id, worker, worker_inc, seq, sent, leader](SimNode& s) {
+                 if (SideOf(s).relays.erase(id) == 0) return;  // answered
+                 Answer(s.id, s.id, 0, worker, worker_inc, seq, false, leader, sent, 0);
+               });
       return;
     }
     case control::HeartbeatAction::kRecord:

@@ -198,6 +198,21 @@ void World::OnNode(SimNode& n, std::function<void()> fn) {
   fn();
 }
 
+void World::Later(NodeId id, Time delay, std::function<void(SimNode&)> fn) {
+  SimNode* n = Find(id);
+  if (n == nullptr || !n->up) return;
+  const uint64_t inc = n->incarnation;
+  events_.After(delay, [this, id, inc, fn = std::move(fn)] {
+    SimNode* n = Find(id);
+    if (n == nullptr || !n->up || n->incarnation != inc || failed()) return;
+    OnNode(*n, [this, id, inc, fn] {
+      SimNode* n = Find(id);
+      if (n == nullptr || !n->up || n->incarnation != inc || failed()) return;
+      fn(*n);
+    });
+  });
+}
+
 void World::DeliverRaft(const raft::Message& m) {
   SimNode* n = Find(m.to);
   if (n == nullptr || !n->up) return;
@@ -237,17 +252,9 @@ void World::AfterInput(SimNode& n) {
   if (n.ready_deferred) return;
   if (defer_ready_ && prng_.OneIn(4)) {
     n.ready_deferred = true;
-    const NodeId id = n.id;
-    const uint64_t inc = n.incarnation;
-    events_.After(prng_.Range(0, 20), [this, id, inc] {
-      SimNode* n = Find(id);
-      if (n == nullptr || !n->up || n->incarnation != inc) return;
-      OnNode(*n, [this, id, inc] {
-        SimNode* n = Find(id);
-        if (n == nullptr || !n->up || n->incarnation != inc || failed()) return;
-        n->ready_deferred = false;
-        HandleReady(*n);
-      });
+    Later(n.id, prng_.Range(0, 20), [this](SimNode& n) {
+      n.ready_deferred = false;
+      HandleReady(n);
     });
     return;
   }

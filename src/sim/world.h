@@ -75,17 +75,18 @@ struct PendingWrite {
 
 // A client's write on the member it reached, routed to the leader by the
 // daemon's node::Route (routes.cc) until it is answered or its deadline.
+inline constexpr size_t kProbeOp = SIZE_MAX;  // SimRoute::op of a probe: not in the history
+
 struct SimRoute {
   SimRoute(uint64_t c, uint64_t a, size_t o, std::string d, NodeId self, Time deadline_ms,
            node::Route::Options options)
-      : client(c), attempt(a), op(o), data(std::move(d)), deadline(deadline_ms),
+      : client(c), attempt(a), op(o), data(std::move(d)),
         route(self, node::Route::Clock::time_point(std::chrono::milliseconds(deadline_ms)), std::move(options)) {}
   uint64_t client;  // 0: a probe (World::ProbeForwarding)
   uint64_t attempt;
-  size_t op;
+  size_t op;        // in the history; kProbeOp for a probe
   std::string data;
-  Time deadline;
-  node::Route route;
+  node::Route route;  // its deadline is the write's
   uint64_t try_seq = 0;   // the attempt under way; answers of older ones are dropped
   bool waiting = false;   // in a kWait step for a leader other than:
   NodeId wait_leader = 0;
@@ -222,6 +223,10 @@ class World {
   void Shutdown(SimNode& n);
   void ScheduleTick(SimNode& n, Time delay);
   void OnNode(SimNode& n, std::function<void()> fn);
+  // Runs `fn` on node `id` after `delay` (0: in a later event of this
+  // instant, outside the Ready handling that scheduled it), as OnNode does,
+  // if it is still the same process then.
+  void Later(NodeId id, Time delay, std::function<void(SimNode&)> fn);
   void DeliverRaft(const raft::Message& m);
   void HandleReady(SimNode& n);
   void AfterInput(SimNode& n);
@@ -255,9 +260,10 @@ class World {
   void RouteDone(SimNode& n, uint64_t rid, Reply r);
   // A node's soft state changed: routes waiting for another leader try again.
   void WakeRoutes(SimNode& n);
-  // Runs `fn` on node `id` in a later event of this instant, if it is still
-  // the same process (not inside the Ready handling that scheduled it).
-  void Later(NodeId id, Time delay, std::function<void(SimNode&)> fn);
+  // Attempt `try_seq` of route `rid` on node `id` waits no more: after
+  // `delay`, the route takes its next step (if it still waits in that step).
+  void ResumeRoute(NodeId id, uint64_t rid, uint64_t try_seq, Time delay);
+  uint64_t OpId(size_t op) const;  // for the trace: the op's id, 0 for a probe
   // After the cluster is quiet: a write through every member completes.
   void ProbeForwarding();
   void ReplyTo(NodeId from, uint64_t client, uint64_t attempt, size_t op, const Reply& r);

@@ -1,9 +1,9 @@
 #include "vmm/vm_config.h"
 
-#include "common/vm_limits.h"
-
 #include <set>
 #include <utility>
+
+#include "common/vm_limits.h"
 
 namespace blixard::vmm {
 namespace {
