@@ -7,13 +7,17 @@
 
 namespace blixard::node {
 
+// Read under the status lock, without copying the status (every write and
+// linearizable read asks at least once).
 LeaderView Node::Impl::ViewForRoute() const {
-  const NodeStatus st = GetStatus();
+  std::lock_guard lk(status_mu_);
   LeaderView v;
-  v.leader_id = st.leader_id;
-  v.term = st.term;
-  v.removed = st.removed;
-  if (st.leader_id != 0 && st.leader_id != config_.id) v.leader_address = AddressOf(st.leader_id);
+  v.leader_id = status_.leader_id;
+  v.term = status_.term;
+  v.removed = status_.removed;
+  if (v.leader_id != 0 && v.leader_id != config_.id) {
+    if (auto it = addresses_.find(v.leader_id); it != addresses_.end()) v.leader_address = it->second;
+  }
   return v;
 }
 
