@@ -48,6 +48,7 @@
 #include "blixard/v1/blixard.grpc.pb.h"
 #include "etcd/rpc.grpc.pb.h"
 #include "rpc/channels.h"
+#include "support/daemon.h"
 #include "support/process.h"
 
 namespace v1 = blixard::v1;
@@ -133,8 +134,22 @@ double SelfCpuSeconds() {
   return sec(ru.ru_utime) + sec(ru.ru_stime);
 }
 
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& addr) {
+// The admin credential of the Blixard cluster under test (its first node's
+// data dir: the Cluster below, or BLIXARD_DATA_DIR for a cluster the script
+// started), once it exists; etcd's channels are plaintext.
+blixard::rpc::RpcSecurity g_blixard_security;
+
+blixard::rpc::RpcSecurity BlixardSecurity() {
+  if (!g_blixard_security.is_tls()) {
+    if (const char* dir = std::getenv("BLIXARD_DATA_DIR")) g_blixard_security = blixard::testing::AdminSecurity(dir);
+  }
+  return g_blixard_security;
+}
+
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& addr,
+                                           const blixard::rpc::RpcSecurity& security = BlixardSecurity()) {
   blixard::rpc::ChannelOptions o;
+  o.security = security;
   o.max_receive_bytes = 64 << 20;
   // Nodes restart during failover rounds: reconnect quickly, not with gRPC's
   // multi-second default backoff. Each channel gets its own connection.
@@ -262,7 +277,7 @@ class EtcdWriter : public Writer {
  public:
   EtcdWriter(const std::vector<std::string>& addrs, std::string prefix, size_t value_bytes)
       : prefix_(std::move(prefix)), value_(value_bytes, 'v') {
-    for (const auto& a : addrs) stubs_.push_back(etcdserverpb::KV::NewStub(MakeChannel(a)));
+    for (const auto& a : addrs) stubs_.push_back(etcdserverpb::KV::NewStub(MakeChannel(a, {})));
   }
   Pending* Start(grpc::CompletionQueue* cq, uint64_t seq, int endpoint,
                  std::chrono::milliseconds deadline) override {
@@ -434,11 +449,36 @@ class Cluster {
       if (!join.empty()) {
         n.args.push_back("--join");
         n.args.push_back(join);
+        if (!Insecure()) n.args.insert(n.args.end(), {"--token", JoinToken(join)});
       }
     }
     n.child = std::make_unique<Child>(n.args, dir_.path() + "/node" + std::to_string(id) + "-" +
                                                   std::to_string(++n.starts) + ".log");
+    if (id == 1 && !Insecure()) {
+      // Every channel to the cluster shows the admin credential node 1 makes.
+      const std::string dir = dir_.path() + "/node1";
+      WaitUntil([&] { return blixard::testing::AdminSecurity(dir).is_tls(); }, std::chrono::seconds(30));
+      g_blixard_security = blixard::testing::AdminSecurity(dir);
+    }
     n.cluster = v1::ClusterService::NewStub(MakeChannel(n.addr));
+  }
+  bool Insecure() const {
+    return std::find(extra_args_.begin(), extra_args_.end(), "--insecure") != extra_args_.end();
+  }
+  // A server join token made through the member at `via`.
+  std::string JoinToken(const std::string& via) {
+    std::string token;
+    WaitUntil(
+        [&] {
+          grpc::ClientContext ctx;
+          ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+          v1::CreateJoinTokenResponse resp;
+          if (!v1::ClusterService::NewStub(MakeChannel(via))->CreateJoinToken(&ctx, {}, &resp).ok()) return false;
+          token = resp.token();
+          return true;
+        },
+        std::chrono::seconds(30));
+    return token;
   }
   // Restarts a stopped node with its data dir (its --join, if any, is
   // ignored by a node that already has state).

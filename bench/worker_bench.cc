@@ -52,6 +52,7 @@
 #include "blixard/v1/blixard.grpc.pb.h"
 #include "blixard/v1/internal.grpc.pb.h"
 #include "node/peer_clients.h"
+#include "pki/pki.h"
 #include "daemon/worker_link.h"
 #include "rpc/channels.h"
 #include "state/assignments.h"
@@ -277,6 +278,32 @@ std::string LoadAvg() {
 
 }  // namespace
 
+// Makes this process show server 999's certificate of the cluster whose
+// first node keeps its CA in `data_dir`.
+bool ActAsServer(const std::string& data_dir) {
+  const auto read = [&](const char* name) {
+    std::ifstream in(data_dir + "/tls/" + name);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  const pki::KeyAndCert ca{read("ca.key"), read("ca.crt")};
+  auto node = pki::ReadCert(read("node.crt"));
+  auto id = node.ok() ? pki::ParseUri(node->uri) : Result<pki::Identity>(node.status());
+  if (!id.ok()) {
+    fprintf(stderr, "cannot read node 1's certificate: %s\n", id.status().ToString().c_str());
+    return false;
+  }
+  auto me = pki::Issue(ca, pki::Identity::Server(id->cluster_id, 999));
+  if (!me.ok()) {
+    fprintf(stderr, "cannot make the bench's certificate: %s\n", me.status().ToString().c_str());
+    return false;
+  }
+  rpc::SetProcessSecurity(rpc::RpcSecurity::Tls(
+      std::make_shared<rpc::TlsMaterial>(rpc::TlsMaterial{ca.cert_pem, me->cert_pem, me->key_pem})));
+  return true;
+}
+
 int main(int argc, char** argv) {
   size_t workers = 1000, probes = 50, e2e = 10000, in_flight = 64, channels_per_server = 8;
   std::vector<size_t> bursts = {10000};
@@ -297,11 +324,20 @@ int main(int argc, char** argv) {
   first.tcp = true;
   servers.push_back(std::make_unique<TestDaemon>(first));
   if (!servers[0]->Start()) return 1;
+  // The bench's simulated workers and their links speak for many nodes, as
+  // a server relaying for them may: it shows a server certificate of its
+  // own, signed with the cluster CA from node 1's data dir.
+  if (!ActAsServer(servers[0]->data_dir())) return 1;
+  v1::CreateJoinTokenResponse token;
+  if (!servers[0]->Cluster()->CreateJoinToken(Ctx(5).get(), v1::CreateJoinTokenRequest(), &token).ok()) {
+    fprintf(stderr, "node 1 made no join token\n");
+    return 1;
+  }
   for (uint64_t id : {2, 3}) {
     TestDaemon::Options o;
     o.id = id;
     o.tcp = true;
-    o.extra_args = {"--join", servers[0]->addr()};
+    o.extra_args = {"--join", servers[0]->addr(), "--token", token.token()};
     servers.push_back(std::make_unique<TestDaemon>(o));
     servers.back()->Spawn();  // Start() waits for it to lead; wait for 3 voters below instead
   }
@@ -364,6 +400,7 @@ int main(int argc, char** argv) {
   for (size_t s = 0; s < addrs.size(); ++s) {
     for (size_t c = 0; c < std::max<size_t>(channels_per_server, 1); ++c) {
       rpc::ChannelOptions o;
+      o.security = rpc::ProcessSecurity();
       o.max_receive_bytes = 64 << 20;
       o.own_connection = true;
       channels[s].push_back(rpc::NewChannel(addrs[s], o));

@@ -2,7 +2,11 @@
 
 #include <map>
 
+#include <spdlog/spdlog.h>
+
+#include "api/access.h"
 #include "api/convert.h"
+#include "rpc/security.h"
 #include "control/drain.h"
 #include "scheduler/scheduler.h"
 #include "state/commands.h"
@@ -13,6 +17,11 @@ namespace blixard::api {
 grpc::Status ClusterServiceImpl::JoinCluster(grpc::ServerContext* ctx,
                                              const v1::JoinClusterRequest* req,
                                              v1::JoinClusterResponse* resp) {
+  if (auto caller = rpc::CallerOf(ctx); caller && caller->is_node() && caller->node_id != req->node_id()) {
+    return ToGrpc(Status::PermissionDenied(caller->Describe() + " may not join as node " +
+                                           std::to_string(req->node_id()) + ": its certificate names node " +
+                                           std::to_string(caller->node_id)));
+  }
   const std::string mine = node_.cluster_id();
   if (!req->cluster_id().empty() && !mine.empty() && req->cluster_id() != mine) {
     return ToGrpc(Status::FailedPrecondition("the joining node belongs to cluster " +
@@ -82,6 +91,19 @@ grpc::Status ClusterServiceImpl::GetClusterStatus(grpc::ServerContext* ctx,
   resp->set_last_index(st.last_index);
   resp->set_role(st.role);
   FillMembers(st, resp->mutable_members());
+  return grpc::Status::OK;
+}
+
+grpc::Status ClusterServiceImpl::CreateJoinToken(grpc::ServerContext* ctx, const v1::CreateJoinTokenRequest* req,
+                                                 v1::CreateJoinTokenResponse* resp) {
+  if (!authority_) {
+    return ToGrpc(Status::FailedPrecondition("this node runs with --insecure: nodes join it without a token"));
+  }
+  auto made = api::CreateJoinToken(*authority_, req->role(), req->ttl_s());
+  if (!made.ok()) return ToGrpc(made.status());
+  *resp = std::move(made).value();
+  spdlog::info("{} made a {} join token valid until {}", CallerName(ctx), req->role().empty() ? "server" : req->role(),
+               resp->expires_unix());
   return grpc::Status::OK;
 }
 

@@ -1,6 +1,9 @@
 // ClusterService and NodeService: membership and node inventory.
 #pragma once
 
+#include <memory>
+
+#include "api/certificate_service.h"
 #include "blixard/v1/blixard.grpc.pb.h"
 #include "node/node.h"
 
@@ -22,11 +25,17 @@ class ClusterServiceImpl final : public v1::ClusterService::Service {
                                 v1::GetClusterStatusResponse*) override;
   grpc::Status ListMembers(grpc::ServerContext*, const v1::ListMembersRequest*,
                            v1::ListMembersResponse*) override;
+  grpc::Status CreateJoinToken(grpc::ServerContext*, const v1::CreateJoinTokenRequest*,
+                               v1::CreateJoinTokenResponse*) override;
+  // REQUIRES: before the server starts. Null (the default): an --insecure
+  // node, which makes no tokens.
+  void SetAuthority(std::shared_ptr<const Authority> authority) { authority_ = std::move(authority); }
 
  private:
   void FillMembers(const node::NodeStatus& st,
                    google::protobuf::RepeatedPtrField<v1::Member>* out);
   node::Node& node_;
+  std::shared_ptr<const Authority> authority_;
 };
 
 class NodeServiceImpl final : public v1::NodeService::Service {

@@ -1,5 +1,6 @@
 #include "api/internal_service.h"
 
+#include "api/access.h"
 #include "api/convert.h"
 
 namespace blixard::api {
@@ -16,6 +17,7 @@ grpc::Status InternalServiceImpl::Heartbeat(grpc::ServerContext* ctx,
   if (!heartbeat_) {
     return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "this node does not track liveness");
   }
+  if (Status s = CheckSpeaksFor(ctx, req->node_id()); !s.ok()) return ToGrpc(s);
   *resp = heartbeat_(*req, DeadlineOf(ctx));
   return grpc::Status::OK;
 }

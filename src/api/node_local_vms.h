@@ -18,6 +18,7 @@
 #include "blixard/v1/blixard.pb.h"
 #include "agent/agent.h"
 #include "common/status.h"
+#include "rpc/security.h"
 #include "vmm/hypervisor.h"
 
 namespace blixard::api {
@@ -26,8 +27,10 @@ namespace blixard::api {
 // nodes whose views disagree about where a VM runs do not bounce a call
 // forever.
 inline constexpr char kProxiedHeader[] = "x-blixard-proxied";
+// Honoured only from a cluster node (rpc::CallerIsNode): a client that
+// sets it is served as if it had not.
 inline bool WasProxied(const grpc::ServerContext* ctx) {
-  return ctx->client_metadata().count(kProxiedHeader) > 0;
+  return ctx->client_metadata().count(kProxiedHeader) > 0 && rpc::CallerIsNode(ctx);
 }
 
 class NodeLocalVms {

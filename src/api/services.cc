@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "api/certificate_service.h"
 #include "api/cluster_service.h"
 #include "api/internal_service.h"
 #include "api/vm_service.h"
@@ -10,11 +11,13 @@ namespace blixard::api {
 
 struct ApiServices::Impl {
   Impl(node::Node& n, vmm::Hypervisor* hv, agent::Agent* agent)
-      : vm(n, hv, agent), cluster(n), nodes(n), internal(n) {}
+      : vm(n, hv, agent), cluster(n), nodes(n), internal(n), node(n) {}
   VmServiceImpl vm;
   ClusterServiceImpl cluster;
   NodeServiceImpl nodes;
   InternalServiceImpl internal;
+  std::unique_ptr<CertificateServiceImpl> certificates;  // TLS servers only
+  node::Node& node;
 };
 
 ApiServices::ApiServices(node::Node& node, vmm::Hypervisor* hypervisor, agent::Agent* agent)
@@ -26,8 +29,15 @@ void ApiServices::SetHeartbeatHandler(
   impl_->internal.SetHeartbeatHandler(std::move(handler));
 }
 
+void ApiServices::SetAuthority(std::shared_ptr<const Authority> authority) {
+  impl_->cluster.SetAuthority(authority);
+  impl_->certificates = std::make_unique<CertificateServiceImpl>(impl_->node, std::move(authority));
+}
+
 std::vector<grpc::Service*> ApiServices::Services() {
-  return {&impl_->vm, &impl_->cluster, &impl_->nodes, &impl_->internal};
+  std::vector<grpc::Service*> out = {&impl_->vm, &impl_->cluster, &impl_->nodes, &impl_->internal};
+  if (impl_->certificates) out.push_back(impl_->certificates.get());
+  return out;
 }
 
 }  // namespace blixard::api

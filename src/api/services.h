@@ -26,6 +26,8 @@ class Agent;
 
 namespace blixard::api {
 
+struct Authority;  // certificate_service.h
+
 // Owns the service objects; must outlive the server they are registered on.
 // `hypervisor` and `agent` (not owned; both null on a member that runs no
 // VMs) run the VMs placed on this node: they serve their console logs and
@@ -40,6 +42,9 @@ class ApiServices {
   // the server starts.
   void SetHeartbeatHandler(
       std::function<v1::HeartbeatResponse(const v1::HeartbeatRequest&, node::Deadline)> handler);
+  // The cluster CA and token key of a TLS server: it then makes join
+  // tokens and serves CertificateService. REQUIRES: before Services().
+  void SetAuthority(std::shared_ptr<const Authority> authority);
 
  private:
   struct Impl;

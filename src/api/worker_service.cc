@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "api/access.h"
 #include "api/convert.h"
 #include "state/commands.h"
 
@@ -34,6 +35,7 @@ grpc::Status WorkerServiceImpl::RegisterWorker(grpc::ServerContext* ctx,
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the worker's address is empty: give --bind");
   }
   if (grpc::Status s = CheckCluster(req->cluster_id()); !s.ok()) return s;
+  if (Status s = CheckSpeaksFor(ctx, offer.id()); !s.ok()) return ToGrpc(s);
   const node::Deadline deadline = DeadlineOf(ctx);
   // Check against the newest state (the leader decides the write itself).
   if (Status s = node_.ReadBarrier(deadline); !s.ok()) return ToGrpc(s);
@@ -80,6 +82,7 @@ grpc::Status WorkerServiceImpl::RegisterWorker(grpc::ServerContext* ctx,
 grpc::Status WorkerServiceImpl::WorkerWrite(grpc::ServerContext* ctx, const v1::WorkerWriteRequest* req,
                                             v1::WorkerWriteResponse*) {
   if (grpc::Status s = CheckCluster(req->cluster_id()); !s.ok()) return s;
+  if (Status s = CheckSpeaksFor(ctx, req->node_id()); !s.ok()) return ToGrpc(s);
   v1::Command cmd;
   if (!cmd.ParseFromString(req->command())) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the command is not a blixard.v1.Command");
@@ -118,8 +121,9 @@ class Refused final : public grpc::ServerWriteReactor<v1::AssignmentUpdate> {
 }  // namespace
 
 grpc::ServerWriteReactor<v1::AssignmentUpdate>* WorkerServiceImpl::WatchAssignments(
-    grpc::CallbackServerContext*, const v1::WatchAssignmentsRequest* req) {
+    grpc::CallbackServerContext* ctx, const v1::WatchAssignmentsRequest* req) {
   if (grpc::Status s = CheckCluster(req->cluster_id()); !s.ok()) return new Refused(s);
+  if (Status s = CheckSpeaksFor(ctx, req->node_id()); !s.ok()) return new Refused(ToGrpc(s));
   if (req->node_id() == 0) {
     return new Refused(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "node id 0 is reserved"));
   }

@@ -191,6 +191,22 @@ void AddClusterCommands(CLI::App& app, Args& a) {
     a.action = [&a] { return ClusterSettings(a.client); };
   });
 
+  auto* token = cluster->add_subcommand("token", "Join tokens for new nodes");
+  token->require_subcommand(1);
+  auto* token_create = token->add_subcommand("create", "Print a join token: blixard node ... --join ADDR --token T");
+  token_create->add_option("--role", a.value, "what the new node joins as: server or worker")
+      ->check(CLI::IsMember({"server", "worker"}))
+      ->default_str("server");
+  token_create->add_option("--ttl", a.deadline, "how long the token is valid: 90s, 30m, 1h, 2d (at most 30d)")
+      ->check(Check(ParseDurationSeconds, "duration"))
+      ->default_str("1h");
+  token_create->callback([&a] {
+    a.action = [&a] {
+      const int64_t ttl = a.deadline.empty() ? 3600 : *ParseDurationSeconds(a.deadline);
+      return ClusterTokenCreate(a.client, a.value.empty() ? "server" : a.value, ttl);
+    };
+  });
+
   cluster->add_subcommand("leave", "Make the addressed node leave the cluster")->callback([&a] {
     a.action = [&a] { return ClusterLeave(a.client); };
   });
@@ -208,6 +224,10 @@ void AddNodeCommands(CLI::App& app, Args& a, const DaemonRunner& run_daemon) {
   cmd->add_option("--bind", d.bind, "where to serve gRPC: HOST:PORT or unix:/path")->capture_default_str();
   cmd->add_option("--data-dir", d.data_dir, "directory for the Raft log, snapshots and VM state")
       ->capture_default_str();
+  cmd->add_option("--token", d.token,
+                  "join token for a first --join (make one on a member: blixard cluster token create)");
+  cmd->add_flag("--insecure", d.insecure,
+                "serve and call without TLS or certificates: anyone who reaches the port is trusted");
   cmd->add_option("--join", d.join, "address of an existing member to join through (repeatable, or comma-separated)")
       ->delimiter(',');
   cmd->add_option("--role", d.role,
@@ -336,6 +356,11 @@ int Run(int argc, const char* const* argv, const DaemonRunner& run_daemon) {
   app.add_option("--addr", a.client.addr, "daemon to talk to: HOST:PORT or unix:/path")
       ->envname("BLIXARD_ADDR")
       ->capture_default_str();
+  app.add_option("--data-dir", a.client.data_dir,
+                 "a node's data dir, where the CLI finds its credentials (tls/ca.crt, tls/admin.*)")
+      ->envname("BLIXARD_DATA_DIR")
+      ->capture_default_str();
+  app.add_flag("--insecure", a.client.insecure, "talk plaintext, to a node started with --insecure");
   app.add_option("-o,--output", a.client.output, "output format: table or json")
       ->check(CLI::IsMember({"table", "json"}))
       ->capture_default_str();

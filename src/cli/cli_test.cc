@@ -175,11 +175,20 @@ TEST_F(CliTest, TheReadmesCliInBriefMatchesTheParser) {
       if (!sub.empty() && sub[0] != '-' && sub[0] != '[') {
         path.push_back(sub);
         shown[top].insert(sub);
+        // A nested subcommand ("cluster token create"): a lowercase word
+        // that the command lists among its own subcommands.
+        std::string next;
+        if (std::istringstream(alt.substr(alt.find(sub) + sub.size())) >> next &&
+            std::all_of(next.begin(), next.end(), [](char c) { return c >= 'a' && c <= 'z'; }) &&
+            help(path).find("\n  " + next + " ") != std::string::npos) {
+          path.push_back(next);
+        }
       }
       const std::string text = help(path);
       for (std::sregex_iterator it(alt.begin(), alt.end(), flag), end; it != end; ++it) {
         EXPECT_NE(text.find(it->str()), std::string::npos)
-            << "README shows `blixard " << path[0] << (path.size() > 1 ? " " + path[1] : "") << " " << it->str()
+            << "README shows `blixard " << path[0] << (path.size() > 1 ? " " + path[1] : "")
+            << (path.size() > 2 ? " " + path[2] : "") << " " << it->str()
             << "`, which that command does not take";
       }
     }

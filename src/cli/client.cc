@@ -3,18 +3,58 @@
 #include <google/protobuf/message.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <iostream>
 
 #include <fmt/format.h>
 
 #include "cli/output.h"
+#include "common/file.h"
 #include "rpc/channels.h"
 
 namespace blixard::cli {
 
+namespace {
+
+// The CLI's credentials: the CA and the admin credential a server node
+// wrote into its data dir (daemon/credentials.h); BLIXARD_CA, BLIXARD_CERT
+// and BLIXARD_KEY name other files. Nothing for --insecure or a unix socket
+// (its permissions protect it). Exits with a message saying what to do
+// when TLS is needed and no CA is found.
+rpc::RpcSecurity CliSecurity(const ClientOptions& o) {
+  if (o.insecure || rpc::IsUnixAddress(o.addr)) return rpc::RpcSecurity::Insecure();
+  const auto path = [&](const char* env, const std::string& file) {
+    const char* v = std::getenv(env);
+    return v != nullptr && *v != '\0' ? std::string(v) : o.data_dir + "/tls/" + file;
+  };
+  const std::string ca_path = path("BLIXARD_CA", "ca.crt");
+  auto ca = ReadWholeFile(ca_path);
+  if (!ca.ok() || !*ca) {
+    std::cerr << fmt::format(
+        "error: no credentials for {}: cannot read the cluster CA {}\n"
+        "hint: point --data-dir (or BLIXARD_DATA_DIR) at the node's data dir, which holds tls/ca.crt and the "
+        "admin credential; or pass --insecure to talk to a node started with --insecure\n",
+        o.addr, ca_path);
+    std::exit(2);
+  }
+  auto material = std::make_shared<rpc::TlsMaterial>();
+  material->ca_pem = **ca;
+  auto cert = ReadWholeFile(path("BLIXARD_CERT", "admin.crt"));
+  auto key = ReadWholeFile(path("BLIXARD_KEY", "admin.key"));
+  if (cert.ok() && *cert && key.ok() && *key) {
+    material->cert_pem = **cert;
+    material->key_pem = **key;
+  }
+  return rpc::RpcSecurity::Tls(std::move(material));
+}
+
+}  // namespace
+
 Client::Client(const ClientOptions& options) : options_(options) {
   // "unix:/path" and "host:port" are both gRPC target strings already.
-  channel_ = rpc::NewChannel(options_.addr, rpc::ChannelOptions::Cli());
+  rpc::ChannelOptions co = rpc::ChannelOptions::Cli();
+  co.security = CliSecurity(options_);
+  channel_ = rpc::NewChannel(options_.addr, co);
 }
 
 std::unique_ptr<grpc::ClientContext> Client::Context() const {
@@ -34,6 +74,24 @@ int Client::Fail(const grpc::Status& status) const {
   const bool unreachable = (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
                             status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) &&
                            state != GRPC_CHANNEL_READY;
+  const std::string& why = status.error_message();
+  if (unreachable && why.find("Socket closed") != std::string::npos) {
+    // The connection opened and closed at once: TLS on one side only.
+    std::cerr << fmt::format(
+        "error: {}: {} closed the connection ({})\n"
+        "hint: {}\n",
+        GrpcCodeName(status.error_code()), options_.addr, why,
+        options_.insecure ? "the node speaks TLS: drop --insecure"
+                          : "is the node started with --insecure? then pass --insecure too");
+    return 1;
+  }
+  if (unreachable && why.find("ssl") != std::string::npos) {
+    std::cerr << fmt::format(
+        "error: {}: the TLS handshake with {} failed ({})\n"
+        "hint: the CA in {}/tls is not this node's cluster CA: point --data-dir at a data dir of that cluster\n",
+        GrpcCodeName(status.error_code()), options_.addr, why, options_.data_dir);
+    return 1;
+  }
   if (unreachable) {
     std::cerr << fmt::format(
         "error: {}: cannot reach a blixard daemon at {} ({})\n"

@@ -17,6 +17,9 @@ struct ClientOptions {
   std::string addr = kDefaultAddr;  // --addr / BLIXARD_ADDR: HOST:PORT or unix:/path
   std::string output = "table";     // -o table|json
   double timeout_seconds = 10;      // --timeout: gRPC deadline of each call
+  // Where the credentials are (credentials.h): --data-dir / BLIXARD_DATA_DIR.
+  std::string data_dir = "./data";
+  bool insecure = false;            // --insecure: plaintext, for an --insecure node
 };
 
 // --wait: after the write, poll the VM until it reaches its desired state
@@ -60,6 +63,8 @@ int VmLogs(const ClientOptions& o, const std::string& name, bool follow);
 
 int ClusterStatus(const ClientOptions& o, bool stale);
 int ClusterMembers(const ClientOptions& o);
+// `cluster token create`: a join token for a new node of `role`.
+int ClusterTokenCreate(const ClientOptions& o, const std::string& role, int64_t ttl_s);
 int ClusterTransferLeader(const ClientOptions& o, uint64_t to_node_id);
 int ClusterRemove(const ClientOptions& o, uint64_t node_id);
 int ClusterLeave(const ClientOptions& o);

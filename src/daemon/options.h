@@ -17,6 +17,8 @@ struct DaemonOptions {
   std::string bind = "127.0.0.1:7001";    // --bind HOST:PORT or unix:/path
   std::string data_dir = "./data";        // --data-dir
   std::vector<std::string> join;          // --join ADDR (issue 4)
+  std::string token;                      // --token: a join token (pki/token.h), for a first join
+  bool insecure = false;                  // --insecure: plaintext, no certificates (daemon/credentials.h)
   std::string log_level = "info";         // --log-level trace|debug|info|warn|error
   std::string log_format = "text";        // --log-format text|json
   uint64_t snapshot_threshold = 0;        // --snapshot-threshold: applied entries between

@@ -14,11 +14,14 @@
 #include "api/worker_service.h"
 #include "common/wall_clock.h"
 #include "daemon/backend.h"
+#include "api/access.h"
 #include "daemon/capacity.h"
+#include "daemon/credentials.h"
 #include "daemon/data_dir.h"
 #include "daemon/fence_guard.h"
 #include "daemon/liveness.h"
 #include "node/node.h"
+#include "rpc/security.h"
 #include "rpc/servers.h"
 #include "state/commands.h"
 #include "storage/log_store.h"
@@ -91,6 +94,10 @@ class Server {
   // Holds the data dir (and its fence guard), checks the offer and the
   // address, and opens the Raft log.
   std::optional<int> Prepare();
+  // This node's certificates (loaded, made at bootstrap, or got with a
+  // join token), shown on every channel and server it builds; nothing
+  // with --insecure.
+  std::optional<int> SecureChannels();
   // The peer transport and the node. The node starts before the server (a
   // joining node must know its cluster first); peer messages that arrive
   // meanwhile are dropped and Raft retransmits them.
@@ -113,6 +120,8 @@ class Server {
   const DaemonOptions& o_;
   std::optional<DataDirLock> lock_;
   std::unique_ptr<storage::LogStore> store_;
+  std::optional<NodeCredentials> credentials_;
+  std::string bootstrap_cluster_id_;  // when this start makes the cluster
   std::atomic<Node*> node_ptr_{nullptr};  // for the peer service, set once the node runs
   std::unique_ptr<transport::Transport> transport_;
   std::unique_ptr<grpc::Service> peer_service_;
@@ -163,6 +172,54 @@ std::optional<int> Server::Prepare() {
   return std::nullopt;
 }
 
+std::optional<int> Server::SecureChannels() {
+  if (o_.insecure) {
+    spdlog::warn("--insecure: serving without TLS; anyone who reaches {} controls the cluster", o_.bind);
+    return std::nullopt;
+  }
+  auto cid = store_->GetMeta("cluster_id");
+  if (!cid.ok()) {
+    spdlog::error("cannot read {}: {}", o_.data_dir, cid.status().ToString());
+    return 1;
+  }
+  auto loaded = LoadCredentials(o_.data_dir, pki::Identity::Server("", o_.id));
+  if (!loaded.ok()) {
+    spdlog::error("{}", loaded.status().message());
+    return 1;
+  }
+  Result<NodeCredentials> c = Status::Internal("unset");
+  if (*loaded) {
+    if (cid->has_value() && **cid != (*loaded)->identity.cluster_id) {
+      spdlog::error("the certificates in {} are of cluster {}, the Raft log of cluster {}", TlsDir(o_.data_dir),
+                    (*loaded)->identity.cluster_id, **cid);
+      return 1;
+    }
+    c = std::move(**loaded);
+  } else if (cid->has_value()) {
+    spdlog::error("{} belongs to cluster {} but holds no certificates (made without TLS); start it with --insecure",
+                  o_.data_dir, **cid);
+    return 1;
+  } else if (!o_.join.empty()) {
+    if (o_.token.empty()) {
+      spdlog::error("joining needs --token (make one on a member with 'blixard cluster token create'), or "
+                    "--insecure on every node");
+      return 2;
+    }
+    c = JoinWithToken(o_.data_dir, pki::Identity::Kind::kServer, o_.id, o_.join, o_.token,
+                      Clock::now() + std::chrono::seconds(o_.join_timeout_s));
+  } else {
+    bootstrap_cluster_id_ = node::NewClusterId();
+    c = CreateClusterCredentials(o_.data_dir, bootstrap_cluster_id_, o_.id);
+  }
+  if (!c.ok()) {
+    spdlog::error("node {} has no certificate: {}", o_.id, c.status().ToString());
+    return 1;
+  }
+  credentials_ = std::move(c).value();
+  rpc::SetProcessSecurity(rpc::RpcSecurity::Tls(credentials_->tls, api::CheckCall));
+  return std::nullopt;
+}
+
 std::optional<int> Server::StartNode() {
   auto cluster_id = [this] {
     Node* n = node_ptr_.load();
@@ -178,6 +235,7 @@ std::optional<int> Server::StartNode() {
   });
 
   node::NodeConfig nc = NodeConfigFor(o_);
+  nc.bootstrap_cluster_id = bootstrap_cluster_id_;
   nc.transport = transport_.get();
   nc.on_vms_changed = [this] {
     if (agent::Agent* a = agent_ptr_.load()) a->Poke();
@@ -211,6 +269,7 @@ void Server::BuildServices() {
     return l->HandleHeartbeat(req, d);
   });
   worker_service_ = std::make_unique<api::WorkerServiceImpl>(*node_);
+  if (credentials_) api_->SetAuthority(credentials_->authority);
 }
 
 std::optional<int> Server::Listen() {
@@ -223,7 +282,9 @@ std::optional<int> Server::Listen() {
     return 1;
   }
   server_ = std::move(listening->server);
-  spdlog::info("blixard node {} serving on {} (data dir {})", o_.id, o_.bind, o_.data_dir);
+  spdlog::info("blixard node {} serving on {} ({}; data dir {})", o_.id, o_.bind,
+               o_.insecure ? "INSECURE: no TLS" : rpc::IsUnixAddress(o_.bind) ? "unix socket, owner only" : "mutual TLS",
+               o_.data_dir);
   return std::nullopt;
 }
 
@@ -279,6 +340,7 @@ void Server::Stop() {
 int RunServer(const DaemonOptions& o, const sigset_t& signals) {
   Server server(o);
   if (auto failed = server.Prepare()) return *failed;
+  if (auto failed = server.SecureChannels()) return *failed;
   if (auto failed = server.StartNode()) return *failed;
   server.BuildServices();
   if (auto failed = server.Listen()) return *failed;

@@ -7,15 +7,19 @@
 #include <fstream>
 
 #include "agent/agent.h"
+#include "api/access.h"
 #include "api/worker_vm_service.h"
 #include "common/fault_point.h"
+#include "common/file.h"
 #include "common/wall_clock.h"
 #include "daemon/backend.h"
 #include "daemon/capacity.h"
+#include "daemon/credentials.h"
 #include "daemon/data_dir.h"
 #include "daemon/fence_guard.h"
 #include "daemon/liveness.h"
 #include "daemon/worker_link.h"
+#include "rpc/security.h"
 #include "rpc/servers.h"
 #include "state/commands.h"
 #include "vmm/host_net.h"
@@ -82,16 +86,39 @@ std::string ReadClusterId(const std::string& path) {
   return id;
 }
 
-Status WriteClusterId(const std::string& path, const std::string& id) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << id << "\n";
-    out.flush();
-    if (!out) return Status::IoError("cannot write " + tmp);
+// The worker's certificate (loaded, or got with its join token), shown on
+// every channel and server it builds. False (logged) when it has none.
+bool SecureChannels(const DaemonOptions& o, const std::string& known_cluster) {
+  if (o.insecure) {
+    spdlog::warn("--insecure: serving without TLS; anyone who reaches {} can drive this worker's VMs", o.bind);
+    return true;
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) return Status::IoError("cannot rename " + tmp);
-  return Status::Ok();
+  auto loaded = LoadCredentials(o.data_dir, pki::Identity::Worker("", o.id));
+  if (!loaded.ok()) {
+    spdlog::error("{}", loaded.status().message());
+    return false;
+  }
+  Result<NodeCredentials> c = Status::Internal("unset");
+  if (*loaded) {
+    c = std::move(**loaded);
+  } else if (!known_cluster.empty()) {
+    spdlog::error("{} belongs to cluster {} but holds no certificate (made without TLS); start it with --insecure",
+                  o.data_dir, known_cluster);
+    return false;
+  } else if (o.token.empty()) {
+    spdlog::error("a new worker needs --token (make one on a server with 'blixard cluster token create --role "
+                  "worker'), or --insecure on every node");
+    return false;
+  } else {
+    c = JoinWithToken(o.data_dir, pki::Identity::Kind::kWorker, o.id, o.join, o.token,
+                      Clock::now() + std::chrono::seconds(o.join_timeout_s));
+  }
+  if (!c.ok()) {
+    spdlog::error("worker {} has no certificate: {}", o.id, c.status().ToString());
+    return false;
+  }
+  rpc::SetProcessSecurity(rpc::RpcSecurity::Tls(c->tls, api::CheckCall));
+  return true;
 }
 
 }  // namespace
@@ -111,6 +138,7 @@ int RunWorker(const DaemonOptions& o, const sigset_t& signals) {
   offer->set_address(o.bind);
   const std::string cluster_file = o.data_dir + "/cluster-id";
   const std::string known_cluster = ReadClusterId(cluster_file);
+  if (!SecureChannels(o, known_cluster)) return 1;
   WorkerLink link(o.id, o.join, known_cluster);
   // Serves what needs this node (vm logs, pause, resume) for the VMs placed
   // here; the servers proxy those calls to its --bind. Listening before
@@ -148,7 +176,7 @@ int RunWorker(const DaemonOptions& o, const sigset_t& signals) {
     return 1;
   }
   if (*cluster != known_cluster) {
-    if (Status s = WriteClusterId(cluster_file, *cluster); !s.ok()) {
+    if (Status s = WriteFileAtomically(cluster_file, *cluster + "\n"); !s.ok()) {
       spdlog::error("{}", s.message());
       return 1;
     }

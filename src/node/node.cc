@@ -28,12 +28,12 @@ namespace {
 // to the loop thread (RunOrPost).
 constexpr int kMaxInlinePasses = 4;
 
+}  // namespace
+
 std::string NewClusterId() {
   std::random_device rd;
   return fmt::format("{:08x}{:08x}{:08x}{:08x}", rd(), rd(), rd(), rd());
 }
-
-}  // namespace
 
 Node::Impl::Impl(NodeConfig config, std::unique_ptr<storage::LogStore> store)
     : config_(std::move(config)),
@@ -65,7 +65,8 @@ Status Node::Impl::Init(Deadline join_deadline) {
       auto snap = std::make_shared<raft::Snapshot>();
       snap->meta.conf.voters = {config_.id};
       if (Status s = store_->Save(std::nullopt, {}, snap); !s.ok()) return s;
-      if (Status s = store_->PutMeta("cluster_id", NewClusterId()); !s.ok()) return s;
+      const std::string cid = config_.bootstrap_cluster_id.empty() ? NewClusterId() : config_.bootstrap_cluster_id;
+      if (Status s = store_->PutMeta("cluster_id", cid); !s.ok()) return s;
       ps.snapshot = snap;
       spdlog::info("bootstrapped a new one-member cluster");
     }

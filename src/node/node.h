@@ -59,6 +59,9 @@ struct NodeConfig {
   // Members to ask to join through when the store is fresh; empty: a fresh
   // store bootstraps a new one-member cluster.
   std::vector<std::string> join;
+  // The id of the cluster this node makes when it bootstraps one (its
+  // certificates already name it); empty: a random one.
+  std::string bootstrap_cluster_id;
   size_t max_voters = 3;             // learners beyond this stay learners (2 standbys first)
   int voter_replace_after_ms = 30000;  // a voter silent this long is replaced by a standby
   std::string vm_subnet;             // bridge VM subnet proposed at bootstrap; empty = default
@@ -98,6 +101,9 @@ struct JoinResult {
   std::string cluster_id;
   std::vector<MemberStatus> members;
 };
+
+// A new random cluster id (32 hex digits).
+std::string NewClusterId();
 
 class Node {
  public:

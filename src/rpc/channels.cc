@@ -5,6 +5,8 @@
 #include <grpcpp/support/client_interceptor.h>
 
 #include <algorithm>
+
+#include "pki/pki.h"
 #include <climits>
 
 namespace blixard::rpc {
@@ -36,6 +38,7 @@ grpc::ChannelArguments Arguments(const ChannelOptions& o) {
 ChannelOptions ChannelOptions::RaftStream(size_t max_message_bytes, int initial_backoff_ms,
                                           int max_backoff_ms) {
   ChannelOptions o;
+  o.security = ProcessSecurity();
   o.max_send_bytes = max_message_bytes;
   o.initial_backoff_ms = initial_backoff_ms;
   o.max_backoff_ms = max_backoff_ms;
@@ -56,6 +59,7 @@ ChannelOptions ChannelOptions::MemberCall() {
 
 ChannelOptions ChannelOptions::WorkerLink() {
   ChannelOptions o;
+  o.security = ProcessSecurity();
   o.max_receive_bytes = k64MiB;
   o.initial_backoff_ms = 50;
   o.connect_timeout_ms = 1000;
@@ -63,17 +67,25 @@ ChannelOptions ChannelOptions::WorkerLink() {
   return o;
 }
 
-ChannelOptions ChannelOptions::VmProxy() { return ChannelOptions{}; }
+ChannelOptions ChannelOptions::VmProxy() {
+  ChannelOptions o;
+  o.security = ProcessSecurity();
+  return o;
+}
 
 ChannelOptions ChannelOptions::Cli() {
   ChannelOptions o;
+  o.security = ProcessSecurity();
   o.max_receive_bytes = k64MiB;
   return o;
 }
 
 std::shared_ptr<grpc::Channel> NewChannel(const std::string& target, const ChannelOptions& options) {
   grpc::ChannelArguments args = Arguments(options);
-  auto credentials = ChannelCredentials(options.security);
+  // Node certificates name pki::kNodeTlsName; the cluster CA, not DNS,
+  // says which servers are the cluster's.
+  if (options.security.mode == RpcSecurity::Mode::kTls) args.SetSslTargetNameOverride(pki::kNodeTlsName);
+  auto credentials = ChannelCredentials(options.security, target);
   if (!options.interceptors) return grpc::CreateCustomChannel(target, credentials, args);
   return grpc::experimental::CreateCustomChannelWithInterceptors(target, credentials, args,
                                                                  options.interceptors());

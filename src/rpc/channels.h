@@ -1,7 +1,8 @@
 // Every gRPC channel of Blixard is built here: credentials (security.h),
 // message size limits, reconnect backoff, keepalive and client
 // interceptors. A call site picks the preset named for its purpose, or, in
-// tests and benchmarks, fills ChannelOptions itself.
+// tests and benchmarks, fills ChannelOptions itself. Every preset shows the
+// process's identity (ProcessSecurity, security.h).
 // Thread safety: the functions may be called from any thread.
 #pragma once
 

@@ -4,10 +4,12 @@
 #include <grpcpp/server_builder.h>
 #include <grpcpp/support/server_interceptor.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <climits>
 #include <cstring>
 #include <string_view>
@@ -17,21 +19,25 @@ namespace {
 
 constexpr std::string_view kUnixPrefix = "unix:";
 
-bool IsUnix(const std::string& address) { return address.rfind(kUnixPrefix, 0) == 0; }
 
 }  // namespace
 
 ServerOptions ServerOptions::Member(size_t max_message_bytes) {
   ServerOptions o;
+  o.security = ProcessSecurity();
   o.max_receive_bytes = max_message_bytes;
   o.accept_idle_pings = true;
   return o;
 }
 
-ServerOptions ServerOptions::Worker() { return ServerOptions{}; }
+ServerOptions ServerOptions::Worker() {
+  ServerOptions o;
+  o.security = ProcessSecurity();
+  return o;
+}
 
 bool UnixSocketInUse(const std::string& address) {
-  if (!IsUnix(address)) return false;
+  if (!IsUnixAddress(address)) return false;
   const std::string path = address.substr(kUnixPrefix.size());
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return false;
@@ -58,12 +64,18 @@ Result<StartedServer> StartServer(const std::string& address,
   }
   if (options.interceptors) builder.experimental().SetInterceptorCreators(options.interceptors());
   StartedServer started;
-  builder.AddListeningPort(address, ServerCredentials(options.security), &started.port);
+  builder.AddListeningPort(address, ServerCredentials(options.security, address), &started.port);
   for (grpc::Service* service : services) builder.RegisterService(service);
   started.server = builder.BuildAndStart();
-  if (!started.server || (!IsUnix(address) && started.port == 0)) {
+  if (!started.server || (!IsUnixAddress(address) && started.port == 0)) {
     if (started.server) started.server->Shutdown();
     return Status::Unavailable("cannot listen on " + address + ": the address is in use or invalid");
+  }
+  // Without TLS on a unix socket, the file's permissions are the
+  // protection: only the server's own user (and root) may connect.
+  if (IsUnixAddress(address) && ::chmod(address.substr(5).c_str(), 0600) != 0) {
+    started.server->Shutdown();
+    return Status::Unavailable("cannot make " + address + " private (chmod 0600): " + std::strerror(errno));
   }
   return started;
 }

@@ -32,7 +32,7 @@ using ServerInterceptors =
 
 // What is not set is gRPC's default (receive 4 MiB).
 struct ServerOptions {
-  RpcSecurity security;
+  RpcSecurity security;  // the presets: ProcessSecurity() (security.h)
   std::optional<size_t> max_receive_bytes;
   // Accepts a client's pings once a second even when no call sends data.
   // Needed where Raft streams (ChannelOptions::RaftStream, a ping every 2 s)

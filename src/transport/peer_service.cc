@@ -8,8 +8,10 @@
 #include <atomic>
 #include <chrono>
 #include <climits>
+#include <optional>
 
 #include "blixard/v1/raft.grpc.pb.h"
+#include "rpc/security.h"
 #include "transport/convert.h"
 #include "transport/transport.h"
 
@@ -23,6 +25,7 @@ class StreamReader final : public grpc::ServerReadReactor<v1::RaftBatch> {
  public:
   StreamReader(PeerServiceImpl& service, grpc::CallbackServerContext* ctx)
       : service_(service), ctx_(ctx) {
+    if (auto caller = rpc::CallerOf(ctx)) sender_ = caller->node_id;
     StartRead(&batch_);
   }
   void OnReadDone(bool ok) override;
@@ -33,6 +36,9 @@ class StreamReader final : public grpc::ServerReadReactor<v1::RaftBatch> {
   grpc::CallbackServerContext* ctx_;
   SnapshotAssembler snapshots_;  // per stream: a broken stream discards partial snapshots
   v1::RaftBatch batch_;
+  // The node id the sender's certificate names (TLS): every message of the
+  // stream must be from it.
+  std::optional<uint64_t> sender_;
 };
 
 class PeerServiceImpl final : public v1::PeerService::CallbackService {
@@ -86,6 +92,16 @@ void StreamReader::OnReadDone(bool ok) {
   }
   std::vector<raft::Message> messages;
   messages.reserve(batch_.messages_size());
+  for (const v1::RaftMessage& w : batch_.messages()) {
+    if (sender_ && w.from() != *sender_) {
+      spdlog::warn("transport: refusing Raft stream from {}: its certificate names node {}, a message claims node {}",
+                   ctx_->peer(), *sender_, w.from());
+      Finish(grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                          "node " + std::to_string(*sender_) + " may not send Raft messages as node " +
+                              std::to_string(w.from())));
+      return;
+    }
+  }
   for (v1::RaftMessage& w : *batch_.mutable_messages()) {
     std::optional<raft::Message> m = IsSnapshotChunk(w) ? snapshots_.Add(w) : FromWire(std::move(w));
     if (m) {

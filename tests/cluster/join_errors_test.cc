@@ -25,9 +25,11 @@ TEST(ClusterJoin, UnreachableAddressFailsQuicklyNamingIt) {
   TestCluster c;
   const std::string nobody = c.FreshAddr();  // nothing listens there
   const auto start = Clock::now();
+  // A well-formed token: the node must fail to reach anyone, not to parse it.
+  const std::string token = "blx1." + std::string(64, 'a') + ".server.9999999999.00.00";
   CommandResult r = RunCommand({BlixardBin(), "node", "--id", "2", "--bind", c.FreshAddr(),
                                 "--data-dir", c.FreshDataDir(), "--join", nobody,
-                                "--join-timeout", "2"});
+                                "--join-timeout", "2", "--token", token});
   const double took = SecondsSince(start);
   EXPECT_EQ(r.exit_code, 1) << Output(r);
   EXPECT_LT(took, 2.0 + 3.0) << Output(r);
@@ -41,7 +43,7 @@ TEST(ClusterJoin, SameIdTwiceWithAnotherAddressIsRefused) {
   const auto start = Clock::now();
   CommandResult r = RunCommand({BlixardBin(), "node", "--id", "2", "--bind", c.FreshAddr(),
                                 "--data-dir", c.FreshDataDir(), "--join", c.Addr(1),
-                                "--join-timeout", "10"});
+                                "--join-timeout", "10", "--token", c.JoinToken()});
   EXPECT_EQ(r.exit_code, 1) << Output(r);
   EXPECT_LT(SecondsSince(start), 5.0) << Output(r);
   EXPECT_NE(Output(r).find("ALREADY_EXISTS"), std::string::npos) << Output(r);
@@ -65,6 +67,7 @@ TEST(ClusterJoin, ClusterWithoutQuorumFailsWithinTheJoinTimeout) {
   ASSERT_TRUE(c.Start(3));
   ASSERT_TRUE(c.WaitForMembers({.voters = 3}));
   const uint64_t survivor = 3;
+  const std::string token = c.JoinToken();
   c.Kill9(1);
   c.Kill9(2);
 
@@ -72,7 +75,7 @@ TEST(ClusterJoin, ClusterWithoutQuorumFailsWithinTheJoinTimeout) {
   const auto start = Clock::now();
   CommandResult r = RunCommand({BlixardBin(), "node", "--id", "4", "--bind", c.FreshAddr(),
                                 "--data-dir", c.FreshDataDir(), "--join", c.Addr(survivor),
-                                "--join-timeout", std::to_string(kJoinTimeout)});
+                                "--join-timeout", std::to_string(kJoinTimeout), "--token", token});
   const double took = SecondsSince(start);
   EXPECT_EQ(r.exit_code, 1) << Output(r);
   EXPECT_LT(took, kJoinTimeout + 3.0) << Output(r);

@@ -80,7 +80,7 @@ class LivenessCluster : public ::testing::Test {
 
   v1::NodeHealth HealthOf(uint64_t via, uint64_t node) {
     auto stub = v1::NodeService::NewStub(
-        rpc::NewChannel(cluster_->Addr(via), {}));
+        cluster_->NewChannel(via));
     v1::ListNodesResponse resp;
     if (!stub->ListNodes(Ctx().get(), v1::ListNodesRequest(), &resp).ok()) {
       return v1::NODE_HEALTH_UNSPECIFIED;
@@ -223,7 +223,7 @@ TEST(HeartbeatForwarding, AFollowerHoldsAtMostSixteenForwardsToASilentLeaderAndT
   ASSERT_NE(leader, 0u);
   const uint64_t follower = leader == 1 ? 2 : 1;
   auto stub = v1::InternalService::NewStub(
-      rpc::NewChannel(cluster.Addr(follower), {}));
+      cluster.NewNodeChannel(follower));
   auto beat = [&](v1::HeartbeatResponse* resp) {
     v1::HeartbeatRequest req;
     req.set_node_id(follower);

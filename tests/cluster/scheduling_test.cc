@@ -154,7 +154,7 @@ TEST(ServerOffer, RunningServerWhoseCpusNarrowReportsItsNewCapacity) {
     auto ctx = std::make_unique<grpc::ClientContext>();
     ctx->set_deadline(std::chrono::system_clock::now() + seconds(5));
     v1::ListNodesResponse resp;
-    std::shared_ptr<grpc::Channel> ch = rpc::NewChannel(c.Addr(1), {});
+    std::shared_ptr<grpc::Channel> ch = c.NewChannel(1);
     if (v1::NodeService::NewStub(ch)->ListNodes(ctx.get(), v1::ListNodesRequest(), &resp).ok()) {
       for (const v1::Node& n : resp.nodes()) {
         if (n.id() == 1) return n;

@@ -59,14 +59,14 @@ TEST_F(WorkerCluster, LogsPauseAndResumeOfAVmOnAWorkerWorkThroughEveryServer) {
 
   // Straight to the worker: its own VMs' logs, and a plain refusal of what
   // is for a server.
-  CommandResult direct = RunCommand({BlixardBin(), "vm", "logs", "on-worker", "--addr",
+  CommandResult direct = RunCommand({BlixardBin(), "--data-dir", cluster_->AdminDataDir(), "vm", "logs", "on-worker", "--addr",
                                      workers_[kWorker].addr});
   ASSERT_EQ(direct.exit_code, 0) << direct.err;
   EXPECT_NE(direct.out.find("fake: booting on-worker\n"), std::string::npos) << direct.out;
-  CommandResult elsewhere = RunCommand({BlixardBin(), "vm", "logs", "not-here", "--addr", workers_[kWorker].addr});
+  CommandResult elsewhere = RunCommand({BlixardBin(), "--data-dir", cluster_->AdminDataDir(), "vm", "logs", "not-here", "--addr", workers_[kWorker].addr});
   EXPECT_NE(elsewhere.exit_code, 0);
   EXPECT_NE(elsewhere.err.find("is not placed on worker 11"), std::string::npos) << elsewhere.err;
-  CommandResult list = RunCommand({BlixardBin(), "vm", "list", "--addr", workers_[kWorker].addr});
+  CommandResult list = RunCommand({BlixardBin(), "--data-dir", cluster_->AdminDataDir(), "vm", "list", "--addr", workers_[kWorker].addr});
   EXPECT_NE(list.exit_code, 0);
   EXPECT_NE(list.err.find("is a worker"), std::string::npos) << list.err;
   EXPECT_NE(list.err.find("send it to a server"), std::string::npos) << list.err;

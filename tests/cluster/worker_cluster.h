@@ -27,6 +27,7 @@ class WorkerCluster : public ::testing::Test {
  protected:
   struct Worker {
     std::string addr, data_dir;
+    std::string token;  // its join token (a restart keeps its certificate)
     int starts = 0;
     std::unique_ptr<Child> child;
   };
@@ -45,7 +46,7 @@ class WorkerCluster : public ::testing::Test {
     view_ = std::make_unique<WorkerView>(
         [this](uint64_t id) {
           auto& ch = channels_[id];
-          if (!ch) ch = rpc::NewChannel(cluster_->Addr(id), {});
+          if (!ch) ch = cluster_->NewChannel(id);
           return ch;
         },
         kVms);
@@ -69,6 +70,7 @@ class WorkerCluster : public ::testing::Test {
     } else {
       for (uint64_t s : {1, 2, 3}) args.insert(args.end(), {"--join", cluster_->Addr(s)});
     }
+    if (!w.token.empty()) args.insert(args.end(), {"--token", w.token});
     if (auto e = extra_args_.find(id); e != extra_args_.end()) args.insert(args.end(), e->second.begin(), e->second.end());
     AddFakeCapacity(args);
     return args;
@@ -81,6 +83,7 @@ class WorkerCluster : public ::testing::Test {
     if (w.addr.empty()) {
       w.addr = cluster_->FreshAddr();
       w.data_dir = cluster_->FreshDataDir();
+      w.token = cluster_->JoinToken("worker");
     }
     ++w.starts;
     // Workers take fault points (fiu-ctrl) on <fifo_>-<pid>; servers do not.

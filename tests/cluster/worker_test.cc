@@ -237,10 +237,11 @@ std::pair<int, std::string> RunToExit(std::vector<std::string> args, const std::
 
 TEST_F(WorkerCluster, BadFlagsAndRefusalsSayWhatToChange) {
   const std::string log = dir_.path() + "/bad.log";
+  const std::string token = cluster_->JoinToken("worker");
   auto base = [&](uint64_t id, const std::string& data_dir) {
     return std::vector<std::string>{BlixardBin(), "node", "--role", "worker", "--id", std::to_string(id),
                                     "--bind", cluster_->FreshAddr(), "--data-dir", data_dir,
-                                    "--backend", "fake"};
+                                    "--backend", "fake", "--token", token};
   };
   {  // no --join
     auto [code, out] = RunToExit(base(21, cluster_->FreshDataDir()), log + "1");
@@ -252,7 +253,7 @@ TEST_F(WorkerCluster, BadFlagsAndRefusalsSayWhatToChange) {
     args.insert(args.end(), {"--join", cluster_->FreshAddr(), "--join-timeout", "2"});
     auto [code, out] = RunToExit(args, log + "2");
     EXPECT_EQ(code, 1);
-    EXPECT_NE(out.find("could not register with any server"), std::string::npos) << out;
+    EXPECT_NE(out.find("could not get a certificate"), std::string::npos) << out;
   }
   {  // its data dir belongs to another cluster
     const std::string dir = cluster_->FreshDataDir();

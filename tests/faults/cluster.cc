@@ -58,6 +58,7 @@ std::vector<std::string> NetCluster::Argv(int id, bool join) const {
   if (join) {
     argv.push_back("--join");
     argv.push_back(Addr(1));
+    if (!nodes_.at(id).token.empty()) argv.insert(argv.end(), {"--token", nodes_.at(id).token});
   }
   argv.insert(argv.end(), options_.node_args.begin(), options_.node_args.end());
   testing::AddFakeCapacity(argv);  // room for the workload's VMs on every node
@@ -69,6 +70,7 @@ void NetCluster::Spawn(Node& n, bool join) {
     std::lock_guard lk(channel_mu_);
     n.channel.reset();
   }
+  if (join && n.token.empty()) n.token = JoinToken("server");
   ++n.starts;
   n.paused = false;
   n.last_exit = -1;
@@ -220,7 +222,25 @@ void NetCluster::ResetChannel(int id) {
 }
 
 std::shared_ptr<grpc::Channel> NetCluster::NewChannel(int id) const {
-  return testing::RestartFriendlyChannel(Addr(id));
+  return testing::RestartFriendlyChannel(Addr(id), testing::AdminSecurity(DataDir(1)));
+}
+
+std::string NetCluster::JoinToken(const std::string& role) const {
+  std::string token;
+  testing::WaitUntil(
+      [&] {
+        auto stub = v1::ClusterService::NewStub(NewChannel(1));
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+        v1::CreateJoinTokenRequest req;
+        req.set_role(role);
+        v1::CreateJoinTokenResponse resp;
+        if (!stub->CreateJoinToken(&ctx, req, &resp).ok()) return false;
+        token = resp.token();
+        return true;
+      },
+      milliseconds(30000));
+  return token;
 }
 
 std::shared_ptr<grpc::Channel> NetCluster::Channel(int id) {

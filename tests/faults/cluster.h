@@ -28,6 +28,9 @@ using std::chrono::milliseconds;
 
 class NetCluster {
  public:
+  // A join token for a new node of `role` ("server", "worker") made through
+  // node 1; "" when it makes none (or the nodes run --insecure).
+  std::string JoinToken(const std::string& role) const;
   struct Options {
     int nodes = 3;
     std::string dir;                      // data dirs and logs go here
@@ -91,6 +94,7 @@ class NetCluster {
     bool paused = false;
     int last_exit = -1;
     std::shared_ptr<grpc::Channel> channel;
+    std::string token;  // --token of its first join
   };
   std::vector<std::string> Argv(int id, bool join) const;
   void Spawn(Node& n, bool join);

@@ -45,6 +45,8 @@ TEST(WorkerNetns, WorkerCutOffByBlackholeRoutesFencesAndAfterTheHealNoneRunsTwic
   ASSERT_TRUE(servers.Start(&error)) << error;
   testing::WorkerView view([&](uint64_t id) { return servers.Channel(static_cast<int>(id)); }, kVms);
 
+  const std::string worker_token = servers.JoinToken("worker");
+  ASSERT_FALSE(worker_token.empty());
   std::map<uint64_t, std::unique_ptr<Child>> workers;
   auto start_worker = [&](uint64_t id) {
     const int ns = kWorkerNs.at(id);
@@ -56,6 +58,7 @@ TEST(WorkerNetns, WorkerCutOffByBlackholeRoutesFencesAndAfterTheHealNoneRunsTwic
         "--label", "worker=" + std::to_string(id)};
     argv.insert(argv.end(), node.begin(), node.end());
     for (int s = 1; s <= kServers; ++s) argv.insert(argv.end(), {"--join", servers.Addr(s)});
+    argv.insert(argv.end(), {"--token", worker_token});
     testing::AddFakeCapacity(argv);
     workers[id] = std::make_unique<Child>(argv, dir.path() + "/worker-" + std::to_string(id) + ".log");
     return WaitUntil([&] { return view.NodeOf(1, id).health() == v1::NODE_HEALTH_READY; },

@@ -1,4 +1,9 @@
 #include "support/cluster.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "pki/pki.h"
 #include "support/daemon.h"
 
 #include <gtest/gtest.h>
@@ -147,6 +152,7 @@ std::vector<std::string> TestCluster::NodeArgs(uint64_t id) const {
     args.push_back("--join");
     args.push_back(j);
   }
+  if (!m.token.empty()) args.insert(args.end(), {"--token", m.token});
   args.insert(args.end(), options_.node_args.begin(), options_.node_args.end());
   args.insert(args.end(), m.extra_args.begin(), m.extra_args.end());
   // Control-plane tests simulate VMs unless a node asks for a backend.
@@ -199,7 +205,13 @@ bool TestCluster::Add(uint64_t id, std::vector<std::string> extra_args) {
     m.addr = "127.0.0.1:" + std::to_string(FreeListenPort());
     m.data_dir = dir_.path() + "/data-" + std::to_string(id) + "-" + std::to_string(attempt);
     m.join.clear();
-    if (via != 0) m.join.push_back(Addr(via));
+    m.token.clear();
+    if (via != 0) {
+      m.join.push_back(Addr(via));
+      if (!Insecure()) m.token = JoinToken();
+    } else if (admin_data_dir_.empty()) {
+      admin_data_dir_ = m.data_dir;
+    }
     Spawn(m);
     Trace("node " + std::to_string(id) + " started on " + m.addr);
     if (WaitReady(id)) {
@@ -445,8 +457,72 @@ std::string TestCluster::AllLogs() const {
 
 std::shared_ptr<grpc::Channel> TestCluster::Channel(Member& m) {
   std::lock_guard lk(m.channel_mu);
-  if (!m.channel) m.channel = RestartFriendlyChannel(m.addr);  // members restart in place
+  if (m.channel) return m.channel;
+  rpc::RpcSecurity security = Security();
+  // Until the first node wrote its credential, a channel is not kept.
+  if (!security.is_tls() && !Insecure()) return RestartFriendlyChannel(m.addr, security);
+  m.channel = RestartFriendlyChannel(m.addr, security);  // members restart in place
   return m.channel;
+}
+
+bool TestCluster::Insecure() const {
+  return std::find(options_.node_args.begin(), options_.node_args.end(), "--insecure") != options_.node_args.end();
+}
+
+rpc::RpcSecurity TestCluster::Security() const {
+  if (Insecure() || admin_data_dir_.empty()) return rpc::RpcSecurity::Insecure();
+  return AdminSecurity(admin_data_dir_);
+}
+
+std::shared_ptr<grpc::Channel> TestCluster::NewChannel(uint64_t id) const {
+  return RestartFriendlyChannel(Addr(id), Security());
+}
+
+std::shared_ptr<grpc::Channel> TestCluster::NewNodeChannel(uint64_t id) const {
+  rpc::RpcSecurity admin = Security();
+  if (!admin.is_tls()) return RestartFriendlyChannel(Addr(id), admin);
+  const auto read = [&](const char* name) {
+    std::ifstream in(admin_data_dir_ + "/tls/" + name);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  const pki::KeyAndCert ca{read("ca.key"), read("ca.crt")};
+  auto node = pki::ReadCert(read("node.crt"));
+  auto cluster = node.ok() ? pki::ParseUri(node->uri) : Result<pki::Identity>(node.status());
+  auto me = cluster.ok() ? pki::Issue(ca, pki::Identity::Server(cluster->cluster_id, 999))
+                         : Result<pki::KeyAndCert>(cluster.status());
+  if (!me.ok()) {
+    ADD_FAILURE() << "cannot make a node certificate: " << me.status().ToString();
+    return RestartFriendlyChannel(Addr(id), admin);
+  }
+  return RestartFriendlyChannel(
+      Addr(id), rpc::RpcSecurity::Tls(std::make_shared<rpc::TlsMaterial>(rpc::TlsMaterial{ca.cert_pem, me->cert_pem, me->key_pem})));
+}
+
+std::string TestCluster::JoinToken(const std::string& role) {
+  std::string token;
+  std::string last;
+  WaitUntil(
+      [&] {
+        const uint64_t via = RandomRunning(0);
+        if (via == 0) return false;
+        auto ctx = std::make_unique<grpc::ClientContext>();
+        ctx->set_deadline(std::chrono::system_clock::now() + seconds(5));
+        v1::CreateJoinTokenRequest req;
+        req.set_role(role);
+        v1::CreateJoinTokenResponse resp;
+        grpc::Status s = Cluster(via)->CreateJoinToken(ctx.get(), req, &resp);
+        if (!s.ok()) {
+          last = s.error_message();
+          return false;
+        }
+        token = resp.token();
+        return true;
+      },
+      seconds(30));
+  if (token.empty()) ADD_FAILURE() << "no member made a join token: " << last;
+  return token;
 }
 
 std::unique_ptr<v1::VmService::Stub> TestCluster::Vms(uint64_t id) {
@@ -516,6 +592,12 @@ CommandResult TestCluster::Cli(uint64_t id, std::vector<std::string> args) const
   args.insert(args.begin(), BlixardBin());
   args.push_back("--addr");
   args.push_back(Addr(id));
+  // Before the subcommands: `node` has a --data-dir (and --insecure) of its own.
+  if (Insecure()) {
+    args.insert(args.begin() + 1, "--insecure");
+  } else {
+    args.insert(args.begin() + 1, {"--data-dir", admin_data_dir_});
+  }
   return RunCommand(args);
 }
 

@@ -114,6 +114,21 @@ class TestCluster {
 
   // Runs the CLI against member `id`: blixard <args...> --addr <addr>.
   CommandResult Cli(uint64_t id, std::vector<std::string> args) const;
+  // A join token (pki/token.h) for a new node of `role` ("server" or
+  // "worker"), made through a running member; "" (a test failure) when
+  // none makes one. Nodes the harness adds get theirs itself.
+  std::string JoinToken(const std::string& role = "server");
+  // The admin credential of the cluster (its first node's data dir), for a
+  // test's own channels (Insecure with --insecure, or before it exists).
+  rpc::RpcSecurity Security() const;
+  // A fresh channel to member `id` with that credential.
+  std::shared_ptr<grpc::Channel> NewChannel(uint64_t id) const;
+  // A fresh channel to member `id` that shows a server's certificate (as
+  // one node calling another: the internal services), signed with the CA
+  // key in the first node's data dir.
+  std::shared_ptr<grpc::Channel> NewNodeChannel(uint64_t id) const;
+  // The data dir whose credential the CLI uses (the first node's).
+  const std::string& AdminDataDir() const { return admin_data_dir_; }
   // The argv `blixard node ...` for member `id` (with its join flags when
   // it has no data yet).
   std::vector<std::string> NodeArgs(uint64_t id) const;
@@ -129,6 +144,7 @@ class TestCluster {
     std::string addr;
     std::string data_dir;
     std::vector<std::string> join;  // --join targets of the first start
+    std::string token;              // --token of the first start
     std::vector<std::string> extra_args;
     int starts = 0;
     std::unique_ptr<Child> child;
@@ -141,12 +157,14 @@ class TestCluster {
   std::shared_ptr<grpc::Channel> Channel(Member& m);
   bool LostPortRace(Member& m);
   uint64_t RandomRunning(uint64_t except);
+  bool Insecure() const;  // the nodes run with --insecure
 
   Options options_;
   TempDir dir_;
   std::mt19937_64 rng_;
   int fresh_ = 0;
   std::map<uint64_t, std::unique_ptr<Member>> members_;
+  std::string admin_data_dir_;  // the bootstrapping node's
   std::set<uint64_t> paused_;
 };
 

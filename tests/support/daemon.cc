@@ -3,6 +3,8 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 #include <iostream>
 
 namespace blixard::testing {
@@ -72,6 +74,11 @@ int TestDaemon::Stop(int sig) {
 }
 
 std::shared_ptr<grpc::Channel> TestDaemon::Channel() {
+  // Over TCP the daemon writes its credential before it listens: until it
+  // is there, a channel (which could not talk to it anyway) is not kept.
+  const bool insecure = std::find(options_.extra_args.begin(), options_.extra_args.end(), "--insecure") !=
+                        options_.extra_args.end();
+  if (channel_ && !channel_secure_ && options_.tcp && !insecure) channel_.reset();
   if (!channel_) {
     rpc::ChannelOptions o;
     o.max_receive_bytes = o.max_send_bytes = 64 << 20;
@@ -80,6 +87,8 @@ std::shared_ptr<grpc::Channel> TestDaemon::Channel() {
     o.initial_backoff_ms = 20;
     o.connect_timeout_ms = 1000;
     o.max_backoff_ms = 100;
+    o.security = AdminSecurity(data_dir_);
+    channel_secure_ = o.security.is_tls();
     channel_ = rpc::NewChannel(addr_, o);
   }
   return channel_;
@@ -94,11 +103,26 @@ CommandResult TestDaemon::Cli(std::vector<std::string> args) const {
   args.insert(args.begin(), BlixardBin());
   args.push_back("--addr");
   args.push_back(addr_);
+  // Before the subcommands: `node` has a --data-dir of its own.
+  args.insert(args.begin() + 1, {"--data-dir", data_dir_});
   return RunCommand(args);
 }
 
-std::shared_ptr<grpc::Channel> RestartFriendlyChannel(const std::string& address) {
+rpc::RpcSecurity AdminSecurity(const std::string& data_dir) {
+  const auto read = [&](const char* name) {
+    std::ifstream in(data_dir + "/tls/" + name);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  auto m = std::make_shared<rpc::TlsMaterial>(rpc::TlsMaterial{read("ca.crt"), read("admin.crt"), read("admin.key")});
+  if (m->ca_pem.empty() || m->cert_pem.empty() || m->key_pem.empty()) return rpc::RpcSecurity::Insecure();
+  return rpc::RpcSecurity::Tls(std::move(m));
+}
+
+std::shared_ptr<grpc::Channel> RestartFriendlyChannel(const std::string& address, const rpc::RpcSecurity& security) {
   rpc::ChannelOptions o;
+  o.security = security;
   o.max_receive_bytes = 64 << 20;
   o.initial_backoff_ms = 100;
   o.max_backoff_ms = 100;

@@ -61,11 +61,18 @@ class TestDaemon {
   int starts_ = 0;
   std::unique_ptr<Child> child_;
   std::shared_ptr<grpc::Channel> channel_;
+  bool channel_secure_ = false;
 };
+
+// The admin credential a server node wrote into `data_dir`
+// (daemon/credentials.h), for the test's own channels; Insecure while it
+// holds none (a unix-socket or --insecure node, or one not started yet).
+rpc::RpcSecurity AdminSecurity(const std::string& data_dir);
 
 // A channel to a node that restarts on the same address: reconnects within
 // ~100 ms instead of gRPC's multi-second default backoff.
-std::shared_ptr<grpc::Channel> RestartFriendlyChannel(const std::string& address);
+std::shared_ptr<grpc::Channel> RestartFriendlyChannel(const std::string& address,
+                                                      const rpc::RpcSecurity& security = {});
 
 // Context with a deadline `seconds` from now.
 std::unique_ptr<grpc::ClientContext> Ctx(int seconds = 10);

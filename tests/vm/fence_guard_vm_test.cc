@@ -34,7 +34,7 @@ std::optional<v1::Vm> GetVm(TestCluster& c, uint64_t via, const std::string& nam
 }
 
 std::optional<v1::NodeHealth> Health(TestCluster& c, uint64_t via, uint64_t node_id) {
-  auto stub = v1::NodeService::NewStub(rpc::NewChannel(c.Addr(via), {}));
+  auto stub = v1::NodeService::NewStub(c.NewChannel(via));
   v1::ListNodesResponse resp;
   if (!stub->ListNodes(Ctx(5).get(), v1::ListNodesRequest(), &resp).ok()) return std::nullopt;
   for (const auto& n : resp.nodes()) {

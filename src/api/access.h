@@ -1,0 +1,40 @@
+// Who may call what (the CallPolicy of every Blixard server, rpc/security.h).
+//
+//   server certificate   everything (servers hold the CA key: they could
+//                        sign any identity anyway)
+//   worker certificate   the worker services and heartbeats, for itself
+//                        only (CheckSpeaksFor)
+//   client, admin        the whole public API
+//   client, operator     VMs (create, start, stop, delete, pause, resume,
+//                        restart, labels), drain and undrain, and reads
+//   client, reader       reads: get, list, watch, logs, status, members,
+//                        nodes, settings
+//   no certificate       only CertificateService (a join token inside)
+// A method not in the table is refused.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "common/status.h"
+#include "pki/identity.h"
+
+namespace grpc {
+class ServerContextBase;
+}
+
+namespace blixard::api {
+
+Status CheckCall(const std::string& method, const std::optional<pki::Identity>& caller);
+
+// A call about node `node_id` (its heartbeat, its registration, its
+// reports): a worker may speak only for itself. kOk on servers, clients
+// with access (the policy let them in) and calls without TLS.
+Status CheckSpeaksFor(const grpc::ServerContextBase* ctx, uint64_t node_id);
+
+// Who made the call, for the audit log: "client alice (admin)",
+// "server 2", or "local" without TLS.
+std::string CallerName(const grpc::ServerContextBase* ctx);
+
+}  // namespace blixard::api
