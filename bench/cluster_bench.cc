@@ -146,6 +146,21 @@ blixard::rpc::RpcSecurity BlixardSecurity() {
   return g_blixard_security;
 }
 
+// etcd's client certificate when the script started it with TLS
+// (ETCD_TLS_DIR: ca.crt, client.crt, client.key), else plaintext.
+blixard::rpc::RpcSecurity EtcdSecurity() {
+  const char* dir = std::getenv("ETCD_TLS_DIR");
+  if (dir == nullptr || *dir == '\0') return {};
+  const auto read = [&](const char* name) {
+    std::ifstream in(std::string(dir) + "/" + name);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  return blixard::rpc::RpcSecurity::Tls(std::make_shared<blixard::rpc::TlsMaterial>(
+      blixard::rpc::TlsMaterial{read("ca.crt"), read("client.crt"), read("client.key")}));
+}
+
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& addr,
                                            const blixard::rpc::RpcSecurity& security = BlixardSecurity()) {
   blixard::rpc::ChannelOptions o;
@@ -277,7 +292,7 @@ class EtcdWriter : public Writer {
  public:
   EtcdWriter(const std::vector<std::string>& addrs, std::string prefix, size_t value_bytes)
       : prefix_(std::move(prefix)), value_(value_bytes, 'v') {
-    for (const auto& a : addrs) stubs_.push_back(etcdserverpb::KV::NewStub(MakeChannel(a, {})));
+    for (const auto& a : addrs) stubs_.push_back(etcdserverpb::KV::NewStub(MakeChannel(a, EtcdSecurity())));
   }
   Pending* Start(grpc::CompletionQueue* cq, uint64_t seq, int endpoint,
                  std::chrono::milliseconds deadline) override {

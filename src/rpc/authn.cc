@@ -41,7 +41,6 @@ class Authenticator : public grpc::AuthMetadataProcessor {
                        OutputMetadata*) override {
     std::string method;
     if (auto it = metadata.find(":path"); it != metadata.end()) method.assign(it->second.data(), it->second.size());
-    context->AddProperty(kSecureProperty, "1");
     std::optional<pki::Identity> caller;
     const std::vector<grpc::string_ref> pems = context->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
     if (!pems.empty()) {
@@ -52,7 +51,6 @@ class Authenticator : public grpc::AuthMetadataProcessor {
                                                       " expired; renew it"));
       }
       caller = c.identity;
-      context->AddProperty(kCallerProperty, pki::ToUri(c.identity));
     }
     if (policy_) {
       if (Status s = policy_(method, caller); !s.ok()) return Refuse(method, s, caller);
@@ -127,6 +125,23 @@ class Authenticator : public grpc::AuthMetadataProcessor {
 };
 
 }  // namespace
+
+std::optional<pki::Identity> IdentityOf(const std::string& pem) {
+  static std::mutex mu;
+  static auto* cache = new std::unordered_map<std::string, std::optional<pki::Identity>>;
+  {
+    std::lock_guard lk(mu);
+    if (auto it = cache->find(pem); it != cache->end()) return it->second;
+  }
+  std::optional<pki::Identity> id;
+  if (auto info = pki::ReadCert(pem); info.ok()) {
+    if (auto parsed = pki::ParseUri(info->uri); parsed.ok()) id = *parsed;
+  }
+  std::lock_guard lk(mu);
+  if (cache->size() >= kMaxCached) cache->clear();
+  cache->emplace(pem, id);
+  return id;
+}
 
 std::shared_ptr<grpc::AuthMetadataProcessor> NewAuthenticator(std::shared_ptr<const TlsMaterial> tls,
                                                               CallPolicy policy) {

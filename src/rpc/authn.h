@@ -7,20 +7,24 @@
 // (servers.h), so that a stranger's certificate gets a clear
 // UNAUTHENTICATED here rather than a bare handshake failure. Checks are
 // cached per certificate (their expiry is still checked on each call).
+// It adds nothing to the auth context: gRPC 1.51 hands the processor the
+// connection's context, so a property added per call would pile up there
+// (and every lookup would scan the pile); CallerOf reads the certificate.
 #pragma once
 
 #include <grpcpp/security/auth_metadata_processor.h>
 
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "rpc/security.h"
 
 namespace blixard::rpc {
 
-// The auth-context property the authenticator sets: the caller's URI.
-inline constexpr char kCallerProperty[] = "blixard_caller";
-// Set on every call of a TLS server, whoever the caller.
-inline constexpr char kSecureProperty[] = "blixard_tls";
+// The identity `pem` names (its URI SAN), from a process-wide cache: for a
+// certificate the authenticator accepted. nullopt if it names none.
+std::optional<pki::Identity> IdentityOf(const std::string& pem);
 
 std::shared_ptr<grpc::AuthMetadataProcessor> NewAuthenticator(std::shared_ptr<const TlsMaterial> tls,
                                                               CallPolicy policy);

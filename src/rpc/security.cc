@@ -1,5 +1,6 @@
 #include "rpc/security.h"
 
+#include <grpc/grpc_security_constants.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/security/tls_certificate_verifier.h>
@@ -66,18 +67,18 @@ std::shared_ptr<grpc::ServerCredentials> ServerCredentials(const RpcSecurity& se
 }
 
 std::optional<pki::Identity> CallerOf(const grpc::ServerContextBase* ctx) {
+  if (!IsSecureCall(ctx)) return std::nullopt;
   auto auth = ctx->auth_context();
-  if (!auth) return std::nullopt;
-  const std::vector<grpc::string_ref> v = auth->FindPropertyValues(kCallerProperty);
-  if (v.empty()) return std::nullopt;
-  auto id = pki::ParseUri(std::string_view(v[0].data(), v[0].size()));
-  if (!id.ok()) return std::nullopt;
-  return *id;
+  const std::vector<grpc::string_ref> pems = auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+  if (pems.empty()) return std::nullopt;
+  return IdentityOf(std::string(pems[0].data(), pems[0].size()));
 }
 
 bool IsSecureCall(const grpc::ServerContextBase* ctx) {
   auto auth = ctx->auth_context();
-  return auth && !auth->FindPropertyValues(kSecureProperty).empty();
+  if (!auth) return false;
+  const std::vector<grpc::string_ref> v = auth->FindPropertyValues(GRPC_TRANSPORT_SECURITY_TYPE_PROPERTY_NAME);
+  return !v.empty() && std::string_view(v[0].data(), v[0].size()) == "ssl";
 }
 
 bool CallerIsNode(const grpc::ServerContextBase* ctx) {
