@@ -103,4 +103,24 @@ std::string CallerName(const grpc::ServerContextBase* ctx) {
   return rpc::IsSecureCall(ctx) ? "anonymous" : "local";
 }
 
+std::string AuditText(const v1::Command& cmd) {
+  std::string out = (cmd.actor().empty() ? std::string("the cluster") : cmd.actor()) + " ";
+  const google::protobuf::FieldDescriptor* op =
+      cmd.GetReflection()->GetOneofFieldDescriptor(cmd, v1::Command::descriptor()->FindOneofByName("op"));
+  out += op ? op->name() : "no-op";
+  switch (cmd.op_case()) {
+    case v1::Command::kCreateVm: return out + " " + cmd.create_vm().spec().name();
+    case v1::Command::kDeleteVm: return out + " " + cmd.delete_vm().name();
+    case v1::Command::kSetVmDesiredState:
+      return out + " " + cmd.set_vm_desired_state().name() + " " + v1::DesiredState_Name(cmd.set_vm_desired_state().desired_state());
+    case v1::Command::kUpdateVmLabels:
+      return out + " " + cmd.update_vm_labels().name() + " " + cmd.update_vm_labels().key();
+    case v1::Command::kSetNodeDrain:
+      return out + " node " + std::to_string(cmd.set_node_drain().id()) + (cmd.set_node_drain().draining() ? " on" : " off");
+    case v1::Command::kSetClusterSetting:
+      return out + " " + cmd.set_cluster_setting().key();
+    default: return out;
+  }
+}
+
 }  // namespace blixard::api

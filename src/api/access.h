@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 
+#include "blixard/v1/state.pb.h"
 #include "common/status.h"
 #include "pki/identity.h"
 
@@ -36,5 +37,9 @@ Status CheckSpeaksFor(const grpc::ServerContextBase* ctx, uint64_t node_id);
 // Who made the call, for the audit log: "client alice (admin)",
 // "server 2", or "local" without TLS.
 std::string CallerName(const grpc::ServerContextBase* ctx);
+
+// The audit log's line for an accepted write: "<actor> <operation> <what>",
+// e.g. "client alice (admin) create_vm web-1".
+std::string AuditText(const v1::Command& cmd);
 
 }  // namespace blixard::api

@@ -72,6 +72,11 @@ void ClusterServiceImpl::FillMembers(const node::NodeStatus& st,
     pm->set_match_index(m.match_index);
     pm->set_last_contact_ms_ago(m.last_contact_ms);
   }
+  node_.Read([&](const state::ClusterState& state) {
+    for (v1::Member& pm : *out) {
+      if (const v1::Node* n = state.FindNode(pm.id())) pm.set_cert_expires_unix(n->cert_expires_unix());
+    }
+  });
 }
 
 grpc::Status ClusterServiceImpl::GetClusterStatus(grpc::ServerContext* ctx,
@@ -151,8 +156,11 @@ grpc::Status NodeServiceImpl::ListNodes(grpc::ServerContext* ctx, const v1::List
 }
 
 grpc::Status NodeServiceImpl::Write(grpc::ServerContext* ctx, v1::Command cmd) {
+  cmd.set_actor(CallerName(ctx));
+  const std::string what = AuditText(cmd);
   auto r = node_.Propose(std::move(cmd), DeadlineOf(ctx));
   if (!r.ok()) return ToGrpc(r.status());
+  if (r->status.ok()) spdlog::info("audit: {}", what);
   return ToGrpc(r->status);
 }
 

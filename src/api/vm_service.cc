@@ -5,6 +5,9 @@
 #include <mutex>
 #include <thread>
 
+#include <spdlog/spdlog.h>
+
+#include "api/access.h"
 #include "api/convert.h"
 #include "common/vm_trace.h"
 #include "rpc/channels.h"
@@ -75,9 +78,12 @@ VmServiceImpl::VmServiceImpl(node::Node& node, vmm::Hypervisor* hypervisor, agen
 }
 
 grpc::Status VmServiceImpl::Write(grpc::ServerContext* ctx, v1::Command cmd, v1::Vm* out) {
+  cmd.set_actor(CallerName(ctx));
+  const std::string what = AuditText(cmd);
   auto r = node_.Propose(std::move(cmd), DeadlineOf(ctx));
   if (!r.ok()) return ToGrpc(r.status());
   if (!r->status.ok()) return ToGrpc(r->status);
+  spdlog::info("audit: {}", what);
   if (out && r->vm) *out = *r->vm;
   return grpc::Status::OK;
 }
@@ -97,10 +103,14 @@ grpc::ServerUnaryReactor* VmServiceImpl::CreateVm(grpc::CallbackServerContext* c
     return reactor;
   }
   // The reactor and `resp` live until Finish; the node calls back once.
-  node_.ProposeAsync(state::MakeCreateVm(req->spec(), req->start(), NowUnixMs()), DeadlineOf(ctx),
-                     [reactor, resp](Result<state::ApplyResult> r) {
+  v1::Command cmd = state::MakeCreateVm(req->spec(), req->start(), NowUnixMs());
+  cmd.set_actor(CallerName(ctx));
+  std::string what = AuditText(cmd);
+  node_.ProposeAsync(std::move(cmd), DeadlineOf(ctx),
+                     [reactor, resp, what = std::move(what)](Result<state::ApplyResult> r) {
                        if (!r.ok()) return reactor->Finish(ToGrpc(r.status()));
                        if (!r->status.ok()) return reactor->Finish(ToGrpc(r->status));
+                       spdlog::info("audit: {}", what);
                        if (r->vm) *resp->mutable_vm() = std::move(*r->vm);
                        reactor->Finish(grpc::Status::OK);
                      });

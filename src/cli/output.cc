@@ -211,6 +211,8 @@ std::string VmDetails(const v1::Vm& vm, int64_t now_ms) {
       {"generation", std::to_string(vm.generation())},
       {"created", FormatTime(vm.created_at_unix_ms(), now_ms)},
       {"created index", std::to_string(vm.created_index())},
+      {"created by", OrDash(vm.created_by())},
+      {"updated by", OrDash(vm.updated_by())},
       {"status updated", FormatTime(vm.status().updated_at_unix_ms(), now_ms)},
   });
 }
@@ -250,14 +252,24 @@ std::string NodeTable(const v1::ListNodesResponse& resp, int64_t now_ms) {
 
 std::string MemberTable(const google::protobuf::RepeatedPtrField<v1::Member>& members, uint64_t leader_id) {
   std::vector<std::vector<std::string>> rows;
+  // The certificates' expiry, when the members run TLS.
+  bool certs = false;
+  for (const v1::Member& m : members) certs = certs || m.cert_expires_unix() != 0;
   for (const v1::Member& m : members) {
     std::string role = RoleName(m.role());
     if (leader_id != 0 && m.id() == leader_id) role += " (leader)";
     rows.push_back({std::to_string(m.id()), m.address(), role,
                     m.match_index() == 0 ? "-" : std::to_string(m.match_index()),
                     m.last_contact_ms_ago() < 0 ? "-" : fmt::format("{}ms", m.last_contact_ms_ago())});
+    if (certs) {
+      rows.back().push_back(m.cert_expires_unix() == 0
+                                ? "-"
+                                : fmt::format("{:%Y-%m-%d}", fmt::gmtime(static_cast<std::time_t>(m.cert_expires_unix()))));
+    }
   }
-  return RenderTable({"ID", "ADDRESS", "ROLE", "MATCH", "CONTACT"}, rows);
+  std::vector<std::string> header = {"ID", "ADDRESS", "ROLE", "MATCH", "CONTACT"};
+  if (certs) header.push_back("CERT EXPIRES");
+  return RenderTable(header, rows);
 }
 
 std::string ClusterStatusText(const v1::GetClusterStatusResponse& st) {

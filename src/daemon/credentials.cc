@@ -128,6 +128,7 @@ Result<NodeCredentials> JoinOnce(const std::string& addr, const pki::JoinToken& 
   }
   NodeCredentials c;
   c.identity = want;
+  c.expires_unix = got->not_after_unix;
   c.tls = std::make_shared<rpc::TlsMaterial>(rpc::TlsMaterial{ca.ca_pem(), resp.cert_pem(), *key});
   if (kind == pki::Identity::Kind::kServer) {
     if (resp.ca_key_pem().empty() || resp.token_key().empty()) {
@@ -167,6 +168,7 @@ Result<std::optional<NodeCredentials>> LoadCredentials(const std::string& data_d
   }
   NodeCredentials c;
   c.identity = *id;
+  c.expires_unix = info->not_after_unix;
   c.tls = std::make_shared<rpc::TlsMaterial>(rpc::TlsMaterial{*f->ca_crt, *f->node_crt, *f->node_key});
   if (expected.kind == pki::Identity::Kind::kServer) {
     if (!f->ca_key || !f->token_key) {
@@ -186,6 +188,7 @@ Result<NodeCredentials> CreateClusterCredentials(const std::string& data_dir, co
   auto node = pki::Issue(*ca, c.identity);
   if (!node.ok()) return node.status();
   c.tls = std::make_shared<rpc::TlsMaterial>(rpc::TlsMaterial{ca->cert_pem, node->cert_pem, node->key_pem});
+  c.expires_unix = pki::ReadCert(node->cert_pem)->not_after_unix;
   c.authority = AuthorityOf(cluster_id, ca->cert_pem, ca->key_pem, pki::NewTokenKey());
   if (Status s = Save(data_dir, c); !s.ok()) return s;
   spdlog::info("made the cluster CA (fingerprint {}) and this node's certificate in {}", c.authority->ca_sha256,

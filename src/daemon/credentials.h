@@ -29,6 +29,7 @@ namespace blixard::daemon {
 
 struct NodeCredentials {
   pki::Identity identity;
+  int64_t expires_unix = 0;  // of the node's certificate
   std::shared_ptr<const rpc::TlsMaterial> tls;
   std::shared_ptr<const api::Authority> authority;  // servers
 };

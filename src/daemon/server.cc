@@ -295,9 +295,12 @@ void Server::StartActing() {
   spdlog::info("agent running VMs with the {} backend", hypervisor_->BackendName());
   offer_reporter_ = std::make_unique<OfferReporter>(
       "node " + std::to_string(o_.id),
-      [&o = o_]() -> Result<v1::Node> {
+      [&o = o_, expires = credentials_ ? credentials_->expires_unix : 0]() -> Result<v1::Node> {
         auto now = NodeOffer(o.capacity, ReadHostResources(o.data_dir));
-        if (now.ok()) now->set_id(o.id);
+        if (now.ok()) {
+          now->set_id(o.id);
+          now->set_cert_expires_unix(expires);
+        }
         return now;
       },
       ServerOfferWriter(*node_), std::nullopt, std::chrono::milliseconds(250));

@@ -88,7 +88,8 @@ std::string ReadClusterId(const std::string& path) {
 
 // The worker's certificate (loaded, or got with its join token), shown on
 // every channel and server it builds. False (logged) when it has none.
-bool SecureChannels(const DaemonOptions& o, const std::string& known_cluster) {
+// `expires`: the certificate's expiry (unix s), for the worker's offer.
+bool SecureChannels(const DaemonOptions& o, const std::string& known_cluster, int64_t* expires) {
   if (o.insecure) {
     spdlog::warn("--insecure: serving without TLS; anyone who reaches {} can drive this worker's VMs", o.bind);
     return true;
@@ -117,6 +118,7 @@ bool SecureChannels(const DaemonOptions& o, const std::string& known_cluster) {
     spdlog::error("worker {} has no certificate: {}", o.id, c.status().ToString());
     return false;
   }
+  *expires = c->expires_unix;
   rpc::SetProcessSecurity(rpc::RpcSecurity::Tls(c->tls, api::CheckCall));
   return true;
 }
@@ -138,7 +140,9 @@ int RunWorker(const DaemonOptions& o, const sigset_t& signals) {
   offer->set_address(o.bind);
   const std::string cluster_file = o.data_dir + "/cluster-id";
   const std::string known_cluster = ReadClusterId(cluster_file);
-  if (!SecureChannels(o, known_cluster)) return 1;
+  int64_t cert_expires = 0;
+  if (!SecureChannels(o, known_cluster, &cert_expires)) return 1;
+  offer->set_cert_expires_unix(cert_expires);
   WorkerLink link(o.id, o.join, known_cluster);
   // Serves what needs this node (vm logs, pause, resume) for the VMs placed
   // here; the servers proxy those calls to its --bind. Listening before
@@ -200,6 +204,7 @@ int RunWorker(const DaemonOptions& o, const sigset_t& signals) {
         if (now.ok()) {
           now->set_id(registered.id());
           now->set_address(registered.address());
+          now->set_cert_expires_unix(registered.cert_expires_unix());
         }
         return now;
       },

@@ -193,6 +193,7 @@ ApplyResult ClusterState::Apply(const v1::Command& cmd, uint64_t index, bool wan
     return out;
   }
   if (cmd.has_request_id()) requests_.Add(RequestLog::From(cmd.request_id()));
+  if (!cmd.actor().empty()) RecordActor(cmd, out);
   known = NodesTouchedBy(cmd, by_name, named, touched) && known;
   if (!by_name) {
     if (!known) {
@@ -418,6 +419,23 @@ std::vector<v1::Node> ClusterState::ListNodes() const {
   out.reserve(nodes_.size());
   for (const auto& [id, node] : nodes_) out.push_back(node);
   return out;
+}
+
+void ClusterState::RecordActor(const v1::Command& cmd, ApplyResult& out) {
+  std::string_view name;
+  switch (cmd.op_case()) {
+    case v1::Command::kCreateVm: name = cmd.create_vm().spec().name(); break;
+    case v1::Command::kSetVmDesiredState: name = cmd.set_vm_desired_state().name(); break;
+    case v1::Command::kUpdateVmLabels: name = cmd.update_vm_labels().name(); break;
+    default: return;
+  }
+  auto it = vms_.find(name);
+  if (it == vms_.end()) return;
+  for (v1::Vm* vm : {&it->second, out.vm ? &*out.vm : nullptr}) {
+    if (vm == nullptr) continue;
+    if (cmd.has_create_vm()) vm->set_created_by(cmd.actor());
+    vm->set_updated_by(cmd.actor());
+  }
 }
 
 }  // namespace blixard::state

@@ -242,6 +242,8 @@ class ClusterState {
   bool VmsNamedBy(const v1::Command& cmd, std::vector<std::string_view>& names) const;
   // Adds (sign +1) or takes away (-1) what `vm` holds on its node.
   void Account(const v1::Vm& vm, int sign);
+  // Command.actor into the VM a user's command changed (created_by, updated_by).
+  void RecordActor(const v1::Command& cmd, ApplyResult& out);
   NodeUsage UsageByScan(uint64_t node_id) const;
   void RecountUsage(uint64_t node_id);
   Status CheckUsage() const;

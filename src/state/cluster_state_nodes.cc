@@ -34,6 +34,7 @@ Status ClusterState::ApplyRegisterNode(const v1::RegisterNode& op, int64_t now) 
       *next.mutable_reserved() = prev.reserved();
       next.set_cpu_overcommit_percent(prev.cpu_overcommit_percent());
       if (next.labels().empty()) *next.mutable_labels() = prev.labels();
+      if (next.cert_expires_unix() == 0) next.set_cert_expires_unix(prev.cert_expires_unix());
     }
     it->second = std::move(next);
   } else {
@@ -150,6 +151,7 @@ Status ClusterState::ApplyUpdateNode(const v1::UpdateNode& op) {
   *next.mutable_reserved() = op.reserved();
   next.set_cpu_overcommit_percent(op.cpu_overcommit_percent());
   *next.mutable_labels() = op.labels();
+  next.set_cert_expires_unix(op.cert_expires_unix());
   if (Status s = ValidateNode(next); !s.ok()) return s;
   it->second = std::move(next);
   return Status::Ok();

@@ -45,6 +45,25 @@ TEST_F(ClusterStateTest, CreateVmSetsInitialRecord) {
 
 // want_vm=false (nobody waits for the answer): same state change, no copy
 // of the record in the result; errors are reported as usual.
+TEST_F(ClusterStateTest, AVmRecordsWhoCreatedItAndWhoChangedItLast) {
+  v1::Command create = MakeCreateVm(Spec("web-1"), true, kNow);
+  create.set_actor("client alice (admin)");
+  ApplyResult r = state_.Apply(create, 7);
+  ASSERT_TRUE(r.status.ok());
+  EXPECT_EQ(r.vm->created_by(), "client alice (admin)");
+  v1::Command stop = MakeSetVmDesiredState("web-1", v1::DESIRED_STATE_STOPPED, kNow);
+  stop.set_actor("client otto (operator)");
+  r = state_.Apply(stop, 8);
+  ASSERT_TRUE(r.status.ok());
+  EXPECT_EQ(r.vm->updated_by(), "client otto (operator)");
+  const v1::Vm* vm = state_.FindVm("web-1");
+  EXPECT_EQ(vm->created_by(), "client alice (admin)");
+  EXPECT_EQ(vm->updated_by(), "client otto (operator)");
+  // The cluster's own commands (no actor) leave both as they are.
+  ASSERT_TRUE(state_.Apply(MakeSetVmDesiredState("web-1", v1::DESIRED_STATE_RUNNING, kNow), 9).status.ok());
+  EXPECT_EQ(state_.FindVm("web-1")->updated_by(), "client otto (operator)");
+}
+
 TEST_F(ClusterStateTest, ApplyWithoutWantingTheRecordChangesTheSame) {
   ApplyResult r = state_.Apply(MakeCreateVm(Spec("web-1"), true, kNow), 7, /*want_vm=*/false);
   ASSERT_TRUE(r.status.ok()) << r.status.ToString();

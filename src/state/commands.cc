@@ -123,6 +123,7 @@ v1::Command MakeUpdateNode(const v1::Node& node, int64_t now_ms) {
   *op->mutable_reserved() = node.reserved();
   op->set_cpu_overcommit_percent(node.cpu_overcommit_percent());
   *op->mutable_labels() = node.labels();
+  op->set_cert_expires_unix(node.cert_expires_unix());
   return cmd;
 }
 

@@ -5,6 +5,7 @@
 
 #include <ctime>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include "blixard/v1/internal.grpc.pb.h"
@@ -63,6 +64,19 @@ TEST_F(Security, TheLocalAdminWorksWithNoFlagsAndTheFilesArePrivate) {
   CommandResult r = d_.Cli({"vm", "create", "web"});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_EQ(d_.Cli({"vm", "list"}).exit_code, 0);
+  // Who did it: in the record, and one audit line on the node.
+  r = d_.Cli({"vm", "get", "web"});
+  EXPECT_TRUE(std::regex_search(r.out, std::regex("created by: +client local-admin-1 \\(admin\\)"))) << r.out;
+  EXPECT_TRUE(WaitUntil([&] { return d_.log().find("audit: client local-admin-1 (admin) create_vm web") != std::string::npos; },
+                        std::chrono::seconds(10)))
+      << d_.log();
+  // The members' certificates expire in a year.
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        CommandResult st = d_.Cli({"cluster", "members"});
+        return st.out.find("CERT EXPIRES") != std::string::npos;
+      },
+      std::chrono::seconds(10)));
   for (const char* f : {"ca.key", "node.key", "admin.key", "token.key"}) {
     struct stat st {};
     ASSERT_EQ(::stat((d_.data_dir() + "/tls/" + f).c_str(), &st), 0) << f;
