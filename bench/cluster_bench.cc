@@ -47,6 +47,7 @@
 
 #include "blixard/v1/blixard.grpc.pb.h"
 #include "etcd/rpc.grpc.pb.h"
+#include "common/file.h"
 #include "rpc/channels.h"
 #include "support/daemon.h"
 #include "support/process.h"
@@ -152,10 +153,8 @@ blixard::rpc::RpcSecurity EtcdSecurity() {
   const char* dir = std::getenv("ETCD_TLS_DIR");
   if (dir == nullptr || *dir == '\0') return {};
   const auto read = [&](const char* name) {
-    std::ifstream in(std::string(dir) + "/" + name);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
+    auto r = blixard::ReadWholeFile(std::string(dir) + "/" + name);
+    return r.ok() && *r ? **r : std::string();
   };
   return blixard::rpc::RpcSecurity::Tls(std::make_shared<blixard::rpc::TlsMaterial>(
       blixard::rpc::TlsMaterial{read("ca.crt"), read("client.crt"), read("client.key")}));

@@ -52,7 +52,6 @@
 #include "blixard/v1/blixard.grpc.pb.h"
 #include "blixard/v1/internal.grpc.pb.h"
 #include "node/peer_clients.h"
-#include "pki/pki.h"
 #include "daemon/worker_link.h"
 #include "rpc/channels.h"
 #include "state/assignments.h"
@@ -281,26 +280,9 @@ std::string LoadAvg() {
 // Makes this process show server 999's certificate of the cluster whose
 // first node keeps its CA in `data_dir`.
 bool ActAsServer(const std::string& data_dir) {
-  const auto read = [&](const char* name) {
-    std::ifstream in(data_dir + "/tls/" + name);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  };
-  const pki::KeyAndCert ca{read("ca.key"), read("ca.crt")};
-  auto node = pki::ReadCert(read("node.crt"));
-  auto id = node.ok() ? pki::ParseUri(node->uri) : Result<pki::Identity>(node.status());
-  if (!id.ok()) {
-    fprintf(stderr, "cannot read node 1's certificate: %s\n", id.status().ToString().c_str());
-    return false;
-  }
-  auto me = pki::Issue(ca, pki::Identity::Server(id->cluster_id, 999));
-  if (!me.ok()) {
-    fprintf(stderr, "cannot make the bench's certificate: %s\n", me.status().ToString().c_str());
-    return false;
-  }
-  rpc::SetProcessSecurity(rpc::RpcSecurity::Tls(
-      std::make_shared<rpc::TlsMaterial>(rpc::TlsMaterial{ca.cert_pem, me->cert_pem, me->key_pem})));
+  rpc::RpcSecurity me = testing::NodeSecurity(data_dir, 999);
+  if (!me.is_tls()) return false;
+  rpc::SetProcessSecurity(std::move(me));
   return true;
 }
 

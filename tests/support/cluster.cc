@@ -1,9 +1,5 @@
 #include "support/cluster.h"
 
-#include <fstream>
-#include <sstream>
-
-#include "pki/pki.h"
 #include "support/daemon.h"
 
 #include <gtest/gtest.h>
@@ -481,23 +477,9 @@ std::shared_ptr<grpc::Channel> TestCluster::NewChannel(uint64_t id) const {
 std::shared_ptr<grpc::Channel> TestCluster::NewNodeChannel(uint64_t id) const {
   rpc::RpcSecurity admin = Security();
   if (!admin.is_tls()) return RestartFriendlyChannel(Addr(id), admin);
-  const auto read = [&](const char* name) {
-    std::ifstream in(admin_data_dir_ + "/tls/" + name);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  };
-  const pki::KeyAndCert ca{read("ca.key"), read("ca.crt")};
-  auto node = pki::ReadCert(read("node.crt"));
-  auto cluster = node.ok() ? pki::ParseUri(node->uri) : Result<pki::Identity>(node.status());
-  auto me = cluster.ok() ? pki::Issue(ca, pki::Identity::Server(cluster->cluster_id, 999))
-                         : Result<pki::KeyAndCert>(cluster.status());
-  if (!me.ok()) {
-    ADD_FAILURE() << "cannot make a node certificate: " << me.status().ToString();
-    return RestartFriendlyChannel(Addr(id), admin);
-  }
-  return RestartFriendlyChannel(
-      Addr(id), rpc::RpcSecurity::Tls(std::make_shared<rpc::TlsMaterial>(rpc::TlsMaterial{ca.cert_pem, me->cert_pem, me->key_pem})));
+  rpc::RpcSecurity node = NodeSecurity(admin_data_dir_, 999);
+  if (!node.is_tls()) ADD_FAILURE() << "cannot make a node certificate from " << admin_data_dir_;
+  return RestartFriendlyChannel(Addr(id), node);
 }
 
 std::string TestCluster::JoinToken(const std::string& role) {

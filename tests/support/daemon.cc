@@ -1,10 +1,11 @@
 #include "support/daemon.h"
 
+#include "common/file.h"
+#include "pki/pki.h"
+
 #include <signal.h>
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 #include <iostream>
 
 namespace blixard::testing {
@@ -108,16 +109,32 @@ CommandResult TestDaemon::Cli(std::vector<std::string> args) const {
   return RunCommand(args);
 }
 
+namespace {
+std::string TlsFile(const std::string& data_dir, const char* name) {
+  auto r = ReadWholeFile(data_dir + "/tls/" + name);
+  return r.ok() && *r ? **r : std::string();
+}
+}  // namespace
+
 rpc::RpcSecurity AdminSecurity(const std::string& data_dir) {
-  const auto read = [&](const char* name) {
-    std::ifstream in(data_dir + "/tls/" + name);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  };
-  auto m = std::make_shared<rpc::TlsMaterial>(rpc::TlsMaterial{read("ca.crt"), read("admin.crt"), read("admin.key")});
+  auto m = std::make_shared<rpc::TlsMaterial>(
+      rpc::TlsMaterial{TlsFile(data_dir, "ca.crt"), TlsFile(data_dir, "admin.crt"), TlsFile(data_dir, "admin.key")});
   if (m->ca_pem.empty() || m->cert_pem.empty() || m->key_pem.empty()) return rpc::RpcSecurity::Insecure();
   return rpc::RpcSecurity::Tls(std::move(m));
+}
+
+rpc::RpcSecurity NodeSecurity(const std::string& data_dir, uint64_t as_server) {
+  const pki::KeyAndCert ca{TlsFile(data_dir, "ca.key"), TlsFile(data_dir, "ca.crt")};
+  auto node = pki::ReadCert(TlsFile(data_dir, "node.crt"));
+  auto cluster = node.ok() ? pki::ParseUri(node->uri) : Result<pki::Identity>(node.status());
+  auto me = cluster.ok() ? pki::Issue(ca, pki::Identity::Server(cluster->cluster_id, as_server))
+                         : Result<pki::KeyAndCert>(cluster.status());
+  if (!me.ok()) {
+    std::cerr << "cannot make a node certificate from " << data_dir << ": " << me.status().ToString() << "\n";
+    return rpc::RpcSecurity::Insecure();
+  }
+  return rpc::RpcSecurity::Tls(
+      std::make_shared<rpc::TlsMaterial>(rpc::TlsMaterial{ca.cert_pem, me->cert_pem, me->key_pem}));
 }
 
 std::shared_ptr<grpc::Channel> RestartFriendlyChannel(const std::string& address, const rpc::RpcSecurity& security) {

@@ -68,6 +68,10 @@ class TestDaemon {
 // (daemon/credentials.h), for the test's own channels; Insecure while it
 // holds none (a unix-socket or --insecure node, or one not started yet).
 rpc::RpcSecurity AdminSecurity(const std::string& data_dir);
+// A server certificate for node `as_server`, signed with the CA key a server
+// node keeps in `data_dir`: for a test or bench that calls the internal
+// services as a node would. Insecure (and a message on stderr) without one.
+rpc::RpcSecurity NodeSecurity(const std::string& data_dir, uint64_t as_server);
 
 // A channel to a node that restarts on the same address: reconnects within
 // ~100 ms instead of gRPC's multi-second default backoff.
