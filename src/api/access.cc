@@ -1,6 +1,7 @@
 #include "api/access.h"
 
 #include <grpcpp/server_context.h>
+#include <spdlog/spdlog.h>
 
 #include <map>
 #include <string_view>
@@ -20,6 +21,7 @@ const std::map<std::string, Need, std::less<>>& Table() {
       for (std::string_view m : methods) t->emplace("/blixard.v1." + std::string(service) + "/" + std::string(m), need);
     };
     add("CertificateService", {"GetCaCertificate", "IssueCertificate"}, Need::kNone);
+    add("CertificateService", {"RenewCertificate"}, Need::kNode);
     add("PeerService", {"Raft"}, Need::kServer);
     add("InternalService", {"Forward"}, Need::kServer);
     add("InternalService", {"Heartbeat"}, Need::kNode);
@@ -34,6 +36,7 @@ const std::map<std::string, Need, std::less<>>& Table() {
     add("ClusterService", {"JoinCluster", "LeaveCluster", "RemoveMember", "TransferLeader", "CreateJoinToken"},
         Need::kAdmin);
     add("NodeService", {"SetClusterSetting"}, Need::kAdmin);
+    add("TokenService", {"CreateToken", "ListTokens", "RevokeToken", "CreateCertificate"}, Need::kAdmin);
     return t;
   }();
   return *table;
@@ -119,8 +122,23 @@ std::string AuditText(const v1::Command& cmd) {
       return out + " node " + std::to_string(cmd.set_node_drain().id()) + (cmd.set_node_drain().draining() ? " on" : " off");
     case v1::Command::kSetClusterSetting:
       return out + " " + cmd.set_cluster_setting().key();
+    case v1::Command::kCreateToken: {
+      const v1::Token& t = cmd.create_token().token();
+      return out + " " + t.id() + (t.name().empty() ? "" : " " + t.name()) + (t.role().empty() ? "" : " " + t.role());
+    }
+    case v1::Command::kRevokeToken: return out + " " + cmd.revoke_token().id();
+    case v1::Command::kUseToken: return out + " " + cmd.use_token().id();
     default: return out;
   }
+}
+
+Result<state::ApplyResult> ProposeAudited(node::Node& node, v1::Command cmd, const std::string& actor,
+                                          node::Deadline deadline) {
+  cmd.set_actor(actor);
+  const std::string what = AuditText(cmd);
+  auto r = node.Propose(std::move(cmd), deadline);
+  if (r.ok() && r->status.ok()) spdlog::info("audit: {}", what);
+  return r;
 }
 
 }  // namespace blixard::api

@@ -19,6 +19,7 @@
 
 #include "blixard/v1/state.pb.h"
 #include "common/status.h"
+#include "node/node.h"
 #include "pki/identity.h"
 
 namespace grpc {
@@ -41,5 +42,11 @@ std::string CallerName(const grpc::ServerContextBase* ctx);
 // The audit log's line for an accepted write: "<actor> <operation> <what>",
 // e.g. "client alice (admin) create_vm web-1".
 std::string AuditText(const v1::Command& cmd);
+
+// Proposes `cmd` made by `actor` (Command.actor; "" for the cluster's own)
+// and logs its audit line once it applied without error: what
+// node::Node::Propose returns.
+Result<state::ApplyResult> ProposeAudited(node::Node& node, v1::Command cmd, const std::string& actor,
+                                          node::Deadline deadline);
 
 }  // namespace blixard::api

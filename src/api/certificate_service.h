@@ -1,5 +1,5 @@
 // CertificateService (proto/blixard/v1/internal.proto): a new node's way
-// in with a join token (pki/token.h), and the making of join tokens.
+// in with a join token (pki/token.h, api/token_service.h).
 #pragma once
 
 #include <memory>
@@ -12,18 +12,14 @@
 
 namespace blixard::api {
 
-// What lets a server sign: the cluster CA with its key, and the token key.
+// What lets a server sign: the cluster CA with its key.
 struct Authority {
   std::string cluster_id;
   pki::KeyAndCert ca;
   std::string ca_sha256;  // the CA certificate's fingerprint
-  std::string token_key;
+  // How long the node certificates it signs last (--cert-lifetime).
+  int64_t cert_lifetime_s = pki::kDefaultCertLifetimeS;
 };
-
-// A token for a node of `role` ("server", "worker"), valid `ttl_s` (0: an
-// hour). kInvalidArgument for another role or a ttl out of 1 s..30 days.
-Result<v1::CreateJoinTokenResponse> CreateJoinToken(const Authority& authority, const std::string& role,
-                                                    int64_t ttl_s);
 
 class CertificateServiceImpl final : public v1::CertificateService::Service {
  public:
@@ -33,11 +29,16 @@ class CertificateServiceImpl final : public v1::CertificateService::Service {
 
   grpc::Status GetCaCertificate(grpc::ServerContext*, const v1::GetCaCertificateRequest*,
                                 v1::GetCaCertificateResponse*) override;
-  // Signs the CSR's key as the token's kind of node with `node_id`, which
-  // must be unused: kPermissionDenied for a bad or expired token,
-  // kFailedPrecondition for an id the cluster already has.
+  // Signs the CSR's key as the kind of node asked for (which the token
+  // must be for) with `node_id`, which must be unused: kAlreadyExists for
+  // an id the cluster has (no use of the token is spent then), then
+  // kPermissionDenied for a token refused (UseJoinToken).
   grpc::Status IssueCertificate(grpc::ServerContext*, const v1::IssueCertificateRequest*,
                                 v1::IssueCertificateResponse*) override;
+  // Signs the CSR's key as the node whose certificate the call came with
+  // (the policy admits nodes only).
+  grpc::Status RenewCertificate(grpc::ServerContext*, const v1::RenewCertificateRequest*,
+                                v1::RenewCertificateResponse*) override;
 
  private:
   node::Node& node_;

@@ -6,6 +6,7 @@
 
 #include "api/access.h"
 #include "api/convert.h"
+#include "api/token_service.h"
 #include "rpc/security.h"
 #include "control/drain.h"
 #include "scheduler/scheduler.h"
@@ -104,11 +105,9 @@ grpc::Status ClusterServiceImpl::CreateJoinToken(grpc::ServerContext* ctx, const
   if (!authority_) {
     return ToGrpc(Status::FailedPrecondition("this node runs with --insecure: nodes join it without a token"));
   }
-  auto made = api::CreateJoinToken(*authority_, req->role(), req->ttl_s());
+  auto made = api::CreateJoinToken(node_, *authority_, *req, CallerName(ctx), DeadlineOf(ctx));
   if (!made.ok()) return ToGrpc(made.status());
   *resp = std::move(made).value();
-  spdlog::info("{} made a {} join token valid until {}", CallerName(ctx), req->role().empty() ? "server" : req->role(),
-               resp->expires_unix());
   return grpc::Status::OK;
 }
 
@@ -156,11 +155,8 @@ grpc::Status NodeServiceImpl::ListNodes(grpc::ServerContext* ctx, const v1::List
 }
 
 grpc::Status NodeServiceImpl::Write(grpc::ServerContext* ctx, v1::Command cmd) {
-  cmd.set_actor(CallerName(ctx));
-  const std::string what = AuditText(cmd);
-  auto r = node_.Propose(std::move(cmd), DeadlineOf(ctx));
+  auto r = ProposeAudited(node_, std::move(cmd), CallerName(ctx), DeadlineOf(ctx));
   if (!r.ok()) return ToGrpc(r.status());
-  if (r->status.ok()) spdlog::info("audit: {}", what);
   return ToGrpc(r->status);
 }
 

@@ -42,8 +42,8 @@ class ApiServices {
   // the server starts.
   void SetHeartbeatHandler(
       std::function<v1::HeartbeatResponse(const v1::HeartbeatRequest&, node::Deadline)> handler);
-  // The cluster CA and token key of a TLS server: it then makes join
-  // tokens and serves CertificateService. REQUIRES: before Services().
+  // The cluster CA of a TLS server: it then makes tokens and client
+  // certificates and serves CertificateService. REQUIRES: before Services().
   void SetAuthority(std::shared_ptr<const Authority> authority);
 
  private:

@@ -78,12 +78,9 @@ VmServiceImpl::VmServiceImpl(node::Node& node, vmm::Hypervisor* hypervisor, agen
 }
 
 grpc::Status VmServiceImpl::Write(grpc::ServerContext* ctx, v1::Command cmd, v1::Vm* out) {
-  cmd.set_actor(CallerName(ctx));
-  const std::string what = AuditText(cmd);
-  auto r = node_.Propose(std::move(cmd), DeadlineOf(ctx));
+  auto r = ProposeAudited(node_, std::move(cmd), CallerName(ctx), DeadlineOf(ctx));
   if (!r.ok()) return ToGrpc(r.status());
   if (!r->status.ok()) return ToGrpc(r->status);
-  spdlog::info("audit: {}", what);
   if (out && r->vm) *out = *r->vm;
   return grpc::Status::OK;
 }

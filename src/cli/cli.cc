@@ -2,12 +2,14 @@
 // commands.h (or the daemon) each one calls. The only file including CLI11.
 #include "cli/cli.h"
 
+#include <iostream>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "cli/contexts.h"
 #include "cli/parse.h"
 #include "cli/version.h"
 #include "state/settings.h"
@@ -27,6 +29,10 @@ struct Args {
   uint64_t id = 0;
   std::string deadline;
   std::string label;  // `vm label NAME KEY=VALUE`
+  uint32_t uses = 0;  // `cluster token create --uses`
+  std::string out;    // `cert create --out`
+  std::string cert_lifetime;  // `node --cert-lifetime`
+  Context context;            // `context add`
   WaitOptions wait;
   daemon::DaemonOptions daemon;
   std::function<int()> action;  // set by the callback of the chosen subcommand
@@ -65,6 +71,95 @@ std::string FailureWithUsage(const CLI::App* app, const CLI::Error& e) {
     message = "unknown command \"" + extra.front() + "\" for \"" + path + "\"";
   }
   return "error: " + message + "\n\n" + app->help();
+}
+
+void AddTtlOption(CLI::App* cmd, std::string& ttl, const std::string& help, const std::string& shown_default) {
+  cmd->add_option("--ttl", ttl, help)->check(Check(ParseDurationSeconds, "duration"))->default_str(shown_default);
+}
+
+// `blixard token ...` (clients' bearer tokens) and `blixard cert create`.
+void AddCredentialCommands(CLI::App& app, Args& a) {
+  const std::vector<std::string> roles = {"admin", "operator", "reader"};
+  auto* token = app.add_subcommand("token", "Bearer tokens for clients (BLIXARD_TOKEN), each with a role");
+  token->require_subcommand(1);
+  auto* create = token->add_subcommand("create", "Print a new client token (shown once: the cluster keeps a hash)");
+  create->add_option("--role", a.value, "admin (everything), operator (VMs, drains) or reader (reads only)")
+      ->required()
+      ->check(CLI::IsMember(roles));
+  create->add_option("--name", a.name, "who holds it, for the audit trail (default: the role)");
+  AddTtlOption(create, a.deadline, "how long it is valid: 30m, 12h, 90d (default: until revoked)", "never");
+  create->callback([&a] {
+    a.action = [&a] {
+      return TokenCreate(a.client, a.value, a.name, a.deadline.empty() ? 0 : *ParseDurationSeconds(a.deadline));
+    };
+  });
+  token->add_subcommand("list", "List the client tokens (ids, names, roles; never the secrets)")->callback([&a] {
+    a.action = [&a] { return TokenList(a.client, /*join=*/false); };
+  });
+  auto* revoke = token->add_subcommand("revoke", "Revoke a client token: calls with it are refused from then on");
+  revoke->add_option("id", a.name, "the token's id (as token list shows it) or the token")->required();
+  revoke->callback([&a] { a.action = [&a] { return TokenRevoke(a.client, a.name); }; });
+
+  auto* cert = app.add_subcommand("cert", "Client certificates of the cluster CA");
+  cert->require_subcommand(1);
+  auto* cert_create = cert->add_subcommand("create", "Make a key and a client certificate for it in --out DIR");
+  cert_create->add_option("--role", a.value, "admin, operator or reader")->required()->check(CLI::IsMember(roles));
+  cert_create->add_option("--name", a.name, "who holds it, for the audit trail (default: the role)");
+  cert_create->add_option("--out", a.out, "directory for ca.crt, client.crt and client.key")->required();
+  AddTtlOption(cert_create, a.deadline, "how long it is valid: 12h, 90d, 365d", "90d");
+  cert_create->callback([&a] {
+    a.action = [&a] {
+      return CertCreate(a.client, a.value, a.name, a.deadline.empty() ? 0 : *ParseDurationSeconds(a.deadline), a.out);
+    };
+  });
+}
+
+// `blixard context add|use|list|remove` (contexts.h).
+void AddContextCommands(CLI::App& app, Args& a) {
+  auto* ctx = app.add_subcommand("context", "Named clusters and credentials in ~/.config/blixard/config");
+  ctx->require_subcommand(1);
+  auto* add = ctx->add_subcommand("add", "Add (or replace) a context; the first one added becomes current");
+  add->add_option("name", a.name, "its name")->required();
+  add->add_option("--addr", a.context.addr, "the daemon: HOST:PORT or unix:/path")->required();
+  add->add_option("--ca", a.context.ca, "the cluster CA certificate (a node's DATA_DIR/tls/ca.crt)");
+  add->add_option("--token", a.context.token, "a client token (blixard token create)");
+  add->add_option("--cert", a.context.cert, "a client certificate (blixard cert create)");
+  add->add_option("--key", a.context.key, "its key");
+  add->add_option("--data-dir", a.context.data_dir, "a node's data dir whose admin credential to use");
+  add->add_flag("--insecure", a.context.insecure, "plaintext, for a cluster started with --insecure");
+  add->callback([&a] { a.action = [&a] { return ContextAdd(a.name, a.context); }; });
+  auto* use = ctx->add_subcommand("use", "Make a context the current one");
+  use->add_option("name", a.name, "its name")->required();
+  use->callback([&a] { a.action = [&a] { return ContextUse(a.name); }; });
+  ctx->add_subcommand("list", "List the contexts (* the current one)")->callback([&a] {
+    a.action = [&a] { return ContextList(a.client.output == "json"); };
+  });
+  auto* remove = ctx->add_subcommand("remove", "Remove a context");
+  remove->add_option("name", a.name, "its name")->required();
+  remove->callback([&a] { a.action = [&a] { return ContextRemove(a.name); }; });
+}
+
+// The current context's settings, where no flag or variable gave one.
+// False (the error printed) when the config file is broken.
+bool ApplyContext(const CLI::App& app, ClientOptions& o) {
+  auto f = LoadContexts(ContextFilePath());
+  if (!f.ok()) {
+    std::cerr << "error: " << f.status().message() << "\n";
+    return false;
+  }
+  if (f->current.empty()) return true;
+  auto it = f->contexts.find(f->current);
+  if (it == f->contexts.end()) return true;
+  const Context& c = it->second;
+  const auto unset = [&](const char* flag) { return app.get_option(flag)->count() == 0; };
+  if (unset("--addr") && !c.addr.empty()) o.addr = c.addr;
+  if (unset("--data-dir") && !c.data_dir.empty()) o.data_dir = c.data_dir;
+  if (unset("--token") && !c.token.empty()) o.token = c.token;
+  if (unset("--insecure") && c.insecure) o.insecure = true;
+  o.ca_file = c.ca;
+  o.cert_file = c.cert;
+  o.key_file = c.key;
+  return true;
 }
 
 void AddVmCommands(CLI::App& app, Args& a) {
@@ -197,15 +292,21 @@ void AddClusterCommands(CLI::App& app, Args& a) {
   token_create->add_option("--role", a.value, "what the new node joins as: server or worker")
       ->check(CLI::IsMember({"server", "worker"}))
       ->default_str("server");
-  token_create->add_option("--ttl", a.deadline, "how long the token is valid: 90s, 30m, 1h, 2d (at most 30d)")
-      ->check(Check(ParseDurationSeconds, "duration"))
-      ->default_str("1h");
+  AddTtlOption(token_create, a.deadline, "how long the token is valid: 90s, 30m, 1h, 2d (at most 30d)", "1h");
+  token_create->add_option("--uses", a.uses, "how many nodes may join with it (default: any number)")
+      ->check(CLI::PositiveNumber);
   token_create->callback([&a] {
     a.action = [&a] {
       const int64_t ttl = a.deadline.empty() ? 3600 : *ParseDurationSeconds(a.deadline);
-      return ClusterTokenCreate(a.client, a.value.empty() ? "server" : a.value, ttl);
+      return ClusterTokenCreate(a.client, a.value.empty() ? "server" : a.value, ttl, a.uses);
     };
   });
+  token->add_subcommand("list", "List the join tokens (ids, uses, expiry; never the secrets)")->callback([&a] {
+    a.action = [&a] { return TokenList(a.client, /*join=*/true); };
+  });
+  auto* token_revoke = token->add_subcommand("revoke", "Revoke a join token: no node joins with it any more");
+  token_revoke->add_option("id", a.name, "the token's id (as token list shows it) or the token")->required();
+  token_revoke->callback([&a] { a.action = [&a] { return TokenRevoke(a.client, a.name); }; });
 
   cluster->add_subcommand("leave", "Make the addressed node leave the cluster")->callback([&a] {
     a.action = [&a] { return ClusterLeave(a.client); };
@@ -228,6 +329,11 @@ void AddNodeCommands(CLI::App& app, Args& a, const DaemonRunner& run_daemon) {
                   "join token for a first --join (make one on a member: blixard cluster token create)");
   cmd->add_flag("--insecure", d.insecure,
                 "serve and call without TLS or certificates: anyone who reaches the port is trusted");
+  cmd->add_option("--cert-lifetime", a.cert_lifetime,
+                  "how long the node certificates this server signs last (each is renewed at two thirds of it): "
+                  "1h, 30d, 365d")
+      ->check(Check(ParseDurationSeconds, "duration"))
+      ->default_str("365d");
   cmd->add_option("--join", d.join, "address of an existing member to join through (repeatable, or comma-separated)")
       ->delimiter(',');
   cmd->add_option("--role", d.role,
@@ -318,7 +424,16 @@ void AddNodeCommands(CLI::App& app, Args& a, const DaemonRunner& run_daemon) {
       ->type_name("KEY=VALUE")
       ->check(Check(ParseLabel, ""));
   cmd->callback([cmd, &a, &run_daemon] {
-    if (cmd->get_subcommands().empty()) a.action = [&a, &run_daemon] { return run_daemon(a.daemon); };
+    if (cmd->get_subcommands().empty()) {
+      if (!a.cert_lifetime.empty()) {
+        const int64_t s = *ParseDurationSeconds(a.cert_lifetime);
+        if (s < 10 || s > 10LL * 365 * 24 * 3600) {
+          throw CLI::ValidationError("--cert-lifetime", "must be between 10s and 3650d");
+        }
+        a.daemon.cert_lifetime_s = s;
+      }
+      a.action = [&a, &run_daemon] { return run_daemon(a.daemon); };
+    }
   });
 
   cmd->add_subcommand("list", "List nodes: role, health, capacity")->callback([&a] {
@@ -361,6 +476,8 @@ int Run(int argc, const char* const* argv, const DaemonRunner& run_daemon) {
       ->envname("BLIXARD_DATA_DIR")
       ->capture_default_str();
   app.add_flag("--insecure", a.client.insecure, "talk plaintext, to a node started with --insecure");
+  app.add_option("--token", a.client.token, "a client token (blixard token create) instead of the data dir's credential")
+      ->envname("BLIXARD_TOKEN");
   app.add_option("-o,--output", a.client.output, "output format: table or json")
       ->check(CLI::IsMember({"table", "json"}))
       ->capture_default_str();
@@ -371,13 +488,19 @@ int Run(int argc, const char* const* argv, const DaemonRunner& run_daemon) {
   AddNodeCommands(app, a, run_daemon);
   AddVmCommands(app, a);
   AddClusterCommands(app, a);
+  AddCredentialCommands(app, a);
+  AddContextCommands(app, a);
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;  // --help and --version exit 0
   }
-  return a.action ? a.action() : 2;
+  if (!a.action) return 2;
+  const CLI::App* node = app.get_subcommand("node");
+  const bool runs_daemon = node->parsed() && node->get_subcommands().empty();
+  if (!runs_daemon && !app.got_subcommand("context") && !ApplyContext(app, a.client)) return 2;
+  return a.action();
 }
 
 }  // namespace blixard::cli

@@ -193,7 +193,7 @@ TEST_F(CliTest, TheReadmesCliInBriefMatchesTheParser) {
       }
     }
   }
-  for (const std::string top : {"vm", "cluster", "node"}) {
+  for (const std::string top : {"vm", "cluster", "node", "token", "cert", "context"}) {
     const std::string text = help({top});
     const size_t subs = text.find("Subcommands:\n");
     ASSERT_NE(subs, std::string::npos) << top;

@@ -18,29 +18,37 @@ namespace {
 
 // The CLI's credentials: the CA and the admin credential a server node
 // wrote into its data dir (daemon/credentials.h); BLIXARD_CA, BLIXARD_CERT
-// and BLIXARD_KEY name other files. Nothing for --insecure or a unix socket
-// (its permissions protect it). Exits with a message saying what to do
-// when TLS is needed and no CA is found.
+// and BLIXARD_KEY name other files. A client token (--token,
+// BLIXARD_TOKEN) is sent instead of any certificate. Nothing for
+// --insecure or a unix socket (its permissions protect it). Exits with a
+// message saying what to do when TLS is needed and no CA is found.
 rpc::RpcSecurity CliSecurity(const ClientOptions& o) {
   if (o.insecure || rpc::IsUnixAddress(o.addr)) return rpc::RpcSecurity::Insecure();
-  const auto path = [&](const char* env, const std::string& file) {
+  const auto path = [&](const char* env, const std::string& from_context, const std::string& file) {
     const char* v = std::getenv(env);
-    return v != nullptr && *v != '\0' ? std::string(v) : o.data_dir + "/tls/" + file;
+    if (v != nullptr && *v != '\0') return std::string(v);
+    return from_context.empty() ? o.data_dir + "/tls/" + file : from_context;
   };
-  const std::string ca_path = path("BLIXARD_CA", "ca.crt");
+  const std::string ca_path = path("BLIXARD_CA", o.ca_file, "ca.crt");
   auto ca = ReadWholeFile(ca_path);
   if (!ca.ok() || !*ca) {
     std::cerr << fmt::format(
         "error: no credentials for {}: cannot read the cluster CA {}\n"
         "hint: point --data-dir (or BLIXARD_DATA_DIR) at the node's data dir, which holds tls/ca.crt and the "
-        "admin credential; or pass --insecure to talk to a node started with --insecure\n",
+        "admin credential, or BLIXARD_CA at the cluster's CA certificate; or pass --insecure to talk to a node "
+        "started with --insecure\n",
         o.addr, ca_path);
     std::exit(2);
   }
   auto material = std::make_shared<rpc::TlsMaterial>();
   material->ca_pem = **ca;
-  auto cert = ReadWholeFile(path("BLIXARD_CERT", "admin.crt"));
-  auto key = ReadWholeFile(path("BLIXARD_KEY", "admin.key"));
+  if (!o.token.empty()) {
+    rpc::RpcSecurity s = rpc::RpcSecurity::Tls(std::move(material));
+    s.bearer_token = o.token;
+    return s;
+  }
+  auto cert = ReadWholeFile(path("BLIXARD_CERT", o.cert_file, "admin.crt"));
+  auto key = ReadWholeFile(path("BLIXARD_KEY", o.key_file, "admin.key"));
   if (cert.ok() && *cert && key.ok() && *key) {
     material->cert_pem = **cert;
     material->key_pem = **key;

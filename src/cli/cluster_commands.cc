@@ -29,16 +29,6 @@ int ClusterMembers(const ClientOptions& o) {
       [&](const v1::ListMembersResponse& resp) { return MemberTable(resp.members(), resp.leader_id()); });
 }
 
-int ClusterTokenCreate(const ClientOptions& o, const std::string& role, int64_t ttl_s) {
-  Client client(o);
-  auto stub = v1::ClusterService::NewStub(client.channel());
-  v1::CreateJoinTokenRequest req;
-  req.set_role(role);
-  req.set_ttl_s(ttl_s);
-  return client.Call(*stub, &v1::ClusterService::Stub::CreateJoinToken, req,
-                     [&](const v1::CreateJoinTokenResponse& resp) { return resp.token() + "\n"; });
-}
-
 int ClusterTransferLeader(const ClientOptions& o, uint64_t to_node_id) {
   Client client(o);
   auto stub = v1::ClusterService::NewStub(client.channel());

@@ -20,6 +20,12 @@ struct ClientOptions {
   // Where the credentials are (credentials.h): --data-dir / BLIXARD_DATA_DIR.
   std::string data_dir = "./data";
   bool insecure = false;            // --insecure: plaintext, for an --insecure node
+  // --token / BLIXARD_TOKEN: a client token (blxt.…), sent instead of the
+  // data dir's certificate; the CA still comes from BLIXARD_CA or the data dir.
+  std::string token;
+  // From the current context (contexts.h): the CA, and a client certificate
+  // and key, by path; BLIXARD_CA, BLIXARD_CERT and BLIXARD_KEY win.
+  std::string ca_file, cert_file, key_file;
 };
 
 // --wait: after the write, poll the VM until it reaches its desired state
@@ -63,14 +69,27 @@ int VmLogs(const ClientOptions& o, const std::string& name, bool follow);
 
 int ClusterStatus(const ClientOptions& o, bool stale);
 int ClusterMembers(const ClientOptions& o);
-// `cluster token create`: a join token for a new node of `role`.
-int ClusterTokenCreate(const ClientOptions& o, const std::string& role, int64_t ttl_s);
 int ClusterTransferLeader(const ClientOptions& o, uint64_t to_node_id);
 int ClusterRemove(const ClientOptions& o, uint64_t node_id);
 int ClusterLeave(const ClientOptions& o);
 // `cluster set KEY VALUE` (empty VALUE: the default) and `cluster settings`.
 int ClusterSet(const ClientOptions& o, const std::string& key, const std::string& value);
 int ClusterSettings(const ClientOptions& o);
+
+// Tokens and client credentials (token_commands.cc).
+// `cluster token create`: a join token for a new node of `role`, for
+// `uses` joins (0: any number) within `ttl_s`.
+int ClusterTokenCreate(const ClientOptions& o, const std::string& role, int64_t ttl_s, uint32_t uses);
+// `token create`: a client's bearer token (ttl_s 0: it never expires).
+int TokenCreate(const ClientOptions& o, const std::string& role, const std::string& name, int64_t ttl_s);
+// `token list` (join false) and `cluster token list` (join true).
+int TokenList(const ClientOptions& o, bool join);
+// `token revoke` and `cluster token revoke`: by id, or the whole token.
+int TokenRevoke(const ClientOptions& o, const std::string& id);
+// `cert create`: a new key and a client certificate for it, written to
+// out_dir (ca.crt, client.crt, client.key; 0600).
+int CertCreate(const ClientOptions& o, const std::string& role, const std::string& name, int64_t ttl_s,
+               const std::string& out_dir);
 
 int NodeList(const ClientOptions& o);
 int NodeDrain(const ClientOptions& o, uint64_t node_id, int64_t deadline_seconds);

@@ -250,6 +250,33 @@ std::string NodeTable(const v1::ListNodesResponse& resp, int64_t now_ms) {
                      rows);
 }
 
+namespace {
+
+std::string TokenExpiry(int64_t unix_ms, int64_t now_ms) {
+  if (unix_ms == 0) return "never";
+  if (unix_ms <= now_ms) return "expired";
+  return fmt::format("{:%Y-%m-%d %H:%M}Z", fmt::gmtime(static_cast<std::time_t>(unix_ms / 1000)));
+}
+
+}  // namespace
+
+std::string TokenTable(const google::protobuf::RepeatedPtrField<v1::Token>& tokens, bool join, int64_t now_ms) {
+  std::vector<std::vector<std::string>> rows;
+  for (const v1::Token& t : tokens) {
+    const std::string by = t.created_by().empty() ? "-" : t.created_by();
+    if (join) {
+      const std::string uses = t.max_uses() == 0 ? fmt::format("{}", t.uses()) : fmt::format("{}/{}", t.uses(), t.max_uses());
+      rows.push_back({t.id(), t.kind() == v1::TOKEN_KIND_JOIN_WORKER ? "worker" : "server", uses,
+                      TokenExpiry(t.expires_unix_ms(), now_ms), FormatAge(t.created_unix_ms(), now_ms), by});
+    } else {
+      rows.push_back({t.id(), t.name(), t.role(), TokenExpiry(t.expires_unix_ms(), now_ms),
+                      FormatAge(t.created_unix_ms(), now_ms), by});
+    }
+  }
+  if (join) return RenderTable({"ID", "ROLE", "USES", "EXPIRES", "AGE", "CREATED BY"}, rows);
+  return RenderTable({"ID", "NAME", "ROLE", "EXPIRES", "AGE", "CREATED BY"}, rows);
+}
+
 std::string MemberTable(const google::protobuf::RepeatedPtrField<v1::Member>& members, uint64_t leader_id) {
   std::vector<std::vector<std::string>> rows;
   // The certificates' expiry, when the members run TLS.

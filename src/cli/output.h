@@ -60,6 +60,9 @@ std::string VmDetails(const v1::Vm& vm, int64_t now_ms);
 // used/free of what the node offers, VMS (placed there), LABELS, AGE.
 std::string NodeTable(const v1::ListNodesResponse& resp, int64_t now_ms);
 // Members: ID ADDRESS ROLE MATCH CONTACT; the leader's role gets " (leader)".
+// `token list` (join false: ID NAME ROLE EXPIRES AGE CREATED BY) and
+// `cluster token list` (join true: ID ROLE USES EXPIRES AGE CREATED BY).
+std::string TokenTable(const google::protobuf::RepeatedPtrField<v1::Token>& tokens, bool join, int64_t now_ms);
 std::string MemberTable(const google::protobuf::RepeatedPtrField<v1::Member>& members,
                         uint64_t leader_id);
 // `cluster status`: key: value block, blank line, members table.

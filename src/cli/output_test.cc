@@ -197,6 +197,31 @@ TEST(ClusterStatusText, ShowsIndexesAndMarksTheLeader) {
       << text;
 }
 
+TEST(TokenTable, ShowsUsesExpiryAndWhoMadeEachButNoSecret) {
+  google::protobuf::RepeatedPtrField<v1::Token> join;
+  v1::Token* t = join.Add();
+  t->set_id("00000000000000a1");
+  t->set_kind(v1::TOKEN_KIND_JOIN_WORKER);
+  t->set_max_uses(3);
+  t->set_uses(1);
+  t->set_created_unix_ms(kNow - 120'000);
+  t->set_expires_unix_ms(kNow - 1);
+  t->set_created_by("client root (admin)");
+  EXPECT_EQ(TokenTable(join, true, kNow),
+            "ID                ROLE    USES  EXPIRES  AGE  CREATED BY\n"
+            "00000000000000a1  worker  1/3   expired  2m   client root (admin)\n");
+  google::protobuf::RepeatedPtrField<v1::Token> clients;
+  t = clients.Add();
+  t->set_id("00000000000000c1");
+  t->set_kind(v1::TOKEN_KIND_CLIENT);
+  t->set_role("reader");
+  t->set_name("rita");
+  t->set_created_unix_ms(kNow);
+  EXPECT_EQ(TokenTable(clients, false, kNow),
+            "ID                NAME  ROLE    EXPIRES  AGE  CREATED BY\n"
+            "00000000000000c1  rita  reader  never    0s   -\n");
+}
+
 TEST(ToJson, UsesProtoFieldNamesAndPrintsDefaults) {
   v1::ListVmsResponse resp;
   v1::Vm vm = MakeVm("web-1", v1::VM_PHASE_PENDING, v1::DESIRED_STATE_RUNNING);

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <thread>
@@ -18,14 +19,13 @@ namespace blixard::daemon {
 namespace {
 
 struct Files {
-  std::optional<std::string> ca_crt, node_crt, node_key, ca_key, token_key;
+  std::optional<std::string> ca_crt, node_crt, node_key, ca_key;
 };
 
 Result<Files> ReadFiles(const std::string& dir) {
   Files f;
   for (auto [name, out] : {std::pair{"ca.crt", &f.ca_crt}, std::pair{"node.crt", &f.node_crt},
-                           std::pair{"node.key", &f.node_key}, std::pair{"ca.key", &f.ca_key},
-                           std::pair{"token.key", &f.token_key}}) {
+                           std::pair{"node.key", &f.node_key}, std::pair{"ca.key", &f.ca_key}}) {
     auto r = ReadWholeFile(dir + "/" + name);
     if (!r.ok()) return r.status();
     *out = std::move(r).value();
@@ -48,11 +48,11 @@ Status Save(const std::string& data_dir, const NodeCredentials& c) {
   std::vector<std::pair<std::string, std::string>> files = {{"ca.crt", c.tls->ca_pem}, {"node.key", c.tls->key_pem}};
   if (c.authority) {
     files.push_back({"ca.key", c.authority->ca.key_pem});
-    files.push_back({"token.key", c.authority->token_key});
     // The local user's credential: whoever can read this data dir is the
     // cluster's admin anyway.
     auto admin = pki::Issue(c.authority->ca, pki::Identity::Client(c.identity.cluster_id, pki::Role::kAdmin,
-                                                                   "local-admin-" + std::to_string(c.identity.node_id)));
+                                                                   "local-admin-" + std::to_string(c.identity.node_id)),
+                            c.authority->cert_lifetime_s);
     if (!admin.ok()) return admin.status();
     files.push_back({"admin.key", admin->key_pem});
     files.push_back({"admin.crt", admin->cert_pem});
@@ -65,10 +65,21 @@ Status Save(const std::string& data_dir, const NodeCredentials& c) {
 }
 
 std::shared_ptr<const api::Authority> AuthorityOf(const std::string& cluster_id, const std::string& ca_pem,
-                                                  const std::string& ca_key, const std::string& token_key) {
+                                                  const std::string& ca_key,
+                                                  int64_t cert_lifetime_s = pki::kDefaultCertLifetimeS) {
   auto info = pki::ReadCert(ca_pem);
-  return std::make_shared<api::Authority>(
-      api::Authority{cluster_id, pki::KeyAndCert{ca_key, ca_pem}, info.ok() ? info->sha256_hex : "", token_key});
+  return std::make_shared<api::Authority>(api::Authority{cluster_id, pki::KeyAndCert{ca_key, ca_pem},
+                                                         info.ok() ? info->sha256_hex : "", cert_lifetime_s});
+}
+
+// `m`, read again from `dir` (rpc::TlsMaterial::watch_dir) often enough for
+// a renewal (daemon/cert_renewal.h) to be seen well before `cert` expires:
+// every thirtieth of its lifetime, at least every second, at most every
+// minute.
+std::shared_ptr<const rpc::TlsMaterial> Watched(const std::string& dir, rpc::TlsMaterial m, const pki::CertInfo& cert) {
+  m.watch_dir = dir;
+  m.watch_every_s = static_cast<unsigned>(std::clamp<int64_t>(pki::LifetimeS(cert) / 30, 1, 60));
+  return std::make_shared<rpc::TlsMaterial>(std::move(m));
 }
 
 grpc::ClientContext* WithDeadline(grpc::ClientContext& ctx, node::Deadline d) {
@@ -106,6 +117,7 @@ Result<NodeCredentials> JoinOnce(const std::string& addr, const pki::JoinToken& 
   v1::IssueCertificateRequest req;
   req.set_token(token_text);
   req.set_node_id(node_id);
+  req.set_worker(kind == pki::Identity::Kind::kWorker);
   auto csr = pki::NewCsr(*key, kind == pki::Identity::Kind::kWorker ? pki::Identity::Worker("", node_id)
                                                                     : pki::Identity::Server("", node_id));
   if (!csr.ok()) return csr.status();
@@ -128,13 +140,13 @@ Result<NodeCredentials> JoinOnce(const std::string& addr, const pki::JoinToken& 
   }
   NodeCredentials c;
   c.identity = want;
-  c.expires_unix = got->not_after_unix;
+  c.cert = *got;
   c.tls = std::make_shared<rpc::TlsMaterial>(rpc::TlsMaterial{ca.ca_pem(), resp.cert_pem(), *key});
   if (kind == pki::Identity::Kind::kServer) {
-    if (resp.ca_key_pem().empty() || resp.token_key().empty()) {
+    if (resp.ca_key_pem().empty()) {
       return Status::PermissionDenied("the server at " + addr + " gave a server no CA key");
     }
-    c.authority = AuthorityOf(resp.cluster_id(), ca.ca_pem(), resp.ca_key_pem(), resp.token_key());
+    c.authority = AuthorityOf(resp.cluster_id(), ca.ca_pem(), resp.ca_key_pem());
   }
   return c;
 }
@@ -168,29 +180,28 @@ Result<std::optional<NodeCredentials>> LoadCredentials(const std::string& data_d
   }
   NodeCredentials c;
   c.identity = *id;
-  c.expires_unix = info->not_after_unix;
-  c.tls = std::make_shared<rpc::TlsMaterial>(rpc::TlsMaterial{*f->ca_crt, *f->node_crt, *f->node_key});
+  c.cert = *info;
+  c.tls = Watched(dir, rpc::TlsMaterial{*f->ca_crt, *f->node_crt, *f->node_key}, *info);
   if (expected.kind == pki::Identity::Kind::kServer) {
-    if (!f->ca_key || !f->token_key) {
-      return Status::FailedPrecondition(dir + " lacks ca.key or token.key, which every server holds");
-    }
-    c.authority = AuthorityOf(id->cluster_id, *f->ca_crt, *f->ca_key, *f->token_key);
+    if (!f->ca_key) return Status::FailedPrecondition(dir + " lacks ca.key, which every server holds");
+    c.authority = AuthorityOf(id->cluster_id, *f->ca_crt, *f->ca_key);
   }
   return std::optional<NodeCredentials>(std::move(c));
 }
 
 Result<NodeCredentials> CreateClusterCredentials(const std::string& data_dir, const std::string& cluster_id,
-                                                 uint64_t node_id) {
+                                                 uint64_t node_id, int64_t cert_lifetime_s) {
   auto ca = pki::NewCa(cluster_id);
   if (!ca.ok()) return ca.status();
   NodeCredentials c;
   c.identity = pki::Identity::Server(cluster_id, node_id);
-  auto node = pki::Issue(*ca, c.identity);
+  auto node = pki::Issue(*ca, c.identity, cert_lifetime_s);
   if (!node.ok()) return node.status();
+  c.cert = *pki::ReadCert(node->cert_pem);
+  c.authority = AuthorityOf(cluster_id, ca->cert_pem, ca->key_pem, cert_lifetime_s);
   c.tls = std::make_shared<rpc::TlsMaterial>(rpc::TlsMaterial{ca->cert_pem, node->cert_pem, node->key_pem});
-  c.expires_unix = pki::ReadCert(node->cert_pem)->not_after_unix;
-  c.authority = AuthorityOf(cluster_id, ca->cert_pem, ca->key_pem, pki::NewTokenKey());
   if (Status s = Save(data_dir, c); !s.ok()) return s;
+  c.tls = Watched(TlsDir(data_dir), *c.tls, c.cert);
   spdlog::info("made the cluster CA (fingerprint {}) and this node's certificate in {}", c.authority->ca_sha256,
                TlsDir(data_dir));
   return c;
@@ -201,12 +212,6 @@ Result<NodeCredentials> JoinWithToken(const std::string& data_dir, pki::Identity
                                       node::Deadline deadline) {
   auto token = pki::ParseJoinToken(token_text);
   if (!token.ok()) return token.status();
-  const char* role = kind == pki::Identity::Kind::kWorker ? "worker" : "server";
-  if (token->kind != kind) {
-    return Status::InvalidArgument(std::string("the token is for a ") + (kind == pki::Identity::Kind::kWorker ? "server" : "worker") +
-                                   ", this node joins as a " + role + "; make one with 'blixard cluster token create --role " +
-                                   role + "'");
-  }
   Status last = Status::Unavailable("no server answered");
   auto backoff = std::chrono::milliseconds(100);
   for (size_t attempt = 0; node::Clock::now() < deadline; ++attempt) {
@@ -215,6 +220,7 @@ Result<NodeCredentials> JoinWithToken(const std::string& data_dir, pki::Identity
                       std::min(deadline, node::Clock::now() + std::chrono::seconds(10)));
     if (c.ok()) {
       if (Status s = Save(data_dir, *c); !s.ok()) return s;
+      c->tls = Watched(TlsDir(data_dir), *c->tls, c->cert);
       spdlog::info("got the certificate of {} from {}", c->identity.Describe(), addr);
       return c;
     }

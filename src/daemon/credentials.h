@@ -5,8 +5,9 @@
 // <data-dir>/tls/ (0700; every file 0600, written durably):
 //   ca.crt            the cluster CA (the only root trusted)
 //   node.crt node.key this node's identity (pki/identity.h)
-//   ca.key token.key  servers only: so that any server can sign
-//                     certificates and check join tokens. Kept in the
+//   ca.key            servers only: so that any server can sign
+//                     certificates (tokens are replicated records,
+//                     api/token_service.h, and need no key). Kept in the
 //                     clear, as kubeadm and k3s keep theirs: the daemon
 //                     must sign unattended, and the data dir (the Raft
 //                     log itself) is already what must not leak.
@@ -23,13 +24,15 @@
 #include "common/status.h"
 #include "node/node.h"
 #include "pki/identity.h"
+#include "pki/pki.h"
 #include "rpc/security.h"
 
 namespace blixard::daemon {
 
 struct NodeCredentials {
   pki::Identity identity;
-  int64_t expires_unix = 0;  // of the node's certificate
+  pki::CertInfo cert;  // the node's certificate, as it was read
+  // Read again from the data dir as it is renewed (TlsMaterial::watch_dir).
   std::shared_ptr<const rpc::TlsMaterial> tls;
   std::shared_ptr<const api::Authority> authority;  // servers
 };
@@ -42,9 +45,10 @@ std::string TlsDir(const std::string& data_dir);
 Result<std::optional<NodeCredentials>> LoadCredentials(const std::string& data_dir, const pki::Identity& expected);
 
 // A new cluster `cluster_id` bootstrapped by server `node_id`: its CA, the
-// token key, the node's certificate and the admin credential, saved.
+// node's certificate (valid `cert_lifetime_s`) and the admin credential,
+// saved.
 Result<NodeCredentials> CreateClusterCredentials(const std::string& data_dir, const std::string& cluster_id,
-                                                 uint64_t node_id);
+                                                 uint64_t node_id, int64_t cert_lifetime_s);
 
 // Joins with `token` through one of `join` (tried in turn until
 // `deadline`): checks each server's CA against the token's fingerprint

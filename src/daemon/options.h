@@ -19,6 +19,7 @@ struct DaemonOptions {
   std::vector<std::string> join;          // --join ADDR (issue 4)
   std::string token;                      // --token: a join token (pki/token.h), for a first join
   bool insecure = false;                  // --insecure: plaintext, no certificates (daemon/credentials.h)
+  int64_t cert_lifetime_s = 365LL * 24 * 3600;  // --cert-lifetime: of the node certificates a server signs
   std::string log_level = "info";         // --log-level trace|debug|info|warn|error
   std::string log_format = "text";        // --log-format text|json
   uint64_t snapshot_threshold = 0;        // --snapshot-threshold: applied entries between

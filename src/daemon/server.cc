@@ -10,12 +10,14 @@
 #include <optional>
 
 #include "agent/agent.h"
+#include "api/access.h"
 #include "api/services.h"
+#include "api/token_service.h"
 #include "api/worker_service.h"
 #include "common/wall_clock.h"
 #include "daemon/backend.h"
-#include "api/access.h"
 #include "daemon/capacity.h"
+#include "daemon/cert_renewal.h"
 #include "daemon/credentials.h"
 #include "daemon/data_dir.h"
 #include "daemon/fence_guard.h"
@@ -140,6 +142,8 @@ class Server {
   std::unique_ptr<api::WorkerServiceImpl> worker_service_;  // workers register and watch here
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<OfferReporter> offer_reporter_;
+  std::atomic<int64_t> cert_expires_{0};  // of this node's certificate, as offered
+  std::unique_ptr<CertRenewal> renewal_;
   bool stopped_ = false;
 };
 
@@ -209,13 +213,18 @@ std::optional<int> Server::SecureChannels() {
                       Clock::now() + std::chrono::seconds(o_.join_timeout_s));
   } else {
     bootstrap_cluster_id_ = node::NewClusterId();
-    c = CreateClusterCredentials(o_.data_dir, bootstrap_cluster_id_, o_.id);
+    c = CreateClusterCredentials(o_.data_dir, bootstrap_cluster_id_, o_.id, o_.cert_lifetime_s);
   }
   if (!c.ok()) {
     spdlog::error("node {} has no certificate: {}", o_.id, c.status().ToString());
     return 1;
   }
   credentials_ = std::move(c).value();
+  // This server signs with the lifetime it was started with.
+  auto authority = std::make_shared<api::Authority>(*credentials_->authority);
+  authority->cert_lifetime_s = o_.cert_lifetime_s;
+  credentials_->authority = std::move(authority);
+  cert_expires_ = credentials_->cert.not_after_unix;
   rpc::SetProcessSecurity(rpc::RpcSecurity::Tls(credentials_->tls, api::CheckCall));
   return std::nullopt;
 }
@@ -269,7 +278,10 @@ void Server::BuildServices() {
     return l->HandleHeartbeat(req, d);
   });
   worker_service_ = std::make_unique<api::WorkerServiceImpl>(*node_);
-  if (credentials_) api_->SetAuthority(credentials_->authority);
+  if (credentials_) {
+    api_->SetAuthority(credentials_->authority);
+    rpc::SetTokenVerifier(api::NewTokenVerifier(*node_, credentials_->identity.cluster_id));
+  }
 }
 
 std::optional<int> Server::Listen() {
@@ -289,17 +301,24 @@ std::optional<int> Server::Listen() {
 }
 
 void Server::StartActing() {
+  if (credentials_) {
+    renewal_ = std::make_unique<CertRenewal>(
+        credentials_->identity.Describe(), credentials_->cert,
+        ServerRenewal(TlsDir(o_.data_dir), credentials_->identity, credentials_->authority),
+        [this](const pki::CertInfo& c) { cert_expires_ = c.not_after_unix; });
+    renewal_->Start();
+  }
   liveness_->Start();
   agent_->Start();
   agent_ptr_ = agent_.get();
   spdlog::info("agent running VMs with the {} backend", hypervisor_->BackendName());
   offer_reporter_ = std::make_unique<OfferReporter>(
       "node " + std::to_string(o_.id),
-      [&o = o_, expires = credentials_ ? credentials_->expires_unix : 0]() -> Result<v1::Node> {
+      [&o = o_, &expires = cert_expires_]() -> Result<v1::Node> {
         auto now = NodeOffer(o.capacity, ReadHostResources(o.data_dir));
         if (now.ok()) {
           now->set_id(o.id);
-          now->set_cert_expires_unix(expires);
+          now->set_cert_expires_unix(expires.load());
         }
         return now;
       },
@@ -326,6 +345,7 @@ int Server::ServeUntilSignal(const sigset_t& signals) {
 
 void Server::Stop() {
   if (std::exchange(stopped_, true)) return;
+  if (renewal_) renewal_->Stop();
   offer_reporter_.reset();
   agent_ptr_ = nullptr;
   if (liveness_) liveness_->Stop();
@@ -336,6 +356,7 @@ void Server::Stop() {
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
   if (node_) node_->Stop();
   if (server_) server_->Wait();
+  rpc::SetTokenVerifier(nullptr);  // it reads node_, which goes with this
 }
 
 }  // namespace

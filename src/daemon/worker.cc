@@ -4,7 +4,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <fstream>
+#include <optional>
 
 #include "agent/agent.h"
 #include "api/access.h"
@@ -14,6 +16,7 @@
 #include "common/wall_clock.h"
 #include "daemon/backend.h"
 #include "daemon/capacity.h"
+#include "daemon/cert_renewal.h"
 #include "daemon/credentials.h"
 #include "daemon/data_dir.h"
 #include "daemon/fence_guard.h"
@@ -88,8 +91,8 @@ std::string ReadClusterId(const std::string& path) {
 
 // The worker's certificate (loaded, or got with its join token), shown on
 // every channel and server it builds. False (logged) when it has none.
-// `expires`: the certificate's expiry (unix s), for the worker's offer.
-bool SecureChannels(const DaemonOptions& o, const std::string& known_cluster, int64_t* expires) {
+// `out`: the credentials, for renewal and the worker's offer.
+bool SecureChannels(const DaemonOptions& o, const std::string& known_cluster, std::optional<NodeCredentials>* out) {
   if (o.insecure) {
     spdlog::warn("--insecure: serving without TLS; anyone who reaches {} can drive this worker's VMs", o.bind);
     return true;
@@ -118,8 +121,8 @@ bool SecureChannels(const DaemonOptions& o, const std::string& known_cluster, in
     spdlog::error("worker {} has no certificate: {}", o.id, c.status().ToString());
     return false;
   }
-  *expires = c->expires_unix;
   rpc::SetProcessSecurity(rpc::RpcSecurity::Tls(c->tls, api::CheckCall));
+  *out = std::move(c).value();
   return true;
 }
 
@@ -140,8 +143,9 @@ int RunWorker(const DaemonOptions& o, const sigset_t& signals) {
   offer->set_address(o.bind);
   const std::string cluster_file = o.data_dir + "/cluster-id";
   const std::string known_cluster = ReadClusterId(cluster_file);
-  int64_t cert_expires = 0;
-  if (!SecureChannels(o, known_cluster, &cert_expires)) return 1;
+  std::optional<NodeCredentials> credentials;
+  if (!SecureChannels(o, known_cluster, &credentials)) return 1;
+  std::atomic<int64_t> cert_expires{credentials ? credentials->cert.not_after_unix : 0};
   offer->set_cert_expires_unix(cert_expires);
   WorkerLink link(o.id, o.join, known_cluster);
   // Serves what needs this node (vm logs, pause, resume) for the VMs placed
@@ -199,12 +203,12 @@ int RunWorker(const DaemonOptions& o, const sigset_t& signals) {
   // reaches its record; registration carried the offer of this start.
   auto offer_reporter = std::make_unique<OfferReporter>(
       "worker " + std::to_string(o.id),
-      [&o, registered = *offer]() -> Result<v1::Node> {
+      [&o, &cert_expires, registered = *offer]() -> Result<v1::Node> {
         auto now = NodeOffer(o.capacity, ReadHostResources(o.data_dir));
         if (now.ok()) {
           now->set_id(registered.id());
           now->set_address(registered.address());
-          now->set_cert_expires_unix(registered.cert_expires_unix());
+          now->set_cert_expires_unix(cert_expires.load());
         }
         return now;
       },
@@ -212,10 +216,18 @@ int RunWorker(const DaemonOptions& o, const sigset_t& signals) {
         return link.Write(state::MakeUpdateNode(offer, NowUnixMs()), Clock::now() + std::chrono::seconds(5));
       },
       *offer, std::chrono::milliseconds(std::max<int64_t>(lo.ttl_ms / 3, 100)));
+  std::unique_ptr<CertRenewal> renewal;
+  if (credentials) {
+    renewal = std::make_unique<CertRenewal>(credentials->identity.Describe(), credentials->cert,
+                                            WorkerRenewal(TlsDir(o.data_dir), credentials->identity, o.join),
+                                            [&cert_expires](const pki::CertInfo& c) { cert_expires = c.not_after_unix; });
+    renewal->Start();
+  }
 
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("received {}, shutting down", strsignal(sig));
+  if (renewal) renewal->Stop();
   offer_reporter.reset();
   liveness.Stop();
   agent.Stop();  // VMs keep running: the next start adopts them

@@ -101,7 +101,7 @@ Result<Cert> NewCert(EVP_PKEY* pub, const std::string& cn, int64_t lifetime_s) {
       !BN_to_ASN1_INTEGER(serial.get(), X509_get_serialNumber(c.get()))) {
     return SslError("making a serial number");
   }
-  if (!X509_gmtime_adj(X509_getm_notBefore(c.get()), -60) ||
+  if (!X509_gmtime_adj(X509_getm_notBefore(c.get()), -kBackdateS) ||
       !X509_gmtime_adj(X509_getm_notAfter(c.get()), static_cast<long>(lifetime_s))) {
     return SslError("setting the validity");
   }
@@ -222,6 +222,8 @@ Result<CertInfo> ReadCert(const std::string& cert_pem) {
   std::tm tm{};
   if (!ASN1_TIME_to_tm(X509_get0_notAfter(c->get()), &tm)) return SslError("reading the expiry");
   info.not_after_unix = timegm(&tm);
+  if (!ASN1_TIME_to_tm(X509_get0_notBefore(c->get()), &tm)) return SslError("reading the start of validity");
+  info.not_before_unix = timegm(&tm);
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
   if (!X509_digest(c->get(), EVP_sha256(), md, &n)) return SslError("hashing the certificate");

@@ -23,6 +23,9 @@ namespace blixard::pki {
 inline constexpr char kNodeTlsName[] = "blixard-node";
 inline constexpr int64_t kDefaultCaLifetimeS = 10LL * 365 * 24 * 3600;
 inline constexpr int64_t kDefaultCertLifetimeS = 365LL * 24 * 3600;
+// A certificate is valid from this long before it is signed (clocks of
+// other hosts may be behind).
+inline constexpr int64_t kBackdateS = 60;
 
 struct KeyAndCert {
   std::string key_pem;   // PKCS#8 private key
@@ -53,11 +56,16 @@ Result<KeyAndCert> Issue(const KeyAndCert& ca, const Identity& identity,
 struct CertInfo {
   std::string uri;            // the first URI SAN, "" if none
   int64_t not_after_unix = 0;
+  int64_t not_before_unix = 0;  // a minute before it was signed (clock skew)
   std::string sha256_hex;     // of the DER encoding: the certificate's fingerprint
   bool is_ca = false;
 };
 // kInvalidArgument when `cert_pem` holds no certificate.
 Result<CertInfo> ReadCert(const std::string& cert_pem);
+// When it was signed (not_before + kBackdateS).
+inline int64_t SignedAtUnix(const CertInfo& c) { return c.not_before_unix + kBackdateS; }
+// How long it lasts from then (at least 1 s).
+inline int64_t LifetimeS(const CertInfo& c) { return c.not_after_unix - SignedAtUnix(c) > 1 ? c.not_after_unix - SignedAtUnix(c) : 1; }
 
 // Whether `cert_pem` is signed by the CA `ca_pem` and valid now: kOk, or
 // kPermissionDenied saying why (OpenSSL's reason).

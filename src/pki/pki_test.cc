@@ -78,25 +78,41 @@ TEST(Pki, AnExpiredCertificateIsRefused) {
   EXPECT_NE(s.message().find("expired"), std::string::npos) << s.message();
 }
 
-TEST(JoinTokens, RoundTripAndAreCheckedForForgeryAndExpiry) {
-  const std::string key = NewTokenKey();
+TEST(Tokens, RoundTripAndMalformedOnesAreRefusedWithTheFormat) {
   const std::string fp(64, 'a');
-  const JoinToken t = MakeJoinToken(key, fp, Identity::Kind::kWorker, 2000);
+  const JoinToken t = NewJoinToken(fp);
   auto back = ParseJoinToken(Encode(t));
   ASSERT_TRUE(back.ok()) << back.status().ToString();
-  EXPECT_EQ(back->kind, Identity::Kind::kWorker);
   EXPECT_EQ(back->ca_sha256, fp);
-  EXPECT_TRUE(CheckJoinToken(key, *back, 1999).ok());
-  const Status expired = CheckJoinToken(key, *back, 2000);
-  EXPECT_EQ(expired.code(), StatusCode::kPermissionDenied);
-  EXPECT_NE(expired.message().find("expired"), std::string::npos);
-  EXPECT_EQ(CheckJoinToken(NewTokenKey(), *back, 1000).code(), StatusCode::kPermissionDenied);
-  JoinToken promoted = *back;
-  promoted.kind = Identity::Kind::kServer;  // a worker token turned into a server's
-  EXPECT_EQ(CheckJoinToken(key, promoted, 1000).code(), StatusCode::kPermissionDenied);
-  for (const char* bad : {"", "blx1", "blx2.aa.server.1.ab.cd", "blx1.zz.server.1.ab.cd"}) {
+  EXPECT_EQ(back->id, t.id);
+  EXPECT_EQ(back->secret, t.secret);
+  EXPECT_NE(NewJoinToken(fp).id, t.id);
+  const ClientToken c = NewClientToken();
+  auto cback = ParseClientToken(Encode(c));
+  ASSERT_TRUE(cback.ok()) << cback.status().ToString();
+  EXPECT_EQ(cback->id, c.id);
+  EXPECT_EQ(*TokenIdOf(Encode(t)), t.id);
+  EXPECT_EQ(*TokenIdOf(Encode(c)), c.id);
+  EXPECT_EQ(*TokenIdOf(c.id), c.id);
+  EXPECT_FALSE(TokenIdOf("nonsense").ok());
+  for (const char* bad : {"", "blx2", "blx2.aa.0123456789abcdef.00", "blxt.0123456789abcdef.zz",
+                          "blx1.aa.server.1.ab.cd"}) {
     EXPECT_EQ(ParseJoinToken(bad).status().code(), StatusCode::kInvalidArgument) << bad;
+    EXPECT_EQ(ParseClientToken(bad).status().code(), StatusCode::kInvalidArgument) << bad;
   }
+  EXPECT_NE(ParseJoinToken("blx1.aa.server.1.ab.cd").status().message().find("older release"), std::string::npos);
+}
+
+TEST(Tokens, OnlyTheSecretsHashIsKeptAndItMatchesOnlyThatSecret) {
+  const ClientToken c = NewClientToken();
+  const std::string hash = SecretSha256(c.secret);
+  EXPECT_EQ(hash.size(), 64u);
+  EXPECT_EQ(hash.find(c.secret), std::string::npos);
+  EXPECT_TRUE(SecretMatches(c.secret, hash));
+  EXPECT_FALSE(SecretMatches(NewClientToken().secret, hash));
+  EXPECT_FALSE(SecretMatches(c.secret, hash.substr(1)));
+  // The SHA-256 of "abc" (FIPS 180-2's example).
+  EXPECT_EQ(SecretSha256("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 }  // namespace

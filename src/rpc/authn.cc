@@ -42,6 +42,19 @@ class Authenticator : public grpc::AuthMetadataProcessor {
     std::string method;
     if (auto it = metadata.find(":path"); it != metadata.end()) method.assign(it->second.data(), it->second.size());
     std::optional<pki::Identity> caller;
+    if (auto it = metadata.find("authorization"); it != metadata.end()) {
+      const auto token = BearerToken(std::string_view(it->second.data(), it->second.size()));
+      if (!token) {
+        return Refuse(method, Status::Unauthenticated("the authorization metadata is not 'Bearer <token>'"));
+      }
+      auto id = VerifyToken(*token);
+      if (!id.ok()) return Refuse(method, id.status());
+      caller = *id;
+      if (policy_) {
+        if (Status s = policy_(method, caller); !s.ok()) return Refuse(method, s, caller);
+      }
+      return grpc::Status::OK;
+    }
     const std::vector<grpc::string_ref> pems = context->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
     if (!pems.empty()) {
       const Checked c = Check(std::string(pems[0].data(), pems[0].size()));
@@ -124,7 +137,35 @@ class Authenticator : public grpc::AuthMetadataProcessor {
   std::unordered_map<std::string, bool> logged_;
 };
 
+std::mutex verifier_mu;
+TokenVerifier& Verifier() {
+  static auto* v = new TokenVerifier;
+  return *v;
+}
+
 }  // namespace
+
+void SetTokenVerifier(TokenVerifier verifier) {
+  std::lock_guard lk(verifier_mu);
+  Verifier() = std::move(verifier);
+}
+
+Result<pki::Identity> VerifyToken(std::string_view token) {
+  TokenVerifier v;
+  {
+    std::lock_guard lk(verifier_mu);
+    v = Verifier();
+  }
+  if (!v) return Status::Unauthenticated("this node takes no bearer tokens: use a client certificate");
+  return v(token);
+}
+
+std::optional<std::string_view> BearerToken(std::string_view authorization) {
+  constexpr std::string_view kScheme = "Bearer ";
+  if (authorization.substr(0, kScheme.size()) != kScheme) return std::nullopt;
+  authorization.remove_prefix(kScheme.size());
+  return authorization;
+}
 
 std::optional<pki::Identity> IdentityOf(const std::string& pem) {
   static std::mutex mu;

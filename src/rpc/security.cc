@@ -3,12 +3,16 @@
 #include <grpc/grpc_security_constants.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/security/server_credentials.h>
+#include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_certificate_verifier.h>
 #include <grpcpp/security/tls_credentials_options.h>
 #include <grpcpp/server_context.h>
 
+#include <algorithm>
+#include <map>
 #include <mutex>
 
+#include "pki/pki.h"
 #include "rpc/authn.h"
 
 namespace blixard::rpc {
@@ -33,17 +37,51 @@ RpcSecurity ProcessSecurity() {
 
 bool IsUnixAddress(const std::string& address) { return address.rfind("unix:", 0) == 0; }
 
+namespace {
+
+// The provider of a TlsMaterial with a watch_dir: one per material, shared
+// by every channel and server built with it (each provider has a thread).
+std::shared_ptr<grpc::experimental::CertificateProviderInterface> ProviderOf(const TlsMaterial& m) {
+  static std::mutex mu;
+  static auto* providers =
+      new std::map<std::string, std::weak_ptr<grpc::experimental::CertificateProviderInterface>>;
+  const std::string key = m.watch_dir + "|" + std::to_string(m.watch_every_s);
+  std::lock_guard lk(mu);
+  if (auto p = (*providers)[key].lock()) return p;
+  auto p = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      m.watch_dir + "/node.key", m.watch_dir + "/node.crt", m.watch_dir + "/ca.crt", m.watch_every_s);
+  (*providers)[key] = p;
+  return p;
+}
+
+}  // namespace
+
 std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(const RpcSecurity& security, const std::string& target) {
   if (IsUnixAddress(target)) return grpc::InsecureChannelCredentials();
   switch (security.mode) {
     case RpcSecurity::Mode::kInsecure:
       return grpc::InsecureChannelCredentials();
     case RpcSecurity::Mode::kTls: {
+      if (!security.tls->watch_dir.empty()) {
+        grpc::experimental::TlsChannelCredentialsOptions o;
+        o.set_certificate_provider(ProviderOf(*security.tls));
+        o.watch_root_certs();
+        o.watch_identity_key_cert_pairs();
+        o.set_verify_server_certs(true);
+        // The server's certificate names kNodeTlsName (the channel's target
+        // name override, channels.h), whatever address it was reached at.
+        o.set_certificate_verifier(std::make_shared<grpc::experimental::HostNameCertificateVerifier>());
+        auto tls = grpc::experimental::TlsCredentials(o);
+        if (security.bearer_token.empty()) return tls;
+        return grpc::CompositeChannelCredentials(tls, grpc::AccessTokenCredentials(security.bearer_token));
+      }
       grpc::SslCredentialsOptions o;
       o.pem_root_certs = security.tls->ca_pem;
       o.pem_private_key = security.tls->key_pem;
       o.pem_cert_chain = security.tls->cert_pem;
-      return grpc::SslCredentials(o);
+      auto ssl = grpc::SslCredentials(o);
+      if (security.bearer_token.empty()) return ssl;
+      return grpc::CompositeChannelCredentials(ssl, grpc::AccessTokenCredentials(security.bearer_token));
     }
     case RpcSecurity::Mode::kFetchCa: {
       grpc::experimental::TlsChannelCredentialsOptions o;
@@ -58,6 +96,15 @@ std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(const RpcSecurity& 
 
 std::shared_ptr<grpc::ServerCredentials> ServerCredentials(const RpcSecurity& security, const std::string& address) {
   if (IsUnixAddress(address) || security.mode != RpcSecurity::Mode::kTls) return grpc::InsecureServerCredentials();
+  if (!security.tls->watch_dir.empty()) {
+    grpc::experimental::TlsServerCredentialsOptions o(ProviderOf(*security.tls));
+    o.watch_root_certs();
+    o.watch_identity_key_cert_pairs();
+    o.set_cert_request_type(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_BUT_DONT_VERIFY);
+    auto creds = grpc::experimental::TlsServerCredentials(o);
+    creds->SetAuthMetadataProcessor(NewAuthenticator(security.tls, security.policy));
+    return creds;
+  }
   grpc::SslServerCredentialsOptions o(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_BUT_DONT_VERIFY);
   o.pem_root_certs = security.tls->ca_pem;
   o.pem_key_cert_pairs.push_back({security.tls->key_pem, security.tls->cert_pem});
@@ -66,8 +113,26 @@ std::shared_ptr<grpc::ServerCredentials> ServerCredentials(const RpcSecurity& se
   return creds;
 }
 
+std::optional<int> MaxConnectionAgeMs(const RpcSecurity& security, const std::string& address) {
+  if (IsUnixAddress(address) || security.mode != RpcSecurity::Mode::kTls || security.tls->watch_dir.empty()) {
+    return std::nullopt;
+  }
+  auto info = pki::ReadCert(security.tls->cert_pem);
+  if (!info.ok()) return std::nullopt;
+  const int64_t age_s = std::clamp<int64_t>(pki::LifetimeS(*info) / 6, 1, 24 * 3600);
+  return static_cast<int>(age_s * 1000);
+}
+
 std::optional<pki::Identity> CallerOf(const grpc::ServerContextBase* ctx) {
   if (!IsSecureCall(ctx)) return std::nullopt;
+  const auto& md = ctx->client_metadata();
+  if (auto it = md.find("authorization"); it != md.end()) {
+    const auto token = BearerToken(std::string_view(it->second.data(), it->second.size()));
+    if (!token) return std::nullopt;
+    auto id = VerifyToken(*token);
+    if (!id.ok()) return std::nullopt;
+    return *id;
+  }
   auto auth = ctx->auth_context();
   const std::vector<grpc::string_ref> pems = auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
   if (pems.empty()) return std::nullopt;
@@ -78,7 +143,9 @@ bool IsSecureCall(const grpc::ServerContextBase* ctx) {
   auto auth = ctx->auth_context();
   if (!auth) return false;
   const std::vector<grpc::string_ref> v = auth->FindPropertyValues(GRPC_TRANSPORT_SECURITY_TYPE_PROPERTY_NAME);
-  return !v.empty() && std::string_view(v[0].data(), v[0].size()) == "ssl";
+  if (v.empty()) return false;
+  const std::string_view type(v[0].data(), v[0].size());
+  return type == GRPC_SSL_TRANSPORT_SECURITY_TYPE || type == GRPC_TLS_TRANSPORT_SECURITY_TYPE;
 }
 
 bool CallerIsNode(const grpc::ServerContextBase* ctx) {

@@ -30,6 +30,14 @@ struct TlsMaterial {
   std::string ca_pem;    // the cluster CA: the only root trusted
   std::string cert_pem;  // this end's certificate ("" for a client without one)
   std::string key_pem;
+  // When set: the directory holding these as ca.crt, node.crt and node.key
+  // (daemon/credentials.h), which gRPC reads again every `watch_every_s`
+  // seconds (its FileWatcherCertificateProvider), so that a certificate
+  // renewed there (daemon/cert_renewal.h) is what new connections show,
+  // without a restart. cert_pem and key_pem are then what was there at
+  // start. Empty: the PEMs above, fixed.
+  std::string watch_dir = {};
+  unsigned watch_every_s = 60;
 };
 
 // Whether `caller` (nullopt: no certificate) may call `method`
@@ -37,6 +45,11 @@ struct TlsMaterial {
 // (kUnauthenticated, kPermissionDenied) with a message saying what to do.
 using CallPolicy =
     std::function<Status(const std::string& method, const std::optional<pki::Identity>& caller)>;
+
+// Who a client's bearer token (the text after "Bearer ") names, as this
+// process's copy of the cluster state knows it: the identity, or why it is
+// refused (kUnauthenticated, saying what to do).
+using TokenVerifier = std::function<Result<pki::Identity>(std::string_view token)>;
 
 struct RpcSecurity {
   enum class Mode {
@@ -53,12 +66,15 @@ struct RpcSecurity {
   std::shared_ptr<const TlsMaterial> tls;  // kTls
   // kTls servers: checked on every call. Empty: every caller is allowed.
   CallPolicy policy;
+  // kTls channels: sent on every call as `authorization: Bearer <token>`;
+  // the server then takes the caller from the token, not the certificate.
+  std::string bearer_token = {};
 
   static RpcSecurity Insecure() { return {}; }
   static RpcSecurity Tls(std::shared_ptr<const TlsMaterial> tls, CallPolicy policy = {}) {
-    return {Mode::kTls, std::move(tls), std::move(policy)};
+    return {Mode::kTls, std::move(tls), std::move(policy), {}};
   }
-  static RpcSecurity FetchCa() { return {Mode::kFetchCa, nullptr, {}}; }
+  static RpcSecurity FetchCa() { return {Mode::kFetchCa, nullptr, {}, {}}; }
   bool is_tls() const { return mode != Mode::kInsecure; }
 };
 
@@ -69,15 +85,31 @@ struct RpcSecurity {
 void SetProcessSecurity(RpcSecurity security);
 RpcSecurity ProcessSecurity();
 
+// The bearer tokens a kTls server of this process takes (authn.h, CallerOf):
+// one verifier per process, set before it serves. Unset: a call with a
+// token is refused.
+void SetTokenVerifier(TokenVerifier verifier);
+
 // The credentials of a channel to `target` or of a server on `address`.
 std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(const RpcSecurity& security, const std::string& target);
 std::shared_ptr<grpc::ServerCredentials> ServerCredentials(const RpcSecurity& security, const std::string& address);
 
 bool IsUnixAddress(const std::string& address);
 
+// How long a server on `address` keeps a client's connection before it asks
+// the client to make a new one (GOAWAY; calls under way get as long again):
+// with renewed certificates (TlsMaterial::watch_dir), a client authenticated
+// by a certificate that expires later would otherwise keep a connection on
+// it, and be refused once it expired (authn.h checks the expiry on each
+// call). A sixth of the server's certificate lifetime (renewal comes at two
+// thirds, so every connection moves to renewed certificates well before the
+// old ones expire), 1 s to 24 h. nullopt without watched TLS.
+std::optional<int> MaxConnectionAgeMs(const RpcSecurity& security, const std::string& address);
+
 // Who made the call `ctx` serves, as the server's authenticator found it:
-// nullopt on a call without a certificate, and on every call of a server
-// that does not use TLS (insecure or a unix socket).
+// the client its bearer token names, else the identity of its certificate;
+// nullopt on a call with neither, and on every call of a server that does
+// not use TLS (insecure or a unix socket).
 std::optional<pki::Identity> CallerOf(const grpc::ServerContextBase* ctx);
 // Whether the call came over TLS (else: --insecure or a unix socket, where
 // reaching the port is the only proof).

@@ -63,6 +63,10 @@ Result<StartedServer> StartServer(const std::string& address,
     builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   }
   if (options.interceptors) builder.experimental().SetInterceptorCreators(options.interceptors());
+  if (auto age = MaxConnectionAgeMs(options.security, address)) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, *age);
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, *age);
+  }
   StartedServer started;
   builder.AddListeningPort(address, ServerCredentials(options.security, address), &started.port);
   for (grpc::Service* service : services) builder.RegisterService(service);

@@ -1,8 +1,14 @@
 // Mutual TLS through the factory: who may connect, who the server sees.
 #include <grpcpp/grpcpp.h>
+#include <grpc/grpc_security_constants.h>
 #include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <thread>
 
 #include "blixard/v1/internal.grpc.pb.h"
+#include "common/file.h"
 #include "pki/pki.h"
 #include "rpc/channels.h"
 #include "rpc/servers.h"
@@ -111,6 +117,93 @@ TEST_F(Tls, AFetchCaChannelConnectsWithoutCheckingTheServer) {
   grpc::Status s = Call(RpcSecurity::FetchCa(), &resp);
   // It connects (TLS, no check of the server), and shows no certificate.
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED) << s.error_message();
+}
+
+// Material read from a directory (TlsMaterial::watch_dir), as a daemon's.
+struct WatchedDir {
+  explicit WatchedDir(const pki::KeyAndCert& ca, const pki::Identity& id) {
+    char tmpl[] = "/tmp/blixard-tls-XXXXXX";
+    dir = ::mkdtemp(tmpl);
+    auto issued = pki::Issue(ca, id);
+    EXPECT_TRUE(issued.ok());
+    key = issued->key_pem;
+    EXPECT_TRUE(WriteFileAtomically(dir + "/ca.crt", ca.cert_pem, 0600).ok());
+    EXPECT_TRUE(WriteFileAtomically(dir + "/node.key", key, 0600).ok());
+    EXPECT_TRUE(WriteFileAtomically(dir + "/node.crt", issued->cert_pem, 0600).ok());
+    material = std::make_shared<TlsMaterial>(TlsMaterial{ca.cert_pem, issued->cert_pem, key, dir, 1});
+  }
+  ~WatchedDir() { std::filesystem::remove_all(dir); }
+  std::string dir, key;
+  std::shared_ptr<const TlsMaterial> material;
+};
+
+// The certificate the server showed on the connection of a call on a new
+// channel with `security`.
+std::string ServerCertOfANewConnection(const std::string& addr, const RpcSecurity& security) {
+  ChannelOptions o;
+  o.security = security;
+  o.own_connection = true;
+  auto stub = v1::InternalService::NewStub(NewChannel(addr, o));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1::HeartbeatResponse resp;
+  if (!stub->Heartbeat(&ctx, {}, &resp).ok()) return "";
+  const auto pems = ctx.auth_context()->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+  return pems.empty() ? "" : std::string(pems[0].data(), pems[0].size());
+}
+
+TEST(TlsWatch, ACertificateRenewedInTheDirectoryIsShownWithoutARestart) {
+  auto ca = pki::NewCa("c0ffee");
+  ASSERT_TRUE(ca.ok());
+  WatchedDir server_dir(*ca, pki::Identity::Server("c0ffee", 1));
+  WatchedDir client_dir(*ca, pki::Identity::Worker("c0ffee", 7));
+  WhoAmI service;
+  ServerOptions so;
+  so.security = RpcSecurity::Tls(server_dir.material);
+  auto started = StartServer("127.0.0.1:0", {&service}, so);
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  const std::string addr = "127.0.0.1:" + std::to_string(started->port);
+  const RpcSecurity client = RpcSecurity::Tls(client_dir.material);
+  EXPECT_EQ(ServerCertOfANewConnection(addr, client), server_dir.material->cert_pem);
+  // The server sees the client's certificate from the client's directory.
+  ChannelOptions o;
+  o.security = client;
+  {
+    v1::HeartbeatResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    ASSERT_TRUE(v1::InternalService::NewStub(NewChannel(addr, o))->Heartbeat(&ctx, {}, &resp).ok());
+    EXPECT_EQ(resp.term(), 7u);  // the server saw the worker's certificate
+  }
+  // Renewed: the same key, a new certificate, written where the server reads.
+  auto csr = pki::NewCsr(server_dir.key, pki::Identity::Server("c0ffee", 1));
+  ASSERT_TRUE(csr.ok());
+  auto renewed = pki::SignCsr(*ca, *csr, pki::Identity::Server("c0ffee", 1), 7200);
+  ASSERT_TRUE(renewed.ok());
+  ASSERT_TRUE(WriteFileAtomically(server_dir.dir + "/node.crt", *renewed, 0600).ok());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  std::string seen;
+  while (std::chrono::steady_clock::now() < deadline && (seen = ServerCertOfANewConnection(addr, client)) != *renewed) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // polls: the server reads the file each second
+  }
+  EXPECT_EQ(seen, *renewed);
+  started->server->Shutdown();
+}
+
+TEST(TlsWatch, AServerWhoseCertificateDoesNotNameANodeIsRefused) {
+  auto ca = pki::NewCa("c0ffee");
+  ASSERT_TRUE(ca.ok());
+  // A certificate of the cluster CA, but a client's: no kNodeTlsName in it.
+  WatchedDir impostor(*ca, pki::Identity::Client("c0ffee", pki::Role::kAdmin, "mallory"));
+  WatchedDir client_dir(*ca, pki::Identity::Worker("c0ffee", 7));
+  WhoAmI service;
+  ServerOptions so;
+  so.security = RpcSecurity::Tls(impostor.material);
+  auto started = StartServer("127.0.0.1:0", {&service}, so);
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  EXPECT_EQ(ServerCertOfANewConnection("127.0.0.1:" + std::to_string(started->port), RpcSecurity::Tls(client_dir.material)),
+            "");
+  started->server->Shutdown();
 }
 
 }  // namespace

@@ -105,7 +105,12 @@ class ClusterState {
   // The value of `key`, or `fallback` when unset.
   std::string Setting(std::string_view key, std::string_view fallback) const;
 
+  // Tokens (state.proto's Token), by id.
+  using TokenMap = std::map<std::string, v1::Token, std::less<>>;
+  const TokenMap& tokens() const { return tokens_; }
+
   // Null if absent. The pointer is valid until the next Apply/Restore.
+  const v1::Token* FindToken(std::string_view id) const;
   const v1::Vm* FindVm(std::string_view name) const;
   const v1::Node* FindNode(uint64_t id) const;
   // Copies, sorted by name / id.
@@ -160,7 +165,7 @@ class ClusterState {
   Status RestoreSnapshot(const std::string& data);
 
   // 64-bit hash of the canonical snapshot content (cluster id, VMs, nodes,
-  // settings, remembered requests).
+  // settings, tokens, remembered requests).
   // applied_index is left out, so replicas that hold the same content agree,
   // and a failed command leaves the digest unchanged.
   uint64_t Digest() const;
@@ -210,6 +215,10 @@ class ClusterState {
   Status ApplyUpdateNode(const v1::UpdateNode& op);
   Status ApplySetNodeDrain(const v1::SetNodeDrain& op, int64_t now);
   Status ApplySetClusterSetting(const v1::SetClusterSetting& op);
+  // Tokens (cluster_state_tokens.cc).
+  Status ApplyCreateToken(const v1::CreateToken& op, const std::string& actor, int64_t now);
+  Status ApplyRevokeToken(const v1::RevokeToken& op);
+  Status ApplyUseToken(const v1::UseToken& op, int64_t now);
   Status ApplySetPendingReasons(const v1::SetPendingReasons& op, int64_t now);
   Status CheckPlacementsFit(const v1::PlaceVms& op, const std::vector<VmMap::iterator>& targets) const;
   Status ApplySetNodesHealth(const v1::SetNodesHealth& op, int64_t now);
@@ -250,6 +259,7 @@ class ClusterState {
 
   std::string cluster_id_;
   std::map<std::string, std::string, std::less<>> settings_;
+  TokenMap tokens_;
   VmTable vms_;
   NodeMap nodes_;
   std::map<uint64_t, NameSet> by_node_;

@@ -42,6 +42,7 @@ v1::ClusterStateSnapshot ClusterState::ToSnapshot(bool with_applied_index) const
   for (const auto& [id, node] : nodes_) *snap.add_nodes() = node;
   if (with_applied_index) snap.set_applied_index(applied_index_);
   for (const auto& [k, v] : settings_) (*snap.mutable_settings())[k] = v;
+  for (const auto& [id, t] : tokens_) *snap.add_tokens() = t;
   requests_.EncodeTo(snap);
   return snap;
 }
@@ -76,6 +77,14 @@ Status ClusterState::RestoreSnapshot(const std::string& data) {
       return Status::Corruption("cluster state snapshot has an invalid setting " + Quote(k));
     }
     next.settings_[k] = v;
+  }
+  for (v1::Token& t : *snap.mutable_tokens()) {
+    if (Status s = ValidateToken(t); !s.ok()) return Status::Corruption("cluster state snapshot: " + s.message());
+    if (!next.tokens_.empty() && !(next.tokens_.rbegin()->first < t.id())) {
+      return Status::Corruption("cluster state snapshot token " + Quote(t.id()) + " is out of order or duplicated");
+    }
+    std::string id = t.id();
+    next.tokens_.emplace_hint(next.tokens_.end(), std::move(id), std::move(t));
   }
   if (!next.requests_.RestoreFrom(snap)) {
     return Status::Corruption("cluster state snapshot holds " +
@@ -120,6 +129,10 @@ Status ClusterState::CheckInvariants() const {
   auto broken = [](std::string what) { return Status::Internal("invariant broken: " + what); };
   if (!cluster_id_.empty()) {
     if (Status s = ValidateClusterId(cluster_id_); !s.ok()) return broken(s.message());
+  }
+  for (const auto& [id, t] : tokens_) {
+    if (t.id() != id) return broken("token keyed " + Quote(id) + " has id " + Quote(t.id()));
+    if (Status s = ValidateToken(t); !s.ok()) return broken(s.message());
   }
   for (const auto& [id, node] : nodes_) {
     if (node.id() != id) {
@@ -186,7 +199,7 @@ Status ClusterState::CheckInvariants() const {
 
 bool ClusterState::operator==(const ClusterState& other) const {
   if (applied_index_ != other.applied_index_ || cluster_id_ != other.cluster_id_ ||
-      settings_ != other.settings_ ||
+      settings_ != other.settings_ || tokens_.size() != other.tokens_.size() ||
       vms_.size() != other.vms_.size() || nodes_.size() != other.nodes_.size()) {
     return false;
   }

@@ -50,6 +50,9 @@ bool ClusterState::VmsNamedBy(const v1::Command& cmd, std::vector<std::string_vi
     case v1::Command::kSetClusterSetting:
     case v1::Command::kInitCluster:
     case v1::Command::kSetVmSubnet:
+    case v1::Command::kCreateToken:        // tokens only
+    case v1::Command::kRevokeToken:
+    case v1::Command::kUseToken:
       return true;
     default:
       return false;

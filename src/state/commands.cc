@@ -143,6 +143,27 @@ v1::Command MakeSetClusterSetting(std::string_view key, std::string_view value, 
   return cmd;
 }
 
+v1::Command MakeCreateToken(v1::Token token, int64_t now_ms) {
+  v1::Command cmd = WithTime(now_ms);
+  *cmd.mutable_create_token()->mutable_token() = std::move(token);
+  return cmd;
+}
+
+v1::Command MakeRevokeToken(std::string_view id, int64_t now_ms) {
+  v1::Command cmd = WithTime(now_ms);
+  cmd.mutable_revoke_token()->set_id(std::string(id));
+  return cmd;
+}
+
+v1::Command MakeUseToken(std::string_view id, std::string_view secret_sha256, v1::TokenKind kind, int64_t now_ms) {
+  v1::Command cmd = WithTime(now_ms);
+  v1::UseToken* op = cmd.mutable_use_token();
+  op->set_id(std::string(id));
+  op->set_secret_sha256(std::string(secret_sha256));
+  op->set_kind(kind);
+  return cmd;
+}
+
 v1::Command MakeSetPendingReasons(const std::vector<PendingReason>& reasons, int64_t now_ms) {
   v1::Command cmd = WithTime(now_ms);
   v1::SetPendingReasons* op = cmd.mutable_set_pending_reasons();

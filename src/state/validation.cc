@@ -252,4 +252,48 @@ Status ValidateClusterId(std::string_view id) {
                                  " is invalid: use 1-128 printable ASCII characters");
 }
 
+namespace {
+bool IsLowerHex(std::string_view s, size_t digits) {
+  if (s.size() != digits) return false;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+}  // namespace
+
+Status ValidateTokenName(std::string_view name) {
+  bool ok = !name.empty() && name.size() <= 64;
+  for (char c : name) {
+    ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                c == '_' || c == '-');
+  }
+  if (ok) return Status::Ok();
+  return Status::InvalidArgument("name " + Quote(name) + " is invalid: use 1-64 characters of A-Z a-z 0-9 . _ -");
+}
+
+Status ValidateToken(const v1::Token& t) {
+  const std::string what = "token " + Quote(t.id());
+  if (!IsLowerHex(t.id(), 16)) return Status::InvalidArgument(what + ": the id is not 16 lowercase hex digits");
+  if (!IsLowerHex(t.secret_sha256(), 64)) {
+    return Status::InvalidArgument(what + ": secret_sha256 is not 64 lowercase hex digits");
+  }
+  switch (t.kind()) {
+    case v1::TOKEN_KIND_JOIN_SERVER:
+    case v1::TOKEN_KIND_JOIN_WORKER:
+      if (!t.role().empty() || !t.name().empty()) {
+        return Status::InvalidArgument(what + ": a join token has no role and no name");
+      }
+      return Status::Ok();
+    case v1::TOKEN_KIND_CLIENT:
+      if (t.role() != "admin" && t.role() != "operator" && t.role() != "reader") {
+        return Status::InvalidArgument(what + ": role " + Quote(t.role()) + " is unknown: use admin, operator or reader");
+      }
+      if (t.max_uses() != 0) return Status::InvalidArgument(what + ": a client token has no use limit");
+      return ValidateTokenName(t.name());
+    default:
+      return Status::InvalidArgument(what + ": kind " + std::to_string(t.kind()) + " is not a token kind");
+  }
+}
+
 }  // namespace blixard::state

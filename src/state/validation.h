@@ -23,6 +23,7 @@ class Map;
 
 namespace blixard::v1 {
 class Command;
+class Token;
 class VmSpec;
 class Node;
 }  // namespace blixard::v1
@@ -105,5 +106,12 @@ Status ValidateNode(const v1::Node& node);
 
 // 1-128 printable ASCII chars.
 Status ValidateClusterId(std::string_view id);
+
+// A token record (state.proto): id 16 and secret_sha256 64 lowercase hex
+// digits, a kind; a client token has a role (admin, operator, reader) and a
+// name (ValidateTokenName); a join token has neither.
+Status ValidateToken(const v1::Token& token);
+// Who holds a client token or certificate: 1-64 chars of [A-Za-z0-9._-].
+Status ValidateTokenName(std::string_view name);
 
 }  // namespace blixard::state

@@ -26,7 +26,7 @@ TEST(ClusterJoin, UnreachableAddressFailsQuicklyNamingIt) {
   const std::string nobody = c.FreshAddr();  // nothing listens there
   const auto start = Clock::now();
   // A well-formed token: the node must fail to reach anyone, not to parse it.
-  const std::string token = "blx1." + std::string(64, 'a') + ".server.9999999999.00.00";
+  const std::string token = "blx2." + std::string(64, 'a') + "." + std::string(16, 'b') + "." + std::string(32, 'c');
   CommandResult r = RunCommand({BlixardBin(), "node", "--id", "2", "--bind", c.FreshAddr(),
                                 "--data-dir", c.FreshDataDir(), "--join", nobody,
                                 "--join-timeout", "2", "--token", token});

@@ -1,7 +1,9 @@
 // Secure by default (issue 17): mutual TLS on a node's TCP port, who may
-// call what, join tokens. Real daemons, real TLS.
+// call what, join tokens, client tokens and certificates. Real daemons,
+// real TLS.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <ctime>
 #include <fstream>
@@ -55,6 +57,30 @@ class Security : public ::testing::Test {
                        "--backend", "fake", "--join", d_.addr(), "--token", token, "--join-timeout", "5"});
   }
 
+  // `cluster token create ARGS`'s token.
+  std::string JoinToken(std::vector<std::string> args) const {
+    args.insert(args.begin(), {"cluster", "token", "create"});
+    CommandResult r = d_.Cli(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.out.substr(0, r.out.find('\n'));
+  }
+  // A join's certificate request for node `id`, as daemon/credentials.cc sends it.
+  grpc::Status Issue(const std::string& token, uint64_t id, bool worker) const {
+    auto key = pki::NewPrivateKey();
+    v1::IssueCertificateRequest req;
+    req.set_token(token);
+    req.set_node_id(id);
+    req.set_worker(worker);
+    req.set_csr_pem(*pki::NewCsr(*key, pki::Identity::Worker("", id)));
+    v1::IssueCertificateResponse resp;
+    auto ch = With(std::make_shared<rpc::TlsMaterial>(rpc::TlsMaterial{Tls("ca.crt"), "", ""}));
+    return v1::CertificateService::NewStub(ch)->IssueCertificate(Ctx().get(), req, &resp);
+  }
+  static int64_t NowMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+
   TestDaemon d_{{.tcp = true, .extra_args = {}, .backend = "fake"}};
   TempDir dir_;
 };
@@ -77,7 +103,7 @@ TEST_F(Security, TheLocalAdminWorksWithNoFlagsAndTheFilesArePrivate) {
         return st.out.find("CERT EXPIRES") != std::string::npos;
       },
       std::chrono::seconds(10)));
-  for (const char* f : {"ca.key", "node.key", "admin.key", "token.key"}) {
+  for (const char* f : {"ca.key", "node.key", "admin.key"}) {
     struct stat st {};
     ASSERT_EQ(::stat((d_.data_dir() + "/tls/" + f).c_str(), &st), 0) << f;
     EXPECT_EQ(st.st_mode & 0777, 0600u) << f;
@@ -157,34 +183,202 @@ TEST_F(Security, AnotherClustersCertificateAndAPlaintextClientAreRefused) {
 }
 
 TEST_F(Security, BadJoinTokensAreRefusedWithTheReason) {
-  const std::string fp = pki::ReadCert(Tls("ca.crt"))->sha256_hex;
-  {  // expired
-    const auto t = pki::MakeJoinToken(Tls("token.key"), fp, pki::Identity::Kind::kServer, std::time(nullptr) - 10);
+  const pki::JoinToken good = *pki::ParseJoinToken(JoinToken({}));
+  {  // the secret altered
+    pki::JoinToken t = good;
+    t.secret = pki::NewJoinToken(t.ca_sha256).secret;
     CommandResult r = Join(pki::Encode(t));
     EXPECT_EQ(r.exit_code, 1);
-    EXPECT_NE(r.err.find("the join token expired"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("does not match: it was altered"), std::string::npos) << r.err;
   }
-  {  // made with another key (forged)
-    const auto t = pki::MakeJoinToken(pki::NewTokenKey(), fp, pki::Identity::Kind::kServer, std::time(nullptr) + 600);
-    CommandResult r = Join(pki::Encode(t));
+  {  // made by no one
+    CommandResult r = Join(pki::Encode(pki::NewJoinToken(good.ca_sha256)));
     EXPECT_EQ(r.exit_code, 1);
-    EXPECT_NE(r.err.find("not made by this cluster"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("is unknown or was revoked"), std::string::npos) << r.err;
   }
   {  // the server's CA is not the token's: nothing is sent
-    const auto t = pki::MakeJoinToken(Tls("token.key"), std::string(64, 'b'), pki::Identity::Kind::kServer,
-                                      std::time(nullptr) + 600);
+    pki::JoinToken t = good;
+    t.ca_sha256 = std::string(64, 'b');
     CommandResult r = Join(pki::Encode(t));
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_NE(r.err.find("refusing to join through it"), std::string::npos) << r.err;
     EXPECT_EQ(d_.log().find("issued a certificate"), std::string::npos) << d_.log();
   }
   {  // a worker token for a server
-    CommandResult t = d_.Cli({"cluster", "token", "create", "--role", "worker"});
-    ASSERT_EQ(t.exit_code, 0) << t.err;
-    CommandResult r = Join(t.out.substr(0, t.out.find('\n')));
+    CommandResult r = Join(JoinToken({"--role", "worker"}));
     EXPECT_EQ(r.exit_code, 1);
-    EXPECT_NE(r.err.find("the token is for a worker"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("is for a worker, not for a server"), std::string::npos) << r.err;
   }
+  {  // revoked
+    const std::string t = JoinToken({});
+    CommandResult rv = d_.Cli({"cluster", "token", "revoke", pki::ParseJoinToken(t)->id});
+    ASSERT_EQ(rv.exit_code, 0) << rv.err;
+    CommandResult r = Join(t);
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("is unknown or was revoked"), std::string::npos) << r.err;
+  }
+  {  // expired: valid one second
+    const std::string t = JoinToken({"--ttl", "1s"});
+    const int64_t made = NowMs();
+    ASSERT_TRUE(WaitUntil([&] { return NowMs() > made + 1500; }, std::chrono::seconds(5)));
+    CommandResult r = Join(t);
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("expired"), std::string::npos) << r.err;
+  }
+}
+
+TEST_F(Security, AJoinTokenWithUsesIsUsedUpAndTheListCountsThem) {
+  const std::string t = JoinToken({"--uses", "1", "--role", "worker"});
+  EXPECT_TRUE(Issue(t, 21, /*worker=*/true).ok());
+  grpc::Status s = Issue(t, 22, /*worker=*/true);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+  EXPECT_NE(s.error_message().find("used up (1 of 1 uses)"), std::string::npos) << s.error_message();
+  CommandResult list = d_.Cli({"cluster", "token", "list"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_TRUE(std::regex_search(list.out, std::regex(pki::ParseJoinToken(t)->id + " +worker +1/1 "))) << list.out;
+  EXPECT_EQ(list.out.find(pki::ParseJoinToken(t)->secret), std::string::npos) << list.out;
+  // A refused id spends no use: an id the cluster has, with a fresh token.
+  const std::string once = JoinToken({"--uses", "1"});
+  EXPECT_EQ(Issue(once, 1, false).error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_TRUE(Issue(once, 23, false).ok());
+}
+
+TEST_F(Security, ClientTokensCarryTheirRoleAndStopWorkingWhenRevokedOrExpired) {
+  CommandResult made = d_.Cli({"token", "create", "--role", "reader", "--name", "rita"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  const std::string rita = made.out.substr(0, made.out.find('\n'));
+  ASSERT_TRUE(pki::ParseClientToken(rita).ok()) << rita;
+  CommandResult r = d_.Cli({"--token", rita, "vm", "list"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = d_.Cli({"--token", rita, "vm", "create", "x"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("PERMISSION_DENIED"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("role reader (rita)"), std::string::npos) << r.err;
+  r = d_.Cli({"--token", rita, "token", "create", "--role", "admin"});
+  EXPECT_NE(r.err.find("PERMISSION_DENIED"), std::string::npos) << r.err;
+  // An operator's token through BLIXARD_TOKEN; the VM records who made it.
+  made = d_.Cli({"token", "create", "--role", "operator", "--name", "otto"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  const std::string otto = made.out.substr(0, made.out.find('\n'));
+  r = RunCommand({BlixardBin(), "--data-dir", d_.data_dir(), "--addr", d_.addr(), "vm", "create", "by-otto"},
+                 {"BLIXARD_TOKEN=" + otto});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = d_.Cli({"vm", "get", "by-otto"});
+  EXPECT_TRUE(std::regex_search(r.out, std::regex("created by: +client otto \\(operator\\)"))) << r.out;
+  r = d_.Cli({"token", "list"});
+  EXPECT_TRUE(std::regex_search(r.out, std::regex(pki::ParseClientToken(rita)->id + " +rita +reader +never"))) << r.out;
+  // Revoked: refused from then on.
+  ASSERT_EQ(d_.Cli({"token", "revoke", rita}).exit_code, 0);
+  r = d_.Cli({"--token", rita, "vm", "list"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("UNAUTHENTICATED"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("unknown, revoked or altered"), std::string::npos) << r.err;
+  // Expired.
+  made = d_.Cli({"token", "create", "--role", "reader", "--ttl", "1s"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  const std::string brief = made.out.substr(0, made.out.find('\n'));
+  const int64_t at = NowMs();
+  ASSERT_TRUE(WaitUntil([&] { return NowMs() > at + 1500; }, std::chrono::seconds(5)));
+  r = d_.Cli({"--token", brief, "vm", "list"});
+  EXPECT_NE(r.err.find("expired"), std::string::npos) << r.err;
+}
+
+TEST_F(Security, AClientCertificateFromCertCreateCarriesItsRole) {
+  const std::string out = dir_.path() + "/otto";
+  CommandResult r = d_.Cli({"cert", "create", "--role", "operator", "--name", "otto", "--out", out, "--ttl", "12h"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("BLIXARD_CERT=" + out + "/client.crt"), std::string::npos) << r.out;
+  struct stat st {};
+  ASSERT_EQ(::stat((out + "/client.key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  const std::vector<std::string> env = {"BLIXARD_CA=" + out + "/ca.crt", "BLIXARD_CERT=" + out + "/client.crt",
+                                        "BLIXARD_KEY=" + out + "/client.key"};
+  TempDir empty;  // no data dir credentials: only the files made above
+  r = RunCommand({BlixardBin(), "--data-dir", empty.path(), "--addr", d_.addr(), "vm", "create", "by-cert"}, env);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = RunCommand({BlixardBin(), "--data-dir", empty.path(), "--addr", d_.addr(), "cluster", "remove", "1"}, env);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("role operator (otto) may not call ClusterService/RemoveMember"), std::string::npos) << r.err;
+  EXPECT_TRUE(std::regex_search(d_.Cli({"vm", "get", "by-cert"}).out, std::regex("created by: +client otto")));
+}
+
+TEST_F(Security, AContextKeepsTheAddressAndTheCredentialsAndAFlagWinsOverIt) {
+  TempDir config;
+  const std::vector<std::string> env = {"XDG_CONFIG_HOME=" + config.path()};
+  const auto token = [&](const char* role, const char* name) {
+    CommandResult r = d_.Cli({"token", "create", "--role", role, "--name", name});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.out.substr(0, r.out.find('\n'));
+  };
+  const std::string rita = token("reader", "rita");
+  CommandResult r = RunCommand({BlixardBin(), "context", "add", "lab", "--addr", d_.addr(), "--ca",
+                                d_.data_dir() + "/tls/ca.crt", "--token", rita},
+                               env);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("(current)"), std::string::npos) << r.out;
+  struct stat st {};
+  ASSERT_EQ(::stat((config.path() + "/blixard/config").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  // No --addr, no credentials in ./data: the context's.
+  r = RunCommand({BlixardBin(), "vm", "list"}, env);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = RunCommand({BlixardBin(), "vm", "create", "x"}, env);
+  EXPECT_NE(r.err.find("role reader (rita)"), std::string::npos) << r.err;
+  // A flag wins over the context.
+  r = RunCommand({BlixardBin(), "--token", token("operator", "otto"), "vm", "create", "by-otto"}, env);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(RunCommand({BlixardBin(), "context", "add", "other", "--addr", "127.0.0.1:1"}, env).exit_code, 0);
+  r = RunCommand({BlixardBin(), "context", "list"}, env);
+  EXPECT_TRUE(std::regex_search(r.out, std::regex("\\* +lab +" + d_.addr() + " +token"))) << r.out;
+  ASSERT_EQ(RunCommand({BlixardBin(), "context", "use", "other"}, env).exit_code, 0);
+  r = RunCommand({BlixardBin(), "--insecure", "vm", "list"}, env);
+  EXPECT_NE(r.err.find("127.0.0.1:1"), std::string::npos) << r.err;
+  EXPECT_EQ(RunCommand({BlixardBin(), "context", "use", "nope"}, env).exit_code, 1);
+}
+
+TEST(SecurityRenewal, CertificatesAreRenewedBeforeTheyExpireAndTheNodesKeepServing) {
+  TestDaemon server({.tcp = true, .extra_args = {"--cert-lifetime", "12s"}, .backend = "fake"});
+  ASSERT_TRUE(server.Start()) << server.log();
+  CommandResult token = server.Cli({"cluster", "token", "create", "--role", "worker"});
+  ASSERT_EQ(token.exit_code, 0) << token.err;
+  TestDaemon worker({.id = 2, .tcp = true,
+                     .extra_args = {"--role", "worker", "--join", server.addr(), "--token",
+                                    token.out.substr(0, token.out.find('\n'))},
+                     .backend = "fake"});
+  worker.Spawn();
+  const auto cert = [](const TestDaemon& d) { return pki::ReadCert(ReadFile(d.data_dir() + "/tls/node.crt")); };
+  ASSERT_TRUE(WaitUntil([&] { return cert(worker).ok(); }, std::chrono::seconds(20))) << worker.log();
+  const pki::CertInfo first_server = *cert(server);
+  const pki::CertInfo first_worker = *cert(worker);
+  EXPECT_LE(pki::LifetimeS(first_worker), 12);  // the server signs with its --cert-lifetime
+  // Each is renewed (at two thirds of its lifetime), before it expires.
+  for (const auto& [d, first] : {std::pair{&server, first_server}, std::pair{&worker, first_worker}}) {
+    ASSERT_TRUE(WaitUntil([&] { return cert(*d).ok() && cert(*d)->not_after_unix > first.not_after_unix; },
+                          std::chrono::seconds(30)))
+        << d->log();
+    EXPECT_LT(pki::SignedAtUnix(*cert(*d)), first.not_after_unix);
+  }
+  // The log line follows the file.
+  for (const auto& [d, line] : {std::pair{&server, "renewed the certificate of server 1"},
+                                std::pair{&worker, "renewed the certificate of worker 2"}}) {
+    EXPECT_TRUE(WaitUntil([&] { return d->log().find(line) != std::string::npos; }, std::chrono::seconds(10)))
+        << d->log();
+  }
+  // Past both first certificates' expiry: a new client (which checks the
+  // server's certificate, with the admin credential renewed beside it) is
+  // served, and the worker, on its renewed certificate, stays ready.
+  const int64_t expired = std::max(first_server.not_after_unix, first_worker.not_after_unix);
+  ASSERT_TRUE(WaitUntil([&] { return std::time(nullptr) > expired + 1; }, std::chrono::seconds(30)));
+  CommandResult r = server.Cli({"vm", "create", "after-renewal"});
+  EXPECT_EQ(r.exit_code, 0) << r.err << server.log();
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        CommandResult nodes = server.Cli({"node", "list"});
+        return std::regex_search(nodes.out, std::regex("\\n2 +[^\\n]*worker +ready"));
+      },
+      std::chrono::seconds(20)))
+      << server.Cli({"node", "list"}).out << worker.log();
+  EXPECT_EQ(server.log().find("expired; renew it"), std::string::npos) << server.log();
 }
 
 TEST(SecurityInsecure, InsecureWorksOnBothSides) {
