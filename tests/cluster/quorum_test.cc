@@ -60,7 +60,9 @@ TEST(Cluster, ClientDeadlineIsHonouredWithoutQuorum) {
   const double took = SecondsSince(start);
   EXPECT_EQ(r.exit_code, 1) << r.out;
   EXPECT_NE(r.err.find("UNAVAILABLE"), std::string::npos) << r.err;
-  EXPECT_GE(took, 0.9) << r.err;
+  // The node waited for a quorum until its own deadline: the client's less
+  // the reserve for the answer (api/convert.h, 150 ms for a 1 s call).
+  EXPECT_GE(took, 0.8) << r.err;
   EXPECT_LT(took, 2.5) << r.err;
 }
 
