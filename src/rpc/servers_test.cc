@@ -3,7 +3,14 @@
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <atomic>
 #include <chrono>
@@ -104,6 +111,37 @@ TEST(RpcServers, AUnixSocketALiveServerAnswersOnIsRefusedAndFreeOnceItStops) {
   auto third = StartServer(address, {&service}, ServerOptions::Worker());
   ASSERT_TRUE(third.ok()) << third.status().ToString();
   third->server->Shutdown();
+}
+
+// The unix socket's protection is the kernel's: mode 0600, so only its
+// owner and root may connect; another user cannot (EACCES), whatever it sends.
+TEST(RpcServers, AnotherUserCannotConnectToAUnixSocketServer) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root, to run a client as another user";
+  const std::string path = "/tmp/blixard-rpc-peer-" + std::to_string(::getpid()) + ".sock";
+  HeartbeatEcho service;
+  // With no umask the socket would be made 0777: the server's own chmod is
+  // what keeps others out.
+  const mode_t umask_before = ::umask(0);
+  auto started = StartServer("unix:" + path, {&service}, {});
+  ::umask(umask_before);
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(2);
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+    const int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    ::_exit(rc == 0 ? 0 : errno == EACCES ? 3 : 4);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 3) << "0: connected; 4: refused, but not for its permissions";
+  started->server->Shutdown();
+  ::unlink(path.c_str());
 }
 
 TEST(RpcServers, InterceptorsOfBothEndsSeeEveryCall) {
