@@ -36,7 +36,8 @@ const std::map<std::string, Need, std::less<>>& Table() {
     add("ClusterService", {"JoinCluster", "LeaveCluster", "RemoveMember", "TransferLeader", "CreateJoinToken"},
         Need::kAdmin);
     add("NodeService", {"SetClusterSetting"}, Need::kAdmin);
-    add("TokenService", {"CreateToken", "ListTokens", "RevokeToken", "CreateCertificate"}, Need::kAdmin);
+    add("TokenService", {"CreateToken", "ListTokens", "RevokeToken", "CreateCertificate", "RevokeCertificate"},
+        Need::kAdmin);
     return t;
   }();
   return *table;
@@ -128,6 +129,10 @@ std::string AuditText(const v1::Command& cmd) {
     }
     case v1::Command::kRevokeToken: return out + " " + cmd.revoke_token().id();
     case v1::Command::kUseToken: return out + " " + cmd.use_token().id();
+    case v1::Command::kRevokeCertificate: {
+      const v1::RevokedCertificate& r = cmd.revoke_certificate().certificate();
+      return out + " " + r.serial() + (r.subject().empty() ? "" : " (" + r.subject() + ")");
+    }
     default: return out;
   }
 }

@@ -3,6 +3,8 @@
 #include <grpcpp/server_context.h>
 #include <spdlog/spdlog.h>
 
+#include <cctype>
+
 #include "api/access.h"
 #include "api/convert.h"
 #include "pki/token.h"
@@ -121,6 +123,14 @@ rpc::TokenVerifier NewTokenVerifier(const node::Node& node, std::string cluster_
   };
 }
 
+rpc::RevocationCheck NewRevocationCheck(const node::Node& node) {
+  return [&node](const std::string& serial) {
+    bool revoked = false;
+    node.Read([&](const state::ClusterState& st) { revoked = st.IsRevoked(serial); });
+    return revoked;
+  };
+}
+
 grpc::Status TokenServiceImpl::CreateToken(grpc::ServerContext* ctx, const v1::CreateTokenRequest* req,
                                            v1::CreateTokenResponse* resp) {
   if (!authority_) return ToGrpc(NoAuthority());
@@ -181,8 +191,38 @@ grpc::Status TokenServiceImpl::CreateCertificate(grpc::ServerContext* ctx, const
   resp->set_cert_pem(*cert);
   resp->set_ca_pem(authority_->ca.cert_pem);
   resp->set_expires_unix(info->not_after_unix);
+  resp->set_serial(info->serial_hex);
   spdlog::info("audit: {} made a certificate for {} valid until {}", CallerName(ctx), id.Describe(),
                info->not_after_unix);
+  return grpc::Status::OK;
+}
+
+grpc::Status TokenServiceImpl::RevokeCertificate(grpc::ServerContext* ctx, const v1::RevokeCertificateRequest* req,
+                                                 v1::RevokeCertificateResponse* resp) {
+  v1::RevokedCertificate r;
+  if (!req->cert_pem().empty()) {
+    auto info = pki::ReadCert(req->cert_pem());
+    if (!info.ok()) return ToGrpc(info.status());
+    if (authority_) {
+      if (Status s = pki::VerifyIssuedBy(authority_->ca.cert_pem, req->cert_pem());
+          !s.ok() && s.message().find("expired") == std::string::npos) {
+        return ToGrpc(Status::InvalidArgument("that certificate is not one of this cluster's: " + s.message()));
+      }
+    }
+    r.set_serial(info->serial_hex);
+    r.set_expires_unix_ms(info->not_after_unix * 1000);
+    auto id = pki::ParseUri(info->uri);
+    if (id.ok()) r.set_subject(id->Describe());
+  } else {
+    std::string serial = req->serial();
+    for (char& c : serial) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    while (serial.size() > 1 && serial[0] == '0') serial.erase(0, 1);
+    r.set_serial(serial);
+  }
+  if (Status s = Record(node_, state::MakeRevokeCertificate(r, NowUnixMs()), CallerName(ctx), DeadlineOf(ctx)); !s.ok()) {
+    return ToGrpc(s);
+  }
+  resp->set_serial(r.serial());
   return grpc::Status::OK;
 }
 

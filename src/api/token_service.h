@@ -37,6 +37,9 @@ Status UseJoinToken(node::Node& node, const Authority& authority, std::string_vi
 // Checks clients' bearer tokens against `node`'s applied state (the
 // verifier of rpc::SetTokenVerifier). `node` must outlive it.
 rpc::TokenVerifier NewTokenVerifier(const node::Node& node, std::string cluster_id);
+// Whether a certificate is revoked, in `node`'s applied state (for
+// rpc::SetRevocationCheck). `node` must outlive it.
+rpc::RevocationCheck NewRevocationCheck(const node::Node& node);
 
 class TokenServiceImpl final : public v1::TokenService::Service {
  public:
@@ -50,6 +53,9 @@ class TokenServiceImpl final : public v1::TokenService::Service {
   grpc::Status RevokeToken(grpc::ServerContext*, const v1::RevokeTokenRequest*, v1::RevokeTokenResponse*) override;
   grpc::Status CreateCertificate(grpc::ServerContext*, const v1::CreateCertificateRequest*,
                                  v1::CreateCertificateResponse*) override;
+  // Refused from then on by every server as it applies the revocation.
+  grpc::Status RevokeCertificate(grpc::ServerContext*, const v1::RevokeCertificateRequest*,
+                                 v1::RevokeCertificateResponse*) override;
 
  private:
   node::Node& node_;

@@ -112,6 +112,9 @@ void AddCredentialCommands(CLI::App& app, Args& a) {
       return CertCreate(a.client, a.value, a.name, a.deadline.empty() ? 0 : *ParseDurationSeconds(a.deadline), a.out);
     };
   });
+  auto* cert_revoke = cert->add_subcommand("revoke", "Revoke a certificate before it expires: servers refuse it");
+  cert_revoke->add_option("cert", a.name, "the certificate's file (client.crt) or its serial")->required();
+  cert_revoke->callback([&a] { a.action = [&a] { return CertRevoke(a.client, a.name); }; });
 }
 
 // `blixard context add|use|list|remove` (contexts.h).

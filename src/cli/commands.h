@@ -90,6 +90,8 @@ int TokenRevoke(const ClientOptions& o, const std::string& id);
 // out_dir (ca.crt, client.crt, client.key; 0600).
 int CertCreate(const ClientOptions& o, const std::string& role, const std::string& name, int64_t ttl_s,
                const std::string& out_dir);
+// `cert revoke FILE|SERIAL`: a certificate file, or its serial (hex).
+int CertRevoke(const ClientOptions& o, const std::string& what);
 
 int NodeList(const ClientOptions& o);
 int NodeDrain(const ClientOptions& o, uint64_t node_id, int64_t deadline_seconds);

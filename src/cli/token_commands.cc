@@ -94,10 +94,26 @@ int CertCreate(const ClientOptions& o, const std::string& role, const std::strin
   }
   if (client.json()) return client.Print(resp, "");
   std::cout << fmt::format(
-      "wrote {0}/client.crt, {0}/client.key and {0}/ca.crt (valid until {1:%Y-%m-%d})\n"
+      "wrote {0}/client.crt, {0}/client.key and {0}/ca.crt (serial {2}, valid until {1:%Y-%m-%d})\n"
       "use them with: BLIXARD_CA={0}/ca.crt BLIXARD_CERT={0}/client.crt BLIXARD_KEY={0}/client.key blixard ...\n",
-      out_dir, fmt::gmtime(static_cast<std::time_t>(resp.expires_unix())));
+      out_dir, fmt::gmtime(static_cast<std::time_t>(resp.expires_unix())), resp.serial());
   return 0;
+}
+
+int CertRevoke(const ClientOptions& o, const std::string& what) {
+  v1::RevokeCertificateRequest req;
+  auto file = ReadWholeFile(what);
+  if (file.ok() && *file && (*file)->find("BEGIN CERTIFICATE") != std::string::npos) {
+    req.set_cert_pem(**file);
+  } else {
+    req.set_serial(what);
+  }
+  Client client(o);
+  auto stub = v1::TokenService::NewStub(client.channel());
+  return client.Call(*stub, &v1::TokenService::Stub::RevokeCertificate, req,
+                     [&](const v1::RevokeCertificateResponse& resp) {
+                       return fmt::format("certificate {} revoked\n", resp.serial());
+                     });
 }
 
 }  // namespace blixard::cli

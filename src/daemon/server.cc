@@ -281,6 +281,7 @@ void Server::BuildServices() {
   if (credentials_) {
     api_->SetAuthority(credentials_->authority);
     rpc::SetTokenVerifier(api::NewTokenVerifier(*node_, credentials_->identity.cluster_id));
+    rpc::SetRevocationCheck(api::NewRevocationCheck(*node_));
   }
 }
 
@@ -356,7 +357,8 @@ void Server::Stop() {
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
   if (node_) node_->Stop();
   if (server_) server_->Wait();
-  rpc::SetTokenVerifier(nullptr);  // it reads node_, which goes with this
+  rpc::SetTokenVerifier(nullptr);  // they read node_, which goes with this
+  rpc::SetRevocationCheck(nullptr);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <cctype>
 #include <ctime>
 #include <memory>
 
@@ -229,6 +230,13 @@ Result<CertInfo> ReadCert(const std::string& cert_pem) {
   if (!X509_digest(c->get(), EVP_sha256(), md, &n)) return SslError("hashing the certificate");
   info.sha256_hex = Hex(std::string_view(reinterpret_cast<const char*>(md), n));
   info.is_ca = X509_check_ca(c->get()) != 0;
+  Big serial(ASN1_INTEGER_to_BN(X509_get0_serialNumber(c->get()), nullptr));
+  if (!serial) return SslError("reading the serial number");
+  char* hex = BN_bn2hex(serial.get());
+  if (hex == nullptr) return SslError("reading the serial number");
+  info.serial_hex = hex;
+  OPENSSL_free(hex);
+  for (char& ch : info.serial_hex) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   return info;
 }
 

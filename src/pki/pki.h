@@ -58,6 +58,7 @@ struct CertInfo {
   int64_t not_after_unix = 0;
   int64_t not_before_unix = 0;  // a minute before it was signed (clock skew)
   std::string sha256_hex;     // of the DER encoding: the certificate's fingerprint
+  std::string serial_hex;     // lowercase, no leading zeros
   bool is_ca = false;
 };
 // kInvalidArgument when `cert_pem` holds no certificate.

@@ -20,7 +20,11 @@ struct Checked {
   Status status;           // kOk, or why it is refused (kUnauthenticated)
   pki::Identity identity;  // when ok
   int64_t not_after = 0;
+  std::string serial;
 };
+
+// The process's RevocationCheck (SetRevocationCheck) on `serial`.
+bool IsRevoked(const std::string& serial);
 
 class Authenticator : public grpc::AuthMetadataProcessor {
  public:
@@ -62,6 +66,10 @@ class Authenticator : public grpc::AuthMetadataProcessor {
       if (std::time(nullptr) >= c.not_after) {
         return Refuse(method, Status::Unauthenticated("the client certificate of " + c.identity.Describe() +
                                                       " expired; renew it"));
+      }
+      if (IsRevoked(c.serial)) {
+        return Refuse(method, Status::Unauthenticated("the certificate of " + c.identity.Describe() + " (serial " +
+                                                      c.serial + ") was revoked; ask an admin for a new one"));
       }
       caller = c.identity;
     }
@@ -107,6 +115,7 @@ class Authenticator : public grpc::AuthMetadataProcessor {
     }
     c.identity = *id;
     c.not_after = info->not_after_unix;
+    c.serial = info->serial_hex;
     return c;
   }
 
@@ -142,8 +151,26 @@ TokenVerifier& Verifier() {
   static auto* v = new TokenVerifier;
   return *v;
 }
+RevocationCheck& Revocations() {
+  static auto* r = new RevocationCheck;
+  return *r;
+}
+
+bool IsRevoked(const std::string& serial) {
+  RevocationCheck check;
+  {
+    std::lock_guard lk(verifier_mu);
+    check = Revocations();
+  }
+  return check && check(serial);
+}
 
 }  // namespace
+
+void SetRevocationCheck(RevocationCheck check) {
+  std::lock_guard lk(verifier_mu);
+  Revocations() = std::move(check);
+}
 
 void SetTokenVerifier(TokenVerifier verifier) {
   std::lock_guard lk(verifier_mu);

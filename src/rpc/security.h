@@ -85,6 +85,12 @@ struct RpcSecurity {
 void SetProcessSecurity(RpcSecurity security);
 RpcSecurity ProcessSecurity();
 
+// Whether the certificate with this serial (pki::CertInfo::serial_hex) was
+// revoked, as this process's copy of the cluster state knows it.
+using RevocationCheck = std::function<bool(const std::string& serial)>;
+// Set once by a server, before it serves; unset: nothing is revoked.
+void SetRevocationCheck(RevocationCheck check);
+
 // The bearer tokens a kTls server of this process takes (authn.h, CallerOf):
 // one verifier per process, set before it serves. Unset: a call with a
 // token is refused.

@@ -184,12 +184,15 @@ ApplyResult ClusterState::Apply(const v1::Command& cmd, uint64_t index, bool wan
     case v1::Command::kUseToken:
       out.status = ApplyUseToken(cmd.use_token(), now);
       break;
+    case v1::Command::kRevokeCertificate:
+      out.status = ApplyRevokeCertificate(cmd.revoke_certificate(), cmd.actor(), now);
+      break;
     case v1::Command::OP_NOT_SET:
       out.status = Status::InvalidArgument(
           "command has no operation: set one of create_vm, delete_vm, set_vm_desired_state, "
           "report_vm_status, register_node, remove_node, init_cluster, place_vms, set_vm_subnet, "
           "update_vm_labels, update_node, set_node_drain, set_cluster_setting, set_pending_reasons, "
-          "set_nodes_health, move_vms_off, vm_stopped_for_move, create_token, revoke_token, use_token");
+          "set_nodes_health, move_vms_off, vm_stopped_for_move, create_token, revoke_token, use_token, revoke_certificate");
       break;
   }
   if (by_name) {

@@ -108,6 +108,10 @@ class ClusterState {
   // Tokens (state.proto's Token), by id.
   using TokenMap = std::map<std::string, v1::Token, std::less<>>;
   const TokenMap& tokens() const { return tokens_; }
+  // Client certificates revoked before they expire, by serial.
+  using RevokedMap = std::map<std::string, v1::RevokedCertificate, std::less<>>;
+  const RevokedMap& revoked_certificates() const { return revoked_; }
+  bool IsRevoked(std::string_view serial) const { return revoked_.find(serial) != revoked_.end(); }
 
   // Null if absent. The pointer is valid until the next Apply/Restore.
   const v1::Token* FindToken(std::string_view id) const;
@@ -165,7 +169,7 @@ class ClusterState {
   Status RestoreSnapshot(const std::string& data);
 
   // 64-bit hash of the canonical snapshot content (cluster id, VMs, nodes,
-  // settings, tokens, remembered requests).
+  // settings, tokens, revoked certificates, remembered requests).
   // applied_index is left out, so replicas that hold the same content agree,
   // and a failed command leaves the digest unchanged.
   uint64_t Digest() const;
@@ -219,6 +223,7 @@ class ClusterState {
   Status ApplyCreateToken(const v1::CreateToken& op, const std::string& actor, int64_t now);
   Status ApplyRevokeToken(const v1::RevokeToken& op);
   Status ApplyUseToken(const v1::UseToken& op, int64_t now);
+  Status ApplyRevokeCertificate(const v1::RevokeCertificate& op, const std::string& actor, int64_t now);
   Status ApplySetPendingReasons(const v1::SetPendingReasons& op, int64_t now);
   Status CheckPlacementsFit(const v1::PlaceVms& op, const std::vector<VmMap::iterator>& targets) const;
   Status ApplySetNodesHealth(const v1::SetNodesHealth& op, int64_t now);
@@ -260,6 +265,7 @@ class ClusterState {
   std::string cluster_id_;
   std::map<std::string, std::string, std::less<>> settings_;
   TokenMap tokens_;
+  RevokedMap revoked_;
   VmTable vms_;
   NodeMap nodes_;
   std::map<uint64_t, NameSet> by_node_;

@@ -43,6 +43,7 @@ v1::ClusterStateSnapshot ClusterState::ToSnapshot(bool with_applied_index) const
   if (with_applied_index) snap.set_applied_index(applied_index_);
   for (const auto& [k, v] : settings_) (*snap.mutable_settings())[k] = v;
   for (const auto& [id, t] : tokens_) *snap.add_tokens() = t;
+  for (const auto& [serial, r] : revoked_) *snap.add_revoked_certificates() = r;
   requests_.EncodeTo(snap);
   return snap;
 }
@@ -85,6 +86,17 @@ Status ClusterState::RestoreSnapshot(const std::string& data) {
     }
     std::string id = t.id();
     next.tokens_.emplace_hint(next.tokens_.end(), std::move(id), std::move(t));
+  }
+  for (v1::RevokedCertificate& r : *snap.mutable_revoked_certificates()) {
+    if (Status s = ValidateRevokedCertificate(r); !s.ok()) {
+      return Status::Corruption("cluster state snapshot: " + s.message());
+    }
+    if (!next.revoked_.empty() && !(next.revoked_.rbegin()->first < r.serial())) {
+      return Status::Corruption("cluster state snapshot revoked certificate " + Quote(r.serial()) +
+                                " is out of order or duplicated");
+    }
+    std::string serial = r.serial();
+    next.revoked_.emplace_hint(next.revoked_.end(), std::move(serial), std::move(r));
   }
   if (!next.requests_.RestoreFrom(snap)) {
     return Status::Corruption("cluster state snapshot holds " +
@@ -129,6 +141,10 @@ Status ClusterState::CheckInvariants() const {
   auto broken = [](std::string what) { return Status::Internal("invariant broken: " + what); };
   if (!cluster_id_.empty()) {
     if (Status s = ValidateClusterId(cluster_id_); !s.ok()) return broken(s.message());
+  }
+  for (const auto& [serial, r] : revoked_) {
+    if (r.serial() != serial) return broken("revoked certificate keyed " + Quote(serial) + " has serial " + Quote(r.serial()));
+    if (Status s = ValidateRevokedCertificate(r); !s.ok()) return broken(s.message());
   }
   for (const auto& [id, t] : tokens_) {
     if (t.id() != id) return broken("token keyed " + Quote(id) + " has id " + Quote(t.id()));
@@ -200,6 +216,7 @@ Status ClusterState::CheckInvariants() const {
 bool ClusterState::operator==(const ClusterState& other) const {
   if (applied_index_ != other.applied_index_ || cluster_id_ != other.cluster_id_ ||
       settings_ != other.settings_ || tokens_.size() != other.tokens_.size() ||
+      revoked_.size() != other.revoked_.size() ||
       vms_.size() != other.vms_.size() || nodes_.size() != other.nodes_.size()) {
     return false;
   }

@@ -1,6 +1,7 @@
 // ClusterState: tokens (state.proto's Token), the records behind join
-// tokens and clients' bearer tokens (pki/token.h). The state holds a hash of
-// each secret, never the secret.
+// tokens and clients' bearer tokens (pki/token.h), and the client
+// certificates revoked before they expire. The state holds a hash of each
+// secret, never the secret.
 #include "state/cluster_state.h"
 #include "state/validation.h"
 
@@ -72,6 +73,17 @@ Status ClusterState::ApplyUseToken(const v1::UseToken& op, int64_t now) {
                                     std::to_string(t.max_uses()) + " uses); make a new one");
   }
   t.set_uses(t.uses() + 1);
+  return Status::Ok();
+}
+
+Status ClusterState::ApplyRevokeCertificate(const v1::RevokeCertificate& op, const std::string& actor, int64_t now) {
+  if (Status s = ValidateRevokedCertificate(op.certificate()); !s.ok()) return s;
+  std::erase_if(revoked_, [&](const auto& kv) {
+    return kv.second.expires_unix_ms() != 0 && kv.second.expires_unix_ms() < now;
+  });
+  if (revoked_.contains(op.certificate().serial())) return Status::Ok();
+  v1::RevokedCertificate& r = revoked_[op.certificate().serial()] = op.certificate();
+  r.set_revoked_by(actor);
   return Status::Ok();
 }
 

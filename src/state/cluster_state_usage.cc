@@ -53,6 +53,7 @@ bool ClusterState::VmsNamedBy(const v1::Command& cmd, std::vector<std::string_vi
     case v1::Command::kCreateToken:        // tokens only
     case v1::Command::kRevokeToken:
     case v1::Command::kUseToken:
+    case v1::Command::kRevokeCertificate:
       return true;
     default:
       return false;

@@ -155,6 +155,12 @@ v1::Command MakeRevokeToken(std::string_view id, int64_t now_ms) {
   return cmd;
 }
 
+v1::Command MakeRevokeCertificate(v1::RevokedCertificate certificate, int64_t now_ms) {
+  v1::Command cmd = WithTime(now_ms);
+  *cmd.mutable_revoke_certificate()->mutable_certificate() = std::move(certificate);
+  return cmd;
+}
+
 v1::Command MakeUseToken(std::string_view id, std::string_view secret_sha256, v1::TokenKind kind, int64_t now_ms) {
   v1::Command cmd = WithTime(now_ms);
   v1::UseToken* op = cmd.mutable_use_token();

@@ -45,6 +45,7 @@ v1::Command MakeSetNodeDrain(uint64_t id, bool draining, int64_t deadline_unix_m
 v1::Command MakeSetClusterSetting(std::string_view key, std::string_view value, int64_t now_ms);
 v1::Command MakeCreateToken(v1::Token token, int64_t now_ms);
 v1::Command MakeRevokeToken(std::string_view id, int64_t now_ms);
+v1::Command MakeRevokeCertificate(v1::RevokedCertificate certificate, int64_t now_ms);
 v1::Command MakeUseToken(std::string_view id, std::string_view secret_sha256, v1::TokenKind kind, int64_t now_ms);
 
 struct PendingReason {

@@ -120,5 +120,33 @@ TEST_F(TokensTest, TokensAreInTheSnapshotAndTheDigest) {
   EXPECT_TRUE(copy.CheckInvariants().ok());
 }
 
+TEST_F(TokensTest, ARevokedCertificateIsKeptUntilItWouldHaveExpired) {
+  v1::RevokedCertificate r;
+  r.set_serial("1f00");
+  r.set_expires_unix_ms(kNow + 1000);
+  r.set_subject("client otto (operator)");
+  v1::Command revoke = MakeRevokeCertificate(r, kNow);
+  revoke.set_actor("client root (admin)");
+  ASSERT_TRUE(Run(revoke).status.ok());
+  EXPECT_TRUE(state_.IsRevoked("1f00"));
+  EXPECT_EQ(state_.revoked_certificates().at("1f00").revoked_by(), "client root (admin)");
+  ASSERT_TRUE(Run(revoke).status.ok());  // twice is no error
+  ClusterState copy;
+  ASSERT_TRUE(copy.RestoreSnapshot(state_.EncodeSnapshot()).ok());
+  EXPECT_TRUE(copy.IsRevoked("1f00"));
+  EXPECT_EQ(copy.Digest(), state_.Digest());
+  // The next revocation after it expired drops it.
+  v1::RevokedCertificate later;
+  later.set_serial("2a");
+  ASSERT_TRUE(Run(MakeRevokeCertificate(later, kNow + 2000)).status.ok());
+  EXPECT_FALSE(state_.IsRevoked("1f00"));
+  EXPECT_TRUE(state_.IsRevoked("2a"));
+  for (const char* bad : {"", "0a", "XYZ", "1F"}) {
+    v1::RevokedCertificate b;
+    b.set_serial(bad);
+    RunFailing(MakeRevokeCertificate(b, kNow), StatusCode::kInvalidArgument);
+  }
+}
+
 }  // namespace
 }  // namespace blixard::state

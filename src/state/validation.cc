@@ -262,6 +262,17 @@ bool IsLowerHex(std::string_view s, size_t digits) {
 }
 }  // namespace
 
+Status ValidateRevokedCertificate(const v1::RevokedCertificate& r) {
+  const std::string& s = r.serial();
+  bool ok = !s.empty() && s.size() <= 40 && (s.size() == 1 || s[0] != '0');
+  for (char c : s) ok = ok && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
+  if (!ok) return Status::InvalidArgument("certificate serial " + Quote(s) + " is not 1-40 lowercase hex digits");
+  bool printable = r.subject().size() <= 200;
+  for (char c : r.subject()) printable = printable && IsPrintableAscii(c);
+  if (!printable) return Status::InvalidArgument("the subject of revoked certificate " + Quote(s) + " is not printable");
+  return Status::Ok();
+}
+
 Status ValidateTokenName(std::string_view name) {
   bool ok = !name.empty() && name.size() <= 64;
   for (char c : name) {

@@ -23,6 +23,7 @@ class Map;
 
 namespace blixard::v1 {
 class Command;
+class RevokedCertificate;
 class Token;
 class VmSpec;
 class Node;
@@ -111,6 +112,9 @@ Status ValidateClusterId(std::string_view id);
 // digits, a kind; a client token has a role (admin, operator, reader) and a
 // name (ValidateTokenName); a join token has neither.
 Status ValidateToken(const v1::Token& token);
+// A revoked certificate's record: a serial of 1-40 lowercase hex digits
+// (no leading zero), a subject of at most 200 printable characters.
+Status ValidateRevokedCertificate(const v1::RevokedCertificate& r);
 // Who holds a client token or certificate: 1-64 chars of [A-Za-z0-9._-].
 Status ValidateTokenName(std::string_view name);
 

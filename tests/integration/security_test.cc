@@ -283,7 +283,7 @@ TEST_F(Security, ClientTokensCarryTheirRoleAndStopWorkingWhenRevokedOrExpired) {
   EXPECT_NE(r.err.find("expired"), std::string::npos) << r.err;
 }
 
-TEST_F(Security, AClientCertificateFromCertCreateCarriesItsRole) {
+TEST_F(Security, AClientCertificateFromCertCreateCarriesItsRoleUntilItIsRevoked) {
   const std::string out = dir_.path() + "/otto";
   CommandResult r = d_.Cli({"cert", "create", "--role", "operator", "--name", "otto", "--out", out, "--ttl", "12h"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -300,6 +300,17 @@ TEST_F(Security, AClientCertificateFromCertCreateCarriesItsRole) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("role operator (otto) may not call ClusterService/RemoveMember"), std::string::npos) << r.err;
   EXPECT_TRUE(std::regex_search(d_.Cli({"vm", "get", "by-cert"}).out, std::regex("created by: +client otto")));
+  // Revoked by its file: refused from then on, saying so.
+  r = d_.Cli({"cert", "revoke", out + "/client.crt"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string serial = pki::ReadCert(ReadFile(out + "/client.crt"))->serial_hex;
+  EXPECT_NE(r.out.find("certificate " + serial + " revoked"), std::string::npos) << r.out;
+  r = RunCommand({BlixardBin(), "--data-dir", empty.path(), "--addr", d_.addr(), "vm", "list"}, env);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("UNAUTHENTICATED"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("client otto (operator) (serial " + serial + ") was revoked"), std::string::npos) << r.err;
+  // The admin's own certificate is untouched.
+  EXPECT_EQ(d_.Cli({"vm", "list"}).exit_code, 0);
 }
 
 TEST_F(Security, AContextKeepsTheAddressAndTheCredentialsAndAFlagWinsOverIt) {
