@@ -50,6 +50,16 @@ Result<pki::Identity> NewClient(const Authority& authority, const std::string& r
   return pki::Identity::Client(authority.cluster_id, *r, n);
 }
 
+// A token record for the secret `secret` of token `id`.
+v1::Token NewRecord(const std::string& id, const std::string& secret, v1::TokenKind kind, int64_t expires_unix_ms) {
+  v1::Token record;
+  record.set_id(id);
+  record.set_secret_sha256(pki::SecretSha256(secret));
+  record.set_kind(kind);
+  record.set_expires_unix_ms(expires_unix_ms);
+  return record;
+}
+
 bool IsJoinKind(v1::TokenKind k) { return k == v1::TOKEN_KIND_JOIN_SERVER || k == v1::TOKEN_KIND_JOIN_WORKER; }
 
 }  // namespace
@@ -69,11 +79,7 @@ Result<v1::CreateJoinTokenResponse> CreateJoinToken(node::Node& node, const Auth
   if (Status s = CheckTtl(ttl_s, kMaxJoinTtlS, "--ttl"); !s.ok()) return s;
   const pki::JoinToken t = pki::NewJoinToken(authority.ca_sha256);
   const int64_t now = NowUnixMs();
-  v1::Token record;
-  record.set_id(t.id);
-  record.set_secret_sha256(pki::SecretSha256(t.secret));
-  record.set_kind(kind);
-  record.set_expires_unix_ms(now + ttl_s * 1000);
+  v1::Token record = NewRecord(t.id, t.secret, kind, now + ttl_s * 1000);
   record.set_max_uses(req.uses());
   if (Status s = Record(node, state::MakeCreateToken(record, now), actor, deadline); !s.ok()) return s;
   v1::CreateJoinTokenResponse resp;
@@ -96,40 +102,50 @@ Status UseJoinToken(node::Node& node, const Authority& authority, std::string_vi
                 deadline);
 }
 
-rpc::TokenVerifier NewTokenVerifier(const node::Node& node, std::string cluster_id) {
-  return [&node, cluster_id = std::move(cluster_id)](std::string_view text) -> Result<pki::Identity> {
-    auto t = pki::ParseClientToken(text);
-    if (!t.ok()) return Status::Unauthenticated(t.status().message());
-    Status refused = Status::Ok();
-    std::string role, name;
-    const int64_t now = NowUnixMs();
-    node.Read([&](const state::ClusterState& st) {
-      const v1::Token* rec = st.FindToken(t->id);
-      if (rec == nullptr || rec->kind() != v1::TOKEN_KIND_CLIENT || !pki::SecretMatches(t->secret, rec->secret_sha256())) {
-        refused = Status::Unauthenticated("the token is unknown, revoked or altered; ask an admin for a new one "
-                                          "('blixard token create --role ROLE')");
-      } else if (rec->expires_unix_ms() != 0 && now >= rec->expires_unix_ms()) {
-        refused = Status::Unauthenticated("token " + t->id + " (" + rec->name() + ") expired " +
-                                          std::to_string((now - rec->expires_unix_ms()) / 1000) + " s ago");
-      } else {
-        role = rec->role();
-        name = rec->name();
-      }
-    });
-    if (!refused.ok()) return refused;
-    auto r = pki::ParseRole(role);
-    if (!r.ok()) return Status::Unauthenticated("token " + t->id + " has no valid role");
-    return pki::Identity::Client(cluster_id, *r, name);
-  };
+CredentialCache::CredentialCache(node::Node& node, std::string cluster_id)
+    : node_(node), cluster_id_(std::move(cluster_id)) {
+  listener_ = node_.AddApplyListener([this](uint64_t) { stale_.store(true, std::memory_order_release); });
 }
 
-rpc::RevocationCheck NewRevocationCheck(const node::Node& node) {
-  return [&node](const std::string& serial) {
-    bool revoked = false;
-    node.Read([&](const state::ClusterState& st) { revoked = st.IsRevoked(serial); });
-    return revoked;
-  };
+CredentialCache::~CredentialCache() { node_.RemoveApplyListener(listener_); }
+
+std::shared_ptr<const CredentialCache::View> CredentialCache::Current() {
+  // A pass that applies while the copy is made marks it stale again: the
+  // next call copies once more, so no applied change is missed for long.
+  if (stale_.exchange(false, std::memory_order_acq_rel)) {
+    auto next = std::make_shared<View>();
+    node_.Read([&](const state::ClusterState& st) {
+      for (const auto& [id, t] : st.tokens()) {
+        if (t.kind() == v1::TOKEN_KIND_CLIENT) next->client_tokens.emplace(id, t);
+      }
+      for (const auto& [serial, r] : st.revoked_certificates()) next->revoked.insert(serial);
+    });
+    view_.store(std::move(next), std::memory_order_release);
+  }
+  return view_.load(std::memory_order_acquire);
 }
+
+Result<pki::Identity> CredentialCache::Verify(std::string_view text) {
+  auto t = pki::ParseClientToken(text);
+  if (!t.ok()) return Status::Unauthenticated(t.status().message());
+  const auto view = Current();
+  auto it = view->client_tokens.find(t->id);
+  if (it == view->client_tokens.end() || !pki::SecretMatches(t->secret, it->second.secret_sha256())) {
+    return Status::Unauthenticated("the token is unknown, revoked or altered; ask an admin for a new one "
+                                   "('blixard token create --role ROLE')");
+  }
+  const v1::Token& rec = it->second;
+  const int64_t now = NowUnixMs();
+  if (rec.expires_unix_ms() != 0 && now >= rec.expires_unix_ms()) {
+    return Status::Unauthenticated("token " + t->id + " (" + rec.name() + ") expired " +
+                                   std::to_string((now - rec.expires_unix_ms()) / 1000) + " s ago");
+  }
+  auto role = pki::ParseRole(rec.role());
+  if (!role.ok()) return Status::Unauthenticated("token " + t->id + " has no valid role");
+  return pki::Identity::Client(cluster_id_, *role, rec.name());
+}
+
+bool CredentialCache::IsRevoked(const std::string& serial) { return Current()->revoked.contains(serial); }
 
 grpc::Status TokenServiceImpl::CreateToken(grpc::ServerContext* ctx, const v1::CreateTokenRequest* req,
                                            v1::CreateTokenResponse* resp) {
@@ -139,13 +155,10 @@ grpc::Status TokenServiceImpl::CreateToken(grpc::ServerContext* ctx, const v1::C
   if (Status s = CheckTtl(req->ttl_s(), kMaxClientTtlS, "--ttl"); !s.ok()) return ToGrpc(s);
   const pki::ClientToken t = pki::NewClientToken();
   const int64_t now = NowUnixMs();
-  v1::Token record;
-  record.set_id(t.id);
-  record.set_secret_sha256(pki::SecretSha256(t.secret));
-  record.set_kind(v1::TOKEN_KIND_CLIENT);
+  v1::Token record =
+      NewRecord(t.id, t.secret, v1::TOKEN_KIND_CLIENT, req->ttl_s() == 0 ? 0 : now + req->ttl_s() * 1000);
   record.set_role(pki::RoleName(client->role));
   record.set_name(client->name);
-  record.set_expires_unix_ms(req->ttl_s() == 0 ? 0 : now + req->ttl_s() * 1000);
   if (Status s = Record(node_, state::MakeCreateToken(record, now), CallerName(ctx), DeadlineOf(ctx)); !s.ok()) {
     return ToGrpc(s);
   }

@@ -8,7 +8,10 @@
 // the log (UseToken), so `--uses 1` holds across servers.
 #pragma once
 
+#include <atomic>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -34,12 +37,35 @@ Result<v1::CreateJoinTokenResponse> CreateJoinToken(node::Node& node, const Auth
 Status UseJoinToken(node::Node& node, const Authority& authority, std::string_view text, pki::Identity::Kind kind,
                     node::Deadline deadline);
 
-// Checks clients' bearer tokens against `node`'s applied state (the
-// verifier of rpc::SetTokenVerifier). `node` must outlive it.
-rpc::TokenVerifier NewTokenVerifier(const node::Node& node, std::string cluster_id);
-// Whether a certificate is revoked, in `node`'s applied state (for
-// rpc::SetRevocationCheck). `node` must outlive it.
-rpc::RevocationCheck NewRevocationCheck(const node::Node& node);
+// What the authenticator checks on every call (rpc::SetTokenVerifier,
+// rpc::SetRevocationCheck): the client tokens and the revoked certificates
+// of `node`'s applied state, as a copy read without locks. The copy is made
+// again at the first call after a loop pass applied entries (an apply
+// listener marks it stale), so a call costs no read of the state and no
+// wait for the apply lock. `node` must outlive it.
+class CredentialCache {
+ public:
+  CredentialCache(node::Node& node, std::string cluster_id);
+  ~CredentialCache();
+  CredentialCache(const CredentialCache&) = delete;
+
+  // Who a client token names, or why it is refused (kUnauthenticated).
+  Result<pki::Identity> Verify(std::string_view token);
+  bool IsRevoked(const std::string& serial);
+
+ private:
+  struct View {
+    std::map<std::string, v1::Token, std::less<>> client_tokens;  // by id
+    std::set<std::string, std::less<>> revoked;                   // serials
+  };
+  std::shared_ptr<const View> Current();
+
+  node::Node& node_;
+  const std::string cluster_id_;
+  uint64_t listener_ = 0;
+  std::atomic<bool> stale_{true};
+  std::atomic<std::shared_ptr<const View>> view_;
+};
 
 class TokenServiceImpl final : public v1::TokenService::Service {
  public:

@@ -103,8 +103,15 @@ int CertCreate(const ClientOptions& o, const std::string& role, const std::strin
 int CertRevoke(const ClientOptions& o, const std::string& what) {
   v1::RevokeCertificateRequest req;
   auto file = ReadWholeFile(what);
-  if (file.ok() && *file && (*file)->find("BEGIN CERTIFICATE") != std::string::npos) {
+  if (file.ok() && *file) {
+    if ((*file)->find("BEGIN CERTIFICATE") == std::string::npos) {
+      std::cerr << "error: " << what << " holds no PEM certificate\n";
+      return 1;
+    }
     req.set_cert_pem(**file);
+  } else if (what.find('/') != std::string::npos) {
+    std::cerr << "error: cannot read the certificate " << what << "\n";
+    return 1;
   } else {
     req.set_serial(what);
   }

@@ -138,6 +138,7 @@ class Server {
   std::unique_ptr<vmm::HostNetwork> host_net_;
   std::unique_ptr<agent::Agent> agent_;
   std::unique_ptr<api::ApiServices> api_;
+  std::unique_ptr<api::CredentialCache> credential_cache_;  // the authenticator's view of tokens, revocations
   std::unique_ptr<Liveness> liveness_;
   std::unique_ptr<api::WorkerServiceImpl> worker_service_;  // workers register and watch here
   std::unique_ptr<grpc::Server> server_;
@@ -280,8 +281,9 @@ void Server::BuildServices() {
   worker_service_ = std::make_unique<api::WorkerServiceImpl>(*node_);
   if (credentials_) {
     api_->SetAuthority(credentials_->authority);
-    rpc::SetTokenVerifier(api::NewTokenVerifier(*node_, credentials_->identity.cluster_id));
-    rpc::SetRevocationCheck(api::NewRevocationCheck(*node_));
+    credential_cache_ = std::make_unique<api::CredentialCache>(*node_, credentials_->identity.cluster_id);
+    rpc::SetTokenVerifier([c = credential_cache_.get()](std::string_view t) { return c->Verify(t); });
+    rpc::SetRevocationCheck([c = credential_cache_.get()](const std::string& serial) { return c->IsRevoked(serial); });
   }
 }
 
@@ -357,7 +359,7 @@ void Server::Stop() {
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
   if (node_) node_->Stop();
   if (server_) server_->Wait();
-  rpc::SetTokenVerifier(nullptr);  // they read node_, which goes with this
+  rpc::SetTokenVerifier(nullptr);  // they read credential_cache_, which goes with this
   rpc::SetRevocationCheck(nullptr);
 }
 

@@ -237,6 +237,9 @@ Result<CertInfo> ReadCert(const std::string& cert_pem) {
   info.serial_hex = hex;
   OPENSSL_free(hex);
   for (char& ch : info.serial_hex) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  // BN_bn2hex writes whole bytes ("0e50…"): the serial has no leading zero.
+  const size_t first = info.serial_hex.find_first_not_of('0');
+  info.serial_hex.erase(0, first == std::string::npos ? info.serial_hex.size() - 1 : first);
   return info;
 }
 

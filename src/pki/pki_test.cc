@@ -68,6 +68,21 @@ TEST(Pki, TheSignerNotTheCsrChoosesTheIdentity) {
   EXPECT_EQ(SignCsr(*ca, "garbage", Identity::Worker("c0ffee", 9)).status().code(), StatusCode::kInvalidArgument);
 }
 
+TEST(Pki, SerialsAreLowercaseHexWithoutALeadingZero) {
+  auto ca = NewCa("c0ffee");
+  ASSERT_TRUE(ca.ok());
+  // Serials are random: one in 16 starts with a zero nibble, so 256 of
+  // them hold one but once in 15 million runs.
+  for (int i = 0; i < 256; ++i) {
+    auto issued = Issue(*ca, Identity::Server("c0ffee", 1));
+    ASSERT_TRUE(issued.ok());
+    const std::string serial = ReadCert(issued->cert_pem)->serial_hex;
+    ASSERT_FALSE(serial.empty());
+    EXPECT_NE(serial[0], '0') << serial;
+    EXPECT_EQ(serial.find_first_not_of("0123456789abcdef"), std::string::npos) << serial;
+  }
+}
+
 TEST(Pki, AnExpiredCertificateIsRefused) {
   auto ca = NewCa("c0ffee");
   ASSERT_TRUE(ca.ok());

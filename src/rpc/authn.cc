@@ -45,41 +45,40 @@ class Authenticator : public grpc::AuthMetadataProcessor {
                        OutputMetadata*) override {
     std::string method;
     if (auto it = metadata.find(":path"); it != metadata.end()) method.assign(it->second.data(), it->second.size());
-    std::optional<pki::Identity> caller;
-    if (auto it = metadata.find("authorization"); it != metadata.end()) {
-      const auto token = BearerToken(std::string_view(it->second.data(), it->second.size()));
-      if (!token) {
-        return Refuse(method, Status::Unauthenticated("the authorization metadata is not 'Bearer <token>'"));
-      }
-      auto id = VerifyToken(*token);
-      if (!id.ok()) return Refuse(method, id.status());
-      caller = *id;
-      if (policy_) {
-        if (Status s = policy_(method, caller); !s.ok()) return Refuse(method, s, caller);
-      }
-      return grpc::Status::OK;
-    }
-    const std::vector<grpc::string_ref> pems = context->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
-    if (!pems.empty()) {
-      const Checked c = Check(std::string(pems[0].data(), pems[0].size()));
-      if (!c.status.ok()) return Refuse(method, c.status);
-      if (std::time(nullptr) >= c.not_after) {
-        return Refuse(method, Status::Unauthenticated("the client certificate of " + c.identity.Describe() +
-                                                      " expired; renew it"));
-      }
-      if (IsRevoked(c.serial)) {
-        return Refuse(method, Status::Unauthenticated("the certificate of " + c.identity.Describe() + " (serial " +
-                                                      c.serial + ") was revoked; ask an admin for a new one"));
-      }
-      caller = c.identity;
-    }
+    auto caller = Identify(metadata, context);
+    if (!caller.ok()) return Refuse(method, caller.status());
     if (policy_) {
-      if (Status s = policy_(method, caller); !s.ok()) return Refuse(method, s, caller);
+      if (Status s = policy_(method, *caller); !s.ok()) return Refuse(method, s, *caller);
     }
     return grpc::Status::OK;
   }
 
  private:
+  // Who makes the call: the client of its bearer token when it has one,
+  // else the identity of its connection's certificate, else nobody
+  // (nullopt); or why it is refused (kUnauthenticated).
+  Result<std::optional<pki::Identity>> Identify(const InputMetadata& metadata, grpc::AuthContext* context) {
+    if (auto it = metadata.find("authorization"); it != metadata.end()) {
+      const auto token = BearerToken(std::string_view(it->second.data(), it->second.size()));
+      if (!token) return Status::Unauthenticated("the authorization metadata is not 'Bearer <token>'");
+      auto id = VerifyToken(*token);
+      if (!id.ok()) return id.status();
+      return std::optional<pki::Identity>(*id);
+    }
+    const std::vector<grpc::string_ref> pems = context->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+    if (pems.empty()) return std::optional<pki::Identity>();
+    const Checked c = Check(std::string(pems[0].data(), pems[0].size()));
+    if (!c.status.ok()) return c.status;
+    if (std::time(nullptr) >= c.not_after) {
+      return Status::Unauthenticated("the client certificate of " + c.identity.Describe() + " expired; renew it");
+    }
+    if (IsRevoked(c.serial)) {
+      return Status::Unauthenticated("the certificate of " + c.identity.Describe() + " (serial " + c.serial +
+                                     ") was revoked; ask an admin for a new one");
+    }
+    return std::optional<pki::Identity>(c.identity);
+  }
+
   Checked Check(const std::string& pem) {
     {
       std::lock_guard lk(mu_);

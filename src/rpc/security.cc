@@ -56,36 +56,39 @@ std::shared_ptr<grpc::experimental::CertificateProviderInterface> ProviderOf(con
 
 }  // namespace
 
+// The TLS part of a kTls channel's credentials.
+std::shared_ptr<grpc::ChannelCredentials> TlsChannelCredentials(const TlsMaterial& tls) {
+  if (tls.watch_dir.empty()) {
+    grpc::SslCredentialsOptions o;
+    o.pem_root_certs = tls.ca_pem;
+    o.pem_private_key = tls.key_pem;
+    o.pem_cert_chain = tls.cert_pem;
+    return grpc::SslCredentials(o);
+  }
+  grpc::experimental::TlsChannelCredentialsOptions o;
+  o.set_certificate_provider(ProviderOf(tls));
+  o.watch_root_certs();
+  o.watch_identity_key_cert_pairs();
+  o.set_verify_server_certs(true);
+  // The server's certificate names kNodeTlsName (the channel's target name
+  // override, channels.h), whatever address it was reached at.
+  o.set_certificate_verifier(std::make_shared<grpc::experimental::HostNameCertificateVerifier>());
+  // That verifier checks the name at the handshake; gRPC's check of each
+  // call's host against the certificate would only log a mismatch with the
+  // address before it honours the override.
+  o.set_check_call_host(false);
+  return grpc::experimental::TlsCredentials(o);
+}
+
 std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(const RpcSecurity& security, const std::string& target) {
   if (IsUnixAddress(target)) return grpc::InsecureChannelCredentials();
   switch (security.mode) {
     case RpcSecurity::Mode::kInsecure:
       return grpc::InsecureChannelCredentials();
     case RpcSecurity::Mode::kTls: {
-      if (!security.tls->watch_dir.empty()) {
-        grpc::experimental::TlsChannelCredentialsOptions o;
-        o.set_certificate_provider(ProviderOf(*security.tls));
-        o.watch_root_certs();
-        o.watch_identity_key_cert_pairs();
-        o.set_verify_server_certs(true);
-        // The server's certificate names kNodeTlsName (the channel's target
-        // name override, channels.h), whatever address it was reached at.
-        o.set_certificate_verifier(std::make_shared<grpc::experimental::HostNameCertificateVerifier>());
-        // That verifier checks the name at the handshake; gRPC's check of
-        // each call's host against the certificate would only log a
-        // mismatch with the address before it honours the override.
-        o.set_check_call_host(false);
-        auto tls = grpc::experimental::TlsCredentials(o);
-        if (security.bearer_token.empty()) return tls;
-        return grpc::CompositeChannelCredentials(tls, grpc::AccessTokenCredentials(security.bearer_token));
-      }
-      grpc::SslCredentialsOptions o;
-      o.pem_root_certs = security.tls->ca_pem;
-      o.pem_private_key = security.tls->key_pem;
-      o.pem_cert_chain = security.tls->cert_pem;
-      auto ssl = grpc::SslCredentials(o);
-      if (security.bearer_token.empty()) return ssl;
-      return grpc::CompositeChannelCredentials(ssl, grpc::AccessTokenCredentials(security.bearer_token));
+      auto tls = TlsChannelCredentials(*security.tls);
+      if (security.bearer_token.empty()) return tls;
+      return grpc::CompositeChannelCredentials(tls, grpc::AccessTokenCredentials(security.bearer_token));
     }
     case RpcSecurity::Mode::kFetchCa: {
       grpc::experimental::TlsChannelCredentialsOptions o;

@@ -5,13 +5,13 @@
 #include <stdlib.h>
 
 #include <filesystem>
-#include <thread>
 
 #include "blixard/v1/internal.grpc.pb.h"
 #include "common/file.h"
 #include "pki/pki.h"
 #include "rpc/channels.h"
 #include "rpc/servers.h"
+#include "support/process.h"
 
 namespace blixard::rpc {
 namespace {
@@ -152,17 +152,33 @@ std::string ServerCertOfANewConnection(const std::string& addr, const RpcSecurit
   return pems.empty() ? "" : std::string(pems[0].data(), pems[0].size());
 }
 
+// A server showing the certificate of `dir`, on a free loopback port.
+struct WatchedServer {
+  explicit WatchedServer(const WatchedDir& dir) {
+    ServerOptions so;
+    so.security = RpcSecurity::Tls(dir.material);
+    auto started = StartServer("127.0.0.1:0", {&service}, so);
+    EXPECT_TRUE(started.ok()) << started.status().ToString();
+    if (!started.ok()) return;
+    server = std::move(started->server);
+    addr = "127.0.0.1:" + std::to_string(started->port);
+  }
+  ~WatchedServer() {
+    if (server) server->Shutdown();
+  }
+  WhoAmI service;
+  std::unique_ptr<grpc::Server> server;
+  std::string addr;
+};
+
 TEST(TlsWatch, ACertificateRenewedInTheDirectoryIsShownWithoutARestart) {
   auto ca = pki::NewCa("c0ffee");
   ASSERT_TRUE(ca.ok());
   WatchedDir server_dir(*ca, pki::Identity::Server("c0ffee", 1));
   WatchedDir client_dir(*ca, pki::Identity::Worker("c0ffee", 7));
-  WhoAmI service;
-  ServerOptions so;
-  so.security = RpcSecurity::Tls(server_dir.material);
-  auto started = StartServer("127.0.0.1:0", {&service}, so);
-  ASSERT_TRUE(started.ok()) << started.status().ToString();
-  const std::string addr = "127.0.0.1:" + std::to_string(started->port);
+  WatchedServer server(server_dir);
+  ASSERT_TRUE(server.server);
+  const std::string& addr = server.addr;
   const RpcSecurity client = RpcSecurity::Tls(client_dir.material);
   EXPECT_EQ(ServerCertOfANewConnection(addr, client), server_dir.material->cert_pem);
   // The server sees the client's certificate from the client's directory.
@@ -181,13 +197,9 @@ TEST(TlsWatch, ACertificateRenewedInTheDirectoryIsShownWithoutARestart) {
   auto renewed = pki::SignCsr(*ca, *csr, pki::Identity::Server("c0ffee", 1), 7200);
   ASSERT_TRUE(renewed.ok());
   ASSERT_TRUE(WriteFileAtomically(server_dir.dir + "/node.crt", *renewed, 0600).ok());
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
-  std::string seen;
-  while (std::chrono::steady_clock::now() < deadline && (seen = ServerCertOfANewConnection(addr, client)) != *renewed) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // polls: the server reads the file each second
-  }
-  EXPECT_EQ(seen, *renewed);
-  started->server->Shutdown();
+  // The server reads the file again each second (watch_every_s).
+  EXPECT_TRUE(blixard::testing::WaitUntil([&] { return ServerCertOfANewConnection(addr, client) == *renewed; },
+                                 std::chrono::seconds(15)));
 }
 
 TEST(TlsWatch, AServerWhoseCertificateDoesNotNameANodeIsRefused) {
@@ -196,14 +208,9 @@ TEST(TlsWatch, AServerWhoseCertificateDoesNotNameANodeIsRefused) {
   // A certificate of the cluster CA, but a client's: no kNodeTlsName in it.
   WatchedDir impostor(*ca, pki::Identity::Client("c0ffee", pki::Role::kAdmin, "mallory"));
   WatchedDir client_dir(*ca, pki::Identity::Worker("c0ffee", 7));
-  WhoAmI service;
-  ServerOptions so;
-  so.security = RpcSecurity::Tls(impostor.material);
-  auto started = StartServer("127.0.0.1:0", {&service}, so);
-  ASSERT_TRUE(started.ok()) << started.status().ToString();
-  EXPECT_EQ(ServerCertOfANewConnection("127.0.0.1:" + std::to_string(started->port), RpcSecurity::Tls(client_dir.material)),
-            "");
-  started->server->Shutdown();
+  WatchedServer server(impostor);
+  ASSERT_TRUE(server.server);
+  EXPECT_EQ(ServerCertOfANewConnection(server.addr, RpcSecurity::Tls(client_dir.material)), "");
 }
 
 }  // namespace
