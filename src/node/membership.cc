@@ -1,16 +1,13 @@
 // Membership: joining through an existing member, adding and removing
-// members, leadership transfer, and running the leader's voter controller
-// (control/voters.h) on ticks.
+// members, leadership transfer (the voter controller runs in the member,
+// member_controllers.cc).
 #include <spdlog/spdlog.h>
 
 #include <thread>
 
 #include "common/wall_clock.h"
 #include "node/node_impl.h"
-#include "raft/conf_change.h"
-#include "control/voters.h"
 #include "state/commands.h"
-#include "transport/transport.h"
 
 namespace blixard::node {
 namespace {
@@ -77,13 +74,13 @@ Status Node::Impl::JoinExisting(Deadline deadline) {
   return Status::Unavailable("could not join the cluster before the deadline: " + last.message());
 }
 
-Result<raft::Index> Node::Impl::ProposeConfChangeOnLoop(const raft::ConfChange& cc,
-                                                        std::shared_ptr<ApplyPromise> promise) {
-  auto idx = raft_->propose_conf_change(cc);
-  if (!idx.ok()) return idx.status();
-  if (promise) proposals_[*idx] = ProposalWaiter{raft_->term(), std::move(promise)};
-  return *idx;
+namespace {
+
+Member::ApplyCallback Fulfil(std::shared_ptr<ApplyPromise> promise) {
+  return [promise = std::move(promise)](Result<state::ApplyResult> r) { promise->set_value(std::move(r)); };
 }
+
+}  // namespace
 
 JoinResult Node::Impl::MembersSnapshot() const {
   NodeStatus st = GetStatus();
@@ -95,8 +92,8 @@ Attempt<JoinResult> Node::Impl::AddMemberLocal(uint64_t id, const std::string& a
   while (true) {
     auto step = OnLoop<Step>(
         [&]() -> Result<Step> {
-          if (raft_->role() != raft::Role::kLeader) return Step{Step::kNotLeader, nullptr};
-          const raft::ConfState& conf = raft_->conf();
+          if (member_->raft().role() != raft::Role::kLeader) return Step{Step::kNotLeader, nullptr};
+          const raft::ConfState& conf = member_->raft().conf();
           {
             std::lock_guard lk(status_mu_);
             for (const auto& [m, a] : addresses_) {
@@ -116,7 +113,7 @@ Attempt<JoinResult> Node::Impl::AddMemberLocal(uint64_t id, const std::string& a
           }
           SetAddress(id, address);
           raft::ConfChange cc{raft::ConfChangeType::kAddLearner, id, address};
-          auto idx = ProposeConfChangeOnLoop(cc, nullptr);
+          auto idx = member_->ProposeConfChange(cc, nullptr);
           if (!idx.ok()) {
             return idx.status().code() == StatusCode::kFailedPrecondition ? Step{Step::kRetry, nullptr}
                                                                            : Step{Step::kNotLeader, nullptr};
@@ -131,9 +128,8 @@ Attempt<JoinResult> Node::Impl::AddMemberLocal(uint64_t id, const std::string& a
           n.set_registered_at_unix_ms(NowUnixMs());
           std::string data = state::EncodeCommand(state::MakeRegisterNode(n, NowUnixMs()));
           auto promise = std::make_shared<ApplyPromise>();
-          auto reg = raft_->propose(std::move(data));
+          auto reg = member_->Propose(std::move(data), Fulfil(promise));
           if (!reg.ok()) return Step{Step::kNotLeader, nullptr};
-          proposals_[*reg] = ProposalWaiter{raft_->term(), promise};
           spdlog::info("adding node {} at {} as a learner", id, address);
           return Step{Step::kWait, promise};
         },
@@ -186,28 +182,25 @@ Attempt<bool> Node::Impl::RemoveMemberLocal(uint64_t id, Deadline deadline) {
   while (true) {
     auto step = OnLoop<Step>(
         [&]() -> Result<Step> {
-          if (raft_->role() != raft::Role::kLeader) return Step{Step::kNotLeader, nullptr};
-          const raft::ConfState conf = raft_->conf();
+          if (member_->raft().role() != raft::Role::kLeader) return Step{Step::kNotLeader, nullptr};
+          const raft::ConfState conf = member_->raft().conf();
           if (!conf.IsMember(id)) {
             if (first) {
               return Status::NotFound("node " + std::to_string(id) + " is not a member");
             }
-            std::shared_lock lk(state_mu_);
-            if (!state_.FindNode(id)) return Step{Step::kDone, nullptr};
-            lk.unlock();
+            if (!member_->state().FindNode(id)) return Step{Step::kDone, nullptr};
             std::string data = state::EncodeCommand(state::MakeRemoveNode(id, NowUnixMs()));
             auto promise = std::make_shared<ApplyPromise>();
-            auto idx = raft_->propose(std::move(data));
+            auto idx = member_->Propose(std::move(data), Fulfil(promise));
             if (!idx.ok()) return Step{Step::kNotLeader, nullptr};
-            proposals_[*idx] = ProposalWaiter{raft_->term(), promise};
             return Step{Step::kWait, promise};
           }
-          removing_.insert(id);
+          member_->MarkRemoving(id);
           if (id == config_.id) {
             // Hand leadership to the most caught-up other voter, then let
             // the new leader do the removal (thesis §4.2.2).
             uint64_t best = 0, best_match = 0;
-            for (const auto& p : raft_->progress()) {
+            for (const auto& p : member_->raft().progress()) {
               if (p.id != id && p.voter && (best == 0 || p.match > best_match)) {
                 best = p.id;
                 best_match = p.match;
@@ -218,7 +211,7 @@ Attempt<bool> Node::Impl::RemoveMemberLocal(uint64_t id, Deadline deadline) {
                                                 " is the only voter; add another member first");
             }
             spdlog::info("removing myself: transferring leadership to node {} first", best);
-            raft_->transfer_leader(best);
+            member_->raft().transfer_leader(best);
             return Step{Step::kNotLeader, nullptr};
           }
           raft::ConfChange cc{conf.IsVoter(id) ? raft::ConfChangeType::kDemote
@@ -228,7 +221,7 @@ Attempt<bool> Node::Impl::RemoveMemberLocal(uint64_t id, Deadline deadline) {
             return Status::FailedPrecondition("node " + std::to_string(id) + " is the only voter");
           }
           auto promise = std::make_shared<ApplyPromise>();
-          auto idx = ProposeConfChangeOnLoop(cc, promise);
+          auto idx = member_->ProposeConfChange(cc, Fulfil(promise));
           if (!idx.ok()) {
             return idx.status().code() == StatusCode::kFailedPrecondition ? Step{Step::kRetry, nullptr}
                                                                            : Step{Step::kNotLeader, nullptr};
@@ -265,13 +258,13 @@ Status Node::Impl::RemoveMember(uint64_t id, Deadline deadline) {
 Attempt<bool> Node::Impl::TransferLeaderLocal(uint64_t to) {
   auto r = OnLoop<Step>(
       [&]() -> Result<Step> {
-        if (raft_->role() != raft::Role::kLeader) return Step{Step::kNotLeader, nullptr};
+        if (member_->raft().role() != raft::Role::kLeader) return Step{Step::kNotLeader, nullptr};
         if (to == config_.id) return Step{Step::kDone, nullptr};
-        if (!raft_->conf().IsVoter(to)) {
+        if (!member_->raft().conf().IsVoter(to)) {
           return Status::FailedPrecondition("node " + std::to_string(to) +
                                             " is not a voter; transfer leadership to a voter");
         }
-        if (Status s = raft_->transfer_leader(to); !s.ok()) return s;
+        if (Status s = member_->raft().transfer_leader(to); !s.ok()) return s;
         spdlog::info("transferring leadership to node {}", to);
         return Step{Step::kDone, nullptr};
       },
@@ -298,66 +291,6 @@ Status Node::Impl::TransferLeader(uint64_t to, Deadline deadline) {
                                " did not take leadership before the deadline; is it caught up and reachable?");
   }
   return Status::Ok();
-}
-
-void Node::Impl::NoteConfEntry(const raft::Entry& e, bool applied) {
-  if (e.type != raft::EntryType::kConfChange) return;
-  auto cc = raft::DecodeConfChangeEntry(e.data);
-  if (!cc.ok()) return;
-  const raft::ConfChange& ch = cc->change;
-  if (ch.type == raft::ConfChangeType::kAddLearner && !ch.context.empty()) {
-    SetAddress(ch.node, ch.context);
-  }
-  if (applied && ch.type == raft::ConfChangeType::kRemove) {
-    spdlog::info("node {} left the cluster", ch.node);
-    // Not at once: the append that tells it about its removal may still be
-    // queued for it (the removal commits without its vote).
-    if (ch.node != config_.id && config_.transport) {
-      forget_peers_[ch.node] =
-          Clock::now() + std::chrono::milliseconds(config_.tick_ms * config_.election_ticks);
-    }
-  }
-}
-
-void Node::Impl::ForgetRemovedPeers() {
-  const auto now = Clock::now();
-  for (auto it = forget_peers_.begin(); it != forget_peers_.end();) {
-    if (it->second > now) {
-      ++it;
-      continue;
-    }
-    if (!raft_->conf().IsMember(it->first)) config_.transport->RemovePeer(it->first);
-    it = forget_peers_.erase(it);
-  }
-}
-
-// The pass is the only writer of state_, so it reads it without the lock
-// (and may call this while holding it, as ApplyEntry does).
-void Node::Impl::SyncAddressesFromState() {
-  for (const auto& [id, n] : state_.nodes()) SetAddress(id, n.address());
-}
-
-void Node::Impl::RunControllers() {
-  PlacePendingVms();
-  const auto now = Clock::now();
-  auto ms = [](Clock::duration d) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
-  };
-  control::VoterView view;
-  view.self = config_.id;
-  view.conf = raft_->conf();
-  view.commit = raft_->commit_index();
-  for (const auto& p : raft_->progress()) view.match[p.id] = p.match;
-  for (const auto& [id, at] : last_heard_) view.silent_ms[id] = ms(now - at);
-  view.removing = removing_;
-  view.leader_for_ms = ms(now - leader_since_);
-  view.election_ms = int64_t{config_.tick_ms} * config_.election_ticks;
-  view.replace_after_ms = config_.voter_replace_after_ms;
-  view.max_voters = config_.max_voters;
-  if (auto change = control::NextVoterChange(view)) {
-    auto idx = ProposeConfChangeOnLoop(raft::ConfChange{change->type, change->node, ""}, nullptr);
-    if (idx.ok()) spdlog::info("{} node {}", change->why, change->node);
-  }
 }
 
 }  // namespace blixard::node

@@ -83,27 +83,23 @@ Status Node::Impl::Init(Deadline join_deadline) {
   if (!member.ok()) return member.status();
   ever_member_ = member->has_value();
 
-  if (!ps.snapshot->data.empty()) {
-    if (Status s = state_.RestoreSnapshot(ps.snapshot->data); !s.ok()) return s;
-  }
-  snapshot_index_ = ps.snapshot->meta.index;
-  applied_ = snapshot_index_;
-  records_ = state_.vm_count() + state_.node_count();
-  SyncAddressesFromState();
-  for (const raft::Entry& e : ps.entries) NoteConfEntry(e, false);
+  MemberConfig mc;
+  mc.id = config_.id;
+  mc.tick_ms = config_.tick_ms;
+  mc.election_ticks = config_.election_ticks;
+  mc.raft.heartbeat_tick = 1;
+  mc.raft.seed = config_.id * 0x9E3779B97F4A7C15ull ^ static_cast<uint64_t>(Clock::now().time_since_epoch().count());
+  mc.snapshot_threshold = config_.snapshot_threshold;
+  mc.max_voters = config_.max_voters;
+  mc.voter_replace_after_ms = config_.voter_replace_after_ms;
+  mc.self.set_address(config_.address);
+  mc.self.set_role(v1::NODE_ROLE_VOTER);
+  mc.self.set_health(v1::NODE_HEALTH_READY);
+  mc.cluster_id = cluster_id_;
+  mc.vm_subnet = config_.vm_subnet;
+  member_ = std::make_unique<Member>(std::move(mc), store_.get(), static_cast<MemberHost*>(this));
+  if (Status s = member_->Init(std::move(ps)); !s.ok()) return s;
   SetAddress(config_.id, config_.address);
-
-  raft::Config rc;
-  rc.id = config_.id;
-  rc.election_tick = config_.election_ticks;
-  rc.heartbeat_tick = 1;
-  rc.seed = config_.id * 0x9E3779B97F4A7C15ull ^
-            static_cast<uint64_t>(Clock::now().time_since_epoch().count());
-  const raft::HardState persisted = ps.hard_state;
-  raft_ = std::make_unique<raft::Raft>(rc, std::move(ps));
-  ready_ = std::make_unique<ReadyLoop>(raft_.get(), store_.get(), static_cast<ReadyHost*>(this), persisted);
-  const raft::ConfState& conf = raft_->conf();
-  if (conf.voters.size() == 1 && conf.voters[0] == config_.id) raft_->campaign();
   PublishStatus();
   thread_ = std::thread([this] {
     SetThreadName("raft-loop");
@@ -192,11 +188,7 @@ void Node::Impl::EndInlinePass() {
 
 void Node::Impl::Receive(std::vector<raft::Message> batch) {
   RunOrPost([this, batch = std::move(batch)]() mutable {
-    const auto now = Clock::now();
-    for (raft::Message& msg : batch) {
-      last_heard_[msg.from] = now;
-      raft_->step(msg);
-    }
+    for (const raft::Message& msg : batch) member_->Step(msg);
   });
 }
 
@@ -248,243 +240,37 @@ void Node::Impl::Loop() {
 bool Node::Impl::Pass(std::deque<Task>& tasks, bool tick_due) {
   for (auto& t : tasks) t();
   tasks.clear();
-  if (tick_due) {
-    raft_->tick();
-    if (raft_->role() == raft::Role::kLeader) RunControllers();
-    ExpireProposals();
-    ForgetRemovedPeers();
-  }
-  auto handle_readies = [&] {
-    if (Status s = ready_->Drain(); !s.ok()) {
-      Fatal(s);
-      FailAll(Status::Unavailable("node stopped after a storage failure"));
-      return false;
-    }
-    return true;
-  };
-  if (!handle_readies()) return false;
-  // A new VM is placed as soon as its create is applied, not at the next
-  // tick (PlacePendingVms batches: one entry in flight at a time).
-  if (placement_dirty_ && raft_->role() == raft::Role::kLeader) {
-    PlacePendingVms();
-    if (!handle_readies()) return false;
+  if (tick_due) member_->Tick();
+  if (Status s = member_->Drain(); !s.ok()) {
+    Fatal(s);
+    FailAll(Status::Unavailable("node stopped after a storage failure"));
+    return false;
   }
   FlushReplies();
   PublishStatus();
   return true;
 }
 
-// ---- the Ready handling's callbacks (ReadyLoop, in its fixed order) ----
+// ---- the member's host ----
+
+int64_t Node::Impl::WallMs() { return NowUnixMs(); }
 
 void Node::Impl::Send(std::vector<raft::Message> messages) {
   if (config_.transport) config_.transport->Send(std::move(messages));
 }
 
-void Node::Impl::OnPersisted(const raft::Ready& rd) {
-  for (const raft::Entry& e : rd.entries) NoteConfEntry(e, false);
+void Node::Impl::ForgetPeer(uint64_t id) {
+  if (config_.transport) config_.transport->RemovePeer(id);
 }
 
-bool Node::Impl::Continue(Stage stage) {
-  if (stage == Stage::kPersisted && BLIXARD_FAULT("node/crash-after-persist")) ::raise(SIGKILL);
+bool Node::Impl::Continue(ReadyHost::Stage stage) {
+  if (stage == ReadyHost::Stage::kPersisted && BLIXARD_FAULT("node/crash-after-persist")) ::raise(SIGKILL);
   return true;
-}
-
-Status Node::Impl::ApplySnapshot(const raft::Snapshot& snapshot) {
-  if (snapshot.meta.index <= applied_) return Status::Ok();
-  std::unique_lock lk(state_mu_);
-  if (Status s = state_.RestoreSnapshot(snapshot.data); !s.ok()) return s;
-  applied_ = snapshot.meta.index;
-  snapshot_index_ = applied_;
-  records_ = state_.vm_count() + state_.node_count();
-  placement_dirty_ = true;
-  lk.unlock();
-  SyncAddressesFromState();
-  return Status::Ok();
-}
-
-void Node::Impl::Apply(const std::vector<raft::Entry>& committed) {
-  {
-    std::unique_lock lk(state_mu_);
-    for (const raft::Entry& e : committed) ApplyEntry(e);
-    records_ = state_.vm_count() + state_.node_count();
-  }
-  if (vms_changed_) {
-    vms_changed_ = false;
-    if (config_.on_vms_changed) config_.on_vms_changed();
-  }
-}
-
-void Node::Impl::OnReadStates(std::vector<raft::ReadState>& read_states) {
-  for (raft::ReadState& rs : read_states) {
-    auto it = reads_.find(rs.context);
-    if (it != reads_.end()) it->second.index = rs.index;
-  }
-}
-
-Status Node::Impl::OnAdvanced() {
-  ServeReads();
-  return MaybeSnapshot();
-}
-
-// REQUIRES: state_mu_ held exclusively.
-void Node::Impl::ApplyEntry(const raft::Entry& e) {
-  state::ApplyResult result;
-  auto it = proposals_.find(e.index);
-  // Someone waits for this very entry (same index and term: Log Matching).
-  const bool awaited = it != proposals_.end() && it->second.term == e.term;
-  if (e.type == raft::EntryType::kNormal && !e.data.empty()) {
-    v1::Command parsed;
-    const v1::Command* known = awaited ? it->second.cmd.get() : nullptr;
-    if (!known && !parsed.ParseFromString(e.data)) {
-      result.status = Status::Corruption("entry " + std::to_string(e.index) + " is not a command");
-    } else {
-      const v1::Command& cmd = known ? *known : parsed;
-      result = state_.Apply(cmd, e.index, awaited);
-      TraceAppliedCommand(cmd);
-      if (MayNeedPlacement(cmd)) placement_dirty_ = true;
-      // The agent runs what is placed here: it is poked only when a
-      // command changed that set (AssignmentsChangedAt names the nodes a
-      // command touched), not for every VM created or moved elsewhere.
-      if ((cmd.has_create_vm() || cmd.has_delete_vm() || cmd.has_set_vm_desired_state() ||
-           cmd.has_place_vms()) &&
-          state_.AssignmentsChangedAt(config_.id) == e.index) {
-        vms_changed_ = true;
-      }
-      if (cmd.has_register_node() || cmd.has_remove_node()) SyncAddressesFromState();
-    }
-  } else if (e.type == raft::EntryType::kConfChange) {
-    NoteConfEntry(e, true);
-    placement_dirty_ = true;
-  }
-  applied_ = e.index;
-  if (it != proposals_.end()) {
-    if (awaited) {
-      it->second.Complete(std::move(result), pending_replies_);
-    } else {
-      Overwritten(it->second);
-    }
-    proposals_.erase(it);
-  }
-  // Waiters below this index were overwritten by another leader's entries.
-  while (!proposals_.empty() && proposals_.begin()->first < e.index) {
-    Overwritten(proposals_.begin()->second);
-    proposals_.erase(proposals_.begin());
-  }
-}
-
-Status OverwrittenStatus() {
-  return Status::Aborted("leadership changed before the write committed; it was not applied");
-}
-
-bool IsLeaderChange(const Status& s) { return s.code() == StatusCode::kAborted; }
-
-// Nothing of the write was applied: an asynchronous client write is routed
-// again (to whichever member leads now) while its deadline allows, as a
-// blocked one is by ProposeLocal's caller; a controller's proposal fails.
-void Node::Impl::Overwritten(ProposalWaiter& w) {
-  if (w.done && w.cmd && Clock::now() < w.deadline) {
-    RunBlocking([this, cmd = w.cmd, deadline = w.deadline, done = std::move(w.done)] {
-      (*done)(Propose(*cmd, deadline));
-    });
-    return;
-  }
-  w.Complete(OverwrittenStatus(), pending_replies_);
-}
-
-// Asynchronous proposers have nobody waiting on a clock: fail theirs once
-// the deadline passed (blocked callers time out by themselves).
-void Node::Impl::ExpireProposals() {
-  const auto now = Clock::now();
-  for (auto it = proposals_.begin(); it != proposals_.end();) {
-    if (it->second.done && it->second.deadline <= now) {
-      it->second.Complete(Status::Unavailable(
-          "write not committed before the deadline (no quorum?); it may or may not be applied"),
-                          pending_replies_);
-      it = proposals_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-}
-
-void Node::Impl::ServeReads() {
-  for (auto it = reads_.begin(); it != reads_.end();) {
-    if (it->second.index != 0 && it->second.index <= applied_) {
-      it->second.promise->set_value(Status::Ok());
-      it = reads_.erase(it);
-    } else {
-      ++it;
-    }
-  }
 }
 
 void Node::Impl::OnSoftState(const raft::SoftState& ss) {
   spdlog::info("raft: node {} is {} (term {}, leader {})", config_.id, raft::RoleName(ss.role),
-               raft_->term(), ss.leader);
-  if (ss.role != raft::Role::kLeader) {
-    // A ReadIndex request may be lost with the old leader: fail fast so
-    // the client retries rather than waiting for its deadline.
-    for (auto& [ctx, w] : reads_) {
-      w.promise->set_value(Status::Aborted("leadership changed while the read was confirmed"));
-    }
-    reads_.clear();
-    removing_.clear();
-    return;
-  }
-  leader_since_ = Clock::now();
-  placement_dirty_ = true;
-  placement_ = control::PlacementController();  // moves of an earlier term are not ours
-  // The bootstrapping node records the cluster id, and every leader makes
-  // sure it is registered with its address; both commands are idempotent.
-  bool need_init = false, need_register = true;
-  {
-    std::shared_lock lk(state_mu_);
-    need_init = state_.cluster_id().empty() && !cluster_id_.empty();
-    if (const v1::Node* n = state_.FindNode(config_.id)) {
-      need_register = n->address() != config_.address;
-    }
-  }
-  if (need_init) ProposeInternal(state::MakeInitCluster(cluster_id_, NowUnixMs()));
-  if (need_init && !config_.vm_subnet.empty()) {
-    ProposeInternal(state::MakeSetVmSubnet(config_.vm_subnet, NowUnixMs()));
-  }
-  if (need_register) {
-    v1::Node n;
-    n.set_id(config_.id);
-    n.set_address(config_.address);
-    n.set_role(v1::NODE_ROLE_VOTER);
-    n.set_health(v1::NODE_HEALTH_READY);
-    n.set_registered_at_unix_ms(NowUnixMs());
-    ProposeInternal(state::MakeRegisterNode(n, NowUnixMs()));
-  }
-}
-
-void Node::Impl::ProposeInternal(const v1::Command& cmd) {
-  std::string data;
-  cmd.SerializeToString(&data);
-  auto idx = raft_->propose(std::move(data));
-  if (!idx.ok()) spdlog::warn("internal proposal refused: {}", idx.status().ToString());
-}
-
-Status Node::Impl::MaybeSnapshot() {
-  uint64_t every = config_.snapshot_threshold;
-  if (every == 0) every = std::max<uint64_t>(kDefaultSnapshotEntries, records_);
-  if (applied_ < snapshot_index_ + every) return Status::Ok();
-  std::string data;
-  {
-    std::shared_lock lk(state_mu_);
-    data = state_.EncodeSnapshot();
-  }
-  auto meta = raft_->compact(applied_, data);
-  if (!meta.ok()) {
-    spdlog::debug("snapshot at {} deferred: {}", applied_, meta.status().ToString());
-    return Status::Ok();
-  }
-  raft::Snapshot snap{*meta, std::move(data)};
-  if (Status s = store_->Compact(snap); !s.ok()) return s;
-  snapshot_index_ = meta->index;
-  spdlog::debug("snapshot at index {} ({} bytes); log compacted", snap.meta.index, snap.data.size());
-  return Status::Ok();
+               member_->raft().term(), ss.leader);
 }
 
 bool Node::Impl::Fatal(const Status& s) {
@@ -498,30 +284,28 @@ bool Node::Impl::Fatal(const Status& s) {
 }
 
 void Node::Impl::FailAll(const Status& s) {
-  for (auto& [idx, w] : proposals_) w.Complete(s, pending_replies_);
-  proposals_.clear();
-  replies_.Run(pending_replies_);
-  for (auto& [ctx, w] : reads_) w.promise->set_value(s);
-  reads_.clear();
+  member_->FailAll(s);
+  auto done = member_->TakeCompleted();
+  replies_.Run(done);
   std::lock_guard lk(mu_);
   tasks_.clear();  // their promises break: waiters see future_error and report shutdown
 }
 
 void Node::Impl::FlushReplies() {
-  if (pending_replies_.empty()) return;
-  if (pending_replies_.size() == 1) {
+  std::vector<ReplyThread::Callback> done = member_->TakeCompleted();
+  if (done.empty()) return;
+  if (done.size() == 1) {
     bool idle;
     {
       std::lock_guard lk(mu_);
       idle = tasks_.empty();
     }
     if (idle) {
-      pending_replies_.front()();
-      pending_replies_.clear();
+      done.front()();
       return;
     }
   }
-  replies_.Run(pending_replies_);
+  replies_.Run(done);
 }
 
 // ---------------- Node ----------------

@@ -43,8 +43,6 @@ namespace blixard::node {
 using Clock = std::chrono::steady_clock;
 using Deadline = Clock::time_point;
 
-inline constexpr uint64_t kDefaultSnapshotEntries = 10000;
-
 struct NodeConfig {
   uint64_t id = 1;
   std::string address;               // advertised API address of this node

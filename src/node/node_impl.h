@@ -1,8 +1,9 @@
-// Node::Impl: private to src/node/. Split across node.cc (loop, Ready
-// handling, apply), proposals.cc (writes and reads), membership.cc (join,
-// remove, transfer, the voter controller's tick), placement_driver.cc (the
-// leader's placement passes), forwarding.cc (routing to the leader) and
-// node_status.cc (published status, apply listeners).
+// Node::Impl: private to src/node/. The threads, blocking waits and gRPC
+// forwarding around one Member (member.h), which it runs in its loop pass.
+// Split across node.cc (start-up, the loop, the member's host),
+// proposals.cc (writes and reads), membership.cc (join, add, remove,
+// transfer), forwarding.cc (routing to the leader) and node_status.cc
+// (published status, apply listeners).
 #pragma once
 
 #include <atomic>
@@ -15,7 +16,7 @@
 #include <shared_mutex>
 #include <thread>
 
-#include "control/placement.h"
+#include "node/member.h"
 #include "node/node.h"
 #include "node/peer_clients.h"
 #include "node/ready_loop.h"
@@ -24,13 +25,6 @@
 #include "raft/raft.h"
 
 namespace blixard::node {
-
-// How a proposal's or a read's waiter learns that the leader changed under
-// it (the entry was overwritten by another leader's; the read's leader lost
-// its role, or none is known): nothing was applied, so it may be routed
-// again. kAborted is used by the node for nothing else.
-Status OverwrittenStatus();
-bool IsLeaderChange(const Status& s);
 
 using ApplyPromise = std::promise<Result<state::ApplyResult>>;
 
@@ -52,7 +46,7 @@ class ApplyOnce {
   Node::ApplyCallback done_;
 };
 
-class Node::Impl : private ReadyHost {
+class Node::Impl : private MemberHost {
  public:
   Impl(NodeConfig config, std::unique_ptr<storage::LogStore> store);
   ~Impl();
@@ -72,8 +66,8 @@ class Node::Impl : private ReadyHost {
   Status ReadBarrier(Deadline deadline);
 
   void Read(const std::function<void(const state::ClusterState&)>& fn) const {
-    std::shared_lock lk(state_mu_);
-    fn(state_);
+    std::shared_lock lk(member_->state_mutex());
+    fn(member_->state());
   }
   NodeStatus GetStatus() const {
     std::lock_guard lk(status_mu_);
@@ -89,33 +83,6 @@ class Node::Impl : private ReadyHost {
 
  private:
   using Task = std::function<void()>;
-  struct ProposalWaiter {
-    ProposalWaiter() = default;
-    ProposalWaiter(raft::Term t, std::shared_ptr<ApplyPromise> p, std::shared_ptr<const v1::Command> c = nullptr)
-        : term(t), promise(std::move(p)), cmd(std::move(c)) {}
-    ProposalWaiter(raft::Term t, std::shared_ptr<ApplyOnce> d, Deadline dl,
-                   std::shared_ptr<const v1::Command> c)
-        : term(t), done(std::move(d)), deadline(dl), cmd(std::move(c)) {}
-    raft::Term term = 0;
-    std::shared_ptr<ApplyPromise> promise;  // a blocked caller, or
-    std::shared_ptr<ApplyOnce> done;        // an asynchronous one, which
-    Deadline deadline = Deadline::max();    // the loop fails after this
-    // The proposed command when known: the entry at this index and `term`
-    // is that command, so it is applied without decoding the entry again.
-    std::shared_ptr<const v1::Command> cmd;
-    // A blocked caller is woken at once; an asynchronous one's callback is
-    // added to `replies` (run later, off the loop: see FlushReplies).
-    void Complete(Result<state::ApplyResult> r, std::vector<ReplyThread::Callback>& replies) {
-      if (promise) promise->set_value(std::move(r));
-      if (done) {
-        replies.push_back([done = std::move(done), r = std::move(r)]() mutable { (*done)(std::move(r)); });
-      }
-    }
-  };
-  struct ReadWaiter {
-    raft::Index index = 0;  // 0 until the ReadState arrives
-    std::shared_ptr<std::promise<Status>> promise;
-  };
 
   // ---- any thread (node.cc) ----
   // Queues `t` for the loop thread. False (and `t` dropped) once stopping.
@@ -168,41 +135,27 @@ class Node::Impl : private ReadyHost {
   Attempt<JoinResult> AddMemberLocal(uint64_t id, const std::string& address, Deadline deadline);
   Attempt<bool> RemoveMemberLocal(uint64_t id, Deadline deadline);
   Attempt<bool> TransferLeaderLocal(uint64_t to);
-  Result<raft::Index> ProposeConfChangeOnLoop(const raft::ConfChange& cc,
-                                              std::shared_ptr<ApplyPromise> promise);
   JoinResult MembersSnapshot() const;
-  void NoteConfEntry(const raft::Entry& e, bool applied);  // loop
-  void RunControllers();                                   // loop, leader only
-  void SyncAddressesFromState();                           // loop
-  void ForgetRemovedPeers();                               // loop, on ticks
-
-  // ---- placement (placement_driver.cc) ----
-  void PlacePendingVms();                                  // loop, leader only
-  static bool MayNeedPlacement(const v1::Command& cmd);
 
   // ---- the thread holding the pass (in_pass_; node.cc) ----
   void Loop();
-  // One pass: `tasks`, the tick if due, every Ready, placement, replies,
-  // status. False after a storage failure (waiters failed, node stopping).
+  // One pass: `tasks`, the tick if due, every Ready (member_->Drain),
+  // replies, status. False after a storage failure (waiters failed, node
+  // stopping).
   bool Pass(std::deque<Task>& tasks, bool tick_due);
   // Gives the pass back; wakes the loop thread if work waits for it.
   void EndInlinePass();
-  // ReadyHost (node.cc): the loop pass's part of each Ready, called by ready_.
+  // MemberHost (node.cc, node_status.cc): the process around the member.
+  Clock::time_point Now() override { return Clock::now(); }
+  int64_t WallMs() override;
   void Send(std::vector<raft::Message> messages) override;
-  void OnPersisted(const raft::Ready& rd) override;
+  void SetPeer(uint64_t id, const std::string& address) override { SetAddress(id, address); }
+  void ForgetPeer(uint64_t id) override;
+  bool Continue(ReadyHost::Stage stage) override;
   void OnSoftState(const raft::SoftState& ss) override;
-  Status ApplySnapshot(const raft::Snapshot& snapshot) override;
-  void Apply(const std::vector<raft::Entry>& committed) override;
-  void OnReadStates(std::vector<raft::ReadState>& read_states) override;
-  Status OnAdvanced() override;
-  bool Continue(Stage stage) override;
-  void ApplyEntry(const raft::Entry& e);
-  void ServeReads();
-  // The waiter's entry was overwritten by another leader's (see node.cc).
-  void Overwritten(ProposalWaiter& w);
-  void ExpireProposals();
-  void ProposeInternal(const v1::Command& cmd);
-  Status MaybeSnapshot();  // the store's error if compaction failed
+  void OnVmsChanged() override {
+    if (config_.on_vms_changed) config_.on_vms_changed();
+  }
   bool Fatal(const Status& s);
   void FailAll(const Status& s);
   // Runs the callbacks completed in this pass: a lone one here when no task
@@ -216,37 +169,14 @@ class Node::Impl : private ReadyHost {
   std::atomic<uint64_t> request_seq_{0};     // RequestId.lo
   std::unique_ptr<storage::LogStore> store_;
   PeerClients clients_;
-  std::unique_ptr<raft::Raft> raft_;  // the pass only (after Init)
-  std::unique_ptr<ReadyLoop> ready_;  // over raft_ and store_, with this as host
-  std::string cluster_id_;            // as stored in meta; the pass
+  // The Raft member: the pass only (after Init), but for its state lock.
+  std::unique_ptr<Member> member_;
+  std::string cluster_id_;  // as stored in meta; the pass
 
-  mutable std::shared_mutex state_mu_;
-  state::ClusterState state_;  // written by the loop under state_mu_
-
-  // Bookkeeping of the pass (whichever thread runs it, see in_pass_).
-  raft::Index applied_ = 0;
-  raft::Index snapshot_index_ = 0;
-  uint64_t records_ = 0;  // VMs and nodes in state_ after the last apply
-  std::map<raft::Index, ProposalWaiter> proposals_;
-  std::vector<ReplyThread::Callback> pending_replies_;  // completed this pass
-  std::map<std::string, ReadWaiter> reads_;
-  uint64_t read_seq_ = 0;
-  std::map<uint64_t, Clock::time_point> last_heard_;
-  Clock::time_point leader_since_{};
-  std::set<uint64_t> removing_;  // leader: members being removed are not promoted
-  std::map<uint64_t, Clock::time_point> forget_peers_;  // removed members: drop their stream then
-  raft::Index placement_index_ = 0;  // leader: last PlaceVms proposed
-  // Something applied since the last placement pass may have made a VM
-  // placeable: the placement pass runs only then (see MayNeedPlacement).
-  bool placement_dirty_ = true;
-  bool vms_changed_ = false;  // since the last on_vms_changed call
   uint64_t notified_applied_ = 0;  // the applied index apply listeners were last told
   std::mutex listeners_mu_;      // held while listeners run
   std::map<uint64_t, std::function<void(uint64_t)>> apply_listeners_;
   uint64_t last_listener_ = 0;
-  Clock::time_point placement_next_{};      // earliest next pass
-  Clock::time_point placement_last_{};      // last pass
-  control::PlacementController placement_;  // leader: placement and drain (reset on election)
   bool ever_member_ = false;  // persisted as meta "member": removal is then detectable
 
   std::mutex mu_;

@@ -16,16 +16,18 @@ void Node::Impl::SetAddress(uint64_t id, const std::string& address) {
 }
 
 void Node::Impl::PublishStatus() {
+  const raft::Raft& raft = member_->raft();
+  const raft::Index applied = member_->applied();
   NodeStatus st;
   st.node_id = config_.id;
-  st.term = raft_->term();
-  st.leader_id = raft_->leader();
-  st.role = raft::RoleName(raft_->role());
-  st.commit_index = raft_->commit_index();
-  st.applied_index = applied_;
-  st.snapshot_index = snapshot_index_;
-  st.last_index = raft_->last_index();
-  const bool is_member = raft_->conf().IsMember(config_.id);
+  st.term = raft.term();
+  st.leader_id = raft.leader();
+  st.role = raft::RoleName(raft.role());
+  st.commit_index = raft.commit_index();
+  st.applied_index = applied;
+  st.snapshot_index = member_->snapshot_index();
+  st.last_index = raft.last_index();
+  const bool is_member = raft.conf().IsMember(config_.id);
   if (is_member && !ever_member_) {
     ever_member_ = true;
     if (Status s = store_->PutMeta("member", "1"); !s.ok()) Fatal(s);
@@ -33,18 +35,18 @@ void Node::Impl::PublishStatus() {
   st.removed = ever_member_ && !is_member;
   st.cluster_id = cluster_id_;
   std::map<uint64_t, uint64_t> match;
-  for (const auto& p : raft_->progress()) match[p.id] = p.match;
-  const raft::ConfState& conf = raft_->conf();
+  for (const auto& p : raft.progress()) match[p.id] = p.match;
+  const raft::ConfState& conf = raft.conf();
   const auto now = Clock::now();
   auto member = [&](uint64_t id, std::string role) {
     MemberStatus m;
     m.id = id;
     m.role = std::move(role);
     m.match_index = id == config_.id ? st.last_index : (match.count(id) ? match[id] : 0);
-    auto it = last_heard_.find(id);
+    auto it = member_->last_heard().find(id);
     m.last_contact_ms =
         id == config_.id ? 0
-        : it == last_heard_.end()
+        : it == member_->last_heard().end()
             ? -1
             : std::chrono::duration_cast<std::chrono::milliseconds>(now - it->second).count();
     return m;
@@ -61,10 +63,10 @@ void Node::Impl::PublishStatus() {
   status_ = std::move(st);
   if (changed) status_cv_.notify_all();
   lk.unlock();
-  if (applied_ != notified_applied_) {
-    notified_applied_ = applied_;
+  if (applied != notified_applied_) {
+    notified_applied_ = applied;
     std::lock_guard ll(listeners_mu_);
-    for (auto& [id, fn] : apply_listeners_) fn(applied_);
+    for (auto& [id, fn] : apply_listeners_) fn(applied);
   }
 }
 

@@ -11,13 +11,14 @@ Attempt<state::ApplyResult> Node::Impl::ProposeLocal(const std::string& data,
   auto future = promise->get_future();
   auto not_leader = std::make_shared<std::atomic<bool>>(false);
   if (!Post([this, data, cmd = std::move(cmd), promise, not_leader]() mutable {
-        auto idx = raft_->propose(data);
+        Member::ProposeOptions o;
+        o.cmd = std::move(cmd);
+        auto idx = member_->Propose(
+            data, [promise](Result<state::ApplyResult> r) { promise->set_value(std::move(r)); }, std::move(o));
         if (!idx.ok()) {
           *not_leader = true;
           promise->set_value(idx.status());
-          return;
         }
-        proposals_[*idx] = ProposalWaiter{raft_->term(), promise, std::move(cmd)};
       })) {
     return {false, Status::Unavailable("node is shutting down")};
   }
@@ -53,11 +54,23 @@ void Node::Impl::ProposeAsync(v1::Command cmd, Deadline deadline, Node::ApplyCal
   // just lost the role) routes it like Propose, on a thread that may block.
   auto shared = std::make_shared<v1::Command>(std::move(cmd));
   RunOrPost([this, data = std::move(data), shared = std::move(shared), deadline, once]() mutable {
-    auto idx = raft_->propose(std::move(data));
-    if (idx.ok()) {
-      proposals_[*idx] = ProposalWaiter{raft_->term(), std::move(once), deadline, std::move(shared)};
-      return;
-    }
+    Member::ProposeOptions o;
+    o.deadline = deadline;
+    o.deferred = true;
+    o.cmd = shared;
+    // Overwritten by another leader's entry, nothing applied: routed again
+    // (to whichever member leads now) while the deadline allows, as a
+    // blocked write is by ProposeLocal's caller.
+    auto idx = member_->Propose(
+        std::move(data),
+        [this, shared, deadline, once](Result<state::ApplyResult> r) {
+          if (r.ok() || !IsLeaderChange(r.status()) || Clock::now() >= deadline ||
+              !RunBlocking([this, shared, deadline, once] { (*once)(Propose(*shared, deadline)); })) {
+            (*once)(std::move(r));
+          }
+        },
+        std::move(o));
+    if (idx.ok()) return;
     RunBlocking([this, shared = std::move(shared), deadline, once]() mutable {
       (*once)(Propose(std::move(*shared), deadline));
     });
@@ -100,17 +113,12 @@ std::future<Result<state::ApplyResult>> Node::Impl::ProposeInTerm(v1::Command cm
   auto future = promise->get_future();
   std::string data = state::EncodeCommand(cmd);
   if (!Post([this, data = std::move(data), term, promise]() mutable {
-        if (raft_->role() != raft::Role::kLeader || raft_->term() != term) {
-          promise->set_value(Status::FailedPrecondition(
-              "node " + std::to_string(config_.id) + " does not lead in term " + std::to_string(term)));
-          return;
-        }
-        auto idx = raft_->propose(std::move(data));
-        if (!idx.ok()) {
-          promise->set_value(idx.status());
-          return;
-        }
-        proposals_[*idx] = ProposalWaiter{term, promise};
+        Member::ProposeOptions o;
+        o.term = term;
+        auto idx = member_->Propose(
+            std::move(data), [promise](Result<state::ApplyResult> r) { promise->set_value(std::move(r)); },
+            std::move(o));
+        if (!idx.ok()) promise->set_value(idx.status());
       })) {
     promise->set_value(Status::Unavailable("node is shutting down"));
   }
@@ -120,11 +128,12 @@ std::future<Result<state::ApplyResult>> Node::Impl::ProposeInTerm(v1::Command cm
 Result<uint64_t> Node::Impl::LastIndexInTerm(uint64_t term, Deadline deadline) {
   return OnLoop<uint64_t>(
       [this, term]() -> Result<uint64_t> {
-        if (raft_->role() != raft::Role::kLeader || raft_->term() != term) {
+        const raft::Raft& raft = member_->raft();
+        if (raft.role() != raft::Role::kLeader || raft.term() != term) {
           return Status::FailedPrecondition("node " + std::to_string(config_.id) +
                                             " does not lead in term " + std::to_string(term));
         }
-        return raft_->last_index();
+        return raft.last_index();
       },
       deadline);
 }
@@ -147,12 +156,8 @@ Attempt<bool> Node::Impl::ReadBarrierOnce(Deadline deadline) {
   auto promise = std::make_shared<std::promise<Status>>();
   auto future = promise->get_future();
   if (!Post([this, promise] {
-        std::string ctx = std::to_string(config_.id) + "/" + std::to_string(++read_seq_);
-        if (!raft_->read_index(ctx).ok()) {
-          promise->set_value(Status::Aborted("no leader is known to confirm a linearizable read"));
-          return;
-        }
-        reads_[ctx] = ReadWaiter{0, promise};
+        Status s = member_->ReadIndex([promise](Status s, raft::Index) { promise->set_value(std::move(s)); });
+        if (!s.ok()) promise->set_value(std::move(s));
       })) {
     return {false, Status::Unavailable("node is shutting down")};
   }

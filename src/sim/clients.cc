@@ -125,21 +125,41 @@ void World::NodeRequest(SimNode& n, Client& c, uint64_t attempt) {
     return;
   }
   if (cfg_.bug == InjectedBug::kLocalRead) {
-    r.index = n.applied;
-    r.served = n.applied;
-    r.found = n.state.FindVm(c.name) != nullptr;
+    r.index = n.applied();
+    r.served = n.applied();
+    r.found = n.state().FindVm(c.name) != nullptr;
     ReplyTo(n.id, c.id, attempt, c.op, r);
     return;
   }
-  const std::string ctx = "read-" + std::to_string(op.id) + "-" + std::to_string(attempt);
-  Status s = n.raft->read_index(ctx);
-  if (!s.ok()) {
+  // The member's ReadIndex read, answered once it applied up to the read
+  // index; refused (to be tried elsewhere) when no leader is known or the
+  // leader changed meanwhile.
+  const NodeId id = n.id;
+  const uint64_t cid = c.id;
+  const size_t op_index = c.op;
+  auto refuse = [this, id, cid, attempt, op_index](NodeId leader) {
+    Reply r;
     r.kind = Reply::kNotLeader;
-    r.hint = n.raft->leader() == n.id ? kNoNode : n.raft->leader();
-    ReplyTo(n.id, c.id, attempt, c.op, r);
+    r.hint = leader == id ? kNoNode : leader;
+    ReplyTo(id, cid, attempt, op_index, r);
+  };
+  Status s = n.member->ReadIndex([this, id, cid, attempt, op_index, name = c.name, refuse](Status s, Index index) {
+    SimNode& n = *Find(id);
+    if (!s.ok()) {
+      refuse(n.raft->leader());
+      return;
+    }
+    Reply r;
+    r.kind = Reply::kOk;
+    r.index = index;
+    r.served = n.applied();
+    r.found = !name.empty() && n.state().FindVm(name) != nullptr;
+    ReplyTo(id, cid, attempt, op_index, r);
+  });
+  if (!s.ok()) {
+    refuse(n.raft->leader());
     return;
   }
-  n.reads[ctx] = PendingRead{c.id, attempt, c.op, c.name};
   AfterInput(n);
 }
 

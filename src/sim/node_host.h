@@ -1,23 +1,26 @@
-// NodeHost: a simulated process's side of the daemon's Ready handling
-// (node::ReadyLoop). Private to src/sim/ (world.cc).
+// NodeHost: the simulated process around a node's Raft member
+// (node::Member, the daemon's): virtual time, the simulated network, the
+// disk's shadow, the crash points and the checks on every step. Private to
+// src/sim/ (world.cc).
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "node/ready_loop.h"
+#include "node/member.h"
 #include "sim/world.h"
 
 namespace blixard::sim::detail {
 
-// The simulated process's part of each Ready, in the daemon's order
-// (node::ReadyLoop): the network, the disk's shadow and the crash points
-// are the simulator's; the order is the production code's.
-class NodeHost : public node::ReadyHost {
+class NodeHost : public node::MemberHost {
  public:
   NodeHost(World& w, SimNode& n) : w_(w), n_(n) {}
+
+  Clock::time_point Now() override { return Clock::time_point(std::chrono::milliseconds(w_.events_.now())); }
+  int64_t WallMs() override { return kEpochMs + w_.events_.now(); }
 
   void Send(std::vector<raft::Message> messages) override {
     for (raft::Message& m : messages) {
@@ -47,39 +50,20 @@ class NodeHost : public node::ReadyHost {
     w_.WakeRoutes(n_);
   }
 
-  Status ApplySnapshot(const raft::Snapshot& snap) override {
-    if (snap.meta.index <= n_.applied) return Status::Ok();
-    if (!w_.Check(n_.state.RestoreSnapshot(snap.data), "snapshot restore")) return Failed();
-    if (!w_.Check(w_.safety_.OnSnapshot(n_.id, snap.meta.index, snap.meta.term), "snapshot")) return Failed();
-    n_.applied = snap.meta.index;
-    w_.Trace(Ev::kSnapshotInstalled, n_.id, n_.applied);
-    return Status::Ok();
+  bool BeforeApply(const raft::Entry& e) override { return w_.BeforeApply(n_, e); }
+  void OnApplied(const raft::Entry& e, const state::ApplyResult& result) override { w_.OnApplied(n_, e, result); }
+
+  bool OnSnapshotRestored(const raft::Snapshot& snap) override {
+    if (!w_.Check(w_.safety_.OnSnapshot(n_.id, snap.meta.index, snap.meta.term), "snapshot")) return false;
+    w_.Trace(Ev::kSnapshotInstalled, n_.id, snap.meta.index);
+    return true;
   }
 
-  void Apply(const std::vector<raft::Entry>& committed) override {
-    for (const raft::Entry& e : committed) {
-      w_.ApplyEntry(n_, e);
-      if (w_.failed()) return;
-    }
-  }
+  bool OnCompacted(const Result<raft::SnapshotMeta>& meta) override { return w_.OnCompacted(n_, meta); }
+  bool OnReadState(const raft::ReadState& rs) override { return w_.VmOnReadState(n_, rs); }
 
-  void OnReadStates(std::vector<raft::ReadState>& read_states) override {
-    for (const raft::ReadState& rs : read_states) {
-      if (w_.VmOnReadState(n_, rs)) continue;
-      auto it = n_.reads.find(rs.context);
-      if (it != n_.reads.end() && !it->second.have_index) {
-        it->second.index = rs.index;
-        it->second.have_index = true;
-      }
-    }
-  }
-
-  Status OnAdvanced() override {
-    w_.ServeReads(n_);
-    return w_.MaybeCompact(n_);
-  }
-
-  bool Continue(Stage stage) override {
+  bool Continue(node::ReadyHost::Stage stage) override {
+    using Stage = node::ReadyHost::Stage;
     if (w_.failed()) return false;
     switch (stage) {
       case Stage::kSentEarly: return !w_.CrashPoint(n_, 4);
@@ -91,7 +75,6 @@ class NodeHost : public node::ReadyHost {
   }
 
  private:
-  static Status Failed() { return Status::Aborted("a check failed"); }
   World& w_;
   SimNode& n_;
 };

@@ -8,6 +8,7 @@
 // leader and tries again, until the write's deadline. The daemon's blocking
 // driver is Node::Impl::RouteToLeader (node/node_impl.h).
 #include <algorithm>
+#include <memory>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -127,23 +128,32 @@ void World::RouteTried(NodeId router, uint64_t rid, uint64_t try_seq, const Repl
 
 void World::LeaderWrite(SimNode& l, NodeId router, uint64_t rid, uint64_t try_seq, const std::string& data,
                         size_t op) {
-  const uint64_t hash = EntryHash(raft::Entry{0, 0, raft::EntryType::kNormal, data});
-  PendingWrite w{router, rid, try_seq, op, 0, hash};
+  const PendingWrite w{router, rid, try_seq, op};
   Reply refused;
   refused.kind = Reply::kNotLeader;
   if (l.raft->role() != Role::kLeader) {
     AnswerAttempt(l.id, w, refused);
     return;
   }
-  w.term = l.raft->term();
-  auto idx = l.raft->propose(data);
+  const bool ack_on_propose = cfg_.bug == InjectedBug::kAckOnPropose;
+  auto index = std::make_shared<Index>(0);
+  const NodeId id = l.id;
+  // The member's waiter: the entry applied (OK), or another leader's
+  // entry overwrote it (routed again).
+  node::Member::ApplyCallback done = [this, id, w, index](Result<state::ApplyResult> r) {
+    Reply reply;
+    reply.kind = r.ok() ? Reply::kOk : Reply::kRetry;
+    reply.index = *index;
+    AnswerAttempt(id, w, reply);
+  };
+  auto idx = l.member->Propose(data, ack_on_propose ? nullptr : std::move(done));
   if (!idx.ok()) {
     AnswerAttempt(l.id, w, refused);
     return;
   }
-  Trace(Ev::kPropose, l.id, OpId(op), *idx, w.term);
-  l.writes[*idx] = w;
-  if (cfg_.bug == InjectedBug::kAckOnPropose) {
+  *index = *idx;
+  Trace(Ev::kPropose, l.id, OpId(op), *idx, l.raft->term());
+  if (ack_on_propose) {
     Reply r;
     r.index = *idx;
     AnswerAttempt(l.id, w, r);

@@ -5,7 +5,6 @@
 #include <vector>
 
 #include "control/drain.h"
-#include "control/placement.h"
 #include "scheduler/scheduler.h"
 #include "sim/world.h"
 #include "state/commands.h"
@@ -130,7 +129,7 @@ void World::VmStep(SimNode& n) {
   const int64_t now = events_.now();
   ++v.step;
   // The fence rule, every step.
-  switch (v.fence->Step(now, n.applied)) {
+  switch (v.fence->Step(now, n.applied())) {
     case control::FenceRule::Action::kFence:
       Trace(Ev::kVm, n.id, 2);
       if (cfg_.bug == InjectedBug::kNoFence) break;
@@ -210,14 +209,13 @@ void World::VmTrackTerm(SimNode& l) {
   if (v.tracked_term == l.raft->term()) return;
   v.tracked_term = l.raft->term();
   v.tracker.BecomeLeader(events_.now());
-  v.placement = control::PlacementController();  // moves of an earlier term are not ours
   v.control_index = 0;
 }
 
 void World::VmControl(SimNode& l) {
   VmSide& v = *l.vms;
   VmTrackTerm(l);
-  if (v.control_index > l.applied) return;  // the last batch is in flight
+  if (v.control_index > l.applied()) return;  // the last batch is in flight
   const int64_t now = events_.now();
   const int64_t wall = kEpochMs + now;
   std::vector<std::string> cmds;
@@ -225,7 +223,7 @@ void World::VmControl(SimNode& l) {
   // first leads; here the leader registers the members it sees).
   for (const auto* ids : {&l.raft->conf().voters, &l.raft->conf().learners}) {
     for (NodeId id : *ids) {
-      if (l.state.FindNode(id) != nullptr) continue;
+      if (l.state().FindNode(id) != nullptr) continue;
       v1::Node node;
       node.set_id(id);
       node.set_address("10.0.0." + std::to_string(id) + ":7001");
@@ -240,41 +238,14 @@ void World::VmControl(SimNode& l) {
       cmds.push_back(state::EncodeCommand(state::MakeRegisterNode(node, wall)));
     }
   }
-  auto changes = v.tracker.Step(l.state, now);
+  auto changes = v.tracker.Step(l.state(), now);
   if (!changes.empty()) cmds.push_back(state::EncodeCommand(state::MakeSetNodesHealth(changes, wall)));
-  auto moves = control::RescheduleFromDownNodes(l.state, [&](uint64_t id) { return v.tracker.Silent(id, now); },
+  auto moves = control::RescheduleFromDownNodes(l.state(), [&](uint64_t id) { return v.tracker.Silent(id, now); },
                                                 1000);
   if (!moves.unplace.empty()) cmds.push_back(state::EncodeCommand(state::MakePlaceVms(moves.unplace, wall)));
   for (const auto& f : moves.fail) {
     cmds.push_back(state::EncodeCommand(
         state::MakeReportVmStatus(f.name, f.node_id, v1::VM_PHASE_FAILED, f.message, wall)));
-  }
-  if (changes.empty() && moves.empty()) {
-    // The injected bug: a scheduler that sees twice the room there is (and
-    // a state machine that applies its batches as they come).
-    std::optional<state::ClusterState> skewed;  // what the scheduler sees under an injected bug
-    if (cfg_.bug == InjectedBug::kNoCapacityRefusal) {
-      skewed = l.state;
-      for (const auto& [id, node] : l.state.nodes()) {
-        v1::Node bigger = node;
-        bigger.mutable_capacity()->set_vcpus(2 * node.capacity().vcpus());
-        (void)skewed->Apply(state::MakeUpdateNode(bigger, wall), skewed->applied_index() + 1);
-      }
-    }
-    if (cfg_.bug == InjectedBug::kNoAntiAffinity) {
-      // The injected bug: a scheduler blind to anti-affinity groups.
-      v1::ClusterStateSnapshot snap;
-      (void)snap.ParseFromString(l.state.EncodeSnapshot());
-      for (v1::Vm& vm : *snap.mutable_vms()) vm.mutable_spec()->clear_anti_affinity_group();
-      skewed.emplace();
-      (void)skewed->RestoreSnapshot(snap.SerializeAsString());
-    }
-    control::PlacementStep step = v.placement.Step(skewed ? *skewed : l.state, wall);
-    if (!step.placements.empty()) cmds.push_back(state::EncodeCommand(state::MakePlaceVms(step.placements, wall)));
-    if (!step.moves_off.empty() && cfg_.bug != InjectedBug::kNoDrainMoves) {
-      cmds.push_back(state::EncodeCommand(state::MakeMoveVmsOff(step.moves_off, wall)));
-    }
-    if (!step.reasons.empty()) cmds.push_back(state::EncodeCommand(state::MakeSetPendingReasons(step.reasons, wall)));
   }
   for (std::string& c : cmds) {
     auto idx = l.raft->propose(std::move(c));
@@ -286,19 +257,19 @@ void World::VmControl(SimNode& l) {
 // ---------------------------------------------------------------- checks
 
 Status World::VmCapacityHolds(const SimNode& n) const {
-  for (const auto& [id, node] : n.state.nodes()) {
+  for (const auto& [id, node] : n.state().nodes()) {
     const scheduler::Resources cap = scheduler::Allocatable(node);
     if (cap.vcpus == 0 && cap.memory_mib == 0) continue;  // reported none: never chosen
-    const scheduler::Resources used = scheduler::Used(n.state, id);
+    const scheduler::Resources used = scheduler::Used(n.state(), id);
     if (used.vcpus <= cap.vcpus && used.memory_mib <= cap.memory_mib) continue;
     std::string vms;
-    for (const v1::Vm* vm : n.state.VmsOnNode(id)) {
+    for (const v1::Vm* vm : n.state().VmsOnNode(id)) {
       if (!scheduler::HoldsCapacity(*vm)) continue;
       vms += " " + vm->spec().name() + "(" + std::to_string(vm->spec().vcpus()) + "c/" +
              std::to_string(vm->spec().memory_mib()) + "M " + v1::VmPhase_Name(vm->status().phase()) + " " +
              v1::DesiredState_Name(vm->desired_state()) + " gen " + std::to_string(vm->generation()) + ")";
     }
-    return Status::Internal("on node " + std::to_string(n.id) + "'s state at index " + std::to_string(n.applied) +
+    return Status::Internal("on node " + std::to_string(n.id) + "'s state at index " + std::to_string(n.applied()) +
                             ", node " + std::to_string(id) + " holds " + std::to_string(used.vcpus) + "/" +
                             std::to_string(cap.vcpus) + " vCPUs, " + std::to_string(used.memory_mib) + "/" +
                             std::to_string(cap.memory_mib) + " MiB:" + vms);
@@ -307,14 +278,14 @@ Status World::VmCapacityHolds(const SimNode& n) const {
 }
 
 Status World::VmAntiAffinityHolds(const SimNode& n) const {
-  for (const auto& [id, node] : n.state.nodes()) {
+  for (const auto& [id, node] : n.state().nodes()) {
     std::map<std::string, std::string> seen;  // group -> VM
-    for (const v1::Vm* vm : n.state.VmsOnNode(id)) {
+    for (const v1::Vm* vm : n.state().VmsOnNode(id)) {
       const std::string& g = vm->spec().anti_affinity_group();
       if (g.empty() || !scheduler::HoldsCapacity(*vm)) continue;
       auto [it, fresh] = seen.emplace(g, vm->spec().name());
       if (fresh) continue;
-      return Status::Internal("on node " + std::to_string(n.id) + "'s state at index " + std::to_string(n.applied) +
+      return Status::Internal("on node " + std::to_string(n.id) + "'s state at index " + std::to_string(n.applied()) +
                               ", node " + std::to_string(id) + " holds " + it->second + " and " +
                               vm->spec().name() + ", both of anti-affinity group " + g);
     }
@@ -350,18 +321,18 @@ std::string World::DrainWaitingOn(const state::ClusterState& st, int64_t wall) c
 
 void World::DrainsFinish() {
   WithinBound("drains finish", "a drain was not done",
-              [this](SimNode& l) { return DrainWaitingOn(l.state, kEpochMs + events_.now()); });
+              [this](SimNode& l) { return DrainWaitingOn(l.state(), kEpochMs + events_.now()); });
 }
 
 // ---------------------------------------------------------------- the agent's host
 
 std::optional<std::vector<v1::Vm>> World::VmPlacedHere(NodeId id) {
   SimNode* n = Find(id);
-  if (n == nullptr || !n->up || n->raft->leader() == kNoNode || n->applied < n->raft->commit_index()) {
+  if (n == nullptr || !n->up || n->raft->leader() == kNoNode || n->applied() < n->raft->commit_index()) {
     return std::nullopt;
   }
   std::vector<v1::Vm> out;
-  for (const v1::Vm* vm : n->state.VmsOnNode(id)) out.push_back(*vm);
+  for (const v1::Vm* vm : n->state().VmsOnNode(id)) out.push_back(*vm);
   return out;
 }
 

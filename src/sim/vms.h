@@ -1,9 +1,9 @@
 // The VM workload of the simulator (SimConfig::vms): every node also runs
 // the node agent over a fake hypervisor, heartbeats to the leader and
-// applies the fence rule; the leader runs liveness (DOWN/READY), the
-// rescheduling of dead nodes' VMs and placement (PlacementController, with
-// drains), all as in the daemon
-// (src/daemon/liveness.h, src/control/liveness.h). The fake hypervisors report
+// applies the fence rule; the leader runs liveness (DOWN/READY) and the
+// rescheduling of dead nodes' VMs as the daemon does (src/daemon/liveness.h,
+// src/control/liveness.h), and its member places VMs and paces drains with
+// the daemon's own placement passes (node/member_controllers.cc). The fake hypervisors report
 // every start and end to one ledger of what runs where, which fails the run
 // the moment a VM starts on a node while it is alive on another.
 //
@@ -23,7 +23,6 @@
 
 #include "agent/agent.h"
 #include "control/liveness.h"
-#include "control/placement.h"
 #include "vmm/fake_hypervisor.h"
 
 namespace blixard::sim::detail {
@@ -47,7 +46,6 @@ struct VmSide {
   std::unique_ptr<agent::Agent> agent;
   std::unique_ptr<control::FenceRule> fence;
   control::LivenessTracker tracker{control::LivenessConfig{kVmTtlMs, 1000}};
-  control::PlacementController placement;  // the daemon leader's placement and drain
   uint64_t tracked_term = 0;
   uint64_t control_index = 0;  // last controller proposal; wait until applied
   uint64_t step = 0;

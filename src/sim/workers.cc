@@ -527,7 +527,7 @@ void Workers::Settle() {
 
 std::string Workers::WaitingOn(const SimNode& leader) const {
   for (const auto& [id, wk] : workers_) {
-    const v1::Node* n = leader.state.FindNode(id);
+    const v1::Node* n = leader.state().FindNode(id);
     if (n == nullptr) return "worker " + std::to_string(id) + " is not registered";
     if (n->health() != v1::NODE_HEALTH_READY) {
       return "worker " + std::to_string(id) + " is " + v1::NodeHealth_Name(n->health()) +

@@ -34,7 +34,7 @@ void Workers::ServerRegister(SimNode& s, uint64_t worker, uint64_t worker_inc, u
     return;
   }
   v1::Node record = Record(worker);
-  if (const v1::Node* known = s.state.FindNode(worker)) {
+  if (const v1::Node* known = s.state().FindNode(worker)) {
     if (known->role() != v1::NODE_ROLE_WORKER) return;  // refused (ids are never shared here)
     record.set_health(known->health());  // liveness decides when it is READY again
   }
@@ -133,7 +133,7 @@ void Workers::Answer(uint64_t from, uint64_t via, uint64_t relay, uint64_t worke
 // WorkerServiceImpl::WorkerWrite: only a registered worker's; proposed at
 // the leader (passed on by a follower); answered once handed on.
 void Workers::ServerWrite(SimNode& s, uint64_t worker, uint64_t worker_inc, uint64_t seq, const std::string& command) {
-  const v1::Node* n = s.state.FindNode(worker);
+  const v1::Node* n = s.state().FindNode(worker);
   if (n == nullptr || n->role() != v1::NODE_ROLE_WORKER) return;
   const uint64_t leader = s.raft->leader();
   if (leader == kNoNode) return;  // unavailable: the worker moves on to its next server
@@ -171,11 +171,11 @@ void Workers::ServerStep(SimNode& s, bool progress) {
   ServerWorkerSide& side = SideOf(s);
   const Time now = w_.events_.now();
   for (auto it = side.registrations.begin(); it != side.registrations.end();) {
-    if (s.applied < it->index) {
+    if (s.applied() < it->index) {
       ++it;
       continue;
     }
-    const v1::Node* n = s.state.FindNode(it->worker);
+    const v1::Node* n = s.state().FindNode(it->worker);
     if (n != nullptr && n->role() == v1::NODE_ROLE_WORKER) {
       const uint64_t attempt = it->attempt;
       const uint64_t inc = it->worker_inc;
@@ -198,7 +198,7 @@ void Workers::ServerStep(SimNode& s, bool progress) {
     if (!st.feed) {
       // Never a set older than the worker's: it could bring back a VM that
       // has moved away.
-      if (s.state.applied_index() < st.from_version) {
+      if (s.state().applied_index() < st.from_version) {
         if (now >= st.catch_up_until) ended.emplace_back(worker, st.stream_id);
         continue;
       }
@@ -206,7 +206,7 @@ void Workers::ServerStep(SimNode& s, bool progress) {
       if (st.from_version > 0) held = side.history.At(worker, st.from_version);
       st.feed.emplace(worker, st.from_version, std::move(held));
     }
-    auto u = st.feed->Next(s.state, s.applied, progress && now - st.last_send >= state::kAssignmentProgressEveryMs);
+    auto u = st.feed->Next(s.state(), s.applied(), progress && now - st.last_send >= state::kAssignmentProgressEveryMs);
     if (!u) continue;
     st.last_send = now;
     side.history.Remember(worker, st.feed->sent_version(), st.feed->shared_sent());

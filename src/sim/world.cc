@@ -85,20 +85,13 @@ void World::Start(SimNode& n) {
                         std::to_string(sh.last_index()) + ")");
     return;
   }
-  n.state = state::ClusterState();
-  if (cfg_.bug == InjectedBug::kNoCapacityRefusal) n.state.SkipPlacementFitCheckForTesting();
-  if (!ps.snapshot->data.empty() && !Check(n.state.RestoreSnapshot(ps.snapshot->data), "snapshot restore")) return;
-  n.applied = ps.snapshot->meta.index;
   Trace(Ev::kRestart, n.id, ps.snapshot->meta.index, ps.entries.size());
-  raft::Config rc = raft_template_;
-  rc.id = n.id;
-  rc.seed = prng_.Fork();
-  const raft::HardState persisted = ps.hard_state;
-  n.raft = std::make_unique<raft::Raft>(rc, std::move(ps));
+  n.dead = {};
   n.host = std::make_unique<NodeHost>(*this, n);
-  n.ready = std::make_unique<node::ReadyLoop>(n.raft.get(), n.store.get(), n.host.get(), persisted);
-  n.last_heard.clear();
-  n.leader_since = 0;
+  n.member = std::make_unique<node::Member>(MemberConfigFor(n), n.store.get(), n.host.get());
+  if (cfg_.bug == InjectedBug::kNoCapacityRefusal) n.member->mutable_state_for_testing().SkipPlacementFitCheckForTesting();
+  if (!Check(n.member->Init(std::move(ps)), "snapshot restore")) return;
+  n.raft = &n.member->raft();
   n.up = true;
   n.paused = false;
   n.store->SetFaultHook(nullptr);
@@ -125,16 +118,12 @@ void World::Crash(SimNode& n) {
   }
   ++result_.crashes;
   VmHostDown(n);
-  n.raft.reset();
-  n.up = false;
+  // The member's waiters die with it: routes through it time out and try
+  // again, its clients time out (outcome unknown).
+  StopProcess(n);
   n.paused = false;
-  ++n.incarnation;
-  n.held.clear();
   n.crash_point = 0;
   n.ready_deferred = false;
-  n.writes.clear();  // the routes time out and try again
-  n.routes.clear();  // clients time out: outcome unknown
-  n.reads.clear();
   if (cfg_.bug == InjectedBug::kLyingDisk) {
     // The disk acknowledged fsyncs it never did: only the snapshot and the
     // hard state survive.
@@ -160,14 +149,18 @@ void World::Shutdown(SimNode& n) {
   if (n.removed) return;
   Trace(Ev::kShutdown, n.id);
   VmHostDown(n);
-  n.raft.reset();
-  n.up = false;
+  StopProcess(n);
   n.removed = true;
+}
+
+void World::StopProcess(SimNode& n) {
+  // Kept until the next start: this may run inside the member's Drain.
+  n.dead = {std::move(n.member), std::move(n.host)};
+  n.raft = nullptr;
+  n.up = false;
   ++n.incarnation;
   n.held.clear();
-  n.writes.clear();
   n.routes.clear();
-  n.reads.clear();
 }
 
 void World::ScheduleTick(SimNode& n, Time delay) {
@@ -179,8 +172,7 @@ void World::ScheduleTick(SimNode& n, Time delay) {
     ScheduleTick(*n, n->tick_interval);
     if (n->paused) return;
     Trace(Ev::kTick, id);
-    n->raft->tick();
-    if (cfg_.max_voters > 0 && n->raft->role() == Role::kLeader) RunVoterController(*n);
+    n->member->Tick();
     AfterInput(*n);
     if (!n->up) return;
     Check(n->raft->CheckInvariants(), "raft invariants");
@@ -222,7 +214,6 @@ void World::DeliverRaft(const raft::Message& m) {
     SimNode* n = Find(id);
     if (n == nullptr || !n->up || n->incarnation != inc || failed()) return;
     Trace(Ev::kDeliver, static_cast<uint64_t>(m.type), m.from, m.to, m.term, (m.index << 1) | (m.reject ? 1 : 0));
-    n->last_heard[m.from] = events_.now();
     // Purity: now and then a clone steps the same message and must end up
     // in the same state.
     std::unique_ptr<raft::Raft> twin;
@@ -233,7 +224,7 @@ void World::DeliverRaft(const raft::Message& m) {
         return;
       }
     }
-    (void)n->raft->step(m);
+    n->member->Step(m);
     if (twin != nullptr) {
       (void)twin->step(m);
       if (twin->StateDigest() != n->raft->StateDigest()) {
@@ -271,8 +262,12 @@ bool World::CrashPoint(SimNode& n, int stage) {
 
 void World::HandleReady(SimNode& n) {
   if (!n.up || failed()) return;
-  const Status s = n.ready->Drain();
+  const Status s = n.member->Drain();
   if (s.ok() || s.code() == StatusCode::kAborted || failed()) return;
+  if (s.code() != StatusCode::kInternal) {  // not the store's I/O error: a snapshot that does not restore
+    Fail("ready handling", "node " + std::to_string(n.id) + ": " + s.ToString());
+    return;
+  }
   // As the daemon does: an I/O error (a save or a compaction) stops the
   // node; it restarts from what is durable.
   Trace(Ev::kStorageError, n.id);
@@ -282,48 +277,82 @@ void World::HandleReady(SimNode& n) {
 
 void World::OnBecameLeader(SimNode& n) {
   const Term term = n.raft->term();
-  n.leader_since = events_.now();
   Trace(Ev::kLeader, n.id, term, n.raft->last_index());
   if (!Check(safety_.OnLeader(n.id, term, static_cast<uint64_t>(events_.now())), "election safety")) return;
-  if (!Check(safety_.OnNewLeaderLog(n.id, term, n.shadow), "leader completeness")) return;
-  // Like the daemon: the leader records the cluster id and itself in the
-  // replicated state.
-  const int64_t now = kEpochMs + events_.now();
-  if (n.state.cluster_id().empty()) (void)n.raft->propose(state::EncodeCommand(state::MakeInitCluster("sim-cluster", now)));
-  if (n.state.FindNode(n.id) == nullptr) {
-    v1::Node node;
-    node.set_id(n.id);
-    node.set_address("10.0.0." + std::to_string(n.id) + ":7001");
-    node.set_role(v1::NODE_ROLE_VOTER);
-    node.set_health(v1::NODE_HEALTH_READY);
-    node.mutable_capacity()->set_vcpus(16);
-    node.mutable_capacity()->set_memory_mib(65536);
-    (void)n.raft->propose(state::EncodeCommand(state::MakeRegisterNode(node, now)));
-  }
+  Check(safety_.OnNewLeaderLog(n.id, term, n.shadow), "leader completeness");
 }
 
-void World::ApplyEntry(SimNode& n, const raft::Entry& e) {
-  if (e.index != n.applied + 1) {
+// The daemon's member, with the simulator's seed-drawn Raft settings,
+// snapshot cadence and node sizes.
+node::MemberConfig World::MemberConfigFor(const SimNode& n) {
+  node::MemberConfig mc;
+  mc.id = n.id;
+  mc.tick_ms = static_cast<int>(kTickMs);
+  mc.election_ticks = raft_template_.election_tick;
+  mc.raft = raft_template_;
+  mc.raft.seed = prng_.Fork();
+  mc.snapshot_threshold = snapshot_threshold_;
+  mc.voter_controller = cfg_.max_voters > 0;
+  mc.max_voters = static_cast<size_t>(std::max(cfg_.max_voters, 0));
+  // Shorter than the daemon's 30 s default so that the nemesis's crashes
+  // (up to 4 s) outlast it now and then.
+  mc.voter_replace_after_ms = 2'000;
+  mc.self.set_address("10.0.0." + std::to_string(n.id) + ":7001");
+  mc.self.set_role(v1::NODE_ROLE_VOTER);
+  mc.self.set_health(v1::NODE_HEALTH_READY);
+  // Without the VM workload nothing runs the clients' VMs: room for all of
+  // them, so that placement passes find little waiting.
+  mc.self.mutable_capacity()->set_vcpus(cfg_.vms ? 16 : 100'000);
+  mc.self.mutable_capacity()->set_memory_mib(cfg_.vms ? 65536 : 100'000'000);
+  mc.cluster_id = "sim-cluster";
+  if (cfg_.bug == InjectedBug::kNoCapacityRefusal) {
+    // A scheduler that sees twice the room there is (and, above, a state
+    // machine that applies its batches as they come).
+    mc.placement_view_for_testing = [](state::ClusterState& st) {
+      for (const auto& [id, node] : st.nodes()) {
+        v1::Node bigger = node;
+        bigger.mutable_capacity()->set_vcpus(2 * node.capacity().vcpus());
+        (void)st.Apply(state::MakeUpdateNode(bigger, 0), st.applied_index() + 1);
+      }
+    };
+  }
+  if (cfg_.bug == InjectedBug::kNoAntiAffinity) {
+    // A scheduler blind to anti-affinity groups.
+    mc.placement_view_for_testing = [](state::ClusterState& st) {
+      v1::ClusterStateSnapshot snap;
+      (void)snap.ParseFromString(st.EncodeSnapshot());
+      for (v1::Vm& vm : *snap.mutable_vms()) vm.mutable_spec()->clear_anti_affinity_group();
+      st = state::ClusterState();
+      (void)st.RestoreSnapshot(snap.SerializeAsString());
+    };
+  }
+  mc.skip_drain_moves_for_testing = cfg_.bug == InjectedBug::kNoDrainMoves;
+  mc.skip_voter_promotion_for_testing = cfg_.bug == InjectedBug::kNoVoterPromotion;
+  return mc;
+}
+
+bool World::BeforeApply(SimNode& n, const raft::Entry& e) {
+  if (failed()) return false;
+  if (e.index != n.applied() + 1) {
     Fail("apply order", "node " + std::to_string(n.id) + " was handed entry " + std::to_string(e.index) +
-                            " after applying " + std::to_string(n.applied));
-    return;
+                            " after applying " + std::to_string(n.applied()));
+    return false;
   }
   const LogRecord rec{e.term, EntryHash(e)};
   std::vector<std::pair<Term, const ShadowLog*>> leaders;
   for (const auto& [id, other] : nodes_) {
     if (other->up && other->raft->role() == Role::kLeader) leaders.emplace_back(other->raft->term(), &other->shadow);
   }
-  if (!Check(safety_.OnApply(n.id, n.raft->term(), e.index, rec, leaders), "state machine safety")) return;
-  state::ApplyResult result;
-  if (e.type == raft::EntryType::kNormal && !e.data.empty()) {
-    auto cmd = state::DecodeCommand(e.data);
-    if (!cmd.ok()) {
-      Fail("entry decode", "node " + std::to_string(n.id) + " entry " + std::to_string(e.index) + ": " +
-                               cmd.status().ToString());
-      return;
-    }
-    result = n.state.Apply(*cmd, e.index);
-  } else if (e.type == raft::EntryType::kConfChange && !conf_seen_.count(e.index)) {
+  return Check(safety_.OnApply(n.id, n.raft->term(), e.index, rec, leaders), "state machine safety");
+}
+
+void World::OnApplied(SimNode& n, const raft::Entry& e, const state::ApplyResult& result) {
+  if (result.status.code() == StatusCode::kDataLoss) {
+    Fail("entry decode", "node " + std::to_string(n.id) + " entry " + std::to_string(e.index) + ": " +
+                             result.status.ToString());
+    return;
+  }
+  if (e.type == raft::EntryType::kConfChange && !conf_seen_.count(e.index)) {
     conf_seen_[e.index] = true;
     auto cc = raft::DecodeConfChangeEntry(e.data);
     if (!Check(cc.status(), "conf change decode")) return;
@@ -338,8 +367,7 @@ void World::ApplyEntry(SimNode& n, const raft::Entry& e) {
       });
     }
   }
-  n.applied = e.index;
-  if (e.index % 16 == 0 && !Check(safety_.OnStateDigest(n.id, e.index, n.state.Digest()), "state machine safety")) {
+  if (e.index % 16 == 0 && !Check(safety_.OnStateDigest(n.id, e.index, n.state().Digest()), "state machine safety")) {
     return;
   }
   if (n.raft->role() == Role::kLeader && measuring_ && e.term == n.raft->term() && e.term > measure_term_) {
@@ -347,68 +375,24 @@ void World::ApplyEntry(SimNode& n, const raft::Entry& e) {
     if (measure_clean_) result_.election_clean_ms.push_back(events_.now() - measure_start_);
     measuring_ = false;
   }
-  auto it = n.writes.find(e.index);
-  if (it != n.writes.end()) {
-    const PendingWrite w = it->second;
-    n.writes.erase(it);
-    if (cfg_.bug != InjectedBug::kAckOnPropose) {
-      Reply r;
-      if (w.term == e.term && w.hash == rec.hash) {
-        r.kind = Reply::kOk;
-        r.index = e.index;
-      } else {
-        r.kind = Reply::kRetry;  // overwritten by another leader's entry: routed again
-      }
-      AnswerAttempt(n.id, w, r);
-    }
-  }
-  // Waiters below this index were overwritten (their index was applied with another entry).
-  while (!n.writes.empty() && n.writes.begin()->first < e.index) {
-    const PendingWrite w = n.writes.begin()->second;
-    n.writes.erase(n.writes.begin());
-    Reply r;
-    r.kind = Reply::kRetry;
-    if (cfg_.bug != InjectedBug::kAckOnPropose) AnswerAttempt(n.id, w, r);
-  }
 }
 
-void World::ServeReads(SimNode& n) {
-  for (auto it = n.reads.begin(); it != n.reads.end();) {
-    const PendingRead& pr = it->second;
-    if (pr.have_index && pr.index <= n.applied) {
-      Reply r;
-      r.kind = Reply::kOk;
-      r.index = pr.index;
-      r.served = n.applied;
-      r.found = !pr.name.empty() && n.state.FindVm(pr.name) != nullptr;
-      ReplyTo(n.id, pr.client, pr.attempt, pr.op, r);
-      it = n.reads.erase(it);
-    } else {
-      ++it;
-    }
-  }
-}
-
-Status World::MaybeCompact(SimNode& n) {
-  if (!n.up || n.applied < n.shadow.snapshot_index() + snapshot_threshold_) return Status::Ok();
-  std::string data = n.state.EncodeSnapshot();
-  auto meta = n.raft->compact(n.applied, data);
+bool World::OnCompacted(SimNode& n, const Result<raft::SnapshotMeta>& meta) {
   if (!meta.ok()) {
-    Fail("compact", "node " + std::to_string(n.id) + " compact(" + std::to_string(n.applied) +
+    Fail("compact", "node " + std::to_string(n.id) + " compact(" + std::to_string(n.applied()) +
                         ") refused: " + meta.status().ToString());
-    return Status::Aborted("compact refused");
+    return false;
   }
   const std::optional<Term> t = n.shadow.term_at(meta->index);
-  if (meta->index != n.applied || !t || *t != meta->term) {
-    Fail("compact", "node " + std::to_string(n.id) + " compact(" + std::to_string(n.applied) + ") returned index " +
+  if (meta->index != n.applied() || !t || *t != meta->term) {
+    Fail("compact", "node " + std::to_string(n.id) + " compact(" + std::to_string(n.applied()) + ") returned index " +
                         std::to_string(meta->index) + " term " + std::to_string(meta->term) +
                         ", the saved log has term " + (t ? std::to_string(*t) : "none"));
-    return Status::Aborted("compact returned the wrong index");
+    return false;
   }
-  if (Status s = n.store->Compact(raft::Snapshot{*meta, std::move(data)}); !s.ok()) return s;
   n.shadow.Compact(meta->index, meta->term);
   Trace(Ev::kSnapshotTaken, n.id, meta->index);
-  return Status::Ok();
+  return true;
 }
 
 SimNode* World::Leader() {
@@ -443,11 +427,11 @@ void World::PeriodicChecks() {
       }
     }
     if (live[i]->up) {
-      if (!Check(live[i]->state.CheckInvariants(), "state invariants")) return;
+      if (!Check(live[i]->state().CheckInvariants(), "state invariants")) return;
       if (!Check(live[i]->raft->CheckInvariants(), "raft invariants")) return;
       if (cfg_.vms && !Check(VmCapacityHolds(*live[i]), "node over capacity")) return;
       if (cfg_.vms && !Check(VmAntiAffinityHolds(*live[i]), "anti-affinity")) return;
-      if (live[i]->ready->idle() && !Check(RaftLogMatchesStorage(*live[i]), "raft log vs storage")) return;
+      if (live[i]->member->idle() && !Check(RaftLogMatchesStorage(*live[i]), "raft log vs storage")) return;
     }
   }
   if (!settling_) events_.After(kCheckEveryMs, [this] { PeriodicChecks(); });
@@ -476,7 +460,7 @@ void World::WithinBound(const std::string& check, const std::string& what,
 // placed within the bound.
 void World::PlacedWithinBound() {
   WithinBound("placement", "a placeable VM was still pending", [](SimNode& l) -> std::string {
-    auto placeable = control::PlacePending(l.state, 1);
+    auto placeable = control::PlacePending(l.state(), 1);
     if (placeable.empty()) return "";
     return placeable.front().name + " fits on node " + std::to_string(placeable.front().node_id);
   });
@@ -517,12 +501,12 @@ bool World::Converged() {
   const Index commit = l->raft->commit_index();
   if (commit != l->raft->last_index()) return false;
   const raft::ConfState& conf = l->raft->conf();
-  const uint64_t digest = l->state.Digest();
+  const uint64_t digest = l->state().Digest();
   for (const auto* ids : {&conf.voters, &conf.learners}) {
     for (NodeId id : *ids) {
       SimNode* n = Find(id);
-      if (n == nullptr || !Working(*n) || n->applied != commit) return false;
-      if (n->state.Digest() != digest) return false;
+      if (n == nullptr || !Working(*n) || n->applied() != commit) return false;
+      if (n->state().Digest() != digest) return false;
     }
   }
   return true;
@@ -535,7 +519,7 @@ void World::FinalChecks() {
   // in the final state.
   for (const Client& c : clients_) {
     for (const std::string& name : c.live) {
-      if (l->state.FindVm(name) == nullptr) {
+      if (l->state().FindVm(name) == nullptr) {
         Fail("durability", "VM " + name + " was created (acknowledged) but is missing from the final state");
         return;
       }
@@ -640,7 +624,7 @@ SimResult World::Run() {
   d = HashCombine(d, r.committed);
   d = HashCombine(d, r.writes_ok * 1'000'003 + r.reads_ok);
   if (l != nullptr) {
-    d = HashCombine(d, l->state.Digest());
+    d = HashCombine(d, l->state().Digest());
     d = HashCombine(d, l->raft->StateDigest());
   }
   r.digest = d;

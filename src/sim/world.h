@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "node/ready_loop.h"
+#include "node/member.h"
 #include "node/route.h"
 #include "raft/raft.h"
 #include "sim/event_queue.h"
@@ -63,14 +63,12 @@ std::string FormatTrace(const TraceRec& r);
 // ---- Nodes and clients ----
 
 // A write proposed by a leader for a route (routes.cc): answered to the
-// route's member, `router`, when the entry at its index applies.
+// route's member, `router`, when the member's waiter for it completes.
 struct PendingWrite {
   NodeId router;
   uint64_t route;
   uint64_t try_seq;  // the route's attempt it answers
   size_t op;
-  Term term;
-  uint64_t hash;
 };
 
 // A client's write on the member it reached, routed to the leader by the
@@ -93,29 +91,21 @@ struct SimRoute {
   Term wait_term = 0;
 };
 
-struct PendingRead {
-  uint64_t client;
-  uint64_t attempt;
-  size_t op;
-  std::string name;
-  Index index = 0;
-  bool have_index = false;
-};
-
 struct SimNode {
   NodeId id = 0;
   // The disk: survives crashes.
   std::unique_ptr<storage::MemLogStore> store;
   ShadowLog shadow;
-  // The process: rebuilt on restart.
-  std::unique_ptr<raft::Raft> raft;
-  // The daemon's Ready handling (node/ready_loop.h) over raft and store,
-  // with `host` as the simulated process. Replaced at each start, never
-  // dropped by a crash (which may happen inside its Drain).
-  std::unique_ptr<node::ReadyHost> host;
-  std::unique_ptr<node::ReadyLoop> ready;
-  state::ClusterState state;
-  Index applied = 0;
+  // The process, rebuilt on restart: the daemon's Raft member
+  // (node/member.h) with `host` as the simulated process around it. A
+  // crash may happen inside the member's Drain, so a crashed process is
+  // kept in `dead` until the next start.
+  std::unique_ptr<node::MemberHost> host;
+  std::unique_ptr<node::Member> member;
+  std::pair<std::unique_ptr<node::Member>, std::unique_ptr<node::MemberHost>> dead;
+  raft::Raft* raft = nullptr;  // member's core while up
+  const state::ClusterState& state() const { return member->state(); }
+  Index applied() const { return member->applied(); }
   bool up = false;
   bool paused = false;
   bool removed = false;
@@ -127,14 +117,8 @@ struct SimNode {
   int crash_point = 0;
   Time tick_interval = kTickMs;
   std::vector<std::function<void()>> held;  // deliveries while paused
-  std::map<Index, PendingWrite> writes;       // leader: proposed for routes
   std::map<uint64_t, SimRoute> routes;        // writes this member routes
   uint64_t next_route = 0;
-  std::map<std::string, PendingRead> reads;  // by ReadIndex context
-  // The process's own view, as the daemon keeps it: when it last heard
-  // from each peer, and since when it leads (SimConfig::max_voters).
-  std::map<NodeId, Time> last_heard;
-  Time leader_since = 0;
   std::unique_ptr<VmSide> vms;               // SimConfig::vms only (vms.cc)
 };
 
@@ -172,7 +156,7 @@ class World {
 
   // The workers (workers.h) drive the world's nodes, network and ledger.
   friend class Workers;
-  // A node's side of the Ready handling (world.cc).
+  // The process around a node's member (node_host.h).
   friend class NodeHost;
 
   // -- the VM workload's node agents (vms.cc) --
@@ -221,6 +205,8 @@ class World {
   void Crash(SimNode& n);
   void ScheduleRestart(SimNode& n, Time delay);
   void Shutdown(SimNode& n);
+  // The process of `n` is gone (crash or shutdown): its member and waiters.
+  void StopProcess(SimNode& n);
   void ScheduleTick(SimNode& n, Time delay);
   void OnNode(SimNode& n, std::function<void()> fn);
   // Runs `fn` on node `id` after `delay` (0: in a later event of this
@@ -231,13 +217,15 @@ class World {
   void HandleReady(SimNode& n);
   void AfterInput(SimNode& n);
   bool CrashPoint(SimNode& n, int stage);
+  // Checks when `n` takes over as leader (its member proposes its set-up).
   void OnBecameLeader(SimNode& n);
-  // SimConfig::max_voters: one step of the voter controller on leader `l`.
-  void RunVoterController(SimNode& l);
+  // SimConfig::max_voters: what keeps the leader from its voters.
   std::string VotersWaitingOn(SimNode& l);
-  void ApplyEntry(SimNode& n, const raft::Entry& e);
-  void ServeReads(SimNode& n);
-  Status MaybeCompact(SimNode& n);  // the store's error if compaction failed
+  // The checks around each entry a member applies (node_host.h calls them).
+  bool BeforeApply(SimNode& n, const raft::Entry& e);
+  void OnApplied(SimNode& n, const raft::Entry& e, const state::ApplyResult& result);
+  bool OnCompacted(SimNode& n, const Result<raft::SnapshotMeta>& meta);
+  node::MemberConfig MemberConfigFor(const SimNode& n);
   SimNode* Leader();
   std::vector<NodeId> Members();  // not removed
   bool Working(const SimNode& n) const { return n.up && !n.paused; }
