@@ -6,10 +6,11 @@
 
 #include "control/drain.h"
 #include "scheduler/scheduler.h"
-#include "sim/world.h"
 #include "state/commands.h"
 
 namespace blixard::sim::detail {
+
+SimNode::~SimNode() = default;
 
 // ---------------------------------------------------------------- ledger
 
@@ -48,20 +49,20 @@ namespace {
 
 class SimAgentHost : public agent::AgentHost {
  public:
-  SimAgentHost(World* w, NodeId id) : w_(w), id_(id) {}
-  std::optional<std::vector<v1::Vm>> PlacedHere() override { return w_->VmPlacedHere(id_); }
+  SimAgentHost(VmWorkload* w, NodeId id) : w_(w), id_(id) {}
+  std::optional<std::vector<v1::Vm>> PlacedHere() override { return w_->PlacedHere(id_); }
   bool Report(const std::string& name, v1::VmPhase phase, const std::string& message, uint64_t seq,
               uint64_t observed_generation) override {
-    w_->VmReport(id_, name, phase, message, seq, observed_generation);
+    w_->Report(id_, name, phase, message, seq, observed_generation);
     return true;
   }
   bool StoppedForMove(const std::string& name, uint64_t move_index) override {
-    w_->VmStoppedForMove(id_, name, move_index);
+    w_->StoppedForMove(id_, name, move_index);
     return true;
   }
 
  private:
-  World* w_;
+  VmWorkload* w_;
   NodeId id_;
 };
 
@@ -69,22 +70,22 @@ class SimAgentHost : public agent::AgentHost {
 
 // ---------------------------------------------------------------- node lifecycle
 
-void World::VmStart(SimNode& n) {
-  if (!cfg_.vms) return;
+void VmWorkload::Start(SimNode& n) {
+  if (!w_.config().vms) return;
   if (!n.vms) n.vms = std::make_unique<VmSide>();
   VmSide& v = *n.vms;
-  const int64_t now = events_.now();
+  const int64_t now = w_.events().now();
   if (!v.host) {
     vmm::FakeHypervisorOptions o;
     o.host = "node-" + std::to_string(n.id);
-    o.now_ms = [this] { return events_.now(); };
+    o.now_ms = [this] { return w_.events().now(); };
     const NodeId id = n.id;
     o.on_event = [this, id](int64_t at, const std::string& vm, const std::string& what) {
       if (what == "start" || what == "stop" || what == "kill" || what == "crash") {
-        Trace(Ev::kVm, id, what == "start" ? 0 : 1, VmNameHash(vm));
+        w_.Trace(Ev::kVm, id, what == "start" ? 0 : 1, VmNameHash(vm));
       }
-      std::string clash = vm_ledger_.OnEvent(at, id, vm, what);
-      if (!clash.empty()) Fail("vm on two nodes", clash);
+      std::string clash = ledger_.OnEvent(at, id, vm, what);
+      if (!clash.empty()) w_.Fail("vm on two nodes", clash);
     };
     v.host = std::make_unique<vmm::FakeHypervisor>(std::move(o));
   }
@@ -93,94 +94,94 @@ void World::VmStart(SimNode& n) {
   ao.stop_grace = std::chrono::milliseconds(0);
   // Virtual time in microseconds: a restarted agent's reports rank after
   // its predecessor's, as with the daemon's wall clock, and runs replay.
-  ao.first_report_seq = static_cast<uint64_t>(kEpochMs + events_.now()) * 1000;
+  ao.first_report_seq = static_cast<uint64_t>(kEpochMs + w_.events().now()) * 1000;
   v.agent = std::make_unique<agent::Agent>(ao, *v.host, *v.agent_host);
   v.agent->Hold();
   v.fence = std::make_unique<control::FenceRule>(control::FenceConfig{kVmTtlMs, kVmFenceMarginMs}, now);
   v.tracked_term = 0;
   v.control_index = 0;
-  ScheduleVmStep(n, prng_.Range(1, kVmStepMs));
+  ScheduleStep(n, w_.prng().Range(1, kVmStepMs));
 }
 
 // The host goes down with the node: its VMs die.
-void World::VmHostDown(SimNode& n) {
-  if (!cfg_.vms || !n.vms) return;
-  if (workers_) workers_->ServerDown(n);
+void VmWorkload::HostDown(SimNode& n) {
+  if (!w_.config().vms || !n.vms) return;
+  if (servers_ != nullptr) servers_->ServerDown(n);
   n.vms->agent.reset();
   n.vms->agent_host.reset();
   n.vms->host.reset();
-  vm_ledger_.HostDown(n.id);
+  ledger_.HostDown(n.id);
 }
 
-void World::ScheduleVmStep(SimNode& n, Time delay) {
+void VmWorkload::ScheduleStep(SimNode& n, Time delay) {
   const uint64_t inc = n.incarnation;
   const NodeId id = n.id;
-  events_.After(delay, [this, id, inc] {
-    SimNode* n = Find(id);
-    if (n == nullptr || !n->up || n->incarnation != inc || failed()) return;
-    ScheduleVmStep(*n, kVmStepMs);
+  w_.events().After(delay, [this, id, inc] {
+    SimNode* n = w_.Find(id);
+    if (n == nullptr || !n->up || n->incarnation != inc || w_.failed()) return;
+    ScheduleStep(*n, kVmStepMs);
     if (n->paused) return;
-    VmStep(*n);
+    Step(*n);
   });
 }
 
-void World::VmStep(SimNode& n) {
+void VmWorkload::Step(SimNode& n) {
   VmSide& v = *n.vms;
-  const int64_t now = events_.now();
+  const int64_t now = w_.events().now();
   ++v.step;
   // The fence rule, every step.
   switch (v.fence->Step(now, n.applied())) {
     case control::FenceRule::Action::kFence:
-      Trace(Ev::kVm, n.id, 2);
-      if (cfg_.bug == InjectedBug::kNoFence) break;
+      w_.Trace(Ev::kVm, n.id, 2);
+      if (w_.config().bug == InjectedBug::kNoFence) break;
       v.agent->Fence("fenced: no heartbeat ack");
       break;
     case control::FenceRule::Action::kOpen:
-      Trace(Ev::kVm, n.id, 3);
+      w_.Trace(Ev::kVm, n.id, 3);
       v.agent->Open();
       break;
     case control::FenceRule::Action::kNone:
       break;
   }
-  if (failed()) return;
-  if (v.step % 2 == 0 && n.raft->role() == Role::kLeader) VmControl(n);
-  if (failed() || !n.up) return;
-  if (workers_) workers_->ServerStep(n, v.step % 2 == 0);
-  if (failed() || !n.up) return;
-  if (v.step % (control::HeartbeatPeriodMs(kVmTtlMs) / kVmStepMs) == 0) VmHeartbeat(n);
+  if (w_.failed()) return;
+  if (v.step % 2 == 0 && n.raft->role() == Role::kLeader) Control(n);
+  if (w_.failed() || !n.up) return;
+  if (servers_ != nullptr) servers_->ServerStep(n, v.step % 2 == 0);
+  if (w_.failed() || !n.up) return;
+  if (v.step % (control::HeartbeatPeriodMs(kVmTtlMs) / kVmStepMs) == 0) Heartbeat(n);
   if (v.step % 10 == 0) v.agent->Reconcile(agent::Clock::time_point(std::chrono::milliseconds(now)));
 }
 
 // ---------------------------------------------------------------- heartbeats
 
-void World::VmHeartbeat(SimNode& n) {
+void VmWorkload::Heartbeat(SimNode& n) {
   const NodeId leader = n.raft->leader();
   if (leader == kNoNode) return;
   const NodeId from = n.id;
-  const int64_t sent = events_.now();
+  const int64_t sent = w_.events().now();
   const uint64_t from_inc = n.incarnation;
-  net_.Send(from, leader, [this, from, leader, sent, from_inc] {
-    SimNode* l = Find(leader);
-    if (l == nullptr || !l->up || failed()) return;
+  w_.net().Send(from, leader, [this, from, leader, sent, from_inc] {
+    SimNode* l = w_.Find(leader);
+    if (l == nullptr || !l->up || w_.failed()) return;
     const uint64_t inc = l->incarnation;
-    OnNode(*l, [this, from, leader, sent, from_inc, inc] {
-      SimNode* l = Find(leader);
-      if (l == nullptr || !l->up || l->incarnation != inc || failed() || !l->vms) return;
+    w_.OnNode(*l, [this, from, leader, sent, from_inc, inc] {
+      SimNode* l = w_.Find(leader);
+      if (l == nullptr || !l->up || l->incarnation != inc || w_.failed() || !l->vms) return;
       if (l->raft->role() != Role::kLeader) return;
-      VmTrackTerm(*l);
-      l->vms->tracker.Heard(from, events_.now());
+      TrackTerm(*l);
+      l->vms->tracker.Heard(from, w_.events().now());
       // Acked once a quorum confirms the leadership (ReadIndex).
       const std::string ctx = "hb/" + std::to_string(from) + "/" + std::to_string(from_inc) + "/" +
                               std::to_string(sent) + "/" + std::to_string(l->raft->term()) + "/" +
                               std::to_string(++l->vms->hb_seq);
-      if (l->raft->read_index(ctx).ok()) AfterInput(*l);
+      if (l->raft->read_index(ctx).ok()) w_.AfterInput(*l);
     });
   });
 }
 
-bool World::VmOnReadState(SimNode& l, const raft::ReadState& rs) {
-  if (!cfg_.vms) return false;
-  if (workers_ && workers_->OnReadState(l, rs.context)) return true;
+bool VmWorkload::OnReadState(SimNode& l, const raft::ReadState& rs) {
+  if (!w_.config().vms) return false;
+  if (servers_ != nullptr && servers_->OnReadState(l, rs.context)) return true;
   if (rs.context.rfind("hb/", 0) != 0) return false;
   uint64_t from = 0, from_inc = 0, term = 0, seq = 0;
   long long sent = 0;
@@ -190,13 +191,13 @@ bool World::VmOnReadState(SimNode& l, const raft::ReadState& rs) {
   if (l.raft->role() != Role::kLeader || l.raft->term() != term) return true;
   const uint64_t last = l.raft->last_index();
   const NodeId leader = l.id;
-  net_.Send(leader, from, [this, from, from_inc, sent, last] {
-    SimNode* n = Find(from);
-    if (n == nullptr || !n->up || n->incarnation != from_inc || failed() || !n->vms) return;
-    OnNode(*n, [this, from, from_inc, sent, last] {
-      SimNode* n = Find(from);
-      if (n == nullptr || !n->up || n->incarnation != from_inc || failed() || !n->vms) return;
-      n->vms->fence->OnAck(sent, last, events_.now());
+  w_.net().Send(leader, from, [this, from, from_inc, sent, last] {
+    SimNode* n = w_.Find(from);
+    if (n == nullptr || !n->up || n->incarnation != from_inc || w_.failed() || !n->vms) return;
+    w_.OnNode(*n, [this, from, from_inc, sent, last] {
+      SimNode* n = w_.Find(from);
+      if (n == nullptr || !n->up || n->incarnation != from_inc || w_.failed() || !n->vms) return;
+      n->vms->fence->OnAck(sent, last, w_.events().now());
     });
   });
   return true;
@@ -204,19 +205,19 @@ bool World::VmOnReadState(SimNode& l, const raft::ReadState& rs) {
 
 // ---------------------------------------------------------------- the leader's controllers
 
-void World::VmTrackTerm(SimNode& l) {
+void VmWorkload::TrackTerm(SimNode& l) {
   VmSide& v = *l.vms;
   if (v.tracked_term == l.raft->term()) return;
   v.tracked_term = l.raft->term();
-  v.tracker.BecomeLeader(events_.now());
+  v.tracker.BecomeLeader(w_.events().now());
   v.control_index = 0;
 }
 
-void World::VmControl(SimNode& l) {
+void VmWorkload::Control(SimNode& l) {
   VmSide& v = *l.vms;
-  VmTrackTerm(l);
+  TrackTerm(l);
   if (v.control_index > l.applied()) return;  // the last batch is in flight
-  const int64_t now = events_.now();
+  const int64_t now = w_.events().now();
   const int64_t wall = kEpochMs + now;
   std::vector<std::string> cmds;
   // Every member has a node record (the daemon registers itself when it
@@ -251,12 +252,12 @@ void World::VmControl(SimNode& l) {
     auto idx = l.raft->propose(std::move(c));
     if (idx.ok()) v.control_index = *idx;
   }
-  if (!cmds.empty()) AfterInput(l);
+  if (!cmds.empty()) w_.AfterInput(l);
 }
 
 // ---------------------------------------------------------------- checks
 
-Status World::VmCapacityHolds(const SimNode& n) const {
+Status VmWorkload::CapacityHolds(const SimNode& n) const {
   for (const auto& [id, node] : n.state().nodes()) {
     const scheduler::Resources cap = scheduler::Allocatable(node);
     if (cap.vcpus == 0 && cap.memory_mib == 0) continue;  // reported none: never chosen
@@ -277,7 +278,7 @@ Status World::VmCapacityHolds(const SimNode& n) const {
   return Status::Ok();
 }
 
-Status World::VmAntiAffinityHolds(const SimNode& n) const {
+Status VmWorkload::AntiAffinityHolds(const SimNode& n) const {
   for (const auto& [id, node] : n.state().nodes()) {
     std::map<std::string, std::string> seen;  // group -> VM
     for (const v1::Vm* vm : n.state().VmsOnNode(id)) {
@@ -296,7 +297,7 @@ Status World::VmAntiAffinityHolds(const SimNode& n) const {
 // What a drain still waits on that it should not, once the cluster is
 // quiet: "" if every drain is done or waits only for room (no deadline, or
 // one still ahead, and no VM left there fits on another node).
-std::string World::DrainWaitingOn(const state::ClusterState& st, int64_t wall) const {
+std::string VmWorkload::DrainWaitingOn(const state::ClusterState& st, int64_t wall) const {
   for (const auto& [id, node] : st.nodes()) {
     if (!node.draining() || control::DrainDone(st, id)) continue;
     const bool overdue = node.drain_deadline_unix_ms() != 0 && wall >= node.drain_deadline_unix_ms();
@@ -319,15 +320,15 @@ std::string World::DrainWaitingOn(const state::ClusterState& st, int64_t wall) c
   return "";
 }
 
-void World::DrainsFinish() {
-  WithinBound("drains finish", "a drain was not done",
-              [this](SimNode& l) { return DrainWaitingOn(l.state(), kEpochMs + events_.now()); });
+void VmWorkload::DrainsFinish() {
+  w_.WithinBound("drains finish", "a drain was not done",
+              [this](SimNode& l) { return DrainWaitingOn(l.state(), kEpochMs + w_.events().now()); });
 }
 
 // ---------------------------------------------------------------- the agent's host
 
-std::optional<std::vector<v1::Vm>> World::VmPlacedHere(NodeId id) {
-  SimNode* n = Find(id);
+std::optional<std::vector<v1::Vm>> VmWorkload::PlacedHere(NodeId id) {
+  SimNode* n = w_.Find(id);
   if (n == nullptr || !n->up || n->raft->leader() == kNoNode || n->applied() < n->raft->commit_index()) {
     return std::nullopt;
   }
@@ -338,31 +339,31 @@ std::optional<std::vector<v1::Vm>> World::VmPlacedHere(NodeId id) {
 
 // Status reports go to the leader (forwarded as the daemon does) and are
 // proposed there; lost ones are sent again by a later agent pass.
-void World::VmReport(NodeId id, const std::string& name, v1::VmPhase phase, const std::string& message,
+void VmWorkload::Report(NodeId id, const std::string& name, v1::VmPhase phase, const std::string& message,
                      uint64_t seq, uint64_t observed_generation) {
-  VmForward(id, state::EncodeCommand(state::MakeReportVmStatus(name, id, phase, message, kEpochMs + events_.now(),
+  Forward(id, state::EncodeCommand(state::MakeReportVmStatus(name, id, phase, message, kEpochMs + w_.events().now(),
                                                                seq, observed_generation)));
 }
 
-void World::VmStoppedForMove(NodeId id, const std::string& name, uint64_t move_index) {
-  VmForward(id, state::EncodeCommand(
-                    state::MakeVmStoppedForMove(name, id, move_index, kEpochMs + events_.now())));
+void VmWorkload::StoppedForMove(NodeId id, const std::string& name, uint64_t move_index) {
+  Forward(id, state::EncodeCommand(
+                    state::MakeVmStoppedForMove(name, id, move_index, kEpochMs + w_.events().now())));
 }
 
-void World::VmForward(NodeId id, std::string data) {
-  SimNode* n = Find(id);
+void VmWorkload::Forward(NodeId id, std::string data) {
+  SimNode* n = w_.Find(id);
   if (n == nullptr || !n->up) return;
   const NodeId leader = n->raft->leader();
   if (leader == kNoNode) return;
-  net_.Send(id, leader, [this, leader, data] {
-    SimNode* l = Find(leader);
-    if (l == nullptr || !l->up || failed()) return;
+  w_.net().Send(id, leader, [this, leader, data] {
+    SimNode* l = w_.Find(leader);
+    if (l == nullptr || !l->up || w_.failed()) return;
     const uint64_t inc = l->incarnation;
-    OnNode(*l, [this, leader, inc, data] {
-      SimNode* l = Find(leader);
-      if (l == nullptr || !l->up || l->incarnation != inc || failed()) return;
+    w_.OnNode(*l, [this, leader, inc, data] {
+      SimNode* l = w_.Find(leader);
+      if (l == nullptr || !l->up || l->incarnation != inc || w_.failed()) return;
       if (l->raft->role() != Role::kLeader) return;
-      if (l->raft->propose(data).ok()) AfterInput(*l);
+      if (l->raft->propose(data).ok()) w_.AfterInput(*l);
     });
   });
 }

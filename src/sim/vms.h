@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "agent/agent.h"
+#include "sim/cluster.h"
 #include "control/liveness.h"
 #include "vmm/fake_hypervisor.h"
 
@@ -65,6 +66,67 @@ class VmLedger {
  private:
   std::map<std::string, std::set<uint64_t>> alive_;
   size_t starts_ = 0;
+};
+
+// What the servers do for the workers on their VM steps (Workers).
+class VmServerHooks {
+ public:
+  virtual ~VmServerHooks() = default;
+  // A server's VM step: serve its streams (with progress every other call).
+  virtual void ServerStep(SimNode& s, bool progress) = 0;
+  // A server's process ends (crash, shutdown): its streams break.
+  virtual void ServerDown(SimNode& s) = 0;
+  // A ReadIndex result on a leader: true if it was a worker heartbeat's.
+  virtual bool OnReadState(SimNode& l, const std::string& context) = 0;
+};
+
+// The VM workload of one run, over the world's nodes.
+class VmWorkload {
+ public:
+  explicit VmWorkload(Cluster& w) : w_(w) {}
+  void set_server_hooks(VmServerHooks* hooks) { servers_ = hooks; }
+
+  // -- a node's process --
+  void Start(SimNode& n);
+  // The host goes down with the node: its VMs die.
+  void HostDown(SimNode& n);
+  // A ReadIndex result on leader `l`: true if it was a heartbeat's.
+  bool OnReadState(SimNode& l, const raft::ReadState& rs);
+  // Leader `l` took over liveness in its term (once per term).
+  void TrackTerm(SimNode& l);
+
+  // -- the agent's host on node `id` --
+  std::optional<std::vector<v1::Vm>> PlacedHere(NodeId id);
+  void Report(NodeId id, const std::string& name, v1::VmPhase phase, const std::string& message, uint64_t seq,
+              uint64_t observed_generation);
+  void StoppedForMove(NodeId id, const std::string& name, uint64_t move_index);
+  // A command of node `id`'s agent, forwarded to the leader and proposed there.
+  void Forward(NodeId id, std::string data);
+
+  // -- checks --
+  // "node over capacity": on `n`'s applied state, the VMs that hold capacity
+  // on a node (state::HoldsCapacity) fit in what it reported.
+  Status CapacityHolds(const SimNode& n) const;
+  // "anti-affinity": on `n`'s applied state, no node holds two VMs (that
+  // hold capacity there) of one anti-affinity group.
+  Status AntiAffinityHolds(const SimNode& n) const;
+  // "drains finish": once the cluster is quiet, every drain is done within
+  // a bound, but for VMs that fit on no other node while the drain has no
+  // deadline or it is still ahead.
+  void DrainsFinish();
+  VmLedger& ledger() { return ledger_; }
+
+ private:
+  void ScheduleStep(SimNode& n, Time delay);
+  void Step(SimNode& n);
+  void Heartbeat(SimNode& n);
+  // The leader's liveness: node records, health, moves off DOWN nodes.
+  void Control(SimNode& l);
+  std::string DrainWaitingOn(const state::ClusterState& st, int64_t wall) const;
+
+  Cluster& w_;
+  VmServerHooks* servers_ = nullptr;
+  VmLedger ledger_;
 };
 
 }  // namespace blixard::sim::detail

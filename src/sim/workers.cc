@@ -9,7 +9,6 @@
 #include <utility>
 #include <vector>
 
-#include "sim/world.h"
 #include "state/commands.h"
 
 namespace blixard::sim::detail {
@@ -41,14 +40,14 @@ class Workers::AgentView : public agent::AgentHost {
               uint64_t observed_generation) override {
     if (SimWorker* wk = ws_->Find(id_)) {
       ws_->Write(*wk, state::EncodeCommand(state::MakeReportVmStatus(
-                          name, id_, phase, message, kEpochMs + ws_->w_.events_.now(), seq, observed_generation)));
+                          name, id_, phase, message, kEpochMs + ws_->w_.events().now(), seq, observed_generation)));
     }
     return true;  // a lost report is sent again by a later pass (it still differs)
   }
   bool StoppedForMove(const std::string& name, uint64_t move_index) override {
     if (SimWorker* wk = ws_->Find(id_)) {
       ws_->Write(*wk, state::EncodeCommand(
-                          state::MakeVmStoppedForMove(name, id_, move_index, kEpochMs + ws_->w_.events_.now())));
+                          state::MakeVmStoppedForMove(name, id_, move_index, kEpochMs + ws_->w_.events().now())));
     }
     return true;
   }
@@ -66,14 +65,14 @@ void Workers::Create(uint64_t first_id, int count, const std::vector<uint64_t>& 
     wk->id = first_id + static_cast<uint64_t>(i);
     // Its --join: usually every server, now and then only some of them.
     wk->servers = servers;
-    w_.prng_.Shuffle(wk->servers);
-    if (w_.prng_.OneIn(4)) wk->servers.resize(static_cast<size_t>(w_.prng_.Range(1, static_cast<int64_t>(servers.size()))));
+    w_.prng().Shuffle(wk->servers);
+    if (w_.prng().OneIn(4)) wk->servers.resize(static_cast<size_t>(w_.prng().Range(1, static_cast<int64_t>(servers.size()))));
     workers_[wk->id] = std::move(wk);
   }
   for (auto& [id, wk] : workers_) {
     SimWorker* p = wk.get();
     const uint64_t inc = p->incarnation;
-    w_.events_.After(w_.prng_.Range(0, 2000), [this, p, inc] {
+    w_.events().After(w_.prng().Range(0, 2000), [this, p, inc] {
       if (!p->up && p->incarnation == inc && !w_.failed()) Start(*p);
     });
   }
@@ -109,7 +108,7 @@ v1::Node Workers::Record(uint64_t id) const {
 // duplicated and cut like Raft's messages; runs on the server if its
 // process still runs on arrival (held while it is paused).
 void Workers::ToServer(uint64_t from, uint64_t to, std::function<void(SimNode&)> fn) {
-  w_.net_.Send(from, to, [this, to, fn = std::move(fn)] {
+  w_.net().Send(from, to, [this, to, fn = std::move(fn)] {
     SimNode* s = Server(to);
     if (s == nullptr || w_.failed()) return;
     const uint64_t inc = s->incarnation;
@@ -123,7 +122,7 @@ void Workers::ToServer(uint64_t from, uint64_t to, std::function<void(SimNode&)>
 
 // An answer or update to incarnation `inc` of worker `to`.
 void Workers::ToWorker(uint64_t from, uint64_t to, uint64_t inc, std::function<void(SimWorker&)> fn) {
-  w_.net_.Send(from, to, [this, to, inc, fn = std::move(fn)] {
+  w_.net().Send(from, to, [this, to, inc, fn = std::move(fn)] {
     SimWorker* wk = Find(to);
     if (wk == nullptr || !Live(*wk, inc) || w_.failed()) return;
     fn(*wk);
@@ -141,13 +140,13 @@ void Workers::Start(SimWorker& wk) {
   if (!wk.host) {
     vmm::FakeHypervisorOptions o;
     o.host = "worker-" + std::to_string(id);
-    o.now_ms = [this] { return w_.events_.now(); };
+    o.now_ms = [this] { return w_.events().now(); };
     o.on_event = [this, id](int64_t at, const std::string& vm, const std::string& what) {
       if (what == "start" || what == "stop" || what == "kill" || what == "crash") {
         w_.Trace(Ev::kVm, id, what == "start" ? 0 : 1, VmNameHash(vm));
       }
       if (what == "start") ++vm_starts_;
-      std::string clash = w_.vm_ledger_.OnEvent(at, id, vm, what);
+      std::string clash = vms_.ledger().OnEvent(at, id, vm, what);
       if (!clash.empty()) w_.Fail("vm on two nodes", clash);
     };
     wk.host = std::make_unique<vmm::FakeHypervisor>(std::move(o));
@@ -158,7 +157,7 @@ void Workers::Start(SimWorker& wk) {
   wk.agent_host = std::make_unique<AgentView>(this, id);
   agent::AgentOptions ao;
   ao.stop_grace = std::chrono::milliseconds(0);
-  ao.first_report_seq = static_cast<uint64_t>(kEpochMs + w_.events_.now()) * 1000;
+  ao.first_report_seq = static_cast<uint64_t>(kEpochMs + w_.events().now()) * 1000;
   wk.agent = std::make_unique<agent::Agent>(ao, *wk.host, *wk.agent_host);
   wk.agent->Hold();
   wk.fence.reset();
@@ -188,7 +187,7 @@ void Workers::Crash(SimWorker& wk, bool daemon_only) {
   if (daemon_only) return;
   wk.host.reset();
   ++wk.host_incarnation;  // its guard goes with it
-  w_.vm_ledger_.HostDown(wk.id);
+  vms_.ledger().HostDown(wk.id);
 }
 
 // The fence guard (daemon/fence_guard.h): from the host's first daemon start
@@ -198,7 +197,7 @@ void Workers::Crash(SimWorker& wk, bool daemon_only) {
 void Workers::StartGuard(SimWorker& wk) {
   SimWorker* p = &wk;
   const uint64_t host_inc = wk.host_incarnation;
-  const Time started = w_.events_.now();
+  const Time started = w_.events().now();
   auto next_sweep = std::make_shared<Time>(0);
   auto loop = std::make_shared<std::function<void()>>();
   *loop = [this, p, host_inc, started, next_sweep, loop] {
@@ -206,9 +205,9 @@ void Workers::StartGuard(SimWorker& wk) {
       *loop = nullptr;  // ends the cycle
       return;
     }
-    const Time now = w_.events_.now();
+    const Time now = w_.events().now();
     const Time deadline = (p->saved_ack < 0 ? started : p->saved_ack) + kVmTtlMs - kVmFenceMarginMs;
-    if (now >= deadline && now >= *next_sweep && w_.cfg_.bug != InjectedBug::kWorkerNoFence) {
+    if (now >= deadline && now >= *next_sweep && w_.config().bug != InjectedBug::kWorkerNoFence) {
       *next_sweep = now + 200;
       auto list = p->host->List();
       if (list.ok()) {
@@ -221,15 +220,15 @@ void Workers::StartGuard(SimWorker& wk) {
         if (killed > 0) w_.Trace(Ev::kWorker, p->id, 11, static_cast<uint64_t>(killed));
       }
     }
-    w_.events_.After(50, *loop);
+    w_.events().After(50, *loop);
   };
-  w_.events_.After(w_.prng_.Range(1, 50), *loop);
+  w_.events().After(w_.prng().Range(1, 50), *loop);
 }
 
 void Workers::ScheduleRestart(SimWorker& wk, Time delay) {
   SimWorker* p = &wk;
   const uint64_t inc = wk.incarnation;
-  w_.events_.After(delay, [this, p, inc] {
+  w_.events().After(delay, [this, p, inc] {
     if (!p->up && p->incarnation == inc && !w_.failed()) Start(*p);
   });
 }
@@ -244,11 +243,11 @@ void Workers::Register(SimWorker& wk) {
   const uint64_t id = wk.id, inc = wk.incarnation;
   ToServer(id, via, [this, id, inc, attempt, via](SimNode& s) { ServerRegister(s, id, inc, attempt, false, via); });
   SimWorker* p = &wk;
-  w_.events_.After(kRegisterTimeoutMs, [this, p, inc, attempt] {
+  w_.events().After(kRegisterTimeoutMs, [this, p, inc, attempt] {
     if (!Live(*p, inc) || p->registered || p->register_attempt != attempt || w_.failed()) return;
     const Time backoff = p->register_backoff;
     p->register_backoff = std::min<Time>(backoff * 2, 1000);
-    w_.events_.After(backoff, [this, p, inc, attempt] {
+    w_.events().After(backoff, [this, p, inc, attempt] {
       if (Live(*p, inc) && !p->registered && p->register_attempt == attempt && !w_.failed()) Register(*p);
     });
   });
@@ -260,7 +259,7 @@ void Workers::Registered(SimWorker& wk) {
   if (wk.registered) return;
   wk.registered = true;
   w_.Trace(Ev::kWorker, wk.id, 2);
-  const int64_t now = w_.events_.now();
+  const int64_t now = w_.events().now();
   // As HeartbeatSender: from the saved ack of an earlier run on this host.
   wk.fence = std::make_unique<control::FenceRule>(control::FenceConfig{kVmTtlMs, kVmFenceMarginMs}, now,
                                                   wk.saved_ack);
@@ -269,24 +268,24 @@ void Workers::Registered(SimWorker& wk) {
   Subscribe(wk);
   SimWorker* p = &wk;
   const uint64_t inc = wk.incarnation;
-  w_.events_.After(w_.prng_.Range(1, kVmStepMs), [this, p, inc] { StepLoop(p, inc); });
+  w_.events().After(w_.prng().Range(1, kVmStepMs), [this, p, inc] { StepLoop(p, inc); });
 }
 
 void Workers::StepLoop(SimWorker* p, uint64_t inc) {
   if (!Live(*p, inc) || w_.failed()) return;
-  w_.events_.After(kVmStepMs, [this, p, inc] { StepLoop(p, inc); });
+  w_.events().After(kVmStepMs, [this, p, inc] { StepLoop(p, inc); });
   Step(*p);
 }
 
 // The fence rule every step (HeartbeatSender::FenceLoop), an agent pass
 // every 500 ms.
 void Workers::Step(SimWorker& wk) {
-  const int64_t now = w_.events_.now();
+  const int64_t now = w_.events().now();
   ++wk.step;
   switch (wk.fence->Step(now, wk.view.applied_index())) {
     case control::FenceRule::Action::kFence:
       w_.Trace(Ev::kVm, wk.id, 2);
-      if (w_.cfg_.bug == InjectedBug::kWorkerNoFence) break;
+      if (w_.config().bug == InjectedBug::kWorkerNoFence) break;
       wk.agent->Fence("fenced: no heartbeat ack");
       break;
     case control::FenceRule::Action::kOpen:
@@ -308,11 +307,11 @@ void Workers::Heartbeat(SimWorker& wk) {
   const uint64_t to = given ? wk.hint : NextServer(wk);
   const uint64_t seq = ++wk.hb_seq;
   wk.hb_outstanding = seq;
-  const int64_t sent = w_.events_.now();  // read before sending
+  const int64_t sent = w_.events().now();  // read before sending
   const uint64_t id = wk.id, inc = wk.incarnation;
   ToServer(id, to, [this, id, inc, seq, sent, to](SimNode& s) { ServerHeartbeat(s, id, inc, seq, sent, 0, to); });
   SimWorker* p = &wk;
-  w_.events_.After(kHeartbeatPeriodMs, [this, p, inc, seq, to] {
+  w_.events().After(kHeartbeatPeriodMs, [this, p, inc, seq, to] {
     if (!Live(*p, inc) || p->hb_outstanding != seq || w_.failed()) return;
     p->hb_outstanding = 0;
     if (p->hint == to) p->hint = 0;
@@ -321,7 +320,7 @@ void Workers::Heartbeat(SimWorker& wk) {
 }
 
 void Workers::NextHeartbeat(SimWorker* p, uint64_t inc, Time delay) {
-  w_.events_.After(std::max<Time>(delay, 1), [this, p, inc] {
+  w_.events().After(std::max<Time>(delay, 1), [this, p, inc] {
     if (Live(*p, inc) && p->hb_outstanding == 0 && !w_.failed()) Heartbeat(*p);
   });
 }
@@ -330,7 +329,7 @@ void Workers::HeartbeatAnswer(SimWorker& wk, uint64_t seq, uint64_t via, bool ok
                               int64_t sent, uint64_t last_index) {
   if (seq != wk.hb_outstanding) return;  // that call had given up
   wk.hb_outstanding = 0;
-  const int64_t now = w_.events_.now();
+  const int64_t now = w_.events().now();
   if (ok) {
     // Saved (daemon/ack_file.h) before the fence rule sees it.
     wk.saved_ack = std::max(wk.saved_ack, sent);
@@ -354,7 +353,7 @@ void Workers::Write(SimWorker& wk, std::string command) {
     ServerWrite(s, id, inc, seq, command);
   });
   SimWorker* p = &wk;
-  w_.events_.After(kWriteTimeoutMs, [this, p, inc, seq, to] {
+  w_.events().After(kWriteTimeoutMs, [this, p, inc, seq, to] {
     if (!Live(*p, inc) || p->write_answered >= seq || w_.failed()) return;
     if (p->servers[p->next % p->servers.size()] == to) NextServer(*p);
   });
@@ -388,7 +387,7 @@ void Workers::StreamBroken(SimWorker& wk, uint64_t stream_id) {
   wk.stream_id = 0;
   SimWorker* p = &wk;
   const uint64_t inc = wk.incarnation;
-  w_.events_.After(kReconnectMs, [this, p, inc] {
+  w_.events().After(kReconnectMs, [this, p, inc] {
     if (Live(*p, inc) && p->stream_id == 0 && !w_.failed()) Subscribe(*p);
   });
 }
@@ -427,12 +426,12 @@ void Workers::OnUpdate(SimWorker& wk, uint64_t server, uint64_t stream_id, uint6
 // delayed; a cut link on the way breaks the connection instead.
 void Workers::StreamSend(uint64_t from, uint64_t to, std::function<void(SimNode&)> deliver,
                          std::function<void()> on_break) {
-  if (w_.net_.Blocked(from, to)) {
+  if (w_.net().Blocked(from, to)) {
     on_break();
     return;
   }
-  w_.net_.Send(from, to, [this, from, to, deliver = std::move(deliver), on_break = std::move(on_break)] {
-    if (w_.net_.Blocked(from, to)) {
+  w_.net().Send(from, to, [this, from, to, deliver = std::move(deliver), on_break = std::move(on_break)] {
+    if (w_.net().Blocked(from, to)) {
       on_break();
       return;
     }
@@ -457,18 +456,18 @@ void Workers::ActCrash() {
   for (const auto& [id, wk] : workers_)
     if (wk->up) up.push_back(id);
   if (up.empty()) return;
-  w_.prng_.Shuffle(up);
+  w_.prng().Shuffle(up);
   // Now and then a rack: up to a fifth of the workers at once.
-  const size_t k = w_.prng_.OneIn(5)
-                       ? static_cast<size_t>(w_.prng_.Range(1, std::max<int64_t>(1, static_cast<int64_t>(up.size()) / 5)))
+  const size_t k = w_.prng().OneIn(5)
+                       ? static_cast<size_t>(w_.prng().Range(1, std::max<int64_t>(1, static_cast<int64_t>(up.size()) / 5)))
                        : 1;
   // Half the time only the daemon dies (one worker): its VMs run on, the
   // fence guard watching them, and the next start adopts them.
-  const bool daemon_only = k == 1 && w_.prng_.OneIn(2);
+  const bool daemon_only = k == 1 && w_.prng().OneIn(2);
   for (size_t i = 0; i < k && i < up.size(); ++i) {
     SimWorker& wk = *workers_[up[i]];
     Crash(wk, daemon_only);
-    ScheduleRestart(wk, w_.prng_.Range(50, 4000));
+    ScheduleRestart(wk, w_.prng().Range(50, 4000));
   }
 }
 
@@ -476,40 +475,40 @@ void Workers::ActPartition() {
   HealCuts();
   const uint64_t gen = ++cut_gen_;
   std::vector<uint64_t> group = ids();
-  w_.prng_.Shuffle(group);
-  const uint64_t pick = w_.prng_.Below(3);
+  w_.prng().Shuffle(group);
+  const uint64_t pick = w_.prng().Below(3);
   if (pick == 0) {
     group.resize(1);  // one worker
   } else if (pick == 1) {
-    group.resize(static_cast<size_t>(w_.prng_.Range(1, std::max<int64_t>(1, static_cast<int64_t>(group.size()) / 3))));
+    group.resize(static_cast<size_t>(w_.prng().Range(1, std::max<int64_t>(1, static_cast<int64_t>(group.size()) / 3))));
   }  // else all of them
   std::vector<uint64_t> servers = w_.Members();
-  w_.prng_.Shuffle(servers);
+  w_.prng().Shuffle(servers);
   // From every server, or from all but one (reached through that one only).
-  if (servers.size() > 1 && w_.prng_.OneIn(3)) servers.erase(servers.begin());
-  const int how = static_cast<int>(w_.prng_.Below(4));  // 0, 1: both ways; 2: cannot send; 3: cannot receive
+  if (servers.size() > 1 && w_.prng().OneIn(3)) servers.erase(servers.begin());
+  const int how = static_cast<int>(w_.prng().Below(4));  // 0, 1: both ways; 2: cannot send; 3: cannot receive
   for (uint64_t wid : group) {
     for (uint64_t sid : servers) {
       if (how != 3) {
-        w_.net_.Block(wid, sid);
+        w_.net().Block(wid, sid);
         cut_.insert({wid, sid});
       }
       if (how != 2) {
-        w_.net_.Block(sid, wid);
+        w_.net().Block(sid, wid);
         cut_.insert({sid, wid});
       }
     }
   }
   w_.Trace(Ev::kWorker, group.size(), 8, servers.size(), static_cast<uint64_t>(how));
-  w_.events_.After(w_.prng_.Range(300, 6000), [this, gen] {
-    if (gen != cut_gen_ || w_.settling_) return;
+  w_.events().After(w_.prng().Range(300, 6000), [this, gen] {
+    if (gen != cut_gen_ || w_.settling()) return;
     HealCuts();
   });
 }
 
 void Workers::HealCuts() {
   if (cut_.empty()) return;
-  for (const auto& [a, b] : cut_) w_.net_.Unblock(a, b);
+  for (const auto& [a, b] : cut_) w_.net().Unblock(a, b);
   cut_.clear();
   w_.Trace(Ev::kWorker, 0, 9);
 }

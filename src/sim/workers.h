@@ -9,7 +9,7 @@
 //     leader hint of the last answer if it is one of its servers, else to
 //     the next of them; a server that is not the leader passes a heartbeat
 //     on to the leader once and returns its answer; the leader acks after a
-//     ReadIndex round with its last index (World::VmHeartbeat's rule);
+//     ReadIndex round with its last index (VmWorkload::Heartbeat's rule);
 //   - the assignment stream: a server's state::AssignmentFeed per worker
 //     (a full set, or a diff from a version the server still remembers in
 //     its state::AssignmentHistory; then diffs, and empty progress diffs
@@ -56,14 +56,13 @@
 #include "agent/agent.h"
 #include "blixard/v1/internal.pb.h"
 #include "control/liveness.h"
+#include "sim/cluster.h"
 #include "sim/event_queue.h"
+#include "sim/vms.h"
 #include "state/assignments.h"
 #include "vmm/fake_hypervisor.h"
 
 namespace blixard::sim::detail {
-
-class World;
-struct SimNode;
 
 // One worker host and the daemon on it.
 struct SimWorker {
@@ -133,11 +132,11 @@ struct ServerWorkerSide {
   uint64_t relay_seq = 0;
 };
 
-// The workers of one run. Lives inside World (a friend), which calls the
-// hooks below.
-class Workers {
+// The workers of one run, over the world's servers and their VM workload
+// (whose server hooks they are).
+class Workers final : public VmServerHooks {
  public:
-  explicit Workers(World& w) : w_(w) {}
+  Workers(Cluster& w, VmWorkload& vms) : w_(w), vms_(vms) {}
 
   // Ids first_id.. first_id+count-1; each gets a random ordering of a
   // random non-empty subset of `servers` as its --join. Starts them.
@@ -149,11 +148,11 @@ class Workers {
   // -- hooks of the servers --
   // A server's VM step (every kVmStepMs while up): serve its streams (with
   // progress every other call) and answer applied registrations.
-  void ServerStep(SimNode& s, bool progress);
+  void ServerStep(SimNode& s, bool progress) override;
   // A server's process ends (crash, shutdown): its streams break.
-  void ServerDown(SimNode& s);
+  void ServerDown(SimNode& s) override;
   // A ReadIndex result on a leader: true if it was a worker heartbeat's.
-  bool OnReadState(SimNode& l, const std::string& context);
+  bool OnReadState(SimNode& l, const std::string& context) override;
 
   // -- nemesis --
   void ActCrash();
@@ -229,7 +228,8 @@ class Workers {
   // -- partitions --
   void HealCuts();
 
-  World& w_;
+  Cluster& w_;
+  VmWorkload& vms_;
   std::map<uint64_t, std::unique_ptr<SimWorker>> workers_;
   std::map<uint64_t, ServerWorkerSide> sides_;  // by server
   std::set<std::pair<uint64_t, uint64_t>> cut_;  // (worker, server) links this nemesis blocked

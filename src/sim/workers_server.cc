@@ -7,7 +7,6 @@
 
 #include "control/liveness.h"
 #include "sim/workers.h"
-#include "sim/world.h"
 #include "state/commands.h"
 
 namespace blixard::sim::detail {
@@ -38,7 +37,7 @@ void Workers::ServerRegister(SimNode& s, uint64_t worker, uint64_t worker_inc, u
     if (known->role() != v1::NODE_ROLE_WORKER) return;  // refused (ids are never shared here)
     record.set_health(known->health());  // liveness decides when it is READY again
   }
-  auto idx = s.raft->propose(state::EncodeCommand(state::MakeRegisterNode(record, kEpochMs + w_.events_.now())));
+  auto idx = s.raft->propose(state::EncodeCommand(state::MakeRegisterNode(record, kEpochMs + w_.events().now())));
   if (!idx.ok()) return;
   SideOf(s).registrations.push_back({*idx, worker, worker_inc, via, attempt});
   w_.AfterInput(s);
@@ -86,8 +85,8 @@ void Workers::ServerHeartbeat(SimNode& s, uint64_t worker, uint64_t worker_inc, 
     case control::HeartbeatAction::kRecord:
       break;
   }
-  w_.VmTrackTerm(s);
-  s.vms->tracker.Heard(worker, w_.events_.now());
+  vms_.TrackTerm(s);
+  s.vms->tracker.Heard(worker, w_.events().now());
   char ctx[200];
   std::snprintf(ctx, sizeof ctx, "whb/%llu/%llu/%llu/%lld/%llu/%llu/%llu/%llu", static_cast<unsigned long long>(worker),
                 static_cast<unsigned long long>(worker_inc), static_cast<unsigned long long>(seq),
@@ -154,7 +153,7 @@ void Workers::ServerSubscribe(SimNode& s, uint64_t worker, uint64_t worker_inc, 
   st.worker_inc = worker_inc;
   st.stream_id = stream_id;
   st.from_version = from_version;
-  st.catch_up_until = w_.events_.now() + state::kAssignmentCatchUpWaitMs;
+  st.catch_up_until = w_.events().now() + state::kAssignmentCatchUpWaitMs;
   SideOf(s).streams[worker] = std::move(st);  // a worker watches one stream per server
 }
 
@@ -169,7 +168,7 @@ void Workers::ServerCancel(SimNode& s, uint64_t worker, uint64_t stream_id) {
 // applied index moves); registrations answered once applied.
 void Workers::ServerStep(SimNode& s, bool progress) {
   ServerWorkerSide& side = SideOf(s);
-  const Time now = w_.events_.now();
+  const Time now = w_.events().now();
   for (auto it = side.registrations.begin(); it != side.registrations.end();) {
     if (s.applied() < it->index) {
       ++it;
@@ -213,12 +212,12 @@ void Workers::ServerStep(SimNode& s, bool progress) {
     auto msg = std::make_shared<const v1::AssignmentUpdate>(std::move(*u));
     const uint64_t sid = st.stream_id, seq = st.next_seq++, inc = st.worker_inc, from = s.id;
     bool broke = false;
-    if (w_.net_.Blocked(from, worker)) {
+    if (w_.net().Blocked(from, worker)) {
       broke = true;
     } else {
-      w_.net_.Send(from, worker, [this, from, worker, inc, sid, seq, msg] {
+      w_.net().Send(from, worker, [this, from, worker, inc, sid, seq, msg] {
         SimWorker* wk = Find(worker);
-        if (w_.net_.Blocked(from, worker) || wk == nullptr || !Live(*wk, inc)) {
+        if (w_.net().Blocked(from, worker) || wk == nullptr || !Live(*wk, inc)) {
           BreakStream(from, worker, inc, sid);
           return;
         }
@@ -236,7 +235,7 @@ void Workers::BreakStream(uint64_t server, uint64_t worker, uint64_t worker_inc,
   if (SimNode* s = Server(server)) ServerCancel(*s, worker, stream_id);
   SimWorker* wk = Find(worker);
   if (wk == nullptr) return;
-  w_.events_.After(w_.prng_.Range(100, 2000), [this, wk, worker_inc, stream_id] {
+  w_.events().After(w_.prng().Range(100, 2000), [this, wk, worker_inc, stream_id] {
     if (Live(*wk, worker_inc) && !w_.failed()) StreamBroken(*wk, stream_id);
   });
 }

@@ -99,7 +99,7 @@ void World::Start(SimNode& n) {
   n.crash_point = 0;
   ++n.incarnation;
   ScheduleTick(n, prng_.Range(1, n.tick_interval));
-  VmStart(n);
+  if (vms_) vms_->Start(n);
   HandleReady(n);
 }
 
@@ -117,7 +117,7 @@ void World::Crash(SimNode& n) {
     }
   }
   ++result_.crashes;
-  VmHostDown(n);
+  if (vms_) vms_->HostDown(n);
   // The member's waiters die with it: routes through it time out and try
   // again, its clients time out (outcome unknown).
   StopProcess(n);
@@ -148,7 +148,7 @@ void World::ScheduleRestart(SimNode& n, Time delay) {
 void World::Shutdown(SimNode& n) {
   if (n.removed) return;
   Trace(Ev::kShutdown, n.id);
-  VmHostDown(n);
+  if (vms_) vms_->HostDown(n);
   StopProcess(n);
   n.removed = true;
 }
@@ -429,8 +429,8 @@ void World::PeriodicChecks() {
     if (live[i]->up) {
       if (!Check(live[i]->state().CheckInvariants(), "state invariants")) return;
       if (!Check(live[i]->raft->CheckInvariants(), "raft invariants")) return;
-      if (cfg_.vms && !Check(VmCapacityHolds(*live[i]), "node over capacity")) return;
-      if (cfg_.vms && !Check(VmAntiAffinityHolds(*live[i]), "anti-affinity")) return;
+      if (vms_ && !Check(vms_->CapacityHolds(*live[i]), "node over capacity")) return;
+      if (vms_ && !Check(vms_->AntiAffinityHolds(*live[i]), "anti-affinity")) return;
       if (live[i]->member->idle() && !Check(RaftLogMatchesStorage(*live[i]), "raft log vs storage")) return;
     }
   }
@@ -548,6 +548,7 @@ SimResult World::Run() {
     // See vms.h for the faults this workload takes; the agents' logs stay quiet.
     cfg_.faults &= kFaultCrash | kFaultPartition | kFaultNet | kFaultTransfer;
     spdlog::set_level(spdlog::level::off);
+    vms_ = std::make_unique<VmWorkload>(*this);
   }
   static const std::vector<Time> kIntervals = {700, 2000, 2000, 4000};
   nemesis_interval_ = prng_.Pick(kIntervals);
@@ -564,7 +565,8 @@ SimResult World::Run() {
   for (NodeId id : learners) Start(*Find(id));
   voters.insert(voters.end(), learners.begin(), learners.end());  // every member, for the clients
   if (cfg_.workers > 0) {
-    workers_ = std::make_unique<Workers>(*this);
+    workers_ = std::make_unique<Workers>(*this, *vms_);
+    vms_->set_server_hooks(workers_.get());
     workers_->Create(voters.size() + 1, cfg_.workers, voters);
     next_node_id_ = voters.size() + cfg_.workers + 1;
   }
@@ -606,13 +608,13 @@ SimResult World::Run() {
     WithinBound("workers ready", "a worker was not READY", [this](SimNode& l) { return workers_->WaitingOn(l); });
   }
   if (!failed() && cfg_.vms) PlacedWithinBound();
-  if (!failed() && cfg_.vms) DrainsFinish();
+  if (!failed() && vms_) vms_->DrainsFinish();
   if (!failed()) ProbeForwarding();
   if (!failed()) FinalChecks();
 
   SimResult& r = result_;
   r.virtual_ms = events_.now();
-  r.vm_starts = vm_ledger_.starts();
+  r.vm_starts = vms_ ? vms_->ledger().starts() : 0;
   r.worker_vm_starts = workers_ ? workers_->vm_starts() : 0;
   r.heartbeats_passed_on = workers_ ? workers_->relays() : 0;
   r.heartbeats_refused_busy = workers_ ? workers_->relays_refused() : 0;

@@ -1,6 +1,8 @@
-// Internals of the simulator (simulator.h): the world, its nodes and
-// clients, and the trace. Private to src/sim/; split over world.cc (nodes,
-// Ready handling, checks, the run), clients.cc, nemesis.cc and trace.cc.
+// Internals of the simulator (simulator.h): the world that runs the nodes
+// (cluster.h), the clients, the nemesis, the checks and the trace, and owns
+// the VM workload (vms.h) and the workers (workers.h). Private to src/sim/;
+// split over world.cc (nodes, checks, the run), clients.cc, routes.cc,
+// nemesis.cc, voters.cc and trace.cc.
 #pragma once
 
 #include <array>
@@ -14,41 +16,19 @@
 #include <utility>
 #include <vector>
 
-#include "node/member.h"
-#include "node/route.h"
-#include "raft/raft.h"
-#include "sim/event_queue.h"
+#include "sim/cluster.h"
 #include "sim/history.h"
-#include "sim/network.h"
-#include "sim/prng.h"
-#include "sim/safety.h"
-#include "sim/simulator.h"
 #include "sim/vms.h"
 #include "sim/workers.h"
 #include "state/cluster_state.h"
-#include "storage/mem_log_store.h"
 
 namespace blixard::sim::detail {
 
-using raft::kNoNode;
-using raft::Role;
-
-constexpr int64_t kEpochMs = 1'767'225'600'000;  // the clients' wall clock at t=0 (2026-01-01)
 constexpr Endpoint kClientBase = 1'000'000;
-constexpr Time kTickMs = 100;
 constexpr Time kClientAttemptTimeoutMs = 2'000;
 constexpr Time kClientOpDeadlineMs = 5'000;
 constexpr Time kCheckEveryMs = 1'000;
 constexpr size_t kTraceRing = 50;
-
-// ---- Trace: every event, hashed into the digest; the last few kept for a
-// failure report; all of them printed with --verbose. ----
-
-enum class Ev : uint8_t {
-  kTick, kDeliver, kCrash, kRestart, kShutdown, kPause, kResume, kDiskFault, kStorageError, kPartition, kHeal,
-  kNetConfig, kLeader, kPropose, kClientReply, kOpDone, kSnapshotTaken, kSnapshotInstalled, kConfPropose,
-  kConfApplied, kTransfer, kSettle, kCrashArmed, kVm, kWorker, kRoute,
-};
 
 struct TraceRec {
   Time t = 0;
@@ -69,57 +49,6 @@ struct PendingWrite {
   uint64_t route;
   uint64_t try_seq;  // the route's attempt it answers
   size_t op;
-};
-
-// A client's write on the member it reached, routed to the leader by the
-// daemon's node::Route (routes.cc) until it is answered or its deadline.
-inline constexpr size_t kProbeOp = SIZE_MAX;  // SimRoute::op of a probe: not in the history
-
-struct SimRoute {
-  SimRoute(uint64_t c, uint64_t a, size_t o, std::string d, NodeId self, Time deadline_ms,
-           node::Route::Options options)
-      : client(c), attempt(a), op(o), data(std::move(d)),
-        route(self, node::Route::Clock::time_point(std::chrono::milliseconds(deadline_ms)), std::move(options)) {}
-  uint64_t client;  // 0: a probe (World::ProbeForwarding)
-  uint64_t attempt;
-  size_t op;        // in the history; kProbeOp for a probe
-  std::string data;
-  node::Route route;  // its deadline is the write's
-  uint64_t try_seq = 0;   // the attempt under way; answers of older ones are dropped
-  bool waiting = false;   // in a kWait step for a leader other than:
-  NodeId wait_leader = 0;
-  Term wait_term = 0;
-};
-
-struct SimNode {
-  NodeId id = 0;
-  // The disk: survives crashes.
-  std::unique_ptr<storage::MemLogStore> store;
-  ShadowLog shadow;
-  // The process, rebuilt on restart: the daemon's Raft member
-  // (node/member.h) with `host` as the simulated process around it. A
-  // crash may happen inside the member's Drain, so a crashed process is
-  // kept in `dead` until the next start.
-  std::unique_ptr<node::MemberHost> host;
-  std::unique_ptr<node::Member> member;
-  std::pair<std::unique_ptr<node::Member>, std::unique_ptr<node::MemberHost>> dead;
-  raft::Raft* raft = nullptr;  // member's core while up
-  const state::ClusterState& state() const { return member->state(); }
-  Index applied() const { return member->applied(); }
-  bool up = false;
-  bool paused = false;
-  bool removed = false;
-  uint64_t incarnation = 0;
-  uint64_t pause_gen = 0;
-  bool ready_deferred = false;  // a HandleReady is scheduled
-  // Crash in the next Ready: 1 after persist, 2 after send, 3 after apply,
-  // 4 after a leader's early send (before its own save).
-  int crash_point = 0;
-  Time tick_interval = kTickMs;
-  std::vector<std::function<void()>> held;  // deliveries while paused
-  std::map<uint64_t, SimRoute> routes;        // writes this member routes
-  uint64_t next_route = 0;
-  std::unique_ptr<VmSide> vms;               // SimConfig::vms only (vms.cc)
 };
 
 enum class WriteKind : uint8_t { kCreate, kSetDesired, kDelete, kDrain };
@@ -149,56 +78,38 @@ struct Reply {
   bool found = false;
 };
 
-class World {
+class World final : public Cluster {
  public:
   explicit World(const SimConfig& c) : cfg_(c), prng_(c.seed), net_(&events_, &prng_) {}
   SimResult Run();
 
-  // The workers (workers.h) drive the world's nodes, network and ledger.
-  friend class Workers;
   // The process around a node's member (node_host.h).
   friend class NodeHost;
 
-  // -- the VM workload's node agents (vms.cc) --
-  std::optional<std::vector<v1::Vm>> VmPlacedHere(NodeId id);
-  void VmReport(NodeId id, const std::string& name, v1::VmPhase phase, const std::string& message,
-                uint64_t seq, uint64_t observed_generation);
-  void VmStoppedForMove(NodeId id, const std::string& name, uint64_t move_index);
-  // A command of node `id`'s agent, forwarded to the leader and proposed there.
-  void VmForward(NodeId id, std::string data);
-
- private:
-  // -- the VM workload (vms.cc) --
-  void VmStart(SimNode& n);
-  void VmHostDown(SimNode& n);
-  void ScheduleVmStep(SimNode& n, Time delay);
-  void VmStep(SimNode& n);
-  void VmHeartbeat(SimNode& n);
-  bool VmOnReadState(SimNode& l, const raft::ReadState& rs);
-  void VmTrackTerm(SimNode& l);
-  void VmControl(SimNode& l);
-  // "node over capacity": on `n`'s applied state, the VMs that hold capacity
-  // on a node (state::HoldsCapacity) fit in what it reported (vms.cc).
-  Status VmCapacityHolds(const SimNode& n) const;
-  // "anti-affinity": on `n`'s applied state, no node holds two VMs (that
-  // hold capacity there) of one anti-affinity group (vms.cc).
-  Status VmAntiAffinityHolds(const SimNode& n) const;
-
-  // -- infrastructure --
-  void Trace(Ev ev, uint64_t a = 0, uint64_t b = 0, uint64_t c = 0, uint64_t d = 0, uint64_t e = 0);
-  void Fail(const std::string& check, const std::string& message);
-  bool Check(const Status& s, const char* check) {
-    if (!s.ok() && result_.ok) Fail(check, s.message());
-    return s.ok();
-  }
-  bool failed() const { return !result_.ok; }
-  bool faults(uint32_t kind) const { return (cfg_.faults & kind) != 0; }
-
-  // -- nodes --
-  SimNode* Find(NodeId id) {
+  // -- Cluster: what the VM workload and the workers reach --
+  EventQueue& events() override { return events_; }
+  Network& net() override { return net_; }
+  Prng& prng() override { return prng_; }
+  const SimConfig& config() const override { return cfg_; }
+  void Trace(Ev ev, uint64_t a = 0, uint64_t b = 0, uint64_t c = 0, uint64_t d = 0, uint64_t e = 0) override;
+  void Fail(const std::string& check, const std::string& message) override;
+  bool failed() const override { return !result_.ok; }
+  bool settling() const override { return settling_; }
+  SimNode* Find(NodeId id) override {
     auto it = nodes_.find(id);
     return it == nodes_.end() ? nullptr : it->second.get();
   }
+  std::vector<NodeId> Members() override;
+  void AfterInput(SimNode& n) override;
+  void OnNode(SimNode& n, std::function<void()> fn) override;
+  void Later(NodeId id, Time delay, std::function<void(SimNode&)> fn) override;
+  void WithinBound(const std::string& check, const std::string& what,
+                   const std::function<std::string(SimNode& leader)>& waiting_on) override;
+
+ private:
+  bool faults(uint32_t kind) const { return (cfg_.faults & kind) != 0; }
+
+  // -- nodes --
   SimNode& AddNode(NodeId id, const std::vector<NodeId>& bootstrap_voters,
                    const std::vector<NodeId>& bootstrap_learners = {});
   void Start(SimNode& n);
@@ -208,14 +119,8 @@ class World {
   // The process of `n` is gone (crash or shutdown): its member and waiters.
   void StopProcess(SimNode& n);
   void ScheduleTick(SimNode& n, Time delay);
-  void OnNode(SimNode& n, std::function<void()> fn);
-  // Runs `fn` on node `id` after `delay` (0: in a later event of this
-  // instant, outside the Ready handling that scheduled it), as OnNode does,
-  // if it is still the same process then.
-  void Later(NodeId id, Time delay, std::function<void(SimNode&)> fn);
   void DeliverRaft(const raft::Message& m);
   void HandleReady(SimNode& n);
-  void AfterInput(SimNode& n);
   bool CrashPoint(SimNode& n, int stage);
   // Checks when `n` takes over as leader (its member proposes its set-up).
   void OnBecameLeader(SimNode& n);
@@ -227,7 +132,6 @@ class World {
   bool OnCompacted(SimNode& n, const Result<raft::SnapshotMeta>& meta);
   node::MemberConfig MemberConfigFor(const SimNode& n);
   SimNode* Leader();
-  std::vector<NodeId> Members();  // not removed
   bool Working(const SimNode& n) const { return n.up && !n.paused; }
 
   // -- clients --
@@ -279,14 +183,7 @@ class World {
   Status RaftLogMatchesStorage(const SimNode& n) const;
   bool Converged();
   void FinalChecks();
-  void WithinBound(const std::string& check, const std::string& what,
-                   const std::function<std::string(SimNode& leader)>& waiting_on);
   void PlacedWithinBound();
-  // "drains finish" (vms.cc): once the cluster is quiet, every drain is done
-  // within a bound, but for VMs that fit on no other node while the drain
-  // has no deadline or it is still ahead.
-  void DrainsFinish();
-  std::string DrainWaitingOn(const state::ClusterState& st, int64_t wall) const;
 
   SimConfig cfg_;
   Prng prng_;
@@ -302,8 +199,8 @@ class World {
   uint64_t snapshot_threshold_ = 50;
   raft::Config raft_template_;
   bool settling_ = false;
-  bool defer_ready_ = false;
-  std::map<NodeId, Reply::Kind> probes_;  // ProbeForwarding's answers  // this seed batches several inputs into one Ready now and then
+  bool defer_ready_ = false;  // this seed batches several inputs into one Ready now and then
+  std::map<NodeId, Reply::Kind> probes_;  // ProbeForwarding's answers
   Time nemesis_interval_ = 2000;  // upper bound between two faults
   uint64_t partition_gen_ = 0;
   uint64_t net_gen_ = 0;
@@ -314,7 +211,7 @@ class World {
   Term measure_term_ = 0;
   bool measure_clean_ = false;
 
-  VmLedger vm_ledger_;
+  std::unique_ptr<VmWorkload> vms_;   // SimConfig::vms
   std::unique_ptr<Workers> workers_;  // SimConfig::workers
   uint64_t trace_hash_ = 0;
   std::array<TraceRec, kTraceRing> ring_{};
