@@ -12,7 +12,6 @@
 #include <future>
 #include <map>
 #include <mutex>
-#include <set>
 #include <shared_mutex>
 #include <thread>
 

@@ -146,7 +146,7 @@ void World::NodeRequest(SimNode& n, Client& c, uint64_t attempt) {
   Status s = n.member->ReadIndex([this, id, cid, attempt, op_index, name = c.name, refuse](Status s, Index index) {
     SimNode& n = *Find(id);
     if (!s.ok()) {
-      refuse(n.raft->leader());
+      refuse(n.raft().leader());
       return;
     }
     Reply r;
@@ -157,7 +157,7 @@ void World::NodeRequest(SimNode& n, Client& c, uint64_t attempt) {
     ReplyTo(id, cid, attempt, op_index, r);
   });
   if (!s.ok()) {
-    refuse(n.raft->leader());
+    refuse(n.raft().leader());
     return;
   }
   AfterInput(n);

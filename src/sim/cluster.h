@@ -76,7 +76,8 @@ struct SimNode {
   std::unique_ptr<node::MemberHost> host;
   std::unique_ptr<node::Member> member;
   std::pair<std::unique_ptr<node::Member>, std::unique_ptr<node::MemberHost>> dead;
-  raft::Raft* raft = nullptr;  // member's core while up
+  raft::Raft& raft() { return member->raft(); }  // while up
+  const raft::Raft& raft() const { return member->raft(); }
   const state::ClusterState& state() const { return member->state(); }
   Index applied() const { return member->applied(); }
   bool up = false;

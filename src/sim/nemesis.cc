@@ -207,7 +207,7 @@ void World::ActDisk() {
 void World::ActMembership() {
   SimNode* l = Leader();
   if (l == nullptr) return;
-  const raft::ConfState conf = l->raft->conf();
+  const raft::ConfState conf = l->raft().conf();
   raft::ConfChange cc;
   const size_t voters = conf.voters.size();
   const size_t target = static_cast<size_t>(cfg_.nodes);
@@ -218,7 +218,7 @@ void World::ActMembership() {
     // The leader may not remove itself (raft.h): it must refuse.
     cc.node = l->id;
     cc.type = raft::ConfChangeType::kRemove;
-    auto r = l->raft->propose_conf_change(cc);
+    auto r = l->raft().propose_conf_change(cc);
     Trace(Ev::kConfPropose, l->id, static_cast<uint64_t>(cc.type), cc.node, r.ok());
     if (r.ok()) Fail("raft contract", "leader " + std::to_string(l->id) + " accepted its own removal");
     return;
@@ -235,7 +235,7 @@ void World::ActMembership() {
     cc.type = raft::ConfChangeType::kAddLearner;
   }
   cc.context = "10.0.0." + std::to_string(cc.node) + ":7001";
-  auto r = l->raft->propose_conf_change(cc);
+  auto r = l->raft().propose_conf_change(cc);
   Trace(Ev::kConfPropose, l->id, static_cast<uint64_t>(cc.type), cc.node, r.ok());
   if (r.ok() && cc.type == raft::ConfChangeType::kAddLearner) {
     Start(AddNode(cc.node, {}));
@@ -247,11 +247,11 @@ void World::ActTransfer() {
   SimNode* l = Leader();
   if (l == nullptr) return;
   std::vector<NodeId> others;
-  for (NodeId v : l->raft->conf().voters)
+  for (NodeId v : l->raft().conf().voters)
     if (v != l->id) others.push_back(v);
   if (others.empty()) return;
   const NodeId to = prng_.Pick(others);
-  Status s = l->raft->transfer_leader(to);
+  Status s = l->raft().transfer_leader(to);
   Trace(Ev::kTransfer, l->id, to, s.ok());
   AfterInput(*l);
 }

@@ -42,8 +42,8 @@ void World::RouteStep(SimNode& n, uint64_t rid) {
   if (it == n.routes.end()) return;
   SimRoute& r = it->second;
   node::LeaderView v;
-  v.leader_id = n.raft->leader();
-  v.term = n.raft->term();
+  v.leader_id = n.raft().leader();
+  v.term = n.raft().term();
   v.removed = n.removed;
   if (v.leader_id != kNoNode && v.leader_id != n.id && Find(v.leader_id) != nullptr) {
     v.leader_address = "node-" + std::to_string(v.leader_id);
@@ -131,7 +131,7 @@ void World::LeaderWrite(SimNode& l, NodeId router, uint64_t rid, uint64_t try_se
   const PendingWrite w{router, rid, try_seq, op};
   Reply refused;
   refused.kind = Reply::kNotLeader;
-  if (l.raft->role() != Role::kLeader) {
+  if (l.raft().role() != Role::kLeader) {
     AnswerAttempt(l.id, w, refused);
     return;
   }
@@ -152,7 +152,7 @@ void World::LeaderWrite(SimNode& l, NodeId router, uint64_t rid, uint64_t try_se
     return;
   }
   *index = *idx;
-  Trace(Ev::kPropose, l.id, OpId(op), *idx, l.raft->term());
+  Trace(Ev::kPropose, l.id, OpId(op), *idx, l.raft().term());
   if (ack_on_propose) {
     Reply r;
     r.index = *idx;
@@ -187,8 +187,8 @@ void World::RouteDone(SimNode& n, uint64_t rid, Reply r) {
 }
 
 void World::WakeRoutes(SimNode& n) {
-  const NodeId leader = n.raft->leader();
-  const Term term = n.raft->term();
+  const NodeId leader = n.raft().leader();
+  const Term term = n.raft().term();
   if (leader == kNoNode) return;
   for (const auto& [rid, r] : n.routes) {
     if (r.waiting && (leader != r.wait_leader || term != r.wait_term)) ResumeRoute(n.id, rid, r.try_seq, 0);
@@ -212,8 +212,8 @@ void World::ProbeForwarding() {
   const Time deadline = events_.now() + kClientOpDeadlineMs;
   SimNode* l = Leader();
   if (l == nullptr) return;  // Converged() found one
-  std::vector<NodeId> members = l->raft->conf().voters;
-  members.insert(members.end(), l->raft->conf().learners.begin(), l->raft->conf().learners.end());
+  std::vector<NodeId> members = l->raft().conf().voters;
+  members.insert(members.end(), l->raft().conf().learners.begin(), l->raft().conf().learners.end());
   probes_.clear();
   for (NodeId id : members) {
     SimNode* n = Find(id);

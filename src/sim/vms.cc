@@ -71,7 +71,6 @@ class SimAgentHost : public agent::AgentHost {
 // ---------------------------------------------------------------- node lifecycle
 
 void VmWorkload::Start(SimNode& n) {
-  if (!w_.config().vms) return;
   if (!n.vms) n.vms = std::make_unique<VmSide>();
   VmSide& v = *n.vms;
   const int64_t now = w_.events().now();
@@ -105,7 +104,7 @@ void VmWorkload::Start(SimNode& n) {
 
 // The host goes down with the node: its VMs die.
 void VmWorkload::HostDown(SimNode& n) {
-  if (!w_.config().vms || !n.vms) return;
+  if (!n.vms) return;
   if (servers_ != nullptr) servers_->ServerDown(n);
   n.vms->agent.reset();
   n.vms->agent_host.reset();
@@ -144,7 +143,7 @@ void VmWorkload::Step(SimNode& n) {
       break;
   }
   if (w_.failed()) return;
-  if (v.step % 2 == 0 && n.raft->role() == Role::kLeader) Control(n);
+  if (v.step % 2 == 0 && n.raft().role() == Role::kLeader) Control(n);
   if (w_.failed() || !n.up) return;
   if (servers_ != nullptr) servers_->ServerStep(n, v.step % 2 == 0);
   if (w_.failed() || !n.up) return;
@@ -155,7 +154,7 @@ void VmWorkload::Step(SimNode& n) {
 // ---------------------------------------------------------------- heartbeats
 
 void VmWorkload::Heartbeat(SimNode& n) {
-  const NodeId leader = n.raft->leader();
+  const NodeId leader = n.raft().leader();
   if (leader == kNoNode) return;
   const NodeId from = n.id;
   const int64_t sent = w_.events().now();
@@ -167,20 +166,19 @@ void VmWorkload::Heartbeat(SimNode& n) {
     w_.OnNode(*l, [this, from, leader, sent, from_inc, inc] {
       SimNode* l = w_.Find(leader);
       if (l == nullptr || !l->up || l->incarnation != inc || w_.failed() || !l->vms) return;
-      if (l->raft->role() != Role::kLeader) return;
+      if (l->raft().role() != Role::kLeader) return;
       TrackTerm(*l);
       l->vms->tracker.Heard(from, w_.events().now());
       // Acked once a quorum confirms the leadership (ReadIndex).
       const std::string ctx = "hb/" + std::to_string(from) + "/" + std::to_string(from_inc) + "/" +
-                              std::to_string(sent) + "/" + std::to_string(l->raft->term()) + "/" +
+                              std::to_string(sent) + "/" + std::to_string(l->raft().term()) + "/" +
                               std::to_string(++l->vms->hb_seq);
-      if (l->raft->read_index(ctx).ok()) w_.AfterInput(*l);
+      if (l->raft().read_index(ctx).ok()) w_.AfterInput(*l);
     });
   });
 }
 
 bool VmWorkload::OnReadState(SimNode& l, const raft::ReadState& rs) {
-  if (!w_.config().vms) return false;
   if (servers_ != nullptr && servers_->OnReadState(l, rs.context)) return true;
   if (rs.context.rfind("hb/", 0) != 0) return false;
   uint64_t from = 0, from_inc = 0, term = 0, seq = 0;
@@ -188,8 +186,8 @@ bool VmWorkload::OnReadState(SimNode& l, const raft::ReadState& rs) {
   if (std::sscanf(rs.context.c_str(), "hb/%lu/%lu/%lld/%lu/%lu", &from, &from_inc, &sent, &term, &seq) != 5) {
     return true;
   }
-  if (l.raft->role() != Role::kLeader || l.raft->term() != term) return true;
-  const uint64_t last = l.raft->last_index();
+  if (l.raft().role() != Role::kLeader || l.raft().term() != term) return true;
+  const uint64_t last = l.raft().last_index();
   const NodeId leader = l.id;
   w_.net().Send(leader, from, [this, from, from_inc, sent, last] {
     SimNode* n = w_.Find(from);
@@ -207,8 +205,8 @@ bool VmWorkload::OnReadState(SimNode& l, const raft::ReadState& rs) {
 
 void VmWorkload::TrackTerm(SimNode& l) {
   VmSide& v = *l.vms;
-  if (v.tracked_term == l.raft->term()) return;
-  v.tracked_term = l.raft->term();
+  if (v.tracked_term == l.raft().term()) return;
+  v.tracked_term = l.raft().term();
   v.tracker.BecomeLeader(w_.events().now());
   v.control_index = 0;
 }
@@ -222,7 +220,7 @@ void VmWorkload::Control(SimNode& l) {
   std::vector<std::string> cmds;
   // Every member has a node record (the daemon registers itself when it
   // first leads; here the leader registers the members it sees).
-  for (const auto* ids : {&l.raft->conf().voters, &l.raft->conf().learners}) {
+  for (const auto* ids : {&l.raft().conf().voters, &l.raft().conf().learners}) {
     for (NodeId id : *ids) {
       if (l.state().FindNode(id) != nullptr) continue;
       v1::Node node;
@@ -249,7 +247,7 @@ void VmWorkload::Control(SimNode& l) {
         state::MakeReportVmStatus(f.name, f.node_id, v1::VM_PHASE_FAILED, f.message, wall)));
   }
   for (std::string& c : cmds) {
-    auto idx = l.raft->propose(std::move(c));
+    auto idx = l.raft().propose(std::move(c));
     if (idx.ok()) v.control_index = *idx;
   }
   if (!cmds.empty()) w_.AfterInput(l);
@@ -329,7 +327,7 @@ void VmWorkload::DrainsFinish() {
 
 std::optional<std::vector<v1::Vm>> VmWorkload::PlacedHere(NodeId id) {
   SimNode* n = w_.Find(id);
-  if (n == nullptr || !n->up || n->raft->leader() == kNoNode || n->applied() < n->raft->commit_index()) {
+  if (n == nullptr || !n->up || n->raft().leader() == kNoNode || n->applied() < n->raft().commit_index()) {
     return std::nullopt;
   }
   std::vector<v1::Vm> out;
@@ -353,7 +351,7 @@ void VmWorkload::StoppedForMove(NodeId id, const std::string& name, uint64_t mov
 void VmWorkload::Forward(NodeId id, std::string data) {
   SimNode* n = w_.Find(id);
   if (n == nullptr || !n->up) return;
-  const NodeId leader = n->raft->leader();
+  const NodeId leader = n->raft().leader();
   if (leader == kNoNode) return;
   w_.net().Send(id, leader, [this, leader, data] {
     SimNode* l = w_.Find(leader);
@@ -362,8 +360,8 @@ void VmWorkload::Forward(NodeId id, std::string data) {
     w_.OnNode(*l, [this, leader, inc, data] {
       SimNode* l = w_.Find(leader);
       if (l == nullptr || !l->up || l->incarnation != inc || w_.failed()) return;
-      if (l->raft->role() != Role::kLeader) return;
-      if (l->raft->propose(data).ok()) w_.AfterInput(*l);
+      if (l->raft().role() != Role::kLeader) return;
+      if (l->raft().propose(data).ok()) w_.AfterInput(*l);
     });
   });
 }

@@ -11,7 +11,7 @@ namespace blixard::sim::detail {
 // Once the cluster is quiet (every member up), the leader holds
 // min(max_voters, members) voters.
 std::string World::VotersWaitingOn(SimNode& l) {
-  const raft::ConfState& conf = l.raft->conf();
+  const raft::ConfState& conf = l.raft().conf();
   const size_t members = conf.voters.size() + conf.learners.size();
   const size_t want = std::min(members, static_cast<size_t>(cfg_.max_voters));
   if (conf.voters.size() == want) return "";

@@ -24,8 +24,8 @@ ServerWorkerSide& Workers::SideOf(SimNode& s) {
 // (a follower passes it on, as Node::Propose does).
 void Workers::ServerRegister(SimNode& s, uint64_t worker, uint64_t worker_inc, uint64_t attempt, bool forwarded,
                              uint64_t via) {
-  if (s.raft->role() != Role::kLeader) {
-    const uint64_t leader = s.raft->leader();
+  if (s.raft().role() != Role::kLeader) {
+    const uint64_t leader = s.raft().leader();
     if (forwarded || leader == kNoNode || leader == s.id) return;  // unavailable: the worker retries
     ToServer(s.id, leader, [this, worker, worker_inc, attempt, via](SimNode& l) {
       ServerRegister(l, worker, worker_inc, attempt, true, via);
@@ -37,7 +37,7 @@ void Workers::ServerRegister(SimNode& s, uint64_t worker, uint64_t worker_inc, u
     if (known->role() != v1::NODE_ROLE_WORKER) return;  // refused (ids are never shared here)
     record.set_health(known->health());  // liveness decides when it is READY again
   }
-  auto idx = s.raft->propose(state::EncodeCommand(state::MakeRegisterNode(record, kEpochMs + w_.events().now())));
+  auto idx = s.raft().propose(state::EncodeCommand(state::MakeRegisterNode(record, kEpochMs + w_.events().now())));
   if (!idx.ok()) return;
   SideOf(s).registrations.push_back({*idx, worker, worker_inc, via, attempt});
   w_.AfterInput(s);
@@ -52,8 +52,8 @@ void Workers::ServerRegister(SimNode& s, uint64_t worker, uint64_t worker_inc, u
 void Workers::ServerHeartbeat(SimNode& s, uint64_t worker, uint64_t worker_inc, uint64_t seq, int64_t sent,
                               uint64_t relay, uint64_t via) {
   if (!s.vms) return;
-  const bool leads = s.raft->role() == Role::kLeader;
-  const uint64_t leader = s.raft->leader();
+  const bool leads = s.raft().role() == Role::kLeader;
+  const uint64_t leader = s.raft().leader();
   ServerWorkerSide& side = SideOf(s);
   const control::HeartbeatAction action = control::DecideHeartbeat(
       {.leads = leads, .leader_known = !leads && leader != kNoNode && leader != s.id, .passed_on = relay != 0,
@@ -90,10 +90,10 @@ void Workers::ServerHeartbeat(SimNode& s, uint64_t worker, uint64_t worker_inc, 
   char ctx[200];
   std::snprintf(ctx, sizeof ctx, "whb/%llu/%llu/%llu/%lld/%llu/%llu/%llu/%llu", static_cast<unsigned long long>(worker),
                 static_cast<unsigned long long>(worker_inc), static_cast<unsigned long long>(seq),
-                static_cast<long long>(sent), static_cast<unsigned long long>(s.raft->term()),
+                static_cast<long long>(sent), static_cast<unsigned long long>(s.raft().term()),
                 static_cast<unsigned long long>(via), static_cast<unsigned long long>(relay),
                 static_cast<unsigned long long>(++s.vms->hb_seq));
-  if (s.raft->read_index(ctx).ok()) w_.AfterInput(s);
+  if (s.raft().read_index(ctx).ok()) w_.AfterInput(s);
 }
 
 bool Workers::OnReadState(SimNode& l, const std::string& context) {
@@ -104,8 +104,8 @@ bool Workers::OnReadState(SimNode& l, const std::string& context) {
                   &via, &relay, &n) != 8) {
     return true;
   }
-  if (l.raft->role() != Role::kLeader || l.raft->term() != term) return true;
-  Answer(l.id, via, relay, worker, inc, seq, true, l.id, sent, l.raft->last_index());
+  if (l.raft().role() != Role::kLeader || l.raft().term() != term) return true;
+  Answer(l.id, via, relay, worker, inc, seq, true, l.id, sent, l.raft().last_index());
   return true;
 }
 
@@ -134,13 +134,13 @@ void Workers::Answer(uint64_t from, uint64_t via, uint64_t relay, uint64_t worke
 void Workers::ServerWrite(SimNode& s, uint64_t worker, uint64_t worker_inc, uint64_t seq, const std::string& command) {
   const v1::Node* n = s.state().FindNode(worker);
   if (n == nullptr || n->role() != v1::NODE_ROLE_WORKER) return;
-  const uint64_t leader = s.raft->leader();
+  const uint64_t leader = s.raft().leader();
   if (leader == kNoNode) return;  // unavailable: the worker moves on to its next server
   if (leader == s.id) {
-    if (s.raft->role() == Role::kLeader && s.raft->propose(command).ok()) w_.AfterInput(s);
+    if (s.raft().role() == Role::kLeader && s.raft().propose(command).ok()) w_.AfterInput(s);
   } else {
     ToServer(s.id, leader, [this, command](SimNode& l) {
-      if (l.raft->role() == Role::kLeader && l.raft->propose(command).ok()) w_.AfterInput(l);
+      if (l.raft().role() == Role::kLeader && l.raft().propose(command).ok()) w_.AfterInput(l);
     });
   }
   ToWorker(s.id, worker, worker_inc, [seq](SimWorker& wk) { wk.write_answered = std::max(wk.write_answered, seq); });

@@ -91,7 +91,6 @@ void World::Start(SimNode& n) {
   n.member = std::make_unique<node::Member>(MemberConfigFor(n), n.store.get(), n.host.get());
   if (cfg_.bug == InjectedBug::kNoCapacityRefusal) n.member->mutable_state_for_testing().SkipPlacementFitCheckForTesting();
   if (!Check(n.member->Init(std::move(ps)), "snapshot restore")) return;
-  n.raft = &n.member->raft();
   n.up = true;
   n.paused = false;
   n.store->SetFaultHook(nullptr);
@@ -105,12 +104,12 @@ void World::Start(SimNode& n) {
 
 void World::Crash(SimNode& n) {
   if (!n.up) return;
-  const bool was_leader = n.raft->role() == Role::kLeader;
+  const bool was_leader = n.raft().role() == Role::kLeader;
   Trace(Ev::kCrash, n.id, was_leader);
   if (was_leader && !measuring_) {
     measuring_ = true;
     measure_start_ = events_.now();
-    measure_term_ = n.raft->term();
+    measure_term_ = n.raft().term();
     measure_clean_ = net_.blocked_links() == 0 && net_.config().drop_per_mille == 0;
     for (const auto& [id, other] : nodes_) {
       if (other.get() != &n && !other->removed && !Working(*other)) measure_clean_ = false;
@@ -156,7 +155,6 @@ void World::Shutdown(SimNode& n) {
 void World::StopProcess(SimNode& n) {
   // Kept until the next start: this may run inside the member's Drain.
   n.dead = {std::move(n.member), std::move(n.host)};
-  n.raft = nullptr;
   n.up = false;
   ++n.incarnation;
   n.held.clear();
@@ -175,7 +173,7 @@ void World::ScheduleTick(SimNode& n, Time delay) {
     n->member->Tick();
     AfterInput(*n);
     if (!n->up) return;
-    Check(n->raft->CheckInvariants(), "raft invariants");
+    Check(n->raft().CheckInvariants(), "raft invariants");
   });
 }
 
@@ -218,8 +216,8 @@ void World::DeliverRaft(const raft::Message& m) {
     // in the same state.
     std::unique_ptr<raft::Raft> twin;
     if (prng_.OneIn(64)) {
-      twin = n->raft->Clone();
-      if (twin->StateDigest() != n->raft->StateDigest()) {
+      twin = n->raft().Clone();
+      if (twin->StateDigest() != n->raft().StateDigest()) {
         Fail("purity", "node " + std::to_string(id) + ": Clone() has a different StateDigest()");
         return;
       }
@@ -227,7 +225,7 @@ void World::DeliverRaft(const raft::Message& m) {
     n->member->Step(m);
     if (twin != nullptr) {
       (void)twin->step(m);
-      if (twin->StateDigest() != n->raft->StateDigest()) {
+      if (twin->StateDigest() != n->raft().StateDigest()) {
         Fail("purity", "node " + std::to_string(id) + ": a clone stepping the same " +
                            raft::MessageTypeName(m.type) + " reached a different state");
         return;
@@ -276,8 +274,8 @@ void World::HandleReady(SimNode& n) {
 }
 
 void World::OnBecameLeader(SimNode& n) {
-  const Term term = n.raft->term();
-  Trace(Ev::kLeader, n.id, term, n.raft->last_index());
+  const Term term = n.raft().term();
+  Trace(Ev::kLeader, n.id, term, n.raft().last_index());
   if (!Check(safety_.OnLeader(n.id, term, static_cast<uint64_t>(events_.now())), "election safety")) return;
   Check(safety_.OnNewLeaderLog(n.id, term, n.shadow), "leader completeness");
 }
@@ -341,9 +339,9 @@ bool World::BeforeApply(SimNode& n, const raft::Entry& e) {
   const LogRecord rec{e.term, EntryHash(e)};
   std::vector<std::pair<Term, const ShadowLog*>> leaders;
   for (const auto& [id, other] : nodes_) {
-    if (other->up && other->raft->role() == Role::kLeader) leaders.emplace_back(other->raft->term(), &other->shadow);
+    if (other->up && other->raft().role() == Role::kLeader) leaders.emplace_back(other->raft().term(), &other->shadow);
   }
-  return Check(safety_.OnApply(n.id, n.raft->term(), e.index, rec, leaders), "state machine safety");
+  return Check(safety_.OnApply(n.id, n.raft().term(), e.index, rec, leaders), "state machine safety");
 }
 
 void World::OnApplied(SimNode& n, const raft::Entry& e, const state::ApplyResult& result) {
@@ -370,7 +368,7 @@ void World::OnApplied(SimNode& n, const raft::Entry& e, const state::ApplyResult
   if (e.index % 16 == 0 && !Check(safety_.OnStateDigest(n.id, e.index, n.state().Digest()), "state machine safety")) {
     return;
   }
-  if (n.raft->role() == Role::kLeader && measuring_ && e.term == n.raft->term() && e.term > measure_term_) {
+  if (n.raft().role() == Role::kLeader && measuring_ && e.term == n.raft().term() && e.term > measure_term_) {
     result_.election_ms.push_back(events_.now() - measure_start_);
     if (measure_clean_) result_.election_clean_ms.push_back(events_.now() - measure_start_);
     measuring_ = false;
@@ -398,8 +396,8 @@ bool World::OnCompacted(SimNode& n, const Result<raft::SnapshotMeta>& meta) {
 SimNode* World::Leader() {
   SimNode* best = nullptr;
   for (const auto& [id, n] : nodes_) {
-    if (!Working(*n) || n->raft->role() != Role::kLeader) continue;
-    if (best == nullptr || n->raft->term() > best->raft->term()) best = n.get();
+    if (!Working(*n) || n->raft().role() != Role::kLeader) continue;
+    if (best == nullptr || n->raft().term() > best->raft().term()) best = n.get();
   }
   return best;
 }
@@ -428,7 +426,7 @@ void World::PeriodicChecks() {
     }
     if (live[i]->up) {
       if (!Check(live[i]->state().CheckInvariants(), "state invariants")) return;
-      if (!Check(live[i]->raft->CheckInvariants(), "raft invariants")) return;
+      if (!Check(live[i]->raft().CheckInvariants(), "raft invariants")) return;
       if (vms_ && !Check(vms_->CapacityHolds(*live[i]), "node over capacity")) return;
       if (vms_ && !Check(vms_->AntiAffinityHolds(*live[i]), "anti-affinity")) return;
       if (live[i]->member->idle() && !Check(RaftLogMatchesStorage(*live[i]), "raft log vs storage")) return;
@@ -469,7 +467,7 @@ void World::PlacedWithinBound() {
 // Between events every Ready has been handled, so the core's log is exactly
 // what was saved: same snapshot boundary, same entries.
 Status World::RaftLogMatchesStorage(const SimNode& n) const {
-  const raft::Raft& r = *n.raft;
+  const raft::Raft& r = n.raft();
   const ShadowLog& sh = n.shadow;
   const std::string who = "node " + std::to_string(n.id) + ": ";
   if (r.first_index() != sh.snapshot_index() + 1 || r.last_index() != sh.last_index()) {
@@ -498,9 +496,9 @@ bool World::Converged() {
     if (c.busy) return false;
   SimNode* l = Leader();
   if (l == nullptr) return false;
-  const Index commit = l->raft->commit_index();
-  if (commit != l->raft->last_index()) return false;
-  const raft::ConfState& conf = l->raft->conf();
+  const Index commit = l->raft().commit_index();
+  if (commit != l->raft().last_index()) return false;
+  const raft::ConfState& conf = l->raft().conf();
   const uint64_t digest = l->state().Digest();
   for (const auto* ids : {&conf.voters, &conf.learners}) {
     for (NodeId id : *ids) {
@@ -621,13 +619,13 @@ SimResult World::Run() {
   r.events = events_.executed();
   r.elections = safety_.leaders().size();
   SimNode* l = failed() ? nullptr : Leader();
-  r.committed = l ? l->raft->commit_index() : safety_.max_committed();
+  r.committed = l ? l->raft().commit_index() : safety_.max_committed();
   uint64_t d = trace_hash_;
   d = HashCombine(d, r.committed);
   d = HashCombine(d, r.writes_ok * 1'000'003 + r.reads_ok);
   if (l != nullptr) {
     d = HashCombine(d, l->state().Digest());
-    d = HashCombine(d, l->raft->StateDigest());
+    d = HashCombine(d, l->raft().StateDigest());
   }
   r.digest = d;
   return r;
