@@ -23,7 +23,6 @@ using node::Node;
 using node::NodeStatus;
 namespace {
 
-constexpr size_t kMaxBatch = 1000;
 constexpr auto kFencePoll = std::chrono::milliseconds(50);
 constexpr auto kRetry = std::chrono::milliseconds(100);
 
@@ -32,7 +31,6 @@ constexpr auto kRetry = std::chrono::milliseconds(100);
 LivenessOptions LivenessOptionsFor(const DaemonOptions& o) {
   LivenessOptions lo;
   lo.ttl_ms = static_cast<int64_t>(o.node_ttl_s * 1000);
-  lo.tick_ms = o.tick_ms;
   lo.state_file = o.data_dir + "/liveness";
   return lo;
 }
@@ -182,37 +180,13 @@ HeartbeatSender::Ms HeartbeatSender::LoadAck() const {
 // ---------------- a server ----------------
 
 Liveness::Liveness(LivenessOptions options, Node& node, agent::Agent& agent)
-    : options_(std::move(options)),
-      node_(node),
-      sender_(options_, self_, agent),
-      tracker_(control::LivenessTracker({options_.ttl_ms, kMaxBatch})) {}
+    : options_(std::move(options)), node_(node), sender_(options_, self_, agent) {}
 
 Liveness::~Liveness() { Stop(); }
 
-Liveness::Ms Liveness::Now() { return NowMs(); }
+void Liveness::Start() { sender_.Start(); }
 
-void Liveness::Start() {
-  sender_.Start();
-  control_thread_ = std::thread([this] {
-    SetThreadName("liveness");
-    ControlLoop();
-  });
-}
-
-void Liveness::Stop() {
-  {
-    std::lock_guard lk(stop_mu_);
-    stopping_ = true;
-  }
-  stop_cv_.notify_all();
-  if (control_thread_.joinable()) control_thread_.join();
-  sender_.Stop();
-}
-
-bool Liveness::Sleep(std::chrono::milliseconds d) {
-  std::unique_lock lk(stop_mu_);
-  return !stop_cv_.wait_for(lk, d, [this] { return stopping_; });
-}
+void Liveness::Stop() { sender_.Stop(); }
 
 uint64_t Liveness::ServerSelf::id() const { return l_.node_.id(); }
 std::string Liveness::ServerSelf::cluster_id() const { return l_.node_.cluster_id(); }
@@ -234,37 +208,6 @@ std::string Liveness::LeaderAddress(uint64_t leader_id) {
     if (const v1::Node* n = st.FindNode(leader_id)) address = n->address();
   });
   return address;
-}
-
-// ---------------- leader side ----------------
-
-void Liveness::TrackTerm(uint64_t term) {
-  if (term == tracked_term_) return;
-  tracked_term_ = term;
-  tracker_.BecomeLeader(Now());
-  spdlog::info("liveness: leading term {}: every node counts as heard now; none is marked "
-               "down for {} ms", term, options_.ttl_ms);
-}
-
-Status Liveness::ConfirmLeadership(Deadline deadline) {
-  std::unique_lock lk(confirm_mu_);
-  const uint64_t need = rounds_started_ + 1;  // a round that begins after this call
-  while (rounds_done_ < need) {
-    if (!round_running_) {
-      round_running_ = true;
-      const uint64_t mine = ++rounds_started_;
-      lk.unlock();
-      Status s = node_.ReadBarrier(deadline);
-      lk.lock();
-      round_running_ = false;
-      rounds_done_ = mine;
-      last_round_ = s;
-      confirm_cv_.notify_all();
-    } else if (!confirm_cv_.wait_until(lk, deadline, [&] { return !round_running_; })) {
-      return Status::Unavailable("leadership not confirmed before the deadline");
-    }
-  }
-  return last_round_;
 }
 
 v1::HeartbeatResponse Liveness::HandleHeartbeat(const v1::HeartbeatRequest& req,
@@ -312,80 +255,17 @@ v1::HeartbeatResponse Liveness::HandleHeartbeat(const v1::HeartbeatRequest& req,
       return resp;
     }
   }
-  {
-    std::lock_guard lk(mu_);
-    TrackTerm(st.term);
-    tracker_.Heard(req.node_id(), Now());
-  }
-  if (Status s = ConfirmLeadership(deadline); !s.ok()) {
-    resp.set_message(s.message());
-    return resp;
-  }
-  auto last = node_.LastIndexInTerm(st.term, deadline);
-  if (!last.ok()) {
-    resp.set_message(last.status().message());
+  // The leader's side runs in its Raft member (node::Member::Heartbeat),
+  // as in the simulator.
+  auto ack = node_.Heartbeat(req.node_id(), deadline);
+  if (!ack.ok()) {
+    resp.set_message(ack.status().message());
     return resp;
   }
   resp.set_ok(true);
-  resp.set_term(st.term);
-  resp.set_last_index(*last);
+  resp.set_term(ack->term);
+  resp.set_last_index(ack->last_index);
   return resp;
-}
-
-void Liveness::ControlLoop() {
-  while (Sleep(std::chrono::milliseconds(options_.tick_ms))) ControlStep();
-}
-
-void Liveness::ControlStep() {
-  const NodeStatus st = node_.GetStatus();
-  if (st.leader_id != node_.id()) return;
-  std::vector<std::future<Result<state::ApplyResult>>> pending;
-  {
-    // Decide and queue the proposals under mu_: a heartbeat recorded after
-    // this block is acked with a last index that covers them.
-    std::lock_guard lk(mu_);
-    TrackTerm(st.term);
-    const Ms now = Now();
-    std::vector<state::HealthChange> changes;
-    control::Reschedule moves;
-    node_.Read([&](const state::ClusterState& s) {
-      changes = tracker_.Step(s, now);
-      moves = control::RescheduleFromDownNodes(
-          s, [&](uint64_t id) { return tracker_.Silent(id, now); }, kMaxBatch);
-    });
-    const int64_t wall = NowUnixMs();
-    if (!changes.empty()) {
-      for (const auto& c : changes) {
-        spdlog::warn("liveness: node {} is {}", c.node_id,
-                     c.health == v1::NODE_HEALTH_DOWN ? "down (silent past its TTL)" : "back");
-      }
-      pending.push_back(node_.ProposeInTerm(state::MakeSetNodesHealth(changes, wall), st.term));
-    }
-    if (!moves.unplace.empty()) {
-      spdlog::info("liveness: moving {} VMs off down nodes", moves.unplace.size());
-      pending.push_back(node_.ProposeInTerm(state::MakePlaceVms(moves.unplace, wall), st.term));
-    }
-    for (const auto& f : moves.fail) {
-      pending.push_back(node_.ProposeInTerm(
-          state::MakeReportVmStatus(f.name, f.node_id, v1::VM_PHASE_FAILED, f.message, wall),
-          st.term));
-    }
-  }
-  const Deadline deadline = Clock::now() + std::chrono::seconds(5);
-  for (auto& f : pending) {
-    if (f.wait_until(deadline) != std::future_status::ready) return;
-    Result<state::ApplyResult> r = Status::Unavailable("node is shutting down");
-    try {
-      r = f.get();
-    } catch (const std::future_error&) {  // task dropped at shutdown
-      return;
-    }
-    if (!r.ok()) {
-      spdlog::debug("liveness: proposal not applied: {}", r.status().ToString());
-    } else if (!r->status.ok()) {
-      spdlog::debug("liveness: proposal rejected: {}", r->status.ToString());
-    }
-  }
 }
 
 }  // namespace blixard::daemon

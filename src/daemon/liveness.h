@@ -22,16 +22,14 @@
 // server answers as a member that knows no leader ("not the leader", no
 // leader_address), and the sender tries its next server. A refused or
 // timed-out forward is only a missing ack: the fence rule stays safe.
-// The leader (Liveness, on every server):
-//   - answers heartbeats: records the arrival, confirms its leadership with
-//     one ReadIndex round per batch of heartbeats, then acks with its term
-//     and last log index;
-//   - every tick marks silent nodes DOWN and heard ones READY (one command
-//     per batch), and moves the VMs of DOWN nodes it has not heard from for a
-//     TTL (restart policy NEVER: reported FAILED instead). Decisions and the
-//     proposals that carry them are made under one lock with the heartbeat
-//     arrivals, so a heartbeat recorded after a decision is acked with an
-//     index that covers it.
+// The leader's side (control/liveness.h, steps 2 and 4) runs in its Raft
+// member (node::Member::Heartbeat and its liveness ticks), so that the
+// simulator runs it too: it records heartbeats and acks them after a
+// ReadIndex round; it marks silent nodes DOWN and heard ones READY, and
+// moves the VMs of DOWN nodes it has not heard from for a TTL (restart
+// policy NEVER: reported FAILED instead). Liveness here only answers
+// InternalService.Heartbeat: it passes the heartbeat on, or hands it to
+// the member when this server leads.
 //
 // Thread safety: all public methods may be called from any thread.
 #pragma once
@@ -61,7 +59,6 @@ using control::FenceConfigForTtl;
 
 struct LivenessOptions {
   int64_t ttl_ms = 3000;    // --node-ttl
-  int tick_ms = 100;        // leader: how often it checks
   std::string state_file;   // where the newest ack's send time is kept; empty = nowhere
 };
 // A node's, from its flags (--node-ttl, --tick-ms, <data-dir>/liveness).
@@ -123,21 +120,20 @@ class HeartbeatSender {
   std::thread send_thread_, fence_thread_;
 };
 
-// A server: the node side over its Raft state, and the leader side.
+// A server: the node side over its Raft state, and the answer to heartbeats.
 class Liveness {
  public:
   // `agent` is held (nothing starts) until the first fresh ack; see above.
+  // The node's NodeConfig::liveness_ttl_ms must be options.ttl_ms.
   Liveness(LivenessOptions options, node::Node& node, agent::Agent& agent);
   ~Liveness();  // Stop()s
   void Start();
   void Stop();
 
-  // The leader's side of InternalService.Heartbeat.
+  // InternalService.Heartbeat: passed on, refused, or acked by the member.
   v1::HeartbeatResponse HandleHeartbeat(const v1::HeartbeatRequest& req, node::Deadline deadline);
 
  private:
-  using Ms = int64_t;
-  static Ms Now();
   class ServerSelf : public LivenessSelf {
    public:
     explicit ServerSelf(Liveness& l) : l_(l) {}
@@ -150,14 +146,7 @@ class Liveness {
    private:
     Liveness& l_;
   };
-  void ControlLoop();   // leader: health and rescheduling
-  void ControlStep();
-  // Becomes the tracker's leader for `term` if it is not yet. REQUIRES: mu_.
-  void TrackTerm(uint64_t term);
-  // One ReadIndex round that began after the call returned OK.
-  Status ConfirmLeadership(node::Deadline deadline);
   std::string LeaderAddress(uint64_t leader_id);
-  bool Sleep(std::chrono::milliseconds d);  // false when stopping
 
   const LivenessOptions options_;
   node::Node& node_;
@@ -165,23 +154,6 @@ class Liveness {
   std::atomic<int> forwarding_{0};  // forwards in flight
   ServerSelf self_{*this};
   HeartbeatSender sender_;
-
-  // Leader side, under mu_.
-  std::mutex mu_;
-  control::LivenessTracker tracker_;
-  uint64_t tracked_term_ = 0;  // the term the tracker's leadership belongs to
-
-  // ReadIndex batching.
-  std::mutex confirm_mu_;
-  std::condition_variable confirm_cv_;
-  uint64_t rounds_started_ = 0, rounds_done_ = 0;
-  bool round_running_ = false;
-  Status last_round_;
-
-  std::mutex stop_mu_;
-  std::condition_variable stop_cv_;
-  bool stopping_ = false;
-  std::thread control_thread_;
 };
 
 }  // namespace blixard::daemon

@@ -82,6 +82,7 @@ node::NodeConfig NodeConfigFor(const DaemonOptions& o) {
   nc.max_voters = o.voters;
   nc.voter_replace_after_ms = o.voter_replace_after_s * 1000;
   nc.vm_subnet = o.vm_subnet;
+  nc.liveness_ttl_ms = LivenessOptionsFor(o).ttl_ms;
   return nc;
 }
 

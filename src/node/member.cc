@@ -21,7 +21,10 @@ Status OverwrittenStatus() {
 bool IsLeaderChange(const Status& s) { return s.code() == StatusCode::kAborted; }
 
 Member::Member(MemberConfig config, storage::LogStore* store, MemberHost* host)
-    : config_(std::move(config)), store_(store), host_(host) {
+    : config_(std::move(config)),
+      store_(store),
+      host_(host),
+      liveness_(control::LivenessConfig{config_.liveness_ttl_ms > 0 ? config_.liveness_ttl_ms : 1, 1000}) {
   config_.raft.id = config_.id;
   config_.raft.election_tick = config_.election_ticks;
 }
@@ -57,6 +60,7 @@ void Member::Tick() {
   if (raft_->role() == raft::Role::kLeader) {
     PlacePendingVms();
     if (config_.voter_controller) RunVoterController();
+    if (config_.liveness_ttl_ms > 0) RunLiveness();
   }
   ExpireWaiters();
   ForgetRemovedPeers();
@@ -101,6 +105,7 @@ Status Member::Drain() {
 }
 
 void Member::FailAll(const Status& s) {
+  FailHeartbeats(s);
   for (auto& [idx, w] : proposals_) Complete(w, s);
   proposals_.clear();
   auto reads = std::exchange(reads_, {});
@@ -120,6 +125,7 @@ void Member::OnSoftState(const raft::SoftState& ss) {
     // the reader tries again rather than waiting for its deadline.
     auto reads = std::exchange(reads_, {});
     for (auto& [ctx, w] : reads) w.done(Status::Aborted("leadership changed while the read was confirmed"), 0);
+    FailHeartbeats(Status::Unavailable("not the leader any more: send the heartbeat to the new one"));
     removing_.clear();
   } else {
     OnBecameLeader();
@@ -213,7 +219,6 @@ void Member::Complete(Waiter& w, Result<state::ApplyResult> r) {
 
 void Member::OnReadStates(std::vector<raft::ReadState>& read_states) {
   for (raft::ReadState& rs : read_states) {
-    if (host_->OnReadState(rs)) continue;
     auto it = reads_.find(rs.context);
     if (it != reads_.end() && it->second.index == 0) it->second.index = rs.index;
   }

@@ -30,6 +30,7 @@
 
 #include "blixard/v1/state.pb.h"
 #include "common/status.h"
+#include "control/liveness.h"
 #include "control/placement.h"
 #include "node/ready_loop.h"
 #include "raft/raft.h"
@@ -69,9 +70,6 @@ class MemberHost {
   virtual bool OnSnapshotRestored(const raft::Snapshot& snapshot) { return true; }
   // A snapshot was taken (meta) or the core deferred it (the status).
   virtual bool OnCompacted(const Result<raft::SnapshotMeta>& meta) { return true; }
-  // A ReadState the host asked for with raft().read_index itself; true if
-  // it was the host's (the member serves its own reads otherwise).
-  virtual bool OnReadState(const raft::ReadState& rs) { return false; }
   // Commands changed what VMs should run on this node. Must not block.
   virtual void OnVmsChanged() {}
 };
@@ -97,6 +95,13 @@ struct MemberConfig {
   // The cluster id a leader records when the state has none (bootstrap).
   std::string cluster_id;
   std::string vm_subnet;  // proposed with it; empty: the state's default
+  // Liveness (control/liveness.h), run by the leader: the heartbeats of
+  // nodes are recorded and acknowledged (Member::Heartbeat), and every
+  // liveness_tick_ms silent nodes are marked DOWN, heard ones READY, and
+  // the VMs of DOWN nodes silent for a TTL moved. 0: off, for a cluster
+  // whose nodes send no heartbeats (tests of the node alone).
+  int64_t liveness_ttl_ms = 0;
+  int liveness_tick_ms = 100;
   // Tests of the simulator only: what the placement pass sees and does.
   std::function<void(state::ClusterState&)> placement_view_for_testing;
   bool skip_drain_moves_for_testing = false;
@@ -109,6 +114,11 @@ class Member : private ReadyHost {
   using Deadline = Clock::time_point;
   using ApplyCallback = std::function<void(Result<state::ApplyResult>)>;
   using ReadCallback = std::function<void(Status, raft::Index read_index)>;
+  struct HeartbeatAck {
+    uint64_t term = 0;          // the leader's
+    raft::Index last_index = 0; // its last log index when it acknowledged
+  };
+  using HeartbeatCallback = std::function<void(Result<HeartbeatAck>)>;
 
   struct ProposeOptions {
     // Failed with UNAVAILABLE on the first tick past it (max: never).
@@ -151,6 +161,17 @@ class Member : private ReadyHost {
   // when this member's leader changed meanwhile. An error (no leader known)
   // is returned and `done` not called.
   Status ReadIndex(ReadCallback done);
+  // The leader's side of a node's heartbeat (control/liveness.h, steps 2
+  // and 4): records that `node_id` was heard now, and runs `done` (in the
+  // pass) once a ReadIndex round begun after this call confirmed the
+  // leadership, with the term and the last log index at that moment, so
+  // the ack covers every liveness decision proposed before the heartbeat
+  // was recorded. Heartbeats share rounds: one in flight, the next one for
+  // all that arrived meanwhile. `done` gets kUnavailable when the
+  // leadership ends first or the member stops. FAILED_PRECONDITION (and
+  // `done` is not called) when this member does not lead or runs no
+  // liveness.
+  Status Heartbeat(uint64_t node_id, HeartbeatCallback done);
   // Handles every Ready, then runs a placement pass if one is due. The
   // store's error (the member must stop), or kAborted when the host's
   // Continue stopped it (the member must then not be called again).
@@ -213,6 +234,12 @@ class Member : private ReadyHost {
   void RunVoterController();
   void PlacePendingVms();
   static bool MayNeedPlacement(const v1::Command& cmd);
+  // Liveness (member_liveness.cc).
+  void RunLiveness();
+  void StartHeartbeatRound();
+  void EndHeartbeatRound(Status s, uint64_t term);
+  void FailHeartbeats(const Status& s);
+  int64_t NowMs();
 
   MemberConfig config_;
   storage::LogStore* store_;
@@ -242,6 +269,14 @@ class Member : private ReadyHost {
   bool placement_dirty_ = true;             // something applied may have made a VM placeable
   Clock::time_point placement_next_{};      // earliest next pass
   Clock::time_point placement_last_{};      // last pass
+
+  // Liveness (member_liveness.cc); reset on election.
+  control::LivenessTracker liveness_;
+  raft::Index liveness_index_ = 0;          // last liveness entry proposed
+  Clock::time_point liveness_next_{};       // next decision
+  std::vector<HeartbeatCallback> hb_waiting_;  // for the next round
+  std::vector<HeartbeatCallback> hb_round_;    // in the round in flight
+  bool hb_round_running_ = false;
 };
 
 // How a waiter learns that its entry was overwritten by another leader's,

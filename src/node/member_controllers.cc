@@ -21,6 +21,11 @@ void Member::OnBecameLeader() {
   placement_dirty_ = true;
   placement_ = control::PlacementController();  // moves of an earlier term are not ours
   placement_index_ = 0;
+  // Liveness starts afresh: every node counts as heard now, so none is
+  // marked down or has its VMs moved before a full TTL of this leadership.
+  liveness_.BecomeLeader(NowMs());
+  liveness_index_ = 0;
+  liveness_next_ = {};
   // The bootstrapping node records the cluster id, and every leader makes
   // sure it is registered with its address; both commands are idempotent.
   const int64_t wall = host_->WallMs();

@@ -97,6 +97,8 @@ Status Node::Impl::Init(Deadline join_deadline) {
   mc.self.set_health(v1::NODE_HEALTH_READY);
   mc.cluster_id = cluster_id_;
   mc.vm_subnet = config_.vm_subnet;
+  mc.liveness_ttl_ms = config_.liveness_ttl_ms;
+  mc.liveness_tick_ms = config_.tick_ms;
   member_ = std::make_unique<Member>(std::move(mc), store_.get(), static_cast<MemberHost*>(this));
   if (Status s = member_->Init(std::move(ps)); !s.ok()) return s;
   SetAddress(config_.id, config_.address);
@@ -337,12 +339,7 @@ v1::ForwardResponse Node::HandleForward(const v1::ForwardRequest& req, Deadline 
   return impl_->HandleForward(req, d);
 }
 Status Node::ReadBarrier(Deadline d) { return impl_->ReadBarrier(d); }
-std::future<Result<state::ApplyResult>> Node::ProposeInTerm(v1::Command cmd, uint64_t term) {
-  return impl_->ProposeInTerm(std::move(cmd), term);
-}
-Result<uint64_t> Node::LastIndexInTerm(uint64_t term, Deadline d) {
-  return impl_->LastIndexInTerm(term, d);
-}
+Result<Member::HeartbeatAck> Node::Heartbeat(uint64_t node_id, Deadline d) { return impl_->Heartbeat(node_id, d); }
 void Node::Read(const std::function<void(const state::ClusterState&)>& fn) const { impl_->Read(fn); }
 NodeStatus Node::GetStatus() const { return impl_->GetStatus(); }
 uint64_t Node::AddApplyListener(std::function<void(uint64_t)> fn) {

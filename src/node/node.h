@@ -30,6 +30,7 @@
 #include "blixard/v1/internal.pb.h"
 #include "blixard/v1/state.pb.h"
 #include "common/status.h"
+#include "node/member.h"
 #include "raft/types.h"
 #include "state/cluster_state.h"
 #include "storage/log_store.h"
@@ -64,6 +65,9 @@ struct NodeConfig {
   int voter_replace_after_ms = 30000;  // a voter silent this long is replaced by a standby
   std::string vm_subnet;             // bridge VM subnet proposed at bootstrap; empty = default
   transport::Transport* transport = nullptr;  // not owned; may be null (one-member cluster)
+  // The leader's liveness (Member::Heartbeat, control/liveness.h): a node
+  // silent this long is DOWN. 0: no liveness (no node sends heartbeats).
+  int64_t liveness_ttl_ms = 0;
   std::function<void(const Status&)> on_fatal;  // storage failure: the process must stop
   // Called by the loop pass (on the loop thread or on the gRPC thread that
   // runs it, see above) after applying commands that change what VMs
@@ -136,18 +140,12 @@ class Node {
   // returns.
   using ApplyCallback = std::function<void(Result<state::ApplyResult>)>;
   void ProposeAsync(v1::Command cmd, Deadline deadline, ApplyCallback done);
-  // For leader-only controllers (liveness): proposes `cmd` only if this node
-  // leads in `term`, never forwarding it (the decision behind it holds only
-  // in the term it was made). Returns at once: the proposal is queued on the
-  // loop behind every task queued before the call and ahead of every task
-  // queued after it (a later ReadBarrier confirms a leadership that already
-  // holds it in its log). The future gives the state machine's answer once
-  // applied; kFailedPrecondition if this node does not lead in `term`.
-  std::future<Result<state::ApplyResult>> ProposeInTerm(v1::Command cmd, uint64_t term);
-  // This node's last log index if it leads in `term`, read on the loop (so
-  // it covers every ProposeInTerm queued before the call);
-  // kFailedPrecondition otherwise.
-  Result<uint64_t> LastIndexInTerm(uint64_t term, Deadline deadline);
+  // The leader's side of a node's heartbeat (Member::Heartbeat): records
+  // it and returns the acknowledgement once a ReadIndex round begun after
+  // the call confirmed the leadership. kFailedPrecondition when this node
+  // does not lead (or runs no liveness: NodeConfig::liveness_ttl_ms);
+  // kUnavailable when the leadership ends or the deadline passes first.
+  Result<Member::HeartbeatAck> Heartbeat(uint64_t node_id, Deadline deadline);
 
   // Membership changes, applied one at a time.
   Result<JoinResult> AddMember(uint64_t id, const std::string& address, Deadline deadline);

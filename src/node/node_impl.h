@@ -56,8 +56,7 @@ class Node::Impl : private MemberHost {
 
   Result<state::ApplyResult> Propose(v1::Command cmd, Deadline deadline);
   void ProposeAsync(v1::Command cmd, Deadline deadline, Node::ApplyCallback done);
-  std::future<Result<state::ApplyResult>> ProposeInTerm(v1::Command cmd, uint64_t term);
-  Result<uint64_t> LastIndexInTerm(uint64_t term, Deadline deadline);
+  Result<Member::HeartbeatAck> Heartbeat(uint64_t node_id, Deadline deadline);
   Result<JoinResult> AddMember(uint64_t id, const std::string& address, Deadline deadline);
   Status RemoveMember(uint64_t id, Deadline deadline);
   Status TransferLeader(uint64_t to, Deadline deadline);

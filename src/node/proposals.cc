@@ -108,34 +108,24 @@ Result<state::ApplyResult> Node::Impl::Propose(v1::Command cmd, Deadline deadlin
       });
 }
 
-std::future<Result<state::ApplyResult>> Node::Impl::ProposeInTerm(v1::Command cmd, uint64_t term) {
-  auto promise = std::make_shared<ApplyPromise>();
+Result<Member::HeartbeatAck> Node::Impl::Heartbeat(uint64_t node_id, Deadline deadline) {
+  using Ack = Result<Member::HeartbeatAck>;
+  auto promise = std::make_shared<std::promise<Ack>>();
   auto future = promise->get_future();
-  std::string data = state::EncodeCommand(cmd);
-  if (!Post([this, data = std::move(data), term, promise]() mutable {
-        Member::ProposeOptions o;
-        o.term = term;
-        auto idx = member_->Propose(
-            std::move(data), [promise](Result<state::ApplyResult> r) { promise->set_value(std::move(r)); },
-            std::move(o));
-        if (!idx.ok()) promise->set_value(idx.status());
+  if (!Post([this, node_id, promise] {
+        Status s = member_->Heartbeat(node_id, [promise](Ack a) { promise->set_value(std::move(a)); });
+        if (!s.ok()) promise->set_value(std::move(s));
       })) {
-    promise->set_value(Status::Unavailable("node is shutting down"));
+    return Status::Unavailable("node is shutting down");
   }
-  return future;
-}
-
-Result<uint64_t> Node::Impl::LastIndexInTerm(uint64_t term, Deadline deadline) {
-  return OnLoop<uint64_t>(
-      [this, term]() -> Result<uint64_t> {
-        const raft::Raft& raft = member_->raft();
-        if (raft.role() != raft::Role::kLeader || raft.term() != term) {
-          return Status::FailedPrecondition("node " + std::to_string(config_.id) +
-                                            " does not lead in term " + std::to_string(term));
-        }
-        return raft.last_index();
-      },
-      deadline);
+  if (future.wait_until(deadline) != std::future_status::ready) {
+    return Status::Unavailable("leadership not confirmed before the heartbeat's deadline (no quorum?)");
+  }
+  try {
+    return future.get();
+  } catch (const std::future_error&) {
+    return Status::Unavailable("node is shutting down");
+  }
 }
 
 // Like a write, a linearizable read waits out an election within its

@@ -60,7 +60,6 @@ class NodeHost : public node::MemberHost {
   }
 
   bool OnCompacted(const Result<raft::SnapshotMeta>& meta) override { return w_.OnCompacted(n_, meta); }
-  bool OnReadState(const raft::ReadState& rs) override { return w_.vms_ != nullptr && w_.vms_->OnReadState(n_, rs); }
 
   bool Continue(node::ReadyHost::Stage stage) override {
     using Stage = node::ReadyHost::Stage;

@@ -97,8 +97,8 @@ void VmWorkload::Start(SimNode& n) {
   v.agent = std::make_unique<agent::Agent>(ao, *v.host, *v.agent_host);
   v.agent->Hold();
   v.fence = std::make_unique<control::FenceRule>(control::FenceConfig{kVmTtlMs, kVmFenceMarginMs}, now);
-  v.tracked_term = 0;
-  v.control_index = 0;
+  v.registered_term = 0;
+  v.register_index = 0;
   ScheduleStep(n, w_.prng().Range(1, kVmStepMs));
 }
 
@@ -143,7 +143,7 @@ void VmWorkload::Step(SimNode& n) {
       break;
   }
   if (w_.failed()) return;
-  if (v.step % 2 == 0 && n.raft().role() == Role::kLeader) Control(n);
+  if (v.step % 2 == 0 && n.raft().role() == Role::kLeader) RegisterMembers(n);
   if (w_.failed() || !n.up) return;
   if (servers_ != nullptr) servers_->ServerStep(n, v.step % 2 == 0);
   if (w_.failed() || !n.up) return;
@@ -166,57 +166,37 @@ void VmWorkload::Heartbeat(SimNode& n) {
     w_.OnNode(*l, [this, from, leader, sent, from_inc, inc] {
       SimNode* l = w_.Find(leader);
       if (l == nullptr || !l->up || l->incarnation != inc || w_.failed() || !l->vms) return;
-      if (l->raft().role() != Role::kLeader) return;
-      TrackTerm(*l);
-      l->vms->tracker.Heard(from, w_.events().now());
-      // Acked once a quorum confirms the leadership (ReadIndex).
-      const std::string ctx = "hb/" + std::to_string(from) + "/" + std::to_string(from_inc) + "/" +
-                              std::to_string(sent) + "/" + std::to_string(l->raft().term()) + "/" +
-                              std::to_string(++l->vms->hb_seq);
-      if (l->raft().read_index(ctx).ok()) w_.AfterInput(*l);
+      // The daemon's leader side (node::Member::Heartbeat): acked once a
+      // ReadIndex round confirmed the leadership.
+      Status s = l->member->Heartbeat(from, [this, leader, from, from_inc, sent](
+                                                  Result<node::Member::HeartbeatAck> ack) {
+        if (!ack.ok()) return;
+        const uint64_t last = ack->last_index;
+        w_.net().Send(leader, from, [this, from, from_inc, sent, last] {
+          SimNode* n = w_.Find(from);
+          if (n == nullptr || !n->up || n->incarnation != from_inc || w_.failed() || !n->vms) return;
+          w_.OnNode(*n, [this, from, from_inc, sent, last] {
+            SimNode* n = w_.Find(from);
+            if (n == nullptr || !n->up || n->incarnation != from_inc || w_.failed() || !n->vms) return;
+            n->vms->fence->OnAck(sent, last, w_.events().now());
+          });
+        });
+      });
+      if (s.ok()) w_.AfterInput(*l);
     });
   });
-}
-
-bool VmWorkload::OnReadState(SimNode& l, const raft::ReadState& rs) {
-  if (servers_ != nullptr && servers_->OnReadState(l, rs.context)) return true;
-  if (rs.context.rfind("hb/", 0) != 0) return false;
-  uint64_t from = 0, from_inc = 0, term = 0, seq = 0;
-  long long sent = 0;
-  if (std::sscanf(rs.context.c_str(), "hb/%lu/%lu/%lld/%lu/%lu", &from, &from_inc, &sent, &term, &seq) != 5) {
-    return true;
-  }
-  if (l.raft().role() != Role::kLeader || l.raft().term() != term) return true;
-  const uint64_t last = l.raft().last_index();
-  const NodeId leader = l.id;
-  w_.net().Send(leader, from, [this, from, from_inc, sent, last] {
-    SimNode* n = w_.Find(from);
-    if (n == nullptr || !n->up || n->incarnation != from_inc || w_.failed() || !n->vms) return;
-    w_.OnNode(*n, [this, from, from_inc, sent, last] {
-      SimNode* n = w_.Find(from);
-      if (n == nullptr || !n->up || n->incarnation != from_inc || w_.failed() || !n->vms) return;
-      n->vms->fence->OnAck(sent, last, w_.events().now());
-    });
-  });
-  return true;
 }
 
 // ---------------------------------------------------------------- the leader's controllers
 
-void VmWorkload::TrackTerm(SimNode& l) {
+void VmWorkload::RegisterMembers(SimNode& l) {
   VmSide& v = *l.vms;
-  if (v.tracked_term == l.raft().term()) return;
-  v.tracked_term = l.raft().term();
-  v.tracker.BecomeLeader(w_.events().now());
-  v.control_index = 0;
-}
-
-void VmWorkload::Control(SimNode& l) {
-  VmSide& v = *l.vms;
-  TrackTerm(l);
-  if (v.control_index > l.applied()) return;  // the last batch is in flight
-  const int64_t now = w_.events().now();
-  const int64_t wall = kEpochMs + now;
+  if (v.registered_term != l.raft().term()) {
+    v.registered_term = l.raft().term();
+    v.register_index = 0;
+  }
+  if (v.register_index > l.applied()) return;  // the last batch is in flight
+  const int64_t wall = kEpochMs + w_.events().now();
   std::vector<std::string> cmds;
   // Every member has a node record (the daemon registers itself when it
   // first leads; here the leader registers the members it sees).
@@ -237,18 +217,9 @@ void VmWorkload::Control(SimNode& l) {
       cmds.push_back(state::EncodeCommand(state::MakeRegisterNode(node, wall)));
     }
   }
-  auto changes = v.tracker.Step(l.state(), now);
-  if (!changes.empty()) cmds.push_back(state::EncodeCommand(state::MakeSetNodesHealth(changes, wall)));
-  auto moves = control::RescheduleFromDownNodes(l.state(), [&](uint64_t id) { return v.tracker.Silent(id, now); },
-                                                1000);
-  if (!moves.unplace.empty()) cmds.push_back(state::EncodeCommand(state::MakePlaceVms(moves.unplace, wall)));
-  for (const auto& f : moves.fail) {
-    cmds.push_back(state::EncodeCommand(
-        state::MakeReportVmStatus(f.name, f.node_id, v1::VM_PHASE_FAILED, f.message, wall)));
-  }
   for (std::string& c : cmds) {
     auto idx = l.raft().propose(std::move(c));
-    if (idx.ok()) v.control_index = *idx;
+    if (idx.ok()) v.register_index = *idx;
   }
   if (!cmds.empty()) w_.AfterInput(l);
 }

@@ -1,9 +1,9 @@
 // The VM workload of the simulator (SimConfig::vms): every node also runs
 // the node agent over a fake hypervisor, heartbeats to the leader and
-// applies the fence rule; the leader runs liveness (DOWN/READY) and the
-// rescheduling of dead nodes' VMs as the daemon does (src/daemon/liveness.h,
-// src/control/liveness.h), and its member places VMs and paces drains with
-// the daemon's own placement passes (node/member_controllers.cc). The fake hypervisors report
+// applies the fence rule; the leader's member runs the daemon's own
+// liveness (node/member_liveness.cc: heartbeats acked, DOWN/READY, the
+// VMs of dead nodes moved), placement passes and drain pacing
+// (node/member_controllers.cc). The fake hypervisors report
 // every start and end to one ledger of what runs where, which fails the run
 // the moment a VM starts on a node while it is alive on another.
 //
@@ -46,11 +46,9 @@ struct VmSide {
   std::unique_ptr<agent::AgentHost> agent_host;
   std::unique_ptr<agent::Agent> agent;
   std::unique_ptr<control::FenceRule> fence;
-  control::LivenessTracker tracker{control::LivenessConfig{kVmTtlMs, 1000}};
-  uint64_t tracked_term = 0;
-  uint64_t control_index = 0;  // last controller proposal; wait until applied
+  uint64_t registered_term = 0;   // the leader's term of register_index
+  uint64_t register_index = 0;    // last registration proposed; wait until applied
   uint64_t step = 0;
-  uint64_t hb_seq = 0;
 };
 
 // What runs where: fed by the fake hypervisors' events.
@@ -76,8 +74,6 @@ class VmServerHooks {
   virtual void ServerStep(SimNode& s, bool progress) = 0;
   // A server's process ends (crash, shutdown): its streams break.
   virtual void ServerDown(SimNode& s) = 0;
-  // A ReadIndex result on a leader: true if it was a worker heartbeat's.
-  virtual bool OnReadState(SimNode& l, const std::string& context) = 0;
 };
 
 // The VM workload of one run, over the world's nodes.
@@ -90,10 +86,6 @@ class VmWorkload {
   void Start(SimNode& n);
   // The host goes down with the node: its VMs die.
   void HostDown(SimNode& n);
-  // A ReadIndex result on leader `l`: true if it was a heartbeat's.
-  bool OnReadState(SimNode& l, const raft::ReadState& rs);
-  // Leader `l` took over liveness in its term (once per term).
-  void TrackTerm(SimNode& l);
 
   // -- the agent's host on node `id` --
   std::optional<std::vector<v1::Vm>> PlacedHere(NodeId id);
@@ -120,8 +112,9 @@ class VmWorkload {
   void ScheduleStep(SimNode& n, Time delay);
   void Step(SimNode& n);
   void Heartbeat(SimNode& n);
-  // The leader's liveness: node records, health, moves off DOWN nodes.
-  void Control(SimNode& l);
+  // A member without a node record gets one with a capacity of its own
+  // (the daemon's join): proposed by the leader.
+  void RegisterMembers(SimNode& l);
   std::string DrainWaitingOn(const state::ClusterState& st, int64_t wall) const;
 
   Cluster& w_;

@@ -151,8 +151,6 @@ class Workers final : public VmServerHooks {
   void ServerStep(SimNode& s, bool progress) override;
   // A server's process ends (crash, shutdown): its streams break.
   void ServerDown(SimNode& s) override;
-  // A ReadIndex result on a leader: true if it was a worker heartbeat's.
-  bool OnReadState(SimNode& l, const std::string& context) override;
 
   // -- nemesis --
   void ActCrash();

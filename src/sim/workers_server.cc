@@ -45,8 +45,8 @@ void Workers::ServerRegister(SimNode& s, uint64_t worker, uint64_t worker_inc, u
 
 // A heartbeat of a worker, received by server `s` (`via`: the server the
 // worker sent it to). What `s` does with it is the daemon's decision
-// (control::DecideHeartbeat): the leader records it and acks after a
-// ReadIndex round (OnReadState); a follower passes it on once, within the
+// (control::DecideHeartbeat): the leader's member records it and acks
+// after a ReadIndex round (node::Member::Heartbeat); a follower passes it on once, within the
 // cap, and answers the worker itself if the leader does not answer within
 // control::HeartbeatRelayTimeoutMs.
 void Workers::ServerHeartbeat(SimNode& s, uint64_t worker, uint64_t worker_inc, uint64_t seq, int64_t sent,
@@ -85,28 +85,12 @@ void Workers::ServerHeartbeat(SimNode& s, uint64_t worker, uint64_t worker_inc, 
     case control::HeartbeatAction::kRecord:
       break;
   }
-  vms_.TrackTerm(s);
-  s.vms->tracker.Heard(worker, w_.events().now());
-  char ctx[200];
-  std::snprintf(ctx, sizeof ctx, "whb/%llu/%llu/%llu/%lld/%llu/%llu/%llu/%llu", static_cast<unsigned long long>(worker),
-                static_cast<unsigned long long>(worker_inc), static_cast<unsigned long long>(seq),
-                static_cast<long long>(sent), static_cast<unsigned long long>(s.raft().term()),
-                static_cast<unsigned long long>(via), static_cast<unsigned long long>(relay),
-                static_cast<unsigned long long>(++s.vms->hb_seq));
-  if (s.raft().read_index(ctx).ok()) w_.AfterInput(s);
-}
-
-bool Workers::OnReadState(SimNode& l, const std::string& context) {
-  if (context.rfind("whb/", 0) != 0) return false;
-  unsigned long long worker = 0, inc = 0, seq = 0, term = 0, via = 0, relay = 0, n = 0;
-  long long sent = 0;
-  if (std::sscanf(context.c_str(), "whb/%llu/%llu/%llu/%lld/%llu/%llu/%llu/%llu", &worker, &inc, &seq, &sent, &term,
-                  &via, &relay, &n) != 8) {
-    return true;
-  }
-  if (l.raft().role() != Role::kLeader || l.raft().term() != term) return true;
-  Answer(l.id, via, relay, worker, inc, seq, true, l.id, sent, l.raft().last_index());
-  return true;
+  const uint64_t leader_id = s.id;
+  Status st = s.member->Heartbeat(worker, [this, leader_id, via, relay, worker, worker_inc, seq,
+                                           sent](Result<node::Member::HeartbeatAck> ack) {
+    if (ack.ok()) Answer(leader_id, via, relay, worker, worker_inc, seq, true, leader_id, sent, ack->last_index);
+  });
+  if (st.ok()) w_.AfterInput(s);
 }
 
 // A heartbeat's answer from server `from`, returned through `via` (the

@@ -303,6 +303,8 @@ node::MemberConfig World::MemberConfigFor(const SimNode& n) {
   mc.self.mutable_capacity()->set_vcpus(cfg_.vms ? 16 : 100'000);
   mc.self.mutable_capacity()->set_memory_mib(cfg_.vms ? 65536 : 100'000'000);
   mc.cluster_id = "sim-cluster";
+  // The VM workload's nodes heartbeat; the leader's member runs liveness.
+  if (cfg_.vms) mc.liveness_ttl_ms = kVmTtlMs;
   if (cfg_.bug == InjectedBug::kNoCapacityRefusal) {
     // A scheduler that sees twice the room there is (and, above, a state
     // machine that applies its batches as they come).
