@@ -41,7 +41,9 @@ enum class InjectedBug : uint8_t {
   // and the state machine applies placement batches without its capacity check.
   kNoCapacityRefusal,
   kNoDrainMoves,  // SimConfig::vms: the leader never starts moving a VM off a draining node
-  kNoAntiAffinity,  // SimConfig::vms: the leader's scheduler ignores anti-affinity groups
+  // SimConfig::vms: the leader's scheduler ignores anti-affinity groups, and
+  // the state machine applies placement batches without its check.
+  kNoAntiAffinity,
   kWorkerNoFence,  // SimConfig::workers: a worker cut off from the leader keeps its VMs running
   kNoVoterPromotion,  // SimConfig::max_voters: the voter controller demotes but never promotes
   kForwardGivesUp,    // a member routing a write gives up at the first failed attempt

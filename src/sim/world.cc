@@ -89,7 +89,9 @@ void World::Start(SimNode& n) {
   n.dead = {};
   n.host = std::make_unique<NodeHost>(*this, n);
   n.member = std::make_unique<node::Member>(MemberConfigFor(n), n.store.get(), n.host.get());
-  if (cfg_.bug == InjectedBug::kNoCapacityRefusal) n.member->mutable_state_for_testing().SkipPlacementFitCheckForTesting();
+  if (cfg_.bug == InjectedBug::kNoCapacityRefusal || cfg_.bug == InjectedBug::kNoAntiAffinity) {
+    n.member->mutable_state_for_testing().SkipPlacementFitCheckForTesting();
+  }
   if (!Check(n.member->Init(std::move(ps)), "snapshot restore")) return;
   n.up = true;
   n.paused = false;

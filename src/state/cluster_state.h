@@ -183,8 +183,8 @@ class ClusterState {
   // kInternal with the first violation found.
   Status CheckInvariants() const;
 
-  // Tests only (proof that the simulator's capacity check bites): placement
-  // batches are applied without CheckPlacementsFit. Kept across
+  // Tests only (proof that the simulator's capacity and anti-affinity checks
+  // bite): placement batches are applied without CheckPlacementsFit. Kept across
   // RestoreSnapshot; not part of the content.
   void SkipPlacementFitCheckForTesting() { skip_fit_check_ = true; }
 

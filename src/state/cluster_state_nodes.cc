@@ -101,12 +101,16 @@ Status ClusterState::ApplyPlaceVms(const v1::PlaceVms& op, int64_t now) {
 
 // A batch is decided on the leader's applied state, which may be behind the
 // log (a new leader that has not applied its predecessor's last entries):
-// no placement may take a node past the capacity it reported. Nodes that
-// reported none are not checked (the scheduler never picks them).
+// no placement may take a node past the capacity it reported (nodes that
+// reported none are not checked: the scheduler never picks them), nor give
+// a node a second VM of an anti-affinity group that already holds capacity
+// there. The scheduler decides by the same counts (UsageOn); these are the
+// state machine's own guard, whatever the leader decided on.
 Status ClusterState::CheckPlacementsFit(const v1::PlaceVms& op,
                                         const std::vector<VmMap::iterator>& targets) const {
   struct Load {
     uint64_t vcpus = 0, memory_mib = 0;
+    std::map<std::string_view, uint32_t> groups;
   };
   std::map<uint64_t, Load> added;  // what the batch brings to each node
   std::map<uint64_t, Load> freed;  // what the VMs it moves away held there
@@ -116,24 +120,40 @@ Status ClusterState::CheckPlacementsFit(const v1::PlaceVms& op,
     const v1::Vm& vm = targets[i]->second;
     if (vm.node_id() == to) continue;
     if (leaving.insert(&vm).second && vm.node_id() != 0 && HoldsCapacity(vm)) {
-      freed[vm.node_id()].vcpus += vm.spec().vcpus();
-      freed[vm.node_id()].memory_mib += vm.spec().memory_mib();
+      Load& f = freed[vm.node_id()];
+      f.vcpus += vm.spec().vcpus();
+      f.memory_mib += vm.spec().memory_mib();
+      if (!vm.spec().anti_affinity_group().empty()) ++f.groups[vm.spec().anti_affinity_group()];
     }
     if (to == 0 || vm.desired_state() != v1::DESIRED_STATE_RUNNING) continue;
-    added[to].vcpus += vm.spec().vcpus();
-    added[to].memory_mib += vm.spec().memory_mib();
+    Load& a = added[to];
+    a.vcpus += vm.spec().vcpus();
+    a.memory_mib += vm.spec().memory_mib();
+    if (!vm.spec().anti_affinity_group().empty()) ++a.groups[vm.spec().anti_affinity_group()];
   }
   for (const auto& [node_id, add] : added) {
-    const v1::NodeCapacity& cap = nodes_.at(node_id).capacity();
-    if (cap.vcpus() == 0 && cap.memory_mib() == 0) continue;
     const NodeUsage& now_used = UsageOn(node_id);
     const Load& gone = freed[node_id];
-    const Load used{now_used.vcpus - gone.vcpus, now_used.memory_mib - gone.memory_mib};
-    if (used.vcpus + add.vcpus > cap.vcpus() || used.memory_mib + add.memory_mib > cap.memory_mib()) {
+    for (const auto& [group, n] : add.groups) {
+      auto held = now_used.groups.find(group);
+      auto left = gone.groups.find(group);
+      const uint32_t stay = (held == now_used.groups.end() ? 0 : held->second) -
+                            (left == gone.groups.end() ? 0 : left->second);
+      if (stay + n > 1) {
+        return Status::FailedPrecondition("node " + std::to_string(node_id) + " would hold " +
+                                          std::to_string(stay + n) + " VMs of anti-affinity group " +
+                                          Quote(std::string(group)) +
+                                          ": the batch was scheduled on an older state");
+      }
+    }
+    const v1::NodeCapacity& cap = nodes_.at(node_id).capacity();
+    if (cap.vcpus() == 0 && cap.memory_mib() == 0) continue;
+    const uint64_t used_vcpus = now_used.vcpus - gone.vcpus, used_memory_mib = now_used.memory_mib - gone.memory_mib;
+    if (used_vcpus + add.vcpus > cap.vcpus() || used_memory_mib + add.memory_mib > cap.memory_mib()) {
       return Status::FailedPrecondition(
           "node " + std::to_string(node_id) + " has " + std::to_string(cap.vcpus()) + " vCPUs / " +
-          std::to_string(cap.memory_mib()) + " MiB, " + std::to_string(used.vcpus) + " / " +
-          std::to_string(used.memory_mib) + " in use; the batch adds " + std::to_string(add.vcpus) +
+          std::to_string(cap.memory_mib()) + " MiB, " + std::to_string(used_vcpus) + " / " +
+          std::to_string(used_memory_mib) + " in use; the batch adds " + std::to_string(add.vcpus) +
           " / " + std::to_string(add.memory_mib) + ": it was scheduled on an older state");
     }
   }
