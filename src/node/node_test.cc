@@ -51,9 +51,10 @@ std::vector<std::thread> StartWriters(Node& node, int threads, int per_thread,
   return writers;
 }
 
-std::unique_ptr<Node> StartLeader() {
+std::unique_ptr<Node> StartLeader(int64_t liveness_ttl_ms = 0) {
   NodeConfig config;
   config.id = 1;
+  config.liveness_ttl_ms = liveness_ttl_ms;
   config.address = "127.0.0.1:1";
   config.tick_ms = 10;
   auto node = Node::Start(config, std::make_unique<storage::MemLogStore>(),
@@ -93,6 +94,71 @@ TEST(Node, AsyncProposalsAreAnsweredOnceWithTheirRecord) {
   size_t vms = 0;
   node->Read([&](const state::ClusterState& s) { vms = s.vm_count(); });
   EXPECT_EQ(vms, size_t{kWrites});
+}
+
+// The leader's side of liveness runs in its member (Member::Heartbeat and
+// its ticks): a heartbeat is acked with the leader's term and last index, a
+// node that never heartbeats is marked DOWN after the TTL and its VM is
+// unplaced so that it may run elsewhere; a heard node stays READY.
+TEST(Node, TheLeaderAcksHeartbeatsAndMovesTheVmsOfASilentNode) {
+  constexpr int64_t kTtlMs = 300;
+  auto node = StartLeader(kTtlMs);
+  ASSERT_NE(node, nullptr);
+  const Deadline far = Clock::now() + std::chrono::seconds(30);
+  const int64_t now = 1'700'000'000'000;
+  v1::Node two;
+  two.set_id(2);
+  two.set_address("127.0.0.1:2");
+  two.set_role(v1::NODE_ROLE_WORKER);
+  two.set_health(v1::NODE_HEALTH_READY);
+  ASSERT_TRUE(node->Propose(state::MakeRegisterNode(two, now), far).ok());
+  ASSERT_TRUE(node->Propose(Create("a"), far).ok());
+  auto placed = node->Propose(state::MakePlaceVms({{"a", 2, 0}}, now), far);
+  ASSERT_TRUE(placed.ok() && placed->status.ok()) << (placed.ok() ? placed->status : placed.status()).ToString();
+
+  auto ack = node->Heartbeat(1, far);
+  ASSERT_TRUE(ack.ok()) << ack.status().ToString();
+  EXPECT_EQ(ack->term, node->GetStatus().term);
+  EXPECT_GE(ack->last_index, node->GetStatus().applied_index) << "the ack covers what was applied before it";
+
+  // Node 1 keeps heartbeating; node 2 is silent.
+  auto health = [&](uint64_t id) {
+    v1::NodeHealth h = v1::NODE_HEALTH_UNSPECIFIED;
+    node->Read([&](const state::ClusterState& st) {
+      if (const v1::Node* n = st.FindNode(id)) h = n->health();
+    });
+    return h;
+  };
+  auto vm_node = [&] {
+    uint64_t on = 99;
+    node->Read([&](const state::ClusterState& st) { on = st.FindVm("a")->node_id(); });
+    return on;
+  };
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] {
+        EXPECT_TRUE(node->Heartbeat(1, far).ok());
+        return health(2) == v1::NODE_HEALTH_DOWN && vm_node() != 2;
+      },
+      std::chrono::seconds(30)));
+  EXPECT_EQ(health(1), v1::NODE_HEALTH_READY) << "a heard node stays READY";
+
+  // Node 2 comes back: READY again once it is heard.
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] {
+        EXPECT_TRUE(node->Heartbeat(2, far).ok());
+        return health(2) == v1::NODE_HEALTH_READY;
+      },
+      std::chrono::seconds(30)));
+  node->Stop();
+}
+
+TEST(Node, AHeartbeatToAMemberWithoutLivenessIsRefusedWithTheReason) {
+  auto node = StartLeader();
+  ASSERT_NE(node, nullptr);
+  auto ack = node->Heartbeat(1, Clock::now() + std::chrono::seconds(5));
+  ASSERT_FALSE(ack.ok());
+  EXPECT_EQ(ack.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(ack.status().message().find("no liveness"), std::string::npos) << ack.status().ToString();
 }
 
 // Writers on many threads at once (as gRPC's): a write that finds the loop
