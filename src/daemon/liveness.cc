@@ -4,16 +4,10 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cstdio>
-#include <fstream>
-#include <future>
-#include <vector>
 
 #include "agent/agent.h"
 #include "common/thread_name.h"
-#include "common/wall_clock.h"
 #include "daemon/ack_file.h"
-#include "state/commands.h"
 
 namespace blixard::daemon {
 

@@ -24,7 +24,7 @@ Member::Member(MemberConfig config, storage::LogStore* store, MemberHost* host)
     : config_(std::move(config)),
       store_(store),
       host_(host),
-      liveness_(control::LivenessConfig{config_.liveness_ttl_ms > 0 ? config_.liveness_ttl_ms : 1, 1000}) {
+      liveness_(control::LivenessConfig{.ttl_ms = config_.liveness_ttl_ms}) {
   config_.raft.id = config_.id;
   config_.raft.election_tick = config_.election_ticks;
 }

@@ -275,8 +275,7 @@ class Member : private ReadyHost {
   raft::Index liveness_index_ = 0;          // last liveness entry proposed
   Clock::time_point liveness_next_{};       // next decision
   std::vector<HeartbeatCallback> hb_waiting_;  // for the next round
-  std::vector<HeartbeatCallback> hb_round_;    // in the round in flight
-  bool hb_round_running_ = false;
+  std::vector<HeartbeatCallback> hb_round_;    // the round in flight; empty: none
 };
 
 // How a waiter learns that its entry was overwritten by another leader's,

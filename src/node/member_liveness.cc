@@ -14,10 +14,6 @@
 
 namespace blixard::node {
 
-namespace {
-constexpr size_t kMaxLivenessBatch = 1000;
-}
-
 int64_t Member::NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(host_->Now().time_since_epoch()).count();
 }
@@ -29,20 +25,18 @@ Status Member::Heartbeat(uint64_t node_id, HeartbeatCallback done) {
   }
   liveness_.Heard(node_id, NowMs());
   hb_waiting_.push_back(std::move(done));
-  if (!hb_round_running_) StartHeartbeatRound();
+  if (hb_round_.empty()) StartHeartbeatRound();  // else: the next round
   return Status::Ok();
 }
 
 void Member::StartHeartbeatRound() {
   const uint64_t term = raft_->term();
   hb_round_ = std::exchange(hb_waiting_, {});
-  hb_round_running_ = true;
   Status s = ReadIndex([this, term](Status s, raft::Index) { EndHeartbeatRound(std::move(s), term); });
   if (!s.ok()) EndHeartbeatRound(Status::Unavailable(s.message()), term);
 }
 
 void Member::EndHeartbeatRound(Status s, uint64_t term) {
-  hb_round_running_ = false;
   auto round = std::exchange(hb_round_, {});
   const bool leads = raft_->role() == raft::Role::kLeader && raft_->term() == term;
   if (s.ok() && !leads) s = Status::Unavailable("the leadership changed while the heartbeat was confirmed");
@@ -77,7 +71,7 @@ void Member::RunLiveness() {
   const int64_t now_ms = NowMs();
   const auto changes = liveness_.Step(state_, now_ms);
   const auto moves = control::RescheduleFromDownNodes(
-      state_, [&](uint64_t id) { return liveness_.Silent(id, now_ms); }, kMaxLivenessBatch);
+      state_, [&](uint64_t id) { return liveness_.Silent(id, now_ms); }, liveness_.config().max_batch);
   const int64_t wall = host_->WallMs();
   std::vector<v1::Command> cmds;
   if (!changes.empty()) {
